@@ -1,0 +1,1 @@
+"""Framework-free data, metrics and reports shared by both backends."""

@@ -1,0 +1,81 @@
+"""An on-disk cache of generated datasets, keyed by their parameters.
+
+Writes are atomic (temporary file, then rename) so that two processes generating the
+same dataset never see half a file; reads verify a checksum so that a damaged file is
+reported instead of silently feeding wrong pixels to a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from common.atomic import atomic_write
+from common.errors import DataError
+
+# Bump when a generator changes its output, so that stale caches are not reused.
+FORMAT_VERSION = 1
+
+
+def cache_dir() -> Path:
+    """``$TWINSPEC_CACHE``, else ``$XDG_CACHE_HOME/twinspec``, else ``~/.cache/twinspec``."""
+    if os.environ.get("TWINSPEC_CACHE"):
+        return Path(os.environ["TWINSPEC_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "twinspec"
+
+
+def cache_key(kind: str, params: dict[str, Any]) -> str:
+    blob = json.dumps({"kind": kind, "params": params, "version": FORMAT_VERSION}, sort_keys=True)
+    return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+
+def checksum(arrays: dict[str, np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def load_or_create(key: str, create: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The arrays cached under ``key``, generating and storing them on first use."""
+    path = cache_dir() / f"{key}.npz"
+    if path.exists():
+        return _read(path)
+    arrays = create()
+    _write(path, arrays)
+    return arrays
+
+
+def _read(path: Path) -> dict[str, np.ndarray]:
+    fix = f"delete {path} to have it generated again"
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"dataset cache {path} is unreadable ({exc}); {fix}") from None
+    stored = arrays.pop("checksum", None)
+    if stored is None or str(stored) != checksum(arrays):
+        raise DataError(f"dataset cache {path} is corrupt (checksum mismatch); {fix}")
+    return arrays
+
+
+def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as handle:
+            np.savez(handle, checksum=np.array(checksum(arrays)), **arrays)
+    except OSError as exc:
+        raise DataError(
+            f"cannot write the dataset cache {path} ({exc.strerror or exc}); "
+            "set TWINSPEC_CACHE to a writable directory"
+        ) from None

@@ -1,0 +1,36 @@
+"""Predictions and per-class counts from raw model outputs, identical for both backends."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def predicted_classes(outputs: np.ndarray, loss: str) -> np.ndarray:
+    """Class indices from outputs: probabilities (bce), logits (bce_logits) or scores."""
+    outputs = np.asarray(outputs)
+    if loss == "bce":
+        return (outputs.reshape(-1) > 0.5).astype(np.int64)
+    if loss == "bce_logits":
+        return (outputs.reshape(-1) > 0.0).astype(np.int64)  # sigmoid(z) > 0.5 <=> z > 0
+    return outputs.argmax(axis=1).astype(np.int64)
+
+
+def per_class_counts(predicted: np.ndarray, labels: np.ndarray, n_classes: int) -> list[list[int]]:
+    """``[[correct, total], ...]`` per class, as the book's ``StepByStep.correct``."""
+    return [
+        [int(np.sum((labels == c) & (predicted == c))), int(np.sum(labels == c))]
+        for c in range(n_classes)
+    ]
+
+
+def accuracy(per_class: list[list[int]]) -> float:
+    correct = sum(c for c, _ in per_class)
+    total = sum(t for _, t in per_class)
+    return correct / total if total else float("nan")
+
+
+def batch_counts(outputs: np.ndarray, labels: np.ndarray, loss: str) -> np.ndarray:
+    """Per-class ``[correct, total]`` of one batch of raw outputs (a binary head has 2 classes)."""
+    outputs = np.asarray(outputs)
+    labels = np.asarray(labels).reshape(-1).astype(np.int64)
+    return np.array(per_class_counts(predicted_classes(outputs, loss), labels, max(outputs.shape[1], 2)))

@@ -1,0 +1,102 @@
+"""What a training run produced, how it is printed, and how it is written to disk."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common import plots
+from common.atomic import atomic_write
+from common.errors import DataError
+from common.metrics import accuracy
+
+
+@dataclass
+class RunResult:
+    """One training run of one backend; the fields are the keys of ``metrics.json``."""
+
+    backend: str
+    model: str
+    layout: str
+    mode: str
+    epochs: int
+    train_loss: list[float]
+    val_loss: list[float]
+    val_accuracy: float
+    per_class: list[list[int]]
+    params: int
+    seconds: float
+    classes: list[str] = field(default_factory=list)
+    val_accuracy_history: list[float] = field(default_factory=list)
+
+
+def run_result(trainer, *, backend: str, spec_name: str, layout: str, mode: str, classes, seconds: float) -> RunResult:
+    """Collect a finished run from either backend's trainer (they share the book's API)."""
+    per_class = trainer.loader_apply(trainer.val_loader, trainer.correct).sum(axis=0).tolist()
+    return RunResult(
+        backend=backend,
+        model=spec_name,
+        layout=layout,
+        mode=mode,
+        epochs=trainer.total_epochs,
+        train_loss=[float(v) for v in trainer.losses],
+        val_loss=[float(v) for v in trainer.val_losses],
+        val_accuracy=accuracy(per_class),
+        per_class=per_class,
+        params=trainer.count_parameters(),
+        seconds=seconds,
+        classes=list(classes),
+        val_accuracy_history=[float(v) for v in trainer.val_accuracies],
+    )
+
+
+def format_epoch(epoch: int, epochs: int, train_loss: float, val_loss: float, val_acc: float, seconds: float) -> str:
+    """One progress line, the same for both backends so that they can be read side by side."""
+    width = len(str(epochs))
+    return (
+        f"epoch {epoch:>{width}}/{epochs}  loss {train_loss:.4f}  val_loss {val_loss:.4f}"
+        f"  val_acc {val_acc:6.2%}  {seconds:6.1f}s"
+    )
+
+
+def format_summary(result: RunResult) -> str:
+    counts = "  ".join(
+        f"{name}: {correct}/{total}" for name, (correct, total) in zip(result.classes, result.per_class)
+    )
+    return "\n".join(
+        [
+            f"{result.backend} {result.model} ({result.mode}, {result.layout}): {result.epochs} epochs"
+            f" in {result.seconds:.1f}s, {result.params} parameters",
+            f"  final loss {result.train_loss[-1]:.4f}  val_loss {result.val_loss[-1]:.4f}"
+            f"  val_accuracy {result.val_accuracy:.2%}",
+            f"  per class (correct/total): {counts}",
+        ]
+    )
+
+
+def default_run_dir(model: str, backend: str, root: Path = Path("runs")) -> Path:
+    return root / f"{model}-{backend}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def write_run(result: RunResult, out: Path) -> Path:
+    """Write ``metrics.json`` and ``loss.png`` into ``out``, all or nothing."""
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        plots.plot_losses({result.backend: (result.train_loss, result.val_loss)}, out / "loss.png",
+                          title=f"{result.model} ({result.backend}, {result.mode})")
+        with atomic_write(out / "metrics.json", "w") as handle:
+            json.dump(dataclasses.asdict(result), handle, indent=2)
+    except OSError as exc:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise DataError(f"cannot write the run to {out}: {exc.strerror or exc}") from None
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    return out

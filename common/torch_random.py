@@ -1,0 +1,44 @@
+"""torch's CPU random stream, replayed in numpy.
+
+``torch.manual_seed(s)`` seeds an MT19937 exactly as numpy's legacy ``seed(s)`` does, so
+numpy can reproduce what torch draws without importing torch. This is what lets
+``common`` hand both backends the same split (and, for lockstep, the same weights and
+batches) as the book's torch run.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+class TorchCPUGenerator:
+    """The subset of ``torch.Generator`` (CPU) that twinspec needs, in numpy."""
+
+    def __init__(self, seed: int) -> None:
+        self._bits = np.random.MT19937()
+        self._bits._legacy_seeding(seed)  # torch.manual_seed == numpy's legacy seeding
+
+    def words(self, count: int) -> np.ndarray:
+        """The next ``count`` 32-bit words, as uint64 to keep arithmetic exact."""
+        return self._bits.random_raw(count).astype(np.uint64)
+
+    def randperm(self, n: int) -> np.ndarray:
+        """``torch.randperm(n)``: a Fisher-Yates pass driven by one word per position."""
+        perm = np.arange(n, dtype=np.int64)
+        if n < 2:
+            return perm
+        words = self.words(n - 1)
+        for i in range(n - 1):
+            j = i + int(words[i] % np.uint64(n - i))
+            perm[i], perm[j] = perm[j], perm[i]
+        return perm
+
+
+def split_lengths(n: int, fractions: list[float]) -> list[int]:
+    """Lengths as ``torch.utils.data.random_split`` computes them from fractions."""
+    lengths = [math.floor(n * frac) for frac in fractions]
+    for i in range(n - sum(lengths)):
+        lengths[i % len(lengths)] += 1
+    return lengths

@@ -1,0 +1,86 @@
+"""A ``tf.data`` pipeline with the book's semantics: balanced sampling, flips, normalisation.
+
+Randomness comes from a ``tf.data.Dataset.random`` stream seeded with ``seed`` and
+re-randomised each epoch, so a run is reproducible yet every epoch draws anew.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from common.prep import Split, balanced_weights
+from spec.schema import DataSpec
+
+def _epoch_plans(split: Split, data: DataSpec, seed: int) -> tf.data.Dataset:
+    """Per epoch, the sample indices and flip decisions of every training batch.
+
+    Each epoch takes a fresh seed from ``Dataset.random`` and draws its whole plan with
+    a few stateless vector ops, far cheaper than one tf.data element per sample.
+    """
+    n = len(split.y_train)
+    if data.sampler == "balanced":
+        weights = balanced_weights(split.y_train).astype(np.float64)
+        cdf = tf.constant(np.cumsum(weights) / weights.sum())
+
+    def plan(epoch_seed: tf.Tensor) -> tf.data.Dataset:
+        key = tf.stack([epoch_seed, tf.constant(0, tf.int64)])
+        if data.sampler == "balanced":  # with replacement, by inverse CDF, as WeightedRandomSampler
+            u = tf.random.stateless_uniform([n], seed=key, dtype=tf.float64)
+            indices = tf.searchsorted(cdf, u, side="left")
+        elif data.sampler == "shuffle":
+            indices = tf.random.experimental.stateless_shuffle(tf.range(n), seed=key)
+        else:
+            indices = tf.range(n)
+        flips = tf.random.stateless_uniform([n], seed=key + [0, 1]) < data.hflip
+        return tf.data.Dataset.from_tensor_slices((indices, flips)).batch(data.batch_size)
+
+    epochs = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1).flat_map(plan)
+    return epochs.apply(tf.data.experimental.assert_cardinality(math.ceil(n / data.batch_size)))
+
+
+def _to_layout(x: np.ndarray, layout: str) -> np.ndarray:
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if layout == "nhwc" else x
+
+
+def _targets(y: np.ndarray, loss: str) -> np.ndarray:
+    """BCE wants float ``(N, 1)`` targets; the multiclass losses want int64 ``(N,)``."""
+    if loss in ("bce", "bce_logits"):
+        return y.reshape(-1, 1).astype(np.float32)
+    return y.astype(np.int64)
+
+
+def make_loaders(split: Split, data: DataSpec, loss: str, layout: str, seed: int) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """Training and validation datasets of ``(x, y)`` batches in ``layout``."""
+    channel_axis, width_axis = (1, 3) if layout == "nchw" else (3, 2)
+    normalize = None
+    if data.mean is not None:
+        variance = [s * s for s in data.std]
+        normalize = keras.layers.Normalization(axis=channel_axis, mean=data.mean, variance=variance)
+        normalize.build((None, *_to_layout(split.x_val[:1], layout).shape[1:]))  # eagerly, not inside tf.data
+
+    def prepare(x: tf.Tensor, y: tf.Tensor, flip: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+        if flip is not None:
+            x = tf.where(flip[:, None, None, None], tf.reverse(x, axis=[width_axis]), x)
+        if normalize is not None:
+            x = normalize(x)
+        return x, y
+
+    x_train = tf.constant(_to_layout(split.x_train, layout))
+    y_train = tf.constant(_targets(split.y_train, loss))
+    train = (
+        _epoch_plans(split, data, seed)
+        .map(lambda i, flip: prepare(tf.gather(x_train, i), tf.gather(y_train, i), flip))
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    val = (
+        tf.data.Dataset.from_tensor_slices((_to_layout(split.x_val, layout), _targets(split.y_val, loss)))
+        .batch(data.batch_size)
+        .map(prepare)
+        .cache()
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    return train, val

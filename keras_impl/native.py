@@ -1,0 +1,26 @@
+"""A spec trained the way Keras users train it."""
+
+from __future__ import annotations
+
+import time
+
+from common.datasets import load_dataset
+from common.prep import split_dataset
+from common.report import RunResult, run_result
+from spec.schema import Spec
+from keras_impl import BACKEND
+from keras_impl.build import build_model
+from keras_impl.data import make_loaders
+from keras_impl.train import EpochCallback, Trainer
+
+
+def train_native(spec: Spec, layout: str, on_epoch: EpochCallback | None = None) -> RunResult:
+    split = split_dataset(load_dataset(spec.data.dataset), spec.data)
+    train_loader, val_loader = make_loaders(split, spec.data, spec.train.loss, layout, spec.train.seed)
+    trainer = Trainer.from_spec(build_model(spec.model, layout), spec.train)
+    trainer.set_loaders(train_loader, val_loader)
+    start = time.perf_counter()
+    trainer.train(spec.train.epochs, seed=spec.train.seed, on_epoch=on_epoch)
+    seconds = time.perf_counter() - start
+    return run_result(trainer, backend=BACKEND, spec_name=spec.name, layout=layout, mode="native",
+                      classes=split.classes, seconds=seconds)

@@ -1,0 +1,164 @@
+"""Reading a YAML mapping field by field, with errors at the field's line.
+
+Each checker returns the validated value or raises :class:`Invalid` naming what was
+expected; :class:`Section` turns that into a :class:`SpecError` at the right line.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from spec.errors import SpecError
+from spec.yaml_lines import LineDict, LineList
+
+Checker = Callable[[Any], Any]
+REQUIRED = object()
+
+
+class Invalid(ValueError):
+    """Raised by a checker; its message completes "must be ..."."""
+
+
+def integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Invalid("an integer")
+    return value
+
+
+def positive_int(value: Any) -> int:
+    if integer(value) < 1:
+        raise Invalid("a positive integer")
+    return value
+
+
+def non_negative_int(value: Any) -> int:
+    if integer(value) < 0:
+        raise Invalid("a non-negative integer")
+    return value
+
+
+def number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise Invalid("a number")
+    return float(value)
+
+
+def positive_number(value: Any) -> float:
+    if number(value) <= 0:
+        raise Invalid("a positive number")
+    return float(value)
+
+
+def probability(value: Any) -> float:
+    if not 0.0 <= number(value) <= 1.0:
+        raise Invalid("a probability in [0, 1]")
+    return float(value)
+
+
+def boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid("true or false")
+    return value
+
+
+def identifier(value: Any) -> str:
+    if not isinstance(value, str) or not value.isidentifier():
+        raise Invalid("a name made of letters, digits and underscores")
+    return value
+
+
+def text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid("a non-empty string")
+    return value
+
+
+def one_of(*choices: str) -> Checker:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise Invalid("one of " + ", ".join(choices))
+        return value
+
+    return check
+
+
+def list_of(item: Checker, length: int | None = None) -> Checker:
+    def check(value: Any) -> tuple:
+        if not isinstance(value, list) or not value or (length is not None and len(value) != length):
+            size = f"{length} " if length is not None else "non-empty "
+            raise Invalid(f"a {size}list")
+        return tuple(item(v) for v in value)
+
+    return check
+
+
+class Section:
+    """One YAML mapping under validation; call :meth:`done` to reject unknown keys."""
+
+    def __init__(self, path: Path, value: Any, where: str, line: int | None) -> None:
+        if not isinstance(value, Mapping):
+            raise SpecError(path, getattr(value, "line", line), f"{where} must be a mapping")
+        self.path = path
+        self.where = where
+        self.mapping = value
+        self.line = getattr(value, "line", line)
+        self._seen: set[str] = set()
+
+    def line_of(self, key: str) -> int | None:
+        lines = getattr(self.mapping, "lines", {})
+        return lines.get(key, self.line)
+
+    def error(self, key: str | None, message: str) -> SpecError:
+        return SpecError(self.path, self.line_of(key) if key else self.line, message)
+
+    def get(self, key: str, check: Checker, default: Any = REQUIRED) -> Any:
+        self._seen.add(key)
+        if key not in self.mapping:
+            if default is REQUIRED:
+                raise self.error(None, f"{self.where} needs '{key}'")
+            return default
+        value = self.mapping[key]
+        try:
+            return check(value)
+        except Invalid as exc:
+            raise self.error(key, f"{self.where}.{key} must be {exc}, got {value!r}") from None
+
+    def section(self, key: str, default: Any = REQUIRED) -> Section:
+        self._seen.add(key)
+        if key not in self.mapping:
+            if default is REQUIRED:
+                raise self.error(None, f"{self.where} needs '{key}'")
+            return Section(self.path, LineDict(default), f"{self.where}.{key}", self.line)
+        return Section(self.path, self.mapping[key], f"{self.where}.{key}", self.line_of(key))
+
+    def raw(self, key: str, default: Any = REQUIRED) -> Any:
+        self._seen.add(key)
+        if key not in self.mapping and default is REQUIRED:
+            raise self.error(None, f"{self.where} needs '{key}'")
+        return self.mapping.get(key, default)
+
+    def done(self) -> None:
+        for key in self.mapping:
+            if key not in self._seen:
+                known = ", ".join(sorted(self._seen))
+                raise self.error(key, f"unknown key '{key}' in {self.where} (expected: {known})")
+
+
+def single_key(path: Path, value: Any, where: str, line: int | None, choices: Mapping[str, Any]) -> tuple[str, Any, int]:
+    """Unpack the ``{kind: {...}}`` form used for layers, optimizers and augmentations."""
+    line = getattr(value, "line", line)
+    if not isinstance(value, Mapping) or len(value) != 1:
+        raise SpecError(path, line, f"{where} must be a mapping with one key, one of: {', '.join(choices)}")
+    (kind, body), = value.items()
+    if kind not in choices:
+        raise SpecError(path, line, f"unknown {where} '{kind}' (expected one of: {', '.join(choices)})")
+    return kind, LineDict() if body is None else body, line
+
+
+def as_list(path: Path, value: Any, where: str, line: int | None) -> LineList:
+    if not isinstance(value, list):
+        raise SpecError(path, getattr(value, "line", line), f"{where} must be a list")
+    return value

@@ -1,0 +1,218 @@
+"""From a YAML file to a validated, shape-checked :class:`Spec`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from spec.errors import SpecError, TwinspecError
+from spec.fields import (
+    REQUIRED,
+    Invalid,
+    Section,
+    as_list,
+    boolean,
+    identifier,
+    integer,
+    list_of,
+    non_negative_int,
+    number,
+    one_of,
+    positive_int,
+    positive_number,
+    probability,
+    single_key,
+    text,
+)
+from spec.layers import LAYER_KINDS, ShapeError
+from spec.schema import INITS, LAYOUTS, LOSSES, SAMPLERS, DatasetSpec, DataSpec, LayerSpec, ModelSpec, Spec, TrainSpec
+from spec.yaml_lines import load_yaml
+
+SPEC_DIR = Path(__file__).resolve().parent / "models"
+
+
+def list_specs() -> list[Spec]:
+    """Every spec shipped under ``spec/models``, sorted by name."""
+    return [load_spec(path) for path in sorted(SPEC_DIR.glob("*.yaml"))]
+
+
+def resolve_spec(name_or_path: str) -> Path:
+    """A shipped spec's name (``relu``) or a path to any spec file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml"):
+        return candidate
+    path = SPEC_DIR / f"{name_or_path}.yaml"
+    if not path.exists():
+        names = ", ".join(p.stem for p in sorted(SPEC_DIR.glob("*.yaml")))
+        raise TwinspecError(f"unknown model '{name_or_path}' (choose from: {names})")
+    return path
+
+
+def load_spec(path: Path | str) -> Spec:
+    path = Path(path)
+    top = Section(path, load_yaml(path), "spec", 1)
+    name = top.get("name", identifier)
+    title = top.get("title", text)
+    layout = top.get("layout", one_of(*LAYOUTS), None)
+    data = _data(top.section("data"))
+    model = _model(top.section("model"), data.dataset)
+    train = _train(top.section("train"))
+    top.done()
+    _check_head(path, model, train.loss, data.dataset.n_classes)
+    return Spec(name=name, title=title, path=path, layout=layout, data=data, model=model, train=train)
+
+
+# -- data ---------------------------------------------------------------------------
+
+
+def _dataset(sec: Section) -> DatasetSpec:
+    kind = sec.get("kind", one_of("lines"))
+    if kind == "lines":
+        size = sec.get("img_size", _at_least(2))
+        params = {
+            "img_size": size,
+            "n_images": sec.get("n_images", positive_int),
+            "binary": sec.get("binary", boolean),
+            "seed": sec.get("seed", non_negative_int),
+        }
+        sec.done()
+        return DatasetSpec(kind, params, (1, size, size), 2 if params["binary"] else 3)
+    raise AssertionError(kind)  # one_of() admits only the kinds handled above
+
+
+def _at_least(low: int):
+    def check(value: Any) -> int:
+        if integer(value) < low:
+            raise Invalid(f"an integer of at least {low}")
+        return value
+
+    return check
+
+
+def _fractions(value: Any) -> tuple[float, float]:
+    fractions = list_of(positive_number, length=2)(value)
+    if not math.isclose(sum(fractions), 1.0):
+        raise Invalid("two fractions (train, validation) that sum to 1")
+    return fractions
+
+
+def _data(sec: Section) -> DataSpec:
+    dataset = _dataset(sec.section("dataset"))
+    split = sec.section("split")
+    fractions = split.get("fractions", _fractions)
+    split_seed = split.get("seed", non_negative_int)
+    split.done()
+
+    hflip, seen = 0.0, set()
+    augment = as_list(sec.path, sec.raw("augment", []), "data.augment", sec.line_of("augment"))
+    for i, item in enumerate(augment):
+        kind, body, line = single_key(sec.path, item, "augmentation", augment.lines[i], {"hflip": None})
+        if kind in seen:
+            raise SpecError(sec.path, line, f"{kind} is given twice")
+        seen.add(kind)
+        try:
+            hflip = probability(body)
+        except Invalid as exc:
+            raise SpecError(sec.path, line, f"hflip must be {exc}, got {body!r}") from None
+
+    channels = dataset.input_shape[0]
+    mean = std = None
+    if sec.raw("normalize", None) is not None:
+        norm = sec.section("normalize")
+        mean = norm.get("mean", list_of(number, length=channels))
+        std = norm.get("std", list_of(positive_number, length=channels))
+        norm.done()
+
+    data = DataSpec(
+        dataset=dataset,
+        split_fractions=fractions,
+        split_seed=split_seed,
+        sampler=sec.get("sampler", one_of(*SAMPLERS), "shuffle"),
+        hflip=hflip,
+        mean=mean,
+        std=std,
+        batch_size=sec.get("batch_size", positive_int),
+    )
+    sec.done()
+    return data
+
+
+# -- model --------------------------------------------------------------------------
+
+
+def _model(sec: Section, dataset: DatasetSpec) -> ModelSpec:
+    seed = sec.get("seed", non_negative_int)
+    init = sec.get("init", one_of(*INITS), "torch")
+    items = as_list(sec.path, sec.raw("layers"), "model.layers", sec.line_of("layers"))
+    if not items:
+        raise sec.error("layers", "model.layers must list at least one layer")
+    shape: tuple[int, ...] = dataset.input_shape
+    layers: list[LayerSpec] = []
+    names: set[str] = set()
+    for i, item in enumerate(items):
+        kind, body, line = single_key(sec.path, item, "layer kind", items.lines[i], LAYER_KINDS)
+        layer_sec = Section(sec.path, body, kind, line)
+        name = layer_sec.get("name", identifier)
+        if name in names:
+            raise SpecError(sec.path, line, f"layer name '{name}' is used twice")
+        names.add(name)
+        params = {key: layer_sec.get(key, check, default) for key, (check, default) in LAYER_KINDS[kind].params.items()}
+        layer_sec.done()
+        try:
+            out_shape = LAYER_KINDS[kind].infer(shape, params)
+        except ShapeError as exc:
+            raise SpecError(sec.path, line, f"layer '{name}' ({kind}) {exc}") from None
+        layers.append(LayerSpec(kind, name, params, shape, out_shape, line))
+        shape = out_shape
+    sec.done()
+    return ModelSpec(seed=seed, init=init, layers=tuple(layers))
+
+
+def _check_head(path: Path, model: ModelSpec, loss: str, n_classes: int) -> None:
+    """Reject a model whose output cannot feed its loss (a classic silent bug)."""
+    last = model.layers[-1]
+    out = model.output_shape
+
+    def fail(message: str) -> SpecError:
+        return SpecError(path, last.line, f"model output {out} from layer '{last.name}' {message}")
+
+    binary = loss in ("bce", "bce_logits")
+    expected = (1,) if binary else (n_classes,)
+    if out != expected:
+        if binary and n_classes != 2:
+            raise fail(f"cannot use loss {loss}: the dataset has {n_classes} classes")
+        raise fail(f"does not fit loss {loss} on {n_classes} classes: expected shape {expected}")
+    if loss == "bce" and last.kind != "sigmoid":
+        raise fail("must be probabilities for loss bce: end with a sigmoid layer, or use bce_logits")
+    if loss in ("bce_logits", "cross_entropy") and last.kind in ("sigmoid", "softmax"):
+        raise fail(f"must be logits for loss {loss}: drop the final {last.kind} layer")
+    if loss == "nll" and last.kind != "log_softmax":
+        raise fail("must be log-probabilities for loss nll: end with a log_softmax layer")
+
+
+# -- train --------------------------------------------------------------------------
+
+OPTIMIZERS = {
+    "sgd": {"lr": (positive_number, REQUIRED), "momentum": (number, 0.0), "nesterov": (boolean, False)},
+    "adam": {"lr": (positive_number, 1e-3), "betas": (list_of(probability, length=2), (0.9, 0.999)), "eps": (positive_number, 1e-8)},
+}
+
+
+def _train(sec: Section) -> TrainSpec:
+    loss = sec.get("loss", one_of(*LOSSES))
+    kind, body, line = single_key(sec.path, sec.raw("optimizer"), "optimizer", sec.line_of("optimizer"), OPTIMIZERS)
+    opt = Section(sec.path, body, f"optimizer {kind}", line)
+    params = {key: opt.get(key, check, default) for key, (check, default) in OPTIMIZERS[kind].items()}
+    opt.done()
+    if kind == "sgd" and params["nesterov"] and params["momentum"] <= 0:
+        raise SpecError(sec.path, line, "nesterov momentum needs momentum > 0")
+    train = TrainSpec(
+        loss=loss,
+        optimizer=kind,
+        optimizer_params=params,
+        epochs=sec.get("epochs", positive_int),
+        seed=sec.get("seed", non_negative_int),
+    )
+    sec.done()
+    return train

@@ -1,0 +1,97 @@
+"""The neutral model description that both backends compile.
+
+Everything here is validated and shape-checked; a backend never has to second-guess it.
+Shapes are ``(C, H, W)`` whatever layout a backend computes in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+LAYOUTS = ("nchw", "nhwc")
+SAMPLERS = ("balanced", "shuffle", "sequential")
+LOSSES = ("bce", "bce_logits", "cross_entropy", "nll")
+INITS = ("torch", "keras")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    kind: str
+    params: dict[str, Any]
+    input_shape: tuple[int, int, int]
+    n_classes: int
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    dataset: DatasetSpec
+    split_fractions: tuple[float, ...]
+    split_seed: int
+    sampler: str
+    hflip: float  # probability of a horizontal flip, training split only; 0 for none
+    mean: tuple[float, ...] | None
+    std: tuple[float, ...] | None
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    kind: str
+    name: str
+    params: dict[str, Any]
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    seed: int
+    init: str  # "torch": kaiming-uniform(a=sqrt 5), fan-in bias; "keras": glorot-uniform, zero bias
+    layers: tuple[LayerSpec, ...]
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.layers[-1].out_shape
+
+    def layer(self, name: str) -> LayerSpec:
+        return next(layer for layer in self.layers if layer.name == name)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    loss: str
+    optimizer: str
+    optimizer_params: dict[str, Any]
+    epochs: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    title: str
+    path: Path
+    layout: str | None  # None: each backend's own (torch nchw, keras nhwc)
+    data: DataSpec
+    model: ModelSpec
+    train: TrainSpec
+
+    def with_overrides(self, *, epochs: int | None = None, seed: int | None = None) -> Spec:
+        """The same spec with the command line's ``--epochs`` / ``--seed`` applied."""
+        spec = self
+        if epochs is not None:
+            spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, epochs=epochs))
+        if seed is not None:
+            spec = dataclasses.replace(
+                spec,
+                model=dataclasses.replace(spec.model, seed=seed),
+                train=dataclasses.replace(spec.train, seed=seed),
+            )
+        return spec
+
+    def layout_for(self, backend_default: str, override: str | None = None) -> str:
+        return override or self.layout or backend_default
