@@ -22,22 +22,17 @@ class Invalid(ValueError):
     """Raised by a checker; its message completes "must be ..."."""
 
 
-def integer(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Invalid("an integer")
-    return value
+def at_least(low: int, expected: str) -> Checker:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise Invalid(expected)
+        return value
+
+    return check
 
 
-def positive_int(value: Any) -> int:
-    if integer(value) < 1:
-        raise Invalid("a positive integer")
-    return value
-
-
-def non_negative_int(value: Any) -> int:
-    if integer(value) < 0:
-        raise Invalid("a non-negative integer")
-    return value
+positive_int = at_least(1, "a positive integer")
+non_negative_int = at_least(0, "a non-negative integer")
 
 
 def number(value: Any) -> float:
@@ -100,12 +95,15 @@ class Section:
 
     def __init__(self, path: Path, value: Any, where: str, line: int | None) -> None:
         if not isinstance(value, Mapping):
-            raise SpecError(path, getattr(value, "line", line), f"{where} must be a mapping")
+            raise SpecError(path, getattr(value, "line", line), f"{where or 'the spec'} must be a mapping")
         self.path = path
         self.where = where
         self.mapping = value
         self.line = getattr(value, "line", line)
         self._seen: set[str] = set()
+
+    def name_of(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
 
     def line_of(self, key: str) -> int | None:
         lines = getattr(self.mapping, "lines", {})
@@ -118,33 +116,33 @@ class Section:
         self._seen.add(key)
         if key not in self.mapping:
             if default is REQUIRED:
-                raise self.error(None, f"{self.where} needs '{key}'")
+                raise self.error(None, f"{self.where or 'the spec'} needs '{key}'")
             return default
         value = self.mapping[key]
         try:
             return check(value)
         except Invalid as exc:
-            raise self.error(key, f"{self.where}.{key} must be {exc}, got {value!r}") from None
+            raise self.error(key, f"{self.name_of(key)} must be {exc}, got {value!r}") from None
 
     def section(self, key: str, default: Any = REQUIRED) -> Section:
         self._seen.add(key)
         if key not in self.mapping:
             if default is REQUIRED:
-                raise self.error(None, f"{self.where} needs '{key}'")
-            return Section(self.path, LineDict(default), f"{self.where}.{key}", self.line)
-        return Section(self.path, self.mapping[key], f"{self.where}.{key}", self.line_of(key))
+                raise self.error(None, f"{self.where or 'the spec'} needs '{key}'")
+            return Section(self.path, LineDict(default), self.name_of(key), self.line)
+        return Section(self.path, self.mapping[key], self.name_of(key), self.line_of(key))
 
     def raw(self, key: str, default: Any = REQUIRED) -> Any:
         self._seen.add(key)
         if key not in self.mapping and default is REQUIRED:
-            raise self.error(None, f"{self.where} needs '{key}'")
+            raise self.error(None, f"{self.where or 'the spec'} needs '{key}'")
         return self.mapping.get(key, default)
 
     def done(self) -> None:
         for key in self.mapping:
             if key not in self._seen:
                 known = ", ".join(sorted(self._seen))
-                raise self.error(key, f"unknown key '{key}' in {self.where} (expected: {known})")
+                raise self.error(key, f"unknown key '{key}' in {self.where or 'the spec'} (expected: {known})")
 
 
 def single_key(path: Path, value: Any, where: str, line: int | None, choices: Mapping[str, Any]) -> tuple[str, Any, int]:

@@ -12,9 +12,9 @@ from spec.fields import (
     Invalid,
     Section,
     as_list,
+    at_least,
     boolean,
     identifier,
-    integer,
     list_of,
     non_negative_int,
     number,
@@ -51,7 +51,7 @@ def resolve_spec(name_or_path: str) -> Path:
 
 def load_spec(path: Path | str) -> Spec:
     path = Path(path)
-    top = Section(path, load_yaml(path), "spec", 1)
+    top = Section(path, load_yaml(path), "", 1)
     name = top.get("name", identifier)
     title = top.get("title", text)
     layout = top.get("layout", one_of(*LAYOUTS), None)
@@ -69,7 +69,7 @@ def load_spec(path: Path | str) -> Spec:
 def _dataset(sec: Section) -> DatasetSpec:
     kind = sec.get("kind", one_of("lines"))
     if kind == "lines":
-        size = sec.get("img_size", _at_least(2))
+        size = sec.get("img_size", at_least(2, "an integer of at least 2"))
         params = {
             "img_size": size,
             "n_images": sec.get("n_images", positive_int),
@@ -79,15 +79,6 @@ def _dataset(sec: Section) -> DatasetSpec:
         sec.done()
         return DatasetSpec(kind, params, (1, size, size), 2 if params["binary"] else 3)
     raise AssertionError(kind)  # one_of() admits only the kinds handled above
-
-
-def _at_least(low: int):
-    def check(value: Any) -> int:
-        if integer(value) < low:
-            raise Invalid(f"an integer of at least {low}")
-        return value
-
-    return check
 
 
 def _fractions(value: Any) -> tuple[float, float]:

@@ -67,7 +67,10 @@ def load_yaml(path: Path) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        problem = " ".join(filter(None, [exc.context, exc.problem]))
+        context = exc.context or ""
+        if exc.context_mark is not None and exc.context_mark.line + 1 != line:
+            context += f" (started at line {exc.context_mark.line + 1})"
+        problem = ": ".join(filter(None, [context, exc.problem]))
         raise SpecError(path, line, f"invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise SpecError(path, None, f"invalid YAML: {exc}") from None

@@ -1,0 +1,96 @@
+"""Both backends compile every spec into native models with the same structure."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from keras_impl import build as keras_build
+from spec import list_specs, load_spec, resolve_spec
+from spec.layers import LAYER_KINDS
+from torch_impl import build as torch_build
+
+CHAPTER4 = {"logistic": 25, "deepish": 143, "relu": 143}
+
+
+def test_every_layer_kind_has_both_implementations():
+    assert set(torch_build.LAYERS) == set(LAYER_KINDS)
+    assert set(keras_build.LAYERS) == set(LAYER_KINDS)
+
+
+@pytest.mark.parametrize("name, params", CHAPTER4.items())
+def test_native_models_carry_the_spec_names_and_sizes(name, params):
+    spec = load_spec(resolve_spec(name))
+    torch_model = torch_build.build_model(spec.model, "nchw")
+    keras_model = keras_build.build_model(spec.model, "nhwc")
+    assert isinstance(torch_model, nn.Sequential) and isinstance(keras_model, keras.Sequential)
+    names = [layer.name for layer in spec.model.layers]
+    assert [child for child, _ in torch_model.named_children()] == names
+    assert [layer.name for layer in keras_model.layers] == names
+    assert isinstance(getattr(torch_model, names[1]), nn.Linear)
+    assert isinstance(keras_model.get_layer(names[1]), keras.layers.Dense)
+    assert torch_build.count_parameters(torch_model) == params
+    assert keras_build.count_parameters(keras_model) == params
+    x = np.zeros((7, 1, 5, 5), np.float32)
+    assert tuple(torch_model(torch.as_tensor(x)).shape) == tuple(keras_model(x.transpose(0, 2, 3, 1)).shape) == (7, 1)
+
+
+def test_torch_init_is_the_books():
+    spec = load_spec(resolve_spec("deepish"))
+    torch.manual_seed(17)
+    book = [nn.Linear(25, 5, bias=False), nn.Linear(5, 3, bias=False), nn.Linear(3, 1, bias=False)]
+    model = torch_build.build_model(spec.model, "nchw")
+    for ours, theirs in zip([model.hidden0, model.hidden1, model.output], book):
+        assert torch.equal(ours.weight, theirs.weight)
+
+
+@pytest.mark.parametrize("init", ["torch", "keras"])
+def test_keras_init_follows_the_spec(tmp_path, init):
+    """torch init: kaiming-uniform(a=sqrt 5), bias uniform, both within 1/sqrt(fan_in);
+    keras init: glorot-uniform, zero bias."""
+    text = load_spec(resolve_spec("relu")).path.read_text()
+    text = text.replace("- {linear: {name: hidden0, units: 5, bias: false}}", "- {linear: {name: hidden0, units: 400}}")
+    text = text.replace("  seed: 17\n", f"  seed: 17\n  init: {init}\n")
+    path = tmp_path / "wide.yaml"
+    path.write_text(text)
+    spec = load_spec(path)
+    kernel, bias = (np.asarray(w) for w in keras_build.build_model(spec.model, "nhwc").get_layer("hidden0").weights)
+    if init == "torch":
+        bound = 1 / math.sqrt(25)
+        assert np.abs(kernel).max() <= bound and np.abs(kernel).max() > 0.95 * bound
+        assert np.abs(bias).max() <= bound and np.abs(bias).max() > 0.9 * bound
+    else:
+        glorot = math.sqrt(6 / (25 + 400))
+        assert np.abs(kernel).max() <= glorot and np.abs(kernel).max() > 0.95 * glorot
+        assert not bias.any()
+    torch_layer = torch_build.build_model(spec.model, "nchw").hidden0
+    assert (np.abs(torch_layer.weight.detach().numpy()).max() <= (bound if init == "torch" else glorot))
+    assert torch_layer.bias.detach().abs().max() > 0 if init == "torch" else not torch_layer.bias.detach().any()
+
+
+def test_builds_are_seeded():
+    spec = load_spec(resolve_spec("relu"))
+    a, b = (keras_build.build_model(spec.model, "nhwc") for _ in range(2))
+    assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
+    c, d = (torch_build.build_model(spec.model, "nchw") for _ in range(2))
+    assert all(torch.equal(x, y) for x, y in zip(c.parameters(), d.parameters()))
+
+
+@pytest.mark.parametrize("spec", list_specs(), ids=lambda s: s.name)
+def test_layouts_compute_the_same_function(spec):
+    """One set of weights, both layouts, both backends: the same outputs (C == 1 here, so the
+    first dense layer needs no reordering; the CNN issue covers C > 1)."""
+    x = np.random.default_rng(0).random((6, *spec.model.layers[0].in_shape), dtype=np.float32)
+    torch_model = torch_build.build_model(spec.model, "nchw").eval()
+    expected = torch_model(torch.as_tensor(x)).detach().numpy()
+    nhwc = torch_build.build_model(spec.model, "nhwc").eval()
+    nhwc.load_state_dict(torch_model.state_dict())
+    assert np.allclose(nhwc(torch.as_tensor(x.transpose(0, 2, 3, 1))).detach().numpy(), expected, atol=1e-6)
+    weights = [p.detach().numpy().T for p in torch_model.parameters()]
+    for layout, data in (("nhwc", x.transpose(0, 2, 3, 1)), ("nchw", x)):
+        keras_model = keras_build.build_model(spec.model, layout)
+        keras_model.set_weights(weights)
+        assert np.allclose(np.asarray(keras_model(data)), expected, atol=1e-6)

@@ -1,0 +1,125 @@
+"""The spec language: the shipped specs, and bad specs reported at file:line."""
+
+import textwrap
+
+import pytest
+
+from spec import SPEC_DIR, SpecError, TwinspecError, list_specs, load_spec, resolve_spec
+
+GOOD = textwrap.dedent(
+    """\
+    name: tiny
+    title: a tiny model
+    data:
+      dataset: {kind: lines, img_size: 5, n_images: 40, binary: true, seed: 1}
+      split: {fractions: [0.75, 0.25], seed: 2}
+      sampler: balanced
+      augment: [{hflip: 0.5}]
+      normalize: {mean: [0.5], std: [0.5]}
+      batch_size: 8
+    model:
+      seed: 3
+      layers:
+        - {flatten: {name: flatten}}
+        - {linear: {name: hidden, units: 4}}
+        - {relu: {name: act}}
+        - {linear: {name: output, units: 1}}
+        - {sigmoid: {name: sigmoid}}
+    train:
+      loss: bce
+      optimizer: {sgd: {lr: 0.1}}
+      epochs: 2
+      seed: 4
+    """
+)
+
+
+def write(tmp_path, text):
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_specs_are_the_chapter4_models():
+    specs = {spec.name: spec for spec in list_specs()}
+    assert set(specs) >= {"logistic", "deepish", "relu"}
+    for spec in specs.values():
+        assert spec.path.stem == spec.name
+    for name in ("logistic", "deepish", "relu"):
+        spec = specs[name]
+        assert spec.data.batch_size == 16 and spec.data.hflip == 0.5 and spec.data.sampler == "balanced"
+        assert (spec.data.split_fractions, spec.data.split_seed) == ((0.8, 0.2), 13)
+        assert spec.data.dataset.params == {"img_size": 5, "n_images": 300, "binary": True, "seed": 13}
+        assert (spec.model.seed, spec.train.seed, spec.train.loss) == (17, 42, "bce")
+        assert (spec.train.optimizer, spec.train.optimizer_params["lr"]) == ("sgd", 0.1)
+        assert all(not layer.params.get("bias", False) for layer in spec.model.layers)
+    assert [layer.out_shape for layer in specs["logistic"].model.layers] == [(25,), (1,), (1,)]
+    assert [(layer.name, layer.kind) for layer in specs["relu"].model.layers] == [
+        ("flatten", "flatten"), ("hidden0", "linear"), ("activation0", "relu"), ("hidden1", "linear"),
+        ("activation1", "relu"), ("output", "linear"), ("sigmoid", "sigmoid"),
+    ]
+    assert (specs["logistic"].train.epochs, specs["deepish"].train.epochs, specs["relu"].train.epochs) == (100, 100, 50)
+
+
+def test_in_features_are_inferred(tmp_path):
+    spec = load_spec(write(tmp_path, GOOD))
+    assert [(layer.in_shape, layer.out_shape) for layer in spec.model.layers] == [
+        ((1, 5, 5), (25,)), ((25,), (4,)), ((4,), (4,)), ((4,), (1,)), ((1,), (1,)),
+    ]
+
+
+def test_overrides():
+    spec = load_spec(resolve_spec("relu")).with_overrides(epochs=3, seed=9)
+    assert (spec.train.epochs, spec.model.seed, spec.train.seed) == (3, 9, 9)
+
+
+@pytest.mark.parametrize(
+    "old, new, line, message",
+    [
+        ("  batch_size: 8", "  batch_size: 8\n  oops: [", 12, "invalid YAML: while parsing a flow sequence (started at line 10)"),
+        ("  batch_size: 8", "  batch_size: 8\n oops: 1", 10, "invalid YAML"),
+        ("  epochs: 2", "  epochs: ten", 21, "train.epochs must be a positive integer, got 'ten'"),
+        ("  epochs: 2", "  epochs: 0", 21, "must be a positive integer"),
+        ("  sampler: balanced", "  sampler: weighted", 6, "one of balanced, shuffle, sequential"),
+        ("{sgd: {lr: 0.1}}", "{sgd: {lr: 0.1, mom: 0.9}}", 20, "unknown key 'mom'"),
+        ("{sgd: {lr: 0.1}}", "{rmsprop: {lr: 0.1}}", 20, "unknown optimizer 'rmsprop'"),
+        ("{relu: {name: act}}", "{swish: {name: act}}", 15, "unknown layer kind 'swish'"),
+        ("{relu: {name: act}}", "{relu: {name: hidden}}", 15, "layer name 'hidden' is used twice"),
+        ("{relu: {name: act}}", "{relu: {nme: act}}", 15, "needs 'name'"),
+        ("    - {flatten: {name: flatten}}\n", "", 13, "layer 'hidden' (linear) needs flat features"),
+        ("{linear: {name: output, units: 1}}", "{linear: {name: output, units: 2}}", 17, "does not fit loss bce"),
+        ("    - {sigmoid: {name: sigmoid}}\n", "", 16, "end with a sigmoid layer"),
+        ("  loss: bce", "  loss: cross_entropy", 17, "expected shape (2,)"),
+        ("fractions: [0.75, 0.25]", "fractions: [0.75, 0.5]", 5, "sum to 1"),
+        ("mean: [0.5], std: [0.5]", "mean: [0.5, 0.5], std: [0.5]", 8, "a 1 list"),
+        ("std: [0.5]", "std: [0]", 8, "positive number"),
+        ("img_size: 5", "img_size: 1", 4, "at least 2"),
+        ("{hflip: 0.5}", "{hflip: 1.5}", 7, "probability"),
+        ("seed: 3", "seed: -3", 11, "non-negative integer"),
+        ("name: tiny", "name: tiny\nname: again", 2, "duplicate key 'name'"),
+    ],
+)
+def test_bad_spec_is_reported_at_its_line(tmp_path, old, new, line, message):
+    assert old in GOOD
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    assert caught.value.line == line
+    assert str(caught.value).startswith(f"{path}:{line}: ")
+    assert message in str(caught.value)
+
+
+def test_not_a_mapping(tmp_path):
+    with pytest.raises(SpecError, match="the spec must be a mapping"):
+        load_spec(write(tmp_path, "- just\n- a list\n"))
+
+
+def test_missing_file_and_unknown_name(tmp_path):
+    with pytest.raises(SpecError, match="no such spec file"):
+        load_spec(tmp_path / "absent.yaml")
+    with pytest.raises(TwinspecError, match=r"unknown model 'nope' \(choose from: .*logistic.*relu"):
+        resolve_spec("nope")
+
+
+def test_spec_dir_holds_only_specs():
+    assert sorted(p.suffix for p in SPEC_DIR.iterdir()) == [".yaml"] * len(list(SPEC_DIR.iterdir()))
