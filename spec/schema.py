@@ -60,6 +60,20 @@ class ModelSpec:
     def layer(self, name: str) -> LayerSpec:
         return next(layer for layer in self.layers if layer.name == name)
 
+    def flattened_from(self, name: str) -> tuple[int, ...] | None:
+        """The (C, H, W) map whose flattening feeds layer ``name`` directly, if any.
+
+        Torch flattens C, H, W and Keras H, W, C, so the first linear layer after a
+        flatten orders its input features differently in the two frameworks.
+        """
+        index = next(i for i, layer in enumerate(self.layers) if layer.name == name)
+        for layer in reversed(self.layers[:index]):
+            if layer.kind == "flatten":
+                return layer.in_shape if len(layer.in_shape) == 3 else None
+            if layer.in_shape != layer.out_shape:
+                return None
+        return None
+
 
 @dataclass(frozen=True)
 class TrainSpec:

@@ -1,0 +1,69 @@
+"""The neutral weights format: one ``.npz`` keyed ``<layer>/<parameter>``, torch's layout.
+
+Canonical layout (what torch stores): linear ``weight`` is ``(out, in)`` with inputs in
+C, H, W order after a flatten; ``bias`` is ``(out,)``; PReLU ``weight`` is ``(1,)``. Each
+backend converts to and from it, so a file moves weights between frameworks and layouts.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from common.atomic import atomic_write
+from common.errors import DataError
+from spec.schema import ModelSpec
+
+Weights = dict[str, dict[str, np.ndarray]]
+
+
+def expected_shapes(model: ModelSpec) -> dict[str, dict[str, tuple[int, ...]]]:
+    """Every parameter a spec's model has, with its canonical shape."""
+    shapes: dict[str, dict[str, tuple[int, ...]]] = {}
+    for layer in model.layers:
+        if layer.kind == "linear":
+            shapes[layer.name] = {"weight": (layer.params["units"], layer.in_shape[0])}
+            if layer.params["bias"]:
+                shapes[layer.name]["bias"] = (layer.params["units"],)
+        elif layer.kind == "prelu":
+            shapes[layer.name] = {"weight": (1,)}
+    return shapes
+
+
+def check_weights(weights: Weights, model: ModelSpec, source: str) -> Weights:
+    """Reject weights that do not fit the spec, naming the first mismatch."""
+    expected = expected_shapes(model)
+    if set(weights) != set(expected):
+        raise DataError(f"{source}: layers {sorted(weights)} do not match the spec's {sorted(expected)}")
+    for name, params in expected.items():
+        got = {key: tuple(value.shape) for key, value in weights[name].items()}
+        if got != params:
+            raise DataError(f"{source}: layer '{name}' has {got}, the spec needs {params}")
+    return weights
+
+
+def save_weights(weights: Weights, path: Path) -> Path:
+    flat = {f"{layer}/{key}": np.asarray(value, np.float32) for layer, params in weights.items() for key, value in params.items()}
+    try:
+        with atomic_write(path) as handle:
+            np.savez(handle, **flat)
+    except OSError as exc:
+        raise DataError(f"cannot write weights to {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def load_weights(path: Path, model: ModelSpec) -> Weights:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            flat = {key: npz[key] for key in npz.files}
+    except FileNotFoundError:
+        raise DataError(f"no weights file at {path}; write one with 'run.py export'") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path} is not a weights file ({exc})") from None
+    weights: Weights = {}
+    for key, value in flat.items():
+        layer, _, param = key.partition("/")
+        weights.setdefault(layer, {})[param] = value
+    return check_weights(weights, model, str(path))

@@ -1,0 +1,55 @@
+"""keras model <-> neutral weights (torch's layout).
+
+Dense kernels are ``(in, out)``: the transpose of torch's ``(out, in)``. After a flatten
+of a ``(C, H, W)`` map, Keras orders the inputs H, W, C (in both data formats), torch
+C, H, W, so that layer's rows are reordered too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from common.weights import Weights, check_weights, expected_shapes
+from spec.schema import ModelSpec
+
+
+def _to_keras(spec: ModelSpec, name: str, key: str, value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if key == "weight" and spec.layer(name).kind == "linear":
+        source = spec.flattened_from(name)
+        if source is not None:
+            channels, height, width = source
+            value = value.reshape(-1, channels, height, width).transpose(0, 2, 3, 1).reshape(len(value), -1)
+        return np.ascontiguousarray(value.T)
+    return value.reshape(shape)
+
+
+def _from_keras(spec: ModelSpec, name: str, key: str, value: np.ndarray) -> np.ndarray:
+    if key == "weight" and spec.layer(name).kind == "linear":
+        value = value.T
+        source = spec.flattened_from(name)
+        if source is not None:
+            channels, height, width = source
+            value = value.reshape(-1, height, width, channels).transpose(0, 3, 1, 2).reshape(len(value), -1)
+        return np.ascontiguousarray(value)
+    return value.reshape(-1)
+
+
+def _variables(model, name: str) -> dict:
+    layer = model.get_layer(name)
+    names = {"kernel": "weight", "bias": "bias", "alpha": "weight"}
+    return {names[v.path.split("/")[-1]]: v for v in layer.weights}
+
+
+def export_weights(model, spec: ModelSpec) -> Weights:
+    return {
+        name: {key: _from_keras(spec, name, key, np.asarray(var)) for key, var in _variables(model, name).items()}
+        for name in expected_shapes(spec)
+    }
+
+
+def import_weights(model, spec: ModelSpec, weights: Weights) -> None:
+    check_weights(weights, spec, "weights")
+    for name, params in weights.items():
+        variables = _variables(model, name)
+        for key, value in params.items():
+            variables[key].assign(_to_keras(spec, name, key, np.asarray(value), tuple(variables[key].shape)))

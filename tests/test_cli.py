@@ -1,0 +1,77 @@
+"""run.py as users call it: fresh processes, real output, exit statuses, files written."""
+
+import json
+
+import pytest
+
+from conftest import run_python
+
+KEYS = {"backend", "model", "layout", "mode", "epochs", "train_loss", "val_loss", "val_accuracy", "per_class", "params", "seconds"}
+
+
+def test_list_shows_every_spec_with_its_title():
+    done = run_python("run.py", "list")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["deepish", "logistic", "relu"]
+    assert "Chapter 4 - logistic regression" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--backend", "jax"], "invalid choice: 'jax' (choose from 'torch', 'keras')"),
+        (["--model", "nope"], "unknown model 'nope' (choose from: deepish, logistic, relu)"),
+        (["--epochs", "0"], "expected a positive integer, got '0'"),
+        (["--seed", "-1"], "expected a non-negative integer, got '-1'"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(args, message):
+    done = run_python("run.py", *args)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert message in done.stderr
+
+
+def test_malformed_spec_gives_file_and_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: broken\ntitle: [unclosed\n")
+    done = run_python("run.py", "--model", str(path), "--out", str(tmp_path / "run"))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert f"{path}:3: invalid YAML" in done.stderr or f"{path}:2: invalid YAML" in done.stderr
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("backend, other", [("torch", "tensorflow"), ("keras", "torch")])
+def test_a_run_writes_metrics_and_never_imports_the_other_framework(tmp_path, backend, other):
+    out = tmp_path / "run"
+    code = (
+        "import sys, runpy; sys.argv = ['run.py', '--backend', %r, '--model', 'relu', '--epochs', '2', '--out', %r];"
+        "rc = 0\n"
+        "try: runpy.run_path('run.py', run_name='__main__')\n"
+        "except SystemExit as exit: rc = exit.code\n"
+        "print('LOADED' if %r in sys.modules else 'CLEAN'); sys.exit(rc)"
+    ) % (backend, str(out), other)
+    done = run_python("-c", code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "CLEAN"
+    assert f"[{backend}] epoch 2/2" in done.stdout
+    assert "per class (correct/total): parallel:" in done.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert KEYS <= set(metrics)
+    assert (metrics["backend"], metrics["model"], metrics["mode"], metrics["epochs"]) == (backend, "relu", "native", 2)
+    assert metrics["layout"] == ("nchw" if backend == "torch" else "nhwc")
+    assert len(metrics["train_loss"]) == len(metrics["val_loss"]) == 2
+    assert metrics["params"] == 143 and sum(t for _, t in metrics["per_class"]) == 60
+    assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in out.iterdir()) == ["loss.png", "metrics.json"]
+
+
+def test_layout_override_and_quiet(tmp_path):
+    done = run_python("run.py", "--model", "logistic", "--epochs", "1", "--layout", "nhwc", "--quiet",
+                      "--out", str(tmp_path / "r"))
+    assert done.returncode == 0, done.stderr
+    assert "epoch 1/1" not in done.stdout  # --quiet
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["layout"] == "nhwc"

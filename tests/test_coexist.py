@@ -1,0 +1,33 @@
+"""Both frameworks in one process never crash, whichever is imported first (DESIGN.md,
+"Hazards": TensorFlow first, then a torch optimizer, segfaults unless handled)."""
+
+import pytest
+
+from conftest import run_python
+
+TRAIN_TORCH = (
+    "from spec import load_spec, resolve_spec\n"
+    "from torch_impl.native import train_native\n"
+    "r = train_native(load_spec(resolve_spec('relu')).with_overrides(epochs=2), 'nchw')\n"
+    "assert r.params == 143, r\n"
+)
+TRAIN_KERAS = (
+    "from keras_impl.native import train_native as keras_native\n"
+    "r = keras_native(load_spec(resolve_spec('relu')).with_overrides(epochs=2), 'nhwc')\n"
+    "assert r.params == 143, r\n"
+)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import tensorflow\n" + TRAIN_TORCH,  # the crashing order, with TensorFlow loaded by hand
+        "import keras_impl\n" + TRAIN_TORCH + TRAIN_KERAS,
+        "import torch\nimport keras_impl\n" + TRAIN_TORCH + TRAIN_KERAS,
+        TRAIN_TORCH + TRAIN_KERAS + TRAIN_TORCH,
+    ],
+    ids=["tensorflow-then-torch", "keras_impl-then-torch", "torch-then-keras_impl", "torch-keras-torch"],
+)
+def test_both_frameworks_in_one_process(code):
+    done = run_python("-c", code, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stderr[-2000:]}"

@@ -1,0 +1,25 @@
+"""torch model <-> neutral weights. Torch's own layout is the canonical one: no conversion."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from common.weights import Weights, check_weights, expected_shapes
+from spec.schema import ModelSpec
+
+
+def export_weights(model: nn.Module, spec: ModelSpec) -> Weights:
+    return {
+        name: {key: getattr(model, name).get_parameter(key).detach().numpy().copy() for key in params}
+        for name, params in expected_shapes(spec).items()
+    }
+
+
+def import_weights(model: nn.Module, spec: ModelSpec, weights: Weights) -> None:
+    check_weights(weights, spec, "weights")
+    with torch.no_grad():
+        for name, params in weights.items():
+            for key, value in params.items():
+                getattr(model, name).get_parameter(key).copy_(torch.as_tensor(np.asarray(value)))
