@@ -47,10 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train one model with one backend (the default command)")
     train.add_argument("--backend", choices=BACKENDS, default="torch", help="framework to train with (default: torch)")
-    train.add_argument("--model", default=DEFAULT_MODEL, help=f"spec name or path to a spec YAML (default: {DEFAULT_MODEL})")
+    train.add_argument(
+        "--model", default=DEFAULT_MODEL, help=f"spec name or path to a spec YAML (default: {DEFAULT_MODEL})"
+    )
     train.add_argument("--epochs", type=_positive, help="override the spec's number of epochs")
-    train.add_argument("--seed", type=_non_negative, help="seed model init and training with S instead of the spec's seeds")
-    train.add_argument("--layout", choices=("nchw", "nhwc"), help="tensor layout the model consumes (default: the spec's, else the backend's own)")
+    train.add_argument(
+        "--seed", type=_non_negative, help="seed model init and training with S instead of the spec's seeds"
+    )
+    train.add_argument(
+        "--layout",
+        choices=("nchw", "nhwc"),
+        help="tensor layout the model consumes (default: the spec's, else the backend's own)",
+    )
     train.add_argument("--out", type=Path, help="run directory (default: runs/<model>-<backend>-<time>)")
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress, only the summary")
 

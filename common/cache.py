@@ -76,6 +76,5 @@ def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:
             np.savez(handle, checksum=np.array(checksum(arrays)), **arrays)
     except OSError as exc:
         raise DataError(
-            f"cannot write the dataset cache {path} ({exc.strerror or exc}); "
-            "set TWINSPEC_CACHE to a writable directory"
+            f"cannot write the dataset cache {path} ({exc.strerror or exc}); set TWINSPEC_CACHE to a writable directory"
         ) from None

@@ -17,10 +17,7 @@ def predicted_classes(outputs: np.ndarray, loss: str) -> np.ndarray:
 
 def per_class_counts(predicted: np.ndarray, labels: np.ndarray, n_classes: int) -> list[list[int]]:
     """``[[correct, total], ...]`` per class, as the book's ``StepByStep.correct``."""
-    return [
-        [int(np.sum((labels == c) & (predicted == c))), int(np.sum(labels == c))]
-        for c in range(n_classes)
-    ]
+    return [[int(np.sum((labels == c) & (predicted == c))), int(np.sum(labels == c))] for c in range(n_classes)]
 
 
 def accuracy(per_class: list[list[int]]) -> float:

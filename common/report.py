@@ -64,9 +64,7 @@ def format_epoch(epoch: int, epochs: int, train_loss: float, val_loss: float, va
 
 
 def format_summary(result: RunResult) -> str:
-    counts = "  ".join(
-        f"{name}: {correct}/{total}" for name, (correct, total) in zip(result.classes, result.per_class)
-    )
+    counts = "  ".join(f"{name}: {correct}/{total}" for name, (correct, total) in zip(result.classes, result.per_class))
     return "\n".join(
         [
             f"{result.backend} {result.model} ({result.mode}, {result.layout}): {result.epochs} epochs"
@@ -87,8 +85,11 @@ def write_run(result: RunResult, out: Path) -> Path:
     created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
-        plots.plot_losses({result.backend: (result.train_loss, result.val_loss)}, out / "loss.png",
-                          title=f"{result.model} ({result.backend}, {result.mode})")
+        plots.plot_losses(
+            {result.backend: (result.train_loss, result.val_loss)},
+            out / "loss.png",
+            title=f"{result.model} ({result.backend}, {result.mode})",
+        )
         with atomic_write(out / "metrics.json", "w") as handle:
             json.dump(dataclasses.asdict(result), handle, indent=2)
     except OSError as exc:

@@ -15,6 +15,7 @@ import tensorflow as tf
 from common.prep import Split, balanced_weights
 from spec.schema import DataSpec
 
+
 def _epoch_plans(split: Split, data: DataSpec, seed: int) -> tf.data.Dataset:
     """Per epoch, the sample indices and flip decisions of every training batch.
 
@@ -53,7 +54,9 @@ def _targets(y: np.ndarray, loss: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def make_loaders(split: Split, data: DataSpec, loss: str, layout: str, seed: int) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+def make_loaders(
+    split: Split, data: DataSpec, loss: str, layout: str, seed: int
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
     """Training and validation datasets of ``(x, y)`` batches in ``layout``."""
     channel_axis, width_axis = (1, 3) if layout == "nchw" else (3, 2)
     normalize = None

@@ -8,12 +8,12 @@ from common.datasets import load_dataset
 from common.prep import split_dataset
 from common.report import RunResult, run_result
 from common.weights import Weights
-from spec.schema import Spec
 from keras_impl import BACKEND
 from keras_impl.build import build_model
 from keras_impl.data import make_loaders
 from keras_impl.train import EpochCallback, Trainer
 from keras_impl.weights import import_weights
+from spec.schema import Spec
 
 
 def train_native(
@@ -30,5 +30,12 @@ def train_native(
     start = time.perf_counter()
     trainer.train(spec.train.epochs, seed=spec.train.seed, on_epoch=on_epoch)
     seconds = time.perf_counter() - start
-    return run_result(trainer, backend=BACKEND, spec_name=spec.name, layout=layout, mode="native",
-                      classes=split.classes, seconds=seconds)
+    return run_result(
+        trainer,
+        backend=BACKEND,
+        spec_name=spec.name,
+        layout=layout,
+        mode="native",
+        classes=split.classes,
+        seconds=seconds,
+    )

@@ -114,4 +114,3 @@ class Trainer:
     def loader_apply(loader: tf.data.Dataset, func: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
         """``func`` on every batch of ``loader``, stacked (sum over axis 0 to total counts)."""
         return np.stack([func(x, y) for x, y in loader.as_numpy_iterator()])
-

@@ -145,12 +145,14 @@ class Section:
                 raise self.error(key, f"unknown key '{key}' in {self.where or 'the spec'} (expected: {known})")
 
 
-def single_key(path: Path, value: Any, where: str, line: int | None, choices: Mapping[str, Any]) -> tuple[str, Any, int]:
+def single_key(
+    path: Path, value: Any, where: str, line: int | None, choices: Mapping[str, Any]
+) -> tuple[str, Any, int]:
     """Unpack the ``{kind: {...}}`` form used for layers, optimizers and augmentations."""
     line = getattr(value, "line", line)
     if not isinstance(value, Mapping) or len(value) != 1:
         raise SpecError(path, line, f"{where} must be a mapping with one key, one of: {', '.join(choices)}")
-    (kind, body), = value.items()
+    ((kind, body),) = value.items()
     if kind not in choices:
         raise SpecError(path, line, f"unknown {where} '{kind}' (expected one of: {', '.join(choices)})")
     return kind, LineDict() if body is None else body, line

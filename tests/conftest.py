@@ -21,7 +21,9 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["TWINSPEC_CACHE"] = str(tmp_path_factory.mktemp("cache"))
 
 
-def run_python(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+def run_python(
+    *args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess:
     """A fresh interpreter, as a user would start one (same venv, same cache)."""
     return subprocess.run(
         [sys.executable, *args],

@@ -67,7 +67,7 @@ def test_keras_init_follows_the_spec(tmp_path, init):
         assert np.abs(kernel).max() <= glorot and np.abs(kernel).max() > 0.95 * glorot
         assert not bias.any()
     torch_layer = torch_build.build_model(spec.model, "nchw").hidden0
-    assert (np.abs(torch_layer.weight.detach().numpy()).max() <= (bound if init == "torch" else glorot))
+    assert np.abs(torch_layer.weight.detach().numpy()).max() <= (bound if init == "torch" else glorot)
     assert torch_layer.bias.detach().abs().max() > 0 if init == "torch" else not torch_layer.bias.detach().any()
 
 

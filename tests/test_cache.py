@@ -5,11 +5,11 @@ import os
 
 import numpy as np
 import pytest
+from conftest import run_python
 
 from common import cache
 from common.datasets import load_dataset
 from common.errors import DataError
-from conftest import run_python
 from spec import load_spec, resolve_spec
 
 
@@ -34,8 +34,10 @@ def test_generates_once_then_reads(cache_dir):
 
 def test_key_depends_on_every_parameter():
     base = {"img_size": 5, "n_images": 300, "binary": True, "seed": 13}
-    keys = {cache.cache_key("lines", base)} | {cache.cache_key("lines", {**base, k: v}) for k, v in
-                                               [("img_size", 6), ("n_images", 301), ("binary", False), ("seed", 14)]}
+    keys = {cache.cache_key("lines", base)} | {
+        cache.cache_key("lines", {**base, k: v})
+        for k, v in [("img_size", 6), ("n_images", 301), ("binary", False), ("seed", 14)]
+    }
     assert len(keys) == 5
 
 

@@ -3,10 +3,21 @@
 import json
 
 import pytest
-
 from conftest import run_python
 
-KEYS = {"backend", "model", "layout", "mode", "epochs", "train_loss", "val_loss", "val_accuracy", "per_class", "params", "seconds"}
+KEYS = {
+    "backend",
+    "model",
+    "layout",
+    "mode",
+    "epochs",
+    "train_loss",
+    "val_loss",
+    "val_accuracy",
+    "per_class",
+    "params",
+    "seconds",
+}
 
 
 def test_list_shows_every_spec_with_its_title():
@@ -70,8 +81,9 @@ def test_a_run_writes_metrics_and_never_imports_the_other_framework(tmp_path, ba
 
 
 def test_layout_override_and_quiet(tmp_path):
-    done = run_python("run.py", "--model", "logistic", "--epochs", "1", "--layout", "nhwc", "--quiet",
-                      "--out", str(tmp_path / "r"))
+    done = run_python(
+        "run.py", "--model", "logistic", "--epochs", "1", "--layout", "nhwc", "--quiet", "--out", str(tmp_path / "r")
+    )
     assert done.returncode == 0, done.stderr
     assert "epoch 1/1" not in done.stdout  # --quiet
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["layout"] == "nhwc"

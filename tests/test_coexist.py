@@ -2,7 +2,6 @@
 "Hazards": TensorFlow first, then a torch optimizer, segfaults unless handled)."""
 
 import pytest
-
 from conftest import run_python
 
 TRAIN_TORCH = (

@@ -4,8 +4,8 @@ import hashlib
 
 import numpy as np
 import pytest
-
 from book_chapter4 import generate_dataset
+
 from common.lines import generate_lines
 
 

@@ -32,8 +32,10 @@ def test_native_accuracy_agrees(name):
         assert [total for _, total in torch_run.per_class] == [total for _, total in keras_run.per_class]
     n_val = sum(total for _, total in torch_runs[0].per_class)
     parity = native_parity([r.val_accuracy for r in torch_runs], [r.val_accuracy for r in keras_runs], n_val)
-    print(f"\n{name}: torch {[r.val_accuracy for r in torch_runs]}, keras {[r.val_accuracy for r in keras_runs]}, "
-          f"diff {parity.difference:.3f}, bound {parity.bound:.3f}")
+    print(
+        f"\n{name}: torch {[r.val_accuracy for r in torch_runs]}, keras {[r.val_accuracy for r in keras_runs]}, "
+        f"diff {parity.difference:.3f}, bound {parity.bound:.3f}"
+    )
     assert parity.passed, parity
 
 

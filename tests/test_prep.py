@@ -3,16 +3,18 @@
 import numpy as np
 import pytest
 import torch
+from book_chapter4 import make_balanced_sampler
 from torch.utils.data import random_split
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from book_chapter4 import make_balanced_sampler
 from common.prep import balanced_weights, hflip, normalize, scale, split_indices
 from common.torch_random import TorchCPUGenerator
 
 
-@pytest.mark.parametrize("n, fractions, seed", [(300, [0.8, 0.2], 13), (1000, [0.8, 0.2], 13), (7, [0.5, 0.5], 3), (101, [0.7, 0.3], 0)])
+@pytest.mark.parametrize(
+    "n, fractions, seed", [(300, [0.8, 0.2], 13), (1000, [0.8, 0.2], 13), (7, [0.5, 0.5], 3), (101, [0.7, 0.3], 0)]
+)
 def test_split_is_torchs_random_split(n, fractions, seed):
     torch.manual_seed(seed)
     expected = [list(part.indices) for part in random_split(range(n), fractions)]
@@ -56,4 +58,6 @@ def test_hflip_flips_only_the_chosen_images_along_width():
 def test_balanced_weights_are_the_books():
     labels = np.array([0, 1, 1, 1, 0, 1, 1], np.int64)
     sampler = make_balanced_sampler(torch.as_tensor(labels.reshape(-1, 1)).float())
-    assert np.array_equal(torch.as_tensor(balanced_weights(labels), dtype=torch.double).numpy(), sampler.weights.numpy())
+    assert np.array_equal(
+        torch.as_tensor(balanced_weights(labels), dtype=torch.double).numpy(), sampler.weights.numpy()
+    )

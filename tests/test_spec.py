@@ -55,8 +55,13 @@ def test_shipped_specs_are_the_chapter4_models():
         assert all(not layer.params.get("bias", False) for layer in spec.model.layers)
     assert [layer.out_shape for layer in specs["logistic"].model.layers] == [(25,), (1,), (1,)]
     assert [(layer.name, layer.kind) for layer in specs["relu"].model.layers] == [
-        ("flatten", "flatten"), ("hidden0", "linear"), ("activation0", "relu"), ("hidden1", "linear"),
-        ("activation1", "relu"), ("output", "linear"), ("sigmoid", "sigmoid"),
+        ("flatten", "flatten"),
+        ("hidden0", "linear"),
+        ("activation0", "relu"),
+        ("hidden1", "linear"),
+        ("activation1", "relu"),
+        ("output", "linear"),
+        ("sigmoid", "sigmoid"),
     ]
     assert (specs["logistic"].train.epochs, specs["deepish"].train.epochs, specs["relu"].train.epochs) == (100, 100, 50)
 
@@ -64,7 +69,11 @@ def test_shipped_specs_are_the_chapter4_models():
 def test_in_features_are_inferred(tmp_path):
     spec = load_spec(write(tmp_path, GOOD))
     assert [(layer.in_shape, layer.out_shape) for layer in spec.model.layers] == [
-        ((1, 5, 5), (25,)), ((25,), (4,)), ((4,), (4,)), ((4,), (1,)), ((1,), (1,)),
+        ((1, 5, 5), (25,)),
+        ((25,), (4,)),
+        ((4,), (4,)),
+        ((4,), (1,)),
+        ((1,), (1,)),
     ]
 
 
@@ -76,7 +85,12 @@ def test_overrides():
 @pytest.mark.parametrize(
     "old, new, line, message",
     [
-        ("  batch_size: 8", "  batch_size: 8\n  oops: [", 12, "invalid YAML: while parsing a flow sequence (started at line 10)"),
+        (
+            "  batch_size: 8",
+            "  batch_size: 8\n  oops: [",
+            12,
+            "invalid YAML: while parsing a flow sequence (started at line 10)",
+        ),
         ("  batch_size: 8", "  batch_size: 8\n oops: 1", 10, "invalid YAML"),
         ("  epochs: 2", "  epochs: ten", 21, "train.epochs must be a positive integer, got 'ten'"),
         ("  epochs: 2", "  epochs: 0", 21, "must be a positive integer"),

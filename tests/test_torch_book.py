@@ -6,8 +6,8 @@ pinned here so that a change in either is caught even if both drift together.
 """
 
 import pytest
-
 from book_chapter4 import chapter4
+
 from spec import load_spec, resolve_spec
 from torch_impl.native import train_native
 

@@ -30,5 +30,12 @@ def train_native(
     start = time.perf_counter()
     trainer.train(spec.train.epochs, seed=spec.train.seed, on_epoch=on_epoch)
     seconds = time.perf_counter() - start
-    return run_result(trainer, backend=BACKEND, spec_name=spec.name, layout=layout, mode="native",
-                      classes=split.classes, seconds=seconds)
+    return run_result(
+        trainer,
+        backend=BACKEND,
+        spec_name=spec.name,
+        layout=layout,
+        mode="native",
+        classes=split.classes,
+        seconds=seconds,
+    )

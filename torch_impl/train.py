@@ -111,4 +111,3 @@ class Trainer:
     def loader_apply(loader: DataLoader, func: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
         """``func`` on every batch of ``loader``, stacked (sum over axis 0 to total counts)."""
         return np.stack([func(np.asarray(x), np.asarray(y)) for x, y in loader])
-
