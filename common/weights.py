@@ -1,8 +1,10 @@
 """The neutral weights format: one ``.npz`` keyed ``<layer>/<parameter>``, torch's layout.
 
-Canonical layout (what torch stores): linear ``weight`` is ``(out, in)`` with inputs in
-C, H, W order after a flatten; ``bias`` is ``(out,)``; PReLU ``weight`` is ``(1,)``. Each
-backend converts to and from it, so a file moves weights between frameworks and layouts.
+Canonical layout (what torch stores): conv2d ``weight`` is ``(out, in, kh, kw)``; linear
+``weight`` is ``(out, in)`` with inputs in C, H, W order after a flatten; ``bias`` is
+``(out,)``; batchnorm has ``weight, bias, running_mean, running_var``; PReLU ``weight`` is
+``(1,)``. Each backend converts to and from it, so a file moves weights between
+frameworks and layouts.
 """
 
 from __future__ import annotations
@@ -23,12 +25,17 @@ def expected_shapes(model: ModelSpec) -> dict[str, dict[str, tuple[int, ...]]]:
     """Every parameter a spec's model has, with its canonical shape."""
     shapes: dict[str, dict[str, tuple[int, ...]]] = {}
     for layer in model.layers:
+        p, channels = layer.params, layer.in_shape[0]
         if layer.kind == "linear":
-            shapes[layer.name] = {"weight": (layer.params["units"], layer.in_shape[0])}
-            if layer.params["bias"]:
-                shapes[layer.name]["bias"] = (layer.params["units"],)
+            shapes[layer.name] = {"weight": (p["units"], channels)}
+        elif layer.kind == "conv2d":
+            shapes[layer.name] = {"weight": (p["filters"], channels, p["kernel"], p["kernel"])}
+        elif layer.kind == "batchnorm":
+            shapes[layer.name] = {key: (channels,) for key in ("weight", "bias", "running_mean", "running_var")}
         elif layer.kind == "prelu":
             shapes[layer.name] = {"weight": (1,)}
+        if p.get("bias"):
+            shapes[layer.name]["bias"] = (layer.out_shape[0],)
     return shapes
 
 
@@ -45,7 +52,11 @@ def check_weights(weights: Weights, model: ModelSpec, source: str) -> Weights:
 
 
 def save_weights(weights: Weights, path: Path) -> Path:
-    flat = {f"{layer}/{key}": np.asarray(value, np.float32) for layer, params in weights.items() for key, value in params.items()}
+    flat = {
+        f"{layer}/{key}": np.asarray(value, np.float32)
+        for layer, params in weights.items()
+        for key, value in params.items()
+    }
     try:
         with atomic_write(path) as handle:
             np.savez(handle, **flat)

@@ -6,33 +6,115 @@ import math
 from collections.abc import Callable
 
 import keras
+import tensorflow as tf
 
+from spec.layers import fan_in
 from spec.schema import LayerSpec, ModelSpec
 
 
 def _torch_init(layer: LayerSpec) -> dict:
     """torch's default init as keras initializers: kaiming-uniform(a=sqrt 5) is
     VarianceScaling(1/3, fan_in, uniform), a bound of 1/sqrt(fan_in); biases share that bound."""
-    bound = 1.0 / math.sqrt(layer.in_shape[0])
+    bound = 1.0 / math.sqrt(fan_in(layer.kind, layer.in_shape, layer.params))
     return {
         "kernel_initializer": keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform"),
         "bias_initializer": keras.initializers.RandomUniform(-bound, bound),
     }
 
 
+def _inits(layer: LayerSpec, init: str) -> dict:
+    return _torch_init(layer) if init == "torch" else {}
+
+
+def _conv2d(layer: LayerSpec, init: str, data_format: str) -> list[keras.layers.Layer]:
+    """torch pads by a number of pixels; keras knows only valid and same, so a number
+    becomes a ZeroPadding2D in front of a valid convolution."""
+    p = layer.params
+    padding = p["padding"]
+    layers = []
+    if isinstance(padding, int) and padding > 0:
+        layers.append(keras.layers.ZeroPadding2D(padding, data_format=data_format, name=f"{layer.name}_pad"))
+    conv = keras.layers.Conv2D(
+        p["filters"],
+        p["kernel"],
+        strides=p["stride"],
+        padding="same" if padding == "same" else "valid",
+        data_format=data_format,
+        use_bias=p["bias"],
+        name=layer.name,
+        **_inits(layer, init),
+    )
+    return [*layers, conv]
+
+
+@keras.saving.register_keras_serializable("twinspec")
+class Pad2D(keras.layers.Layer):
+    """torch's ReflectionPad2d and ReplicationPad2d, which Keras has no layer for."""
+
+    def __init__(self, padding: int, mode: str, data_format: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.padding, self.mode, self.data_format = padding, mode, data_format
+        self.spatial_axes = (2, 3) if data_format == "channels_first" else (1, 2)
+
+    def call(self, x):
+        if self.mode == "reflect":
+            widths = [[self.padding] * 2 if axis in self.spatial_axes else [0, 0] for axis in range(4)]
+            return keras.ops.pad(x, widths, mode="reflect")
+        for axis in self.spatial_axes:  # replicate: repeat the edge pixels, by clipped indices
+            size = x.shape[axis]
+            x = keras.ops.take(
+                x, keras.ops.clip(keras.ops.arange(-self.padding, size + self.padding), 0, size - 1), axis
+            )
+        return x
+
+    def compute_output_shape(self, shape):
+        return tuple(d + 2 * self.padding if i in self.spatial_axes else d for i, d in enumerate(shape))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "padding": self.padding, "mode": self.mode, "data_format": self.data_format}
+
+
+def _pad2d(layer: LayerSpec, init: str, data_format: str) -> keras.layers.Layer:
+    padding, mode = layer.params["padding"], layer.params["mode"]
+    if mode == "zeros":
+        return keras.layers.ZeroPadding2D(padding, data_format=data_format, name=layer.name)
+    return Pad2D(padding, mode, data_format, name=layer.name)
+
+
+def _batchnorm(layer: LayerSpec, init: str, data_format: str) -> keras.layers.Layer:
+    """torch's momentum weighs the new statistic, keras' the old one: 1 - m."""
+    axis = 1 if len(layer.in_shape) == 3 and data_format == "channels_first" else -1
+    p = layer.params
+    return keras.layers.BatchNormalization(axis=axis, momentum=1 - p["momentum"], epsilon=p["eps"], name=layer.name)
+
+
 def _linear(layer: LayerSpec, init: str, data_format: str) -> keras.layers.Layer:
-    inits = _torch_init(layer) if init == "torch" else {}
-    return keras.layers.Dense(layer.params["units"], use_bias=layer.params["bias"], name=layer.name, **inits)
+    return keras.layers.Dense(
+        layer.params["units"], use_bias=layer.params["bias"], name=layer.name, **_inits(layer, init)
+    )
 
 
-LAYERS: dict[str, Callable[[LayerSpec, str, str], keras.layers.Layer]] = {
+LAYERS: dict[str, Callable[[LayerSpec, str, str], keras.layers.Layer | list[keras.layers.Layer]]] = {
+    "conv2d": _conv2d,
+    "maxpool2d": lambda layer, init, fmt: keras.layers.MaxPooling2D(
+        layer.params["kernel"], layer.params["stride"], data_format=fmt, name=layer.name
+    ),
+    "avgpool2d": lambda layer, init, fmt: keras.layers.AveragePooling2D(
+        layer.params["kernel"], layer.params["stride"], data_format=fmt, name=layer.name
+    ),
+    "pad2d": _pad2d,
+    "batchnorm": _batchnorm,
     "flatten": lambda layer, init, fmt: keras.layers.Flatten(data_format=fmt, name=layer.name),
     "linear": _linear,
     "dropout": lambda layer, init, fmt: keras.layers.Dropout(layer.params["p"], name=layer.name),
     "relu": lambda layer, init, fmt: keras.layers.ReLU(name=layer.name),
-    "leaky_relu": lambda layer, init, fmt: keras.layers.LeakyReLU(negative_slope=layer.params["slope"], name=layer.name),
+    "leaky_relu": lambda layer, init, fmt: keras.layers.LeakyReLU(
+        negative_slope=layer.params["slope"], name=layer.name
+    ),
     "prelu": lambda layer, init, fmt: keras.layers.PReLU(
-        alpha_initializer=keras.initializers.Constant(layer.params["init"]), shared_axes=_all_but_batch(layer), name=layer.name
+        alpha_initializer=keras.initializers.Constant(layer.params["init"]),
+        shared_axes=list(range(1, len(layer.in_shape) + 1)),  # torch's PReLU: one slope for all
+        name=layer.name,
     ),
     "tanh": lambda layer, init, fmt: keras.layers.Activation("tanh", name=layer.name),
     "sigmoid": lambda layer, init, fmt: keras.layers.Activation("sigmoid", name=layer.name),
@@ -41,24 +123,32 @@ LAYERS: dict[str, Callable[[LayerSpec, str, str], keras.layers.Layer]] = {
 }
 
 
-def _all_but_batch(layer: LayerSpec) -> list[int]:
-    """torch's PReLU learns one slope for everything; keras shares it over these axes."""
-    return list(range(1, len(layer.in_shape) + 1))
-
-
 def input_shape(model: ModelSpec, layout: str) -> tuple[int, ...]:
     channels, height, width = model.layers[0].in_shape
     return (channels, height, width) if layout == "nchw" else (height, width, channels)
 
 
+def permutes_nchw(model: ModelSpec, layout: str) -> bool:
+    """TensorFlow's CPU Conv2D has no channels-first kernel (it runs only under XLA), so
+    without a GPU an ``nchw`` model with convolutions permutes once to channels-last at
+    its input. Pooling, padding, batchnorm and flatten run channels-first natively."""
+    has_conv = any(layer.kind == "conv2d" for layer in model.layers)
+    return layout == "nchw" and has_conv and not tf.config.list_physical_devices("GPU")
+
+
 def build_model(model: ModelSpec, layout: str) -> keras.Sequential:
     """Seed keras' generators (its counterpart of ``torch.manual_seed``), then add the layers."""
     keras.utils.set_random_seed(model.seed)
-    data_format = "channels_first" if layout == "nchw" else "channels_last"
     net = keras.Sequential()
     net.add(keras.Input(shape=input_shape(model, layout)))
+    data_format = "channels_first" if layout == "nchw" else "channels_last"
+    if permutes_nchw(model, layout):
+        net.add(keras.layers.Permute((2, 3, 1), name="nchw_to_nhwc"))
+        data_format = "channels_last"
     for layer in model.layers:
-        net.add(LAYERS[layer.kind](layer, model.init, data_format))
+        made = LAYERS[layer.kind](layer, model.init, data_format)
+        for keras_layer in made if isinstance(made, list) else [made]:
+            net.add(keras_layer)
     return net
 
 

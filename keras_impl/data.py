@@ -1,7 +1,7 @@
 """A ``tf.data`` pipeline with the book's semantics: balanced sampling, flips, normalisation.
 
-Randomness comes from a ``tf.data.Dataset.random`` stream seeded with ``seed`` and
-re-randomised each epoch, so a run is reproducible yet every epoch draws anew.
+Randomness comes from a ``tf.random.Generator`` seeded with ``seed``, so a run is
+reproducible from its seed alone, yet every epoch draws anew.
 """
 
 from __future__ import annotations
@@ -19,28 +19,31 @@ from spec.schema import DataSpec
 def _epoch_plans(split: Split, data: DataSpec, seed: int) -> tf.data.Dataset:
     """Per epoch, the sample indices and flip decisions of every training batch.
 
-    Each epoch takes a fresh seed from ``Dataset.random`` and draws its whole plan with
-    a few stateless vector ops, far cheaper than one tf.data element per sample.
+    A ``tf.random.Generator`` seeded with ``seed`` hands each epoch a fresh key, from
+    which a few stateless vector ops draw the whole epoch: reproducible from ``seed``
+    alone (TensorFlow's global seed plays no part), new every epoch, and far cheaper
+    than one tf.data element per sample.
     """
     n = len(split.y_train)
+    generator = tf.random.Generator.from_seed(seed)
     if data.sampler == "balanced":
         weights = balanced_weights(split.y_train).astype(np.float64)
         cdf = tf.constant(np.cumsum(weights) / weights.sum())
 
-    def plan(epoch_seed: tf.Tensor) -> tf.data.Dataset:
-        key = tf.stack([epoch_seed, tf.constant(0, tf.int64)])
+    def plan(_: tf.Tensor) -> tf.data.Dataset:
+        sample_key, flip_key = tf.unstack(generator.make_seeds(2), axis=1)
         if data.sampler == "balanced":  # with replacement, by inverse CDF, as WeightedRandomSampler
-            u = tf.random.stateless_uniform([n], seed=key, dtype=tf.float64)
+            u = tf.random.stateless_uniform([n], seed=sample_key, dtype=tf.float64)
             indices = tf.searchsorted(cdf, u, side="left")
         elif data.sampler == "shuffle":
-            indices = tf.random.experimental.stateless_shuffle(tf.range(n), seed=key)
+            indices = tf.random.experimental.stateless_shuffle(tf.range(n), seed=sample_key)
         else:
             indices = tf.range(n)
-        flips = tf.random.stateless_uniform([n], seed=key + [0, 1]) < data.hflip
+        flips = tf.random.stateless_uniform([n], seed=flip_key) < data.hflip
         return tf.data.Dataset.from_tensor_slices((indices, flips)).batch(data.batch_size)
 
-    epochs = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1).flat_map(plan)
-    return epochs.apply(tf.data.experimental.assert_cardinality(math.ceil(n / data.batch_size)))
+    epoch = tf.data.Dataset.range(1).flat_map(plan)
+    return epoch.apply(tf.data.experimental.assert_cardinality(math.ceil(n / data.batch_size)))
 
 
 def _to_layout(x: np.ndarray, layout: str) -> np.ndarray:

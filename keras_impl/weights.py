@@ -2,7 +2,8 @@
 
 Dense kernels are ``(in, out)``: the transpose of torch's ``(out, in)``. After a flatten
 of a ``(C, H, W)`` map, Keras orders the inputs H, W, C (in both data formats), torch
-C, H, W, so that layer's rows are reordered too.
+C, H, W, so that layer's rows are reordered too. Conv kernels are HWIO in Keras, OIHW in
+torch, whatever the data format.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from spec.schema import ModelSpec
 
 
 def _to_keras(spec: ModelSpec, name: str, key: str, value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if key == "weight" and spec.layer(name).kind == "conv2d":
+        return np.ascontiguousarray(value.transpose(2, 3, 1, 0))
     if key == "weight" and spec.layer(name).kind == "linear":
         source = spec.flattened_from(name)
         if source is not None:
@@ -24,6 +27,8 @@ def _to_keras(spec: ModelSpec, name: str, key: str, value: np.ndarray, shape: tu
 
 
 def _from_keras(spec: ModelSpec, name: str, key: str, value: np.ndarray) -> np.ndarray:
+    if key == "weight" and spec.layer(name).kind == "conv2d":
+        return np.ascontiguousarray(value.transpose(3, 2, 0, 1))
     if key == "weight" and spec.layer(name).kind == "linear":
         value = value.T
         source = spec.flattened_from(name)
@@ -36,7 +41,15 @@ def _from_keras(spec: ModelSpec, name: str, key: str, value: np.ndarray) -> np.n
 
 def _variables(model, name: str) -> dict:
     layer = model.get_layer(name)
-    names = {"kernel": "weight", "bias": "bias", "alpha": "weight"}
+    names = {
+        "kernel": "weight",
+        "bias": "bias",
+        "alpha": "weight",
+        "gamma": "weight",
+        "beta": "bias",
+        "moving_mean": "running_mean",
+        "moving_variance": "running_var",
+    }
     return {names[v.path.split("/")[-1]]: v for v in layer.weights}
 
 

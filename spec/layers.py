@@ -11,7 +11,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from spec.fields import REQUIRED, Checker, boolean, number, positive_int, probability
+from spec.fields import (
+    REQUIRED,
+    Checker,
+    Invalid,
+    boolean,
+    non_negative_int,
+    number,
+    one_of,
+    positive_int,
+    positive_number,
+    probability,
+)
 
 Shape = tuple[int, ...]
 
@@ -27,6 +38,7 @@ class LayerKind:
     doc: str
     infer: Callable[[Shape, dict[str, Any]], Shape]
     params: dict[str, tuple[Checker, Any]] = field(default_factory=dict)
+    finish: Callable[[dict[str, Any]], dict[str, Any]] = lambda params: params  # derived defaults
 
 
 def _same(shape: Shape, _: dict[str, Any]) -> Shape:
@@ -51,13 +63,105 @@ def _linear(shape: Shape, params: dict[str, Any]) -> Shape:
     return (params["units"],)
 
 
+def _map_only(shape: Shape) -> tuple[int, int, int]:
+    if len(shape) != 3:
+        raise ShapeError(f"needs a (C, H, W) feature map, got flat features {shape}")
+    return shape
+
+
+def _window(size: int, kernel: int, stride: int, pad: int, what: str) -> int:
+    if kernel > size + 2 * pad:
+        padded = f" padded to {size + 2 * pad}" if pad else ""
+        raise ShapeError(f"has a {what} of {kernel}, larger than its input of {size}{padded}")
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def _conv_padding(value: Any) -> int | str:
+    if value in ("valid", "same"):
+        return value
+    try:
+        return non_negative_int(value)
+    except Invalid:
+        raise Invalid("a non-negative integer, valid or same") from None
+
+
+def _conv2d(shape: Shape, params: dict[str, Any]) -> Shape:
+    _, height, width = _map_only(shape)
+    kernel, stride, padding = params["kernel"], params["stride"], params["padding"]
+    if padding == "same":
+        if stride != 1:
+            raise ShapeError("cannot use padding same with stride > 1 (torch refuses it); give a number")
+        return (params["filters"], height, width)
+    pad = 0 if padding == "valid" else padding
+    return (params["filters"], *(_window(size, kernel, stride, pad, "kernel") for size in (height, width)))
+
+
+def _pool2d(shape: Shape, params: dict[str, Any]) -> Shape:
+    channels, height, width = _map_only(shape)
+    return (channels, *(_window(size, params["kernel"], params["stride"], 0, "window") for size in (height, width)))
+
+
+def _pad2d(shape: Shape, params: dict[str, Any]) -> Shape:
+    channels, height, width = _map_only(shape)
+    pad = params["padding"]
+    if params["mode"] == "reflect" and pad >= min(height, width):
+        raise ShapeError(f"cannot reflect-pad by {pad} an input of {height}x{width}: padding must be smaller")
+    return (channels, height + 2 * pad, width + 2 * pad)
+
+
+def _batchnorm(shape: Shape, _: dict[str, Any]) -> Shape:
+    if len(shape) not in (1, 3):
+        raise ShapeError(f"needs (C, H, W) or flat features, got {shape}")
+    return shape
+
+
+def _stride_defaults_to_kernel(params: dict[str, Any]) -> dict[str, Any]:
+    return {**params, "stride": params["stride"] or params["kernel"]}
+
+
+def fan_in(kind: str, in_shape: Shape, params: dict[str, Any]) -> int:
+    """Inputs per output unit of a linear or conv2d layer: what default inits scale by."""
+    if kind == "conv2d":
+        return in_shape[0] * params["kernel"] ** 2
+    return in_shape[0]
+
+
 def _describe(shape: Shape) -> str:
     if len(shape) == 3:
         return "feature map of shape (C, H, W) = {}".format(shape)
     return f"input of shape {shape}"
 
 
+_POOL = {"kernel": (positive_int, REQUIRED), "stride": (positive_int, None)}
+
 LAYER_KINDS: dict[str, LayerKind] = {
+    "conv2d": LayerKind(
+        "2-D convolution; in_channels is inferred",
+        _conv2d,
+        {
+            "filters": (positive_int, REQUIRED),
+            "kernel": (positive_int, REQUIRED),
+            "stride": (positive_int, 1),
+            "padding": (_conv_padding, 0),
+            "bias": (boolean, True),
+        },
+    ),
+    "maxpool2d": LayerKind(
+        "max over kernel x kernel windows; stride defaults to kernel", _pool2d, _POOL, _stride_defaults_to_kernel
+    ),
+    "avgpool2d": LayerKind(
+        "mean over kernel x kernel windows; stride defaults to kernel", _pool2d, _POOL, _stride_defaults_to_kernel
+    ),
+    "pad2d": LayerKind(
+        "pads height and width on both sides",
+        _pad2d,
+        {"padding": (positive_int, REQUIRED), "mode": (one_of("zeros", "reflect", "replicate"), "zeros")},
+    ),
+    "batchnorm": LayerKind(
+        "batch normalisation over channels (maps) or features (flat); torch's momentum and eps",
+        _batchnorm,
+        {"momentum": (probability, 0.1), "eps": (positive_number, 1e-5)},
+    ),
     "flatten": LayerKind("flattens (C, H, W) into C*H*W features", _flatten),
     "linear": LayerKind(
         "fully connected; in_features is inferred",

@@ -148,10 +148,13 @@ def _model(sec: Section, dataset: DatasetSpec) -> ModelSpec:
         if name in names:
             raise SpecError(sec.path, line, f"layer name '{name}' is used twice")
         names.add(name)
-        params = {key: layer_sec.get(key, check, default) for key, (check, default) in LAYER_KINDS[kind].params.items()}
+        spec_kind = LAYER_KINDS[kind]
+        params = spec_kind.finish(
+            {key: layer_sec.get(key, check, default) for key, (check, default) in spec_kind.params.items()}
+        )
         layer_sec.done()
         try:
-            out_shape = LAYER_KINDS[kind].infer(shape, params)
+            out_shape = spec_kind.infer(shape, params)
         except ShapeError as exc:
             raise SpecError(sec.path, line, f"layer '{name}' ({kind}) {exc}") from None
         layers.append(LayerSpec(kind, name, params, shape, out_shape, line))
@@ -186,7 +189,11 @@ def _check_head(path: Path, model: ModelSpec, loss: str, n_classes: int) -> None
 
 OPTIMIZERS = {
     "sgd": {"lr": (positive_number, REQUIRED), "momentum": (number, 0.0), "nesterov": (boolean, False)},
-    "adam": {"lr": (positive_number, 1e-3), "betas": (list_of(probability, length=2), (0.9, 0.999)), "eps": (positive_number, 1e-8)},
+    "adam": {
+        "lr": (positive_number, 1e-3),
+        "betas": (list_of(probability, length=2), (0.9, 0.999)),
+        "eps": (positive_number, 1e-8),
+    },
 }
 
 

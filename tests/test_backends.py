@@ -1,6 +1,7 @@
 """Both backends compile every spec into native models with the same structure."""
 
 import math
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -9,9 +10,11 @@ import torch
 from torch import nn
 
 from keras_impl import build as keras_build
+from keras_impl import weights as keras_weights
 from spec import list_specs, load_spec, resolve_spec
 from spec.layers import LAYER_KINDS
 from torch_impl import build as torch_build
+from torch_impl import weights as torch_weights
 
 CHAPTER4 = {"logistic": 25, "deepish": 143, "relu": 143}
 
@@ -79,18 +82,28 @@ def test_builds_are_seeded():
     assert all(torch.equal(x, y) for x, y in zip(c.parameters(), d.parameters()))
 
 
-@pytest.mark.parametrize("spec", list_specs(), ids=lambda s: s.name)
-def test_layouts_compute_the_same_function(spec):
-    """One set of weights, both layouts, both backends: the same outputs (C == 1 here, so the
-    first dense layer needs no reordering; the CNN issue covers C > 1)."""
-    x = np.random.default_rng(0).random((6, *spec.model.layers[0].in_shape), dtype=np.float32)
-    torch_model = torch_build.build_model(spec.model, "nchw").eval()
-    expected = torch_model(torch.as_tensor(x)).detach().numpy()
-    nhwc = torch_build.build_model(spec.model, "nhwc").eval()
-    nhwc.load_state_dict(torch_model.state_dict())
-    assert np.allclose(nhwc(torch.as_tensor(x.transpose(0, 2, 3, 1))).detach().numpy(), expected, atol=1e-6)
-    weights = [p.detach().numpy().T for p in torch_model.parameters()]
-    for layout, data in (("nhwc", x.transpose(0, 2, 3, 1)), ("nchw", x)):
+EVERY_LAYER = Path(__file__).parent / "specs" / "every_layer.yaml"
+
+
+def test_the_every_layer_spec_has_every_kind():
+    assert {layer.kind for layer in load_spec(EVERY_LAYER).model.layers} == set(LAYER_KINDS)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")  # every_layer does, on purpose
+@pytest.mark.parametrize("spec", [*list_specs(), load_spec(EVERY_LAYER)], ids=lambda s: s.name)
+def test_four_combinations_compute_the_same_function(spec):
+    """One set of weights through the neutral format; torch and keras, nchw and nhwc."""
+    x = np.random.default_rng(0).standard_normal((6, *spec.model.layers[0].in_shape)).astype(np.float32)
+    nhwc_x = x.transpose(0, 2, 3, 1)
+    reference = torch_build.build_model(spec.model, "nchw").eval()
+    weights = torch_weights.export_weights(reference, spec.model)
+    expected = reference(torch.as_tensor(x)).detach().numpy()
+    torch_nhwc = torch_build.build_model(spec.model, "nhwc").eval()
+    torch_weights.import_weights(torch_nhwc, spec.model, weights)
+    assert np.abs(torch_nhwc(torch.as_tensor(nhwc_x)).detach().numpy() - expected).max() <= 1e-6
+    for layout, data in (("nhwc", nhwc_x), ("nchw", x)):
         keras_model = keras_build.build_model(spec.model, layout)
-        keras_model.set_weights(weights)
-        assert np.allclose(np.asarray(keras_model(data)), expected, atol=1e-6)
+        keras_weights.import_weights(keras_model, spec.model, weights)
+        assert np.abs(np.asarray(keras_model(data, training=False)) - expected).max() <= 1e-5
+        back = keras_weights.export_weights(keras_model, spec.model)
+        assert all(np.array_equal(back[n][k], weights[n][k]) for n in weights for k in weights[n])

@@ -4,6 +4,7 @@ import json
 
 import pytest
 from conftest import run_python
+from spec import SPEC_DIR
 
 KEYS = {
     "backend",
@@ -24,7 +25,7 @@ def test_list_shows_every_spec_with_its_title():
     done = run_python("run.py", "list")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert [line.split()[0] for line in lines] == ["deepish", "logistic", "relu"]
+    assert [line.split()[0] for line in lines] == sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))
     assert "Chapter 4 - logistic regression" in done.stdout
 
 
@@ -32,7 +33,7 @@ def test_list_shows_every_spec_with_its_title():
     "args, message",
     [
         (["--backend", "jax"], "invalid choice: 'jax' (choose from 'torch', 'keras')"),
-        (["--model", "nope"], "unknown model 'nope' (choose from: deepish, logistic, relu)"),
+        (["--model", "nope"], "unknown model 'nope' (choose from: cnn1, deepish, logistic, relu)"),
         (["--epochs", "0"], "expected a positive integer, got '0'"),
         (["--seed", "-1"], "expected a non-negative integer, got '-1'"),
     ],

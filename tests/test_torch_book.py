@@ -34,6 +34,13 @@ def test_torch_native_is_the_book(name):
     assert result.val_accuracy_history[-1] == pytest.approx(sum(c for c, _ in per_class) / 60)
 
 
+def test_cnn1_reproduces_the_counts_the_book_prints():
+    """Chapter 5 prints these validation counts for its one-filter CNN after 20 epochs."""
+    result = train_native(load_spec(resolve_spec("cnn1")), "nchw")
+    assert result.per_class == [[59, 67], [55, 62], [71, 71]]
+    assert result.params == 213
+
+
 def test_nhwc_torch_is_the_same_run():
     """Layout changes where the permute happens, not what is computed or drawn."""
     spec = load_spec(resolve_spec("relu")).with_overrides(epochs=5)

@@ -11,11 +11,29 @@ from torchvision.ops import Permute
 from spec.schema import LayerSpec, ModelSpec
 
 
+def _conv2d(layer: LayerSpec) -> nn.Module:
+    p = layer.params
+    return nn.Conv2d(layer.in_shape[0], p["filters"], p["kernel"], p["stride"], p["padding"], bias=p["bias"])
+
+
 def _linear(layer: LayerSpec) -> nn.Module:
     return nn.Linear(layer.in_shape[0], layer.params["units"], bias=layer.params["bias"])
 
 
+PADS = {"zeros": nn.ZeroPad2d, "reflect": nn.ReflectionPad2d, "replicate": nn.ReplicationPad2d}
+
+
+def _batchnorm(layer: LayerSpec) -> nn.Module:
+    norm = nn.BatchNorm2d if len(layer.in_shape) == 3 else nn.BatchNorm1d
+    return norm(layer.in_shape[0], eps=layer.params["eps"], momentum=layer.params["momentum"])
+
+
 LAYERS: dict[str, Callable[[LayerSpec], nn.Module]] = {
+    "conv2d": _conv2d,
+    "maxpool2d": lambda layer: nn.MaxPool2d(layer.params["kernel"], layer.params["stride"]),
+    "avgpool2d": lambda layer: nn.AvgPool2d(layer.params["kernel"], layer.params["stride"]),
+    "pad2d": lambda layer: PADS[layer.params["mode"]](layer.params["padding"]),
+    "batchnorm": _batchnorm,
     "flatten": lambda layer: nn.Flatten(),
     "linear": _linear,
     "dropout": lambda layer: nn.Dropout(layer.params["p"]),
@@ -48,7 +66,7 @@ def build_model(model: ModelSpec, layout: str) -> nn.Sequential:
 def _keras_init(net: nn.Module) -> None:
     """Keras' defaults in torch: glorot-uniform weights, zero biases, in layer order."""
     for module in net.modules():
-        if isinstance(module, nn.Linear):
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
             nn.init.xavier_uniform_(module.weight)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
@@ -56,4 +74,3 @@ def _keras_init(net: nn.Module) -> None:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-

@@ -1,4 +1,7 @@
-"""torch model <-> neutral weights. Torch's own layout is the canonical one: no conversion."""
+"""torch model <-> neutral weights. Torch's own layout is the canonical one: no conversion.
+
+Parameters and buffers (batchnorm's running statistics) are read and written alike.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from spec.schema import ModelSpec
 
 def export_weights(model: nn.Module, spec: ModelSpec) -> Weights:
     return {
-        name: {key: getattr(model, name).get_parameter(key).detach().numpy().copy() for key in params}
+        name: {key: getattr(getattr(model, name), key).detach().numpy().copy() for key in params}
         for name, params in expected_shapes(spec).items()
     }
 
@@ -22,4 +25,4 @@ def import_weights(model: nn.Module, spec: ModelSpec, weights: Weights) -> None:
     with torch.no_grad():
         for name, params in weights.items():
             for key, value in params.items():
-                getattr(model, name).get_parameter(key).copy_(torch.as_tensor(np.asarray(value)))
+                getattr(getattr(model, name), key).copy_(torch.as_tensor(np.asarray(value)))
