@@ -53,3 +53,31 @@ def native_parity(torch_accs: list[float], keras_accs: list[float], n_val: int) 
         bound=Z * diff_std / math.sqrt(len(t)) + 1 / n_val,
         seeds=len(t),
     )
+
+
+FORWARD_TOLERANCE = 1e-5  # float32 sums of a few hundred terms in different orders
+
+
+@dataclass(frozen=True)
+class ForwardParity:
+    pairs: dict[str, float]  # "torch-nchw vs keras-nhwc" -> max |difference|
+
+    @property
+    def max_abs_diff(self) -> float:
+        return max(self.pairs.values())
+
+    @property
+    def passed(self) -> bool:
+        return self.max_abs_diff <= FORWARD_TOLERANCE
+
+
+def forward_parity(outputs: dict[str, np.ndarray]) -> ForwardParity:
+    """Every pair of combinations' outputs for the same inputs and weights."""
+    names = list(outputs)
+    return ForwardParity(
+        {
+            f"{a} vs {b}": float(np.abs(outputs[a] - outputs[b]).max())
+            for i, a in enumerate(names)
+            for b in names[i + 1 :]
+        }
+    )

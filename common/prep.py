@@ -54,6 +54,11 @@ def normalize(x: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) ->
     return (x - np.asarray(mean, np.float32).reshape(shape)) / np.asarray(std, np.float32).reshape(shape)
 
 
+def to_layout(x: np.ndarray, layout: str) -> np.ndarray:
+    """Canonical ``(N, C, H, W)`` arrays in the layout a model consumes."""
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if layout == "nhwc" else x
+
+
 def hflip(x: np.ndarray, flip: np.ndarray) -> np.ndarray:
     """Mirror the images of ``(N, C, H, W)`` whose entry in the boolean ``flip`` is set."""
     return np.where(flip[:, None, None, None], x[..., ::-1], x)

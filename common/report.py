@@ -13,6 +13,7 @@ from common import plots
 from common.atomic import atomic_write
 from common.errors import DataError
 from common.metrics import accuracy
+from common.weights import Weights, save_weights
 
 
 @dataclass
@@ -32,9 +33,15 @@ class RunResult:
     seconds: float
     classes: list[str] = field(default_factory=list)
     val_accuracy_history: list[float] = field(default_factory=list)
+    weights: Weights = field(default_factory=dict, repr=False)  # trained, neutral format; not in the JSON
+
+    def metrics(self) -> dict:
+        return {key: value for key, value in dataclasses.asdict(self).items() if key != "weights"}
 
 
-def run_result(trainer, *, backend: str, spec_name: str, layout: str, mode: str, classes, seconds: float) -> RunResult:
+def run_result(
+    trainer, *, backend: str, spec_name: str, layout: str, mode: str, classes, seconds: float, weights: Weights
+) -> RunResult:
     """Collect a finished run from either backend's trainer (they share the book's API)."""
     per_class = trainer.loader_apply(trainer.val_loader, trainer.correct).sum(axis=0).tolist()
     return RunResult(
@@ -51,6 +58,7 @@ def run_result(trainer, *, backend: str, spec_name: str, layout: str, mode: str,
         seconds=seconds,
         classes=list(classes),
         val_accuracy_history=[float(v) for v in trainer.val_accuracies],
+        weights=weights,
     )
 
 
@@ -81,7 +89,7 @@ def default_run_dir(model: str, backend: str, root: Path = Path("runs")) -> Path
 
 
 def write_run(result: RunResult, out: Path) -> Path:
-    """Write ``metrics.json`` and ``loss.png`` into ``out``, all or nothing."""
+    """Write ``metrics.json``, ``loss.png`` and ``weights.npz`` into ``out``, all or nothing."""
     created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -90,8 +98,9 @@ def write_run(result: RunResult, out: Path) -> Path:
             out / "loss.png",
             title=f"{result.model} ({result.backend}, {result.mode})",
         )
+        save_weights(result.weights, out / "weights.npz")
         with atomic_write(out / "metrics.json", "w") as handle:
-            json.dump(dataclasses.asdict(result), handle, indent=2)
+            json.dump(result.metrics(), handle, indent=2)
     except OSError as exc:
         if created:
             shutil.rmtree(out, ignore_errors=True)

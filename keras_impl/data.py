@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common.prep import Split, balanced_weights
+from common.prep import Split, balanced_weights, to_layout
 from spec.schema import DataSpec
 
 
@@ -46,10 +46,6 @@ def _epoch_plans(split: Split, data: DataSpec, seed: int) -> tf.data.Dataset:
     return epoch.apply(tf.data.experimental.assert_cardinality(math.ceil(n / data.batch_size)))
 
 
-def _to_layout(x: np.ndarray, layout: str) -> np.ndarray:
-    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if layout == "nhwc" else x
-
-
 def _targets(y: np.ndarray, loss: str) -> np.ndarray:
     """BCE wants float ``(N, 1)`` targets; the multiclass losses want int64 ``(N,)``."""
     if loss in ("bce", "bce_logits"):
@@ -66,7 +62,7 @@ def make_loaders(
     if data.mean is not None:
         variance = [s * s for s in data.std]
         normalize = keras.layers.Normalization(axis=channel_axis, mean=data.mean, variance=variance)
-        normalize.build((None, *_to_layout(split.x_val[:1], layout).shape[1:]))  # eagerly, not inside tf.data
+        normalize.build((None, *to_layout(split.x_val[:1], layout).shape[1:]))  # eagerly, not inside tf.data
 
     def prepare(x: tf.Tensor, y: tf.Tensor, flip: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         if flip is not None:
@@ -75,7 +71,7 @@ def make_loaders(
             x = normalize(x)
         return x, y
 
-    x_train = tf.constant(_to_layout(split.x_train, layout))
+    x_train = tf.constant(to_layout(split.x_train, layout))
     y_train = tf.constant(_targets(split.y_train, loss))
     train = (
         _epoch_plans(split, data, seed)
@@ -83,7 +79,7 @@ def make_loaders(
         .prefetch(tf.data.AUTOTUNE)
     )
     val = (
-        tf.data.Dataset.from_tensor_slices((_to_layout(split.x_val, layout), _targets(split.y_val, loss)))
+        tf.data.Dataset.from_tensor_slices((to_layout(split.x_val, layout), _targets(split.y_val, loss)))
         .batch(data.batch_size)
         .map(prepare)
         .cache()

@@ -12,7 +12,7 @@ from keras_impl import BACKEND
 from keras_impl.build import build_model
 from keras_impl.data import make_loaders
 from keras_impl.train import EpochCallback, Trainer
-from keras_impl.weights import import_weights
+from keras_impl.weights import export_weights, import_weights
 from spec.schema import Spec
 
 
@@ -38,4 +38,5 @@ def train_native(
         mode="native",
         classes=split.classes,
         seconds=seconds,
+        weights=export_weights(model, spec.model),
     )

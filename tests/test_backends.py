@@ -1,5 +1,6 @@
 """Both backends compile every spec into native models with the same structure."""
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from torch import nn
 
 from keras_impl import build as keras_build
 from keras_impl import weights as keras_weights
+from run import check_forward
 from spec import list_specs, load_spec, resolve_spec
 from spec.layers import LAYER_KINDS
 from torch_impl import build as torch_build
@@ -92,18 +94,20 @@ def test_the_every_layer_spec_has_every_kind():
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")  # every_layer does, on purpose
 @pytest.mark.parametrize("spec", [*list_specs(), load_spec(EVERY_LAYER)], ids=lambda s: s.name)
 def test_four_combinations_compute_the_same_function(spec):
-    """One set of weights through the neutral format; torch and keras, nchw and nhwc."""
-    x = np.random.default_rng(0).standard_normal((6, *spec.model.layers[0].in_shape)).astype(np.float32)
-    nhwc_x = x.transpose(0, 2, 3, 1)
-    reference = torch_build.build_model(spec.model, "nchw").eval()
-    weights = torch_weights.export_weights(reference, spec.model)
-    expected = reference(torch.as_tensor(x)).detach().numpy()
-    torch_nhwc = torch_build.build_model(spec.model, "nhwc").eval()
-    torch_weights.import_weights(torch_nhwc, spec.model, weights)
-    assert np.abs(torch_nhwc(torch.as_tensor(nhwc_x)).detach().numpy() - expected).max() <= 1e-6
-    for layout, data in (("nhwc", nhwc_x), ("nchw", x)):
-        keras_model = keras_build.build_model(spec.model, layout)
-        keras_weights.import_weights(keras_model, spec.model, weights)
-        assert np.abs(np.asarray(keras_model(data, training=False)) - expected).max() <= 1e-5
-        back = keras_weights.export_weights(keras_model, spec.model)
-        assert all(np.array_equal(back[n][k], weights[n][k]) for n in weights for k in weights[n])
+    """``run.py parity --check forward``: one set of weights, torch and keras, nchw and nhwc."""
+    parity = check_forward(spec)
+    assert len(parity.pairs) == 6
+    assert parity.passed, parity.pairs
+
+
+@pytest.mark.parametrize("layout", ["nhwc", "nchw"])
+def test_weights_go_torch_keras_torch_bit_for_bit(layout):
+    spec = load_spec(EVERY_LAYER).model
+    weights = torch_weights.export_weights(torch_build.build_model(spec, "nchw"), spec)
+    keras_model = keras_build.build_model(spec, layout)
+    keras_weights.import_weights(keras_model, spec, weights)
+    torch_model = torch_build.build_model(dataclasses.replace(spec, seed=spec.seed + 1), "nhwc")  # other weights
+    assert not torch.equal(torch_model.c1.weight, torch.as_tensor(weights["c1"]["weight"]))
+    torch_weights.import_weights(torch_model, spec, keras_weights.export_weights(keras_model, spec))
+    back = torch_weights.export_weights(torch_model, spec)
+    assert all(np.array_equal(back[n][k], weights[n][k]) for n in weights for k in weights[n])

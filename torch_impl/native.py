@@ -13,7 +13,7 @@ from torch_impl import BACKEND
 from torch_impl.build import build_model
 from torch_impl.data import make_loaders
 from torch_impl.train import EpochCallback, Trainer
-from torch_impl.weights import import_weights
+from torch_impl.weights import export_weights, import_weights
 
 
 def train_native(
@@ -38,4 +38,5 @@ def train_native(
         mode="native",
         classes=split.classes,
         seconds=seconds,
+        weights=export_weights(model, spec.model),
     )

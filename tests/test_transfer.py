@@ -1,0 +1,72 @@
+"""Trained weights move between the frameworks: the other one predicts the same classes."""
+
+import json
+
+import numpy as np
+import pytest
+
+from common.datasets import load_dataset
+from common.metrics import predicted_classes
+from common.prep import normalize, split_dataset
+from common.weights import load_weights
+from conftest import run_python
+from keras_impl import forward as keras_forward
+from keras_impl.native import train_native as keras_native
+from spec import load_spec, resolve_spec
+from torch_impl import forward as torch_forward
+from torch_impl.native import train_native as torch_native
+
+
+@pytest.fixture(scope="module")
+def cnn1():
+    spec = load_spec(resolve_spec("cnn1"))
+    split = split_dataset(load_dataset(spec.data.dataset), spec.data)
+    return spec, normalize(split.x_val, spec.data.mean, spec.data.std)
+
+
+@pytest.mark.parametrize(
+    "trained_in, train, other", [("torch", torch_native, keras_forward), ("keras", keras_native, torch_forward)]
+)
+def test_a_trained_model_predicts_the_same_classes_in_the_other_framework(cnn1, trained_in, train, other):
+    spec, x_val = cnn1
+    result = train(spec.with_overrides(epochs=5), "nchw" if trained_in == "torch" else "nhwc")
+    own = (torch_forward if trained_in == "torch" else keras_forward).forward(spec.model, "nchw", result.weights, x_val)
+    for layout in ("nchw", "nhwc"):
+        theirs = other.forward(spec.model, layout, result.weights, x_val)
+        assert np.array_equal(predicted_classes(theirs, "cross_entropy"), predicted_classes(own, "cross_entropy"))
+        assert np.abs(theirs - own).max() < 1e-4
+    assert result.val_accuracy > 0.5  # a trained model, not a constant one
+
+
+def test_export_then_init_from_and_parity_on_the_command_line(tmp_path):
+    weights = tmp_path / "init.npz"
+    done = run_python("run.py", "export", "--backend", "keras", "--model", "cnn1", "--weights", str(weights))
+    assert done.returncode == 0, done.stderr
+    exported = load_weights(weights, load_spec(resolve_spec("cnn1")).model)
+    assert exported["conv1"]["weight"].shape == (1, 1, 3, 3) and exported["fc1"]["weight"].shape == (10, 16)
+
+    out = tmp_path / "run"
+    done = run_python(
+        "run.py", "--model", "cnn1", "--epochs", "1", "--init-from", str(weights), "--quiet", "--out", str(out)
+    )
+    assert done.returncode == 0, done.stderr
+    trained = load_weights(out / "weights.npz", load_spec(resolve_spec("cnn1")).model)
+    assert not np.array_equal(trained["fc2"]["weight"], exported["fc2"]["weight"])  # it trained from there
+
+    report = tmp_path / "parity.json"
+    done = run_python("run.py", "parity", "--model", "cnn1", "--check", "forward", "--json", str(report))
+    assert done.returncode == 0, done.stderr
+    assert "torch-nchw vs keras-nhwc" in done.stdout and "PASSED" in done.stdout
+    figures = json.loads(report.read_text())
+    assert figures["model"] == "cnn1" and figures["passed"] is True
+    assert figures["forward"]["max_abs_diff"] <= 1e-5 and len(figures["forward"]["pairs"]) == 6
+
+
+def test_weights_that_do_not_fit_are_refused(tmp_path):
+    weights = tmp_path / "relu.npz"
+    assert run_python("run.py", "export", "--model", "relu", "--weights", str(weights)).returncode == 0
+    done = run_python("run.py", "--model", "cnn1", "--init-from", str(weights), "--out", str(tmp_path / "run"))
+    assert done.returncode == 2 and "do not match the spec" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "run").exists()
+    done = run_python("run.py", "--model", "cnn1", "--init-from", str(tmp_path / "missing.npz"))
+    assert done.returncode == 2 and "no weights file" in done.stderr

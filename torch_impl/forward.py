@@ -1,0 +1,25 @@
+"""One forward pass from given weights: what forward parity compares across frameworks."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from common.prep import to_layout
+from common.weights import Weights
+from spec.schema import ModelSpec
+from torch_impl.build import build_model
+from torch_impl.weights import export_weights, import_weights
+
+
+def initial_weights(model: ModelSpec) -> Weights:
+    """The weights this backend draws for ``model`` (seeded by ``model.seed``)."""
+    return export_weights(build_model(model, "nchw"), model)
+
+
+def forward(model: ModelSpec, layout: str, weights: Weights, x: np.ndarray) -> np.ndarray:
+    """Eval-mode outputs for canonical ``(N, C, H, W)`` inputs, computed in ``layout``."""
+    net = build_model(model, layout).eval()
+    import_weights(net, model, weights)
+    with torch.no_grad():
+        return net(torch.as_tensor(to_layout(x, layout))).numpy()
