@@ -14,6 +14,7 @@ import importlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -28,7 +29,7 @@ from spec import Spec, TwinspecError, list_specs, load_spec, resolve_spec
 
 BACKENDS = ("torch", "keras")
 COMMANDS = ("train", "export", "parity", "list")
-DEFAULT_MODEL = "relu"
+DEFAULT_MODEL = "cnn1"
 NATIVE_SEEDS = 5
 
 
@@ -159,7 +160,9 @@ def check_forward(spec: Spec) -> ForwardParity:
     )
 
 
-def check_native(spec: Spec, seeds: range = range(NATIVE_SEEDS)) -> NativeParity:
+def check_native(
+    spec: Spec, seeds: range = range(NATIVE_SEEDS), on_seed: Callable[[int, float, float], None] | None = None
+) -> NativeParity:
     """Paired native runs: per seed, both backends start from torch's init (common.parity)."""
     initial = _backend("torch", "forward").initial_weights
     torch_native, keras_native = (_backend(name, "native").train_native for name in BACKENDS)
@@ -172,6 +175,8 @@ def check_native(spec: Spec, seeds: range = range(NATIVE_SEEDS)) -> NativeParity
             result = train(seeded, _backend(name).NATIVE_LAYOUT, init=init)
             accuracies[name].append(result.val_accuracy)
             n_val = sum(total for _, total in result.per_class)
+        if on_seed is not None:
+            on_seed(seed, accuracies["torch"][-1], accuracies["keras"][-1])
     return native_parity(accuracies["torch"], accuracies["keras"], n_val)
 
 
@@ -188,7 +193,9 @@ def cmd_parity(args: argparse.Namespace) -> int:
         passed &= forward.passed
     if args.check in ("native", "all"):
         print(f"native parity, {spec.name}: {NATIVE_SEEDS} paired seeds per backend (training...)", flush=True)
-        native = check_native(spec)
+        native = check_native(
+            spec, on_seed=lambda seed, t, k: print(f"  seed {seed}: torch {t:.3f}  keras {k:.3f}", flush=True)
+        )
         print(
             f"  torch {native.torch_acc_mean:.3f} ± {native.torch_acc_std:.3f}   keras {native.keras_acc_mean:.3f}"
             f" ± {native.keras_acc_std:.3f}   |difference| {native.difference:.3f}   bound {native.bound:.3f}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from common.atomic import atomic_write
 
@@ -18,6 +19,7 @@ def plot_losses(curves: dict[str, tuple[list[float], list[float]]], path: Path, 
         ax.plot(epochs, train, color=f"C{i}", label=f"{label} training")
         ax.plot(epochs, val, color=f"C{i}", linestyle="--", label=f"{label} validation")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("loss")
     ax.set_yscale("log")
     ax.set_title(title)
