@@ -1,0 +1,63 @@
+"""Synthetic images whose class is their colour, to catch channel-order bugs.
+
+The lines datasets have one channel, so a backend that confuses NCHW with NHWC, or RGB
+with BGR, still trains on them. Here each image holds one random shape (a line or a
+filled rectangle, of random position and size) over noise in all three channels, and the
+class is the channel the shape is lit in. Shape and position carry no information, so a
+model can only learn colour: permuting the channels of its inputs changes its answers.
+With the default 28 x 28 images C (3) differs from H and W, so a transposed layout is a
+shape error or a wrong result, never a silent no-op.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from common.errors import DataError
+
+CLASS_NAMES = ("red", "green", "blue")  # label c: the shape is lit in channel c
+MIN_SIZE = 4
+
+NOISE = 48  # background: uniform 0..47 in every channel
+DIM = 96  # the shape's other two channels: 0..95
+LIT = 176  # the shape's own channel: 176..255
+JITTER = 16  # per-pixel noise on the shape, +-16: the lit channel stays strictly brightest
+
+
+def _shape_mask(rng: np.random.RandomState, size: int) -> np.ndarray:
+    mask = np.zeros((size, size), dtype=bool)
+    if rng.randint(2):  # a filled rectangle, a quarter to half the image on each side
+        height, width = rng.randint(max(2, size // 4), size // 2 + 1, size=2)
+        top = rng.randint(0, size - height + 1)
+        left = rng.randint(0, size - width + 1)
+        mask[top : top + height, left : left + width] = True
+    else:  # a straight line across, from a random pixel of one edge to one of the opposite edge
+        start, end = rng.randint(0, size, size=2)
+        along = np.arange(size)
+        across = np.rint(start + (end - start) * along / (size - 1)).astype(int)
+        if rng.randint(2):
+            mask[along, across] = True  # top to bottom
+        else:
+            mask[across, along] = True  # left to right
+    return mask
+
+
+def generate_colors(img_size: int, n_images: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return uint8 images ``(N, 3, S, S)`` and int64 labels ``(N,)`` in 3 balanced classes.
+
+    Label c (``CLASS_NAMES``: red, green, blue) means the shape's pixels are brightest in
+    channel c; class counts differ by at most one. Same arguments, same bytes: everything
+    is drawn from a ``RandomState(seed)``, never from numpy's global generator.
+    """
+    if img_size < MIN_SIZE:
+        raise DataError(f"the colors dataset needs img_size >= {MIN_SIZE} (got {img_size})")
+    rng = np.random.RandomState(seed)
+    labels = rng.permutation(np.arange(n_images) % len(CLASS_NAMES)).astype(np.int64)
+    images = rng.randint(0, NOISE, size=(n_images, 3, img_size, img_size)).astype(np.uint8)
+    for image, label in zip(images, labels):
+        mask = _shape_mask(rng, img_size)
+        colour = rng.randint(0, DIM, size=3)
+        colour[label] = rng.randint(LIT, 256)
+        jitter = rng.randint(-JITTER, JITTER + 1, size=(3, int(mask.sum())))
+        image[:, mask] = np.clip(colour[:, np.newaxis] + jitter, 0, 255)
+    return images, labels
