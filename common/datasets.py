@@ -7,14 +7,17 @@ from functools import lru_cache
 
 import numpy as np
 
-from common import cache
+from common import cache, colors
 from common.lines import generate_lines
 from spec.schema import DatasetSpec
 
-CLASS_NAMES = {
-    ("lines", True): ("parallel", "diagonal"),
-    ("lines", False): ("parallel", "up", "down"),
-}
+GENERATORS = {"lines": generate_lines, "colors": colors.generate_colors}
+
+
+def class_names(kind: str, params: dict) -> tuple[str, ...]:
+    if kind == "colors":
+        return colors.CLASS_NAMES
+    return ("parallel", "diagonal") if params["binary"] else ("parallel", "up", "down")
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ def _load(kind: str, params: tuple) -> Dataset:
     # One copy per process: torch and keras in the same process share these very bytes.
     kwargs = dict(params)
     key = cache.cache_key(kind, kwargs)
-    arrays = cache.load_or_create(key, lambda: dict(zip(("images", "labels"), generate_lines(**kwargs))))
+    arrays = cache.load_or_create(key, lambda: dict(zip(("images", "labels"), GENERATORS[kind](**kwargs))))
     for array in arrays.values():
         array.flags.writeable = False
-    return Dataset(arrays["images"], arrays["labels"], CLASS_NAMES[kind, kwargs["binary"]])
+    return Dataset(arrays["images"], arrays["labels"], class_names(kind, kwargs))

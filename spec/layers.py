@@ -58,6 +58,15 @@ def _flatten(shape: Shape, _: dict[str, Any]) -> Shape:
     return (size,)
 
 
+def _units(value: Any) -> int | str:
+    if value == "classes":
+        return value
+    try:
+        return positive_int(value)
+    except Invalid:
+        raise Invalid("a positive integer, or classes (as many as the dataset has)") from None
+
+
 def _linear(shape: Shape, params: dict[str, Any]) -> Shape:
     _flat_only(shape, params)
     return (params["units"],)
@@ -166,7 +175,7 @@ LAYER_KINDS: dict[str, LayerKind] = {
     "linear": LayerKind(
         "fully connected; in_features is inferred",
         _linear,
-        {"units": (positive_int, REQUIRED), "bias": (boolean, True)},
+        {"units": (_units, REQUIRED), "bias": (boolean, True)},
     ),
     "dropout": LayerKind("zeroes features with probability p while training", _same, {"p": (probability, 0.5)}),
     "relu": LayerKind("max(x, 0)", _same),

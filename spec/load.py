@@ -67,18 +67,19 @@ def load_spec(path: Path | str) -> Spec:
 
 
 def _dataset(sec: Section) -> DatasetSpec:
-    kind = sec.get("kind", one_of("lines"))
+    kind = sec.get("kind", one_of("lines", "colors"))
+    size = sec.get(
+        "img_size",
+        at_least(2, "an integer of at least 2") if kind == "lines" else at_least(4, "an integer of at least 4"),
+    )
+    params = {"img_size": size, "n_images": sec.get("n_images", positive_int)}
     if kind == "lines":
-        size = sec.get("img_size", at_least(2, "an integer of at least 2"))
-        params = {
-            "img_size": size,
-            "n_images": sec.get("n_images", positive_int),
-            "binary": sec.get("binary", boolean),
-            "seed": sec.get("seed", non_negative_int),
-        }
-        sec.done()
+        params["binary"] = sec.get("binary", boolean)
+    params["seed"] = sec.get("seed", non_negative_int)
+    sec.done()
+    if kind == "lines":
         return DatasetSpec(kind, params, (1, size, size), 2 if params["binary"] else 3)
-    raise AssertionError(kind)  # one_of() admits only the kinds handled above
+    return DatasetSpec(kind, params, (3, size, size), 3)
 
 
 def _fractions(value: Any) -> tuple[float, float]:
@@ -153,6 +154,8 @@ def _model(sec: Section, dataset: DatasetSpec) -> ModelSpec:
             {key: layer_sec.get(key, check, default) for key, (check, default) in spec_kind.params.items()}
         )
         layer_sec.done()
+        if params.get("units") == "classes":
+            params["units"] = dataset.n_classes
         try:
             out_shape = spec_kind.infer(shape, params)
         except ShapeError as exc:
