@@ -19,7 +19,7 @@ from pathlib import Path
 from types import ModuleType
 
 from common.atomic import atomic_write
-from common.datasets import load_dataset
+from common.datasets import load_dataset, user_dataset
 from common.errors import DataError
 from common.parity import ForwardParity, NativeParity, forward_parity, native_parity
 from common.prep import normalize, split_dataset
@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
             "--model", default=DEFAULT_MODEL, help=f"spec name or path to a spec YAML (default: {DEFAULT_MODEL})"
         )
         sub.add_argument("--seed", type=_non_negative, help="seed model init and training with S instead of the spec's")
+        sub.add_argument(
+            "--data", type=Path, help="train on your copy of the spec's real dataset (its data.source) at this path"
+        )
 
     train = commands.add_parser("train", help="train one model with one backend (the default command)")
     train.add_argument("--backend", choices=BACKENDS, default="torch", help="framework to train with (default: torch)")
@@ -97,9 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _spec(args: argparse.Namespace) -> Spec:
-    return load_spec(resolve_spec(args.model)).with_overrides(
-        epochs=getattr(args, "epochs", None), seed=getattr(args, "seed", None)
-    )
+    spec = load_spec(resolve_spec(args.model))
+    if args.data is not None:
+        if spec.data.source is None:
+            with_source = ", ".join(s.name for s in list_specs() if s.data.source is not None)
+            raise TwinspecError(
+                f"--data: {spec.name} names no data.source to load it with (specs that do: {with_source})"
+            )
+        spec = load_spec(spec.path, dataset=user_dataset(spec.data.source, args.data))
+    return spec.with_overrides(epochs=getattr(args, "epochs", None), seed=getattr(args, "seed", None))
 
 
 def _backend(name: str, module: str = "") -> ModuleType:

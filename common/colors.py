@@ -42,17 +42,17 @@ def _shape_mask(rng: np.random.RandomState, size: int) -> np.ndarray:
     return mask
 
 
-def generate_colors(img_size: int, n_images: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def generate_colors(img_size: int, n_images: int, seed: int, n_classes: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """Return uint8 images ``(N, 3, S, S)`` and int64 labels ``(N,)`` in 3 balanced classes.
 
-    Label c (``CLASS_NAMES``: red, green, blue) means the shape's pixels are brightest in
-    channel c; class counts differ by at most one. Same arguments, same bytes: everything
+    ``n_classes`` is 2 (red, green) or 3. Label c (``CLASS_NAMES``: red, green, blue)
+    means the shape's pixels are brightest in channel c; class counts differ by at most one. Same arguments, same bytes: everything
     is drawn from a ``RandomState(seed)``, never from numpy's global generator.
     """
     if img_size < MIN_SIZE:
         raise DataError(f"the colors dataset needs img_size >= {MIN_SIZE} (got {img_size})")
     rng = np.random.RandomState(seed)
-    labels = rng.permutation(np.arange(n_images) % len(CLASS_NAMES)).astype(np.int64)
+    labels = rng.permutation(np.arange(n_images) % n_classes).astype(np.int64)
     images = rng.randint(0, NOISE, size=(n_images, 3, img_size, img_size)).astype(np.uint8)
     for image, label in zip(images, labels):
         mask = _shape_mask(rng, img_size)

@@ -43,6 +43,11 @@ def scale(images: np.ndarray) -> np.ndarray:
 
 
 def split_dataset(dataset: Dataset, data: DataSpec) -> Split:
+    """The dataset's own validation split if it has one (MNIST, CIFAR-10), else the spec's."""
+    if dataset.val_images is not None:
+        return Split(
+            scale(dataset.images), dataset.labels, scale(dataset.val_images), dataset.val_labels, dataset.classes
+        )
     train_idx, val_idx = split_indices(len(dataset.labels), data.split_fractions, data.split_seed)
     x = scale(dataset.images)
     return Split(x[train_idx], dataset.labels[train_idx], x[val_idx], dataset.labels[val_idx], dataset.classes)

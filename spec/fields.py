@@ -74,7 +74,7 @@ def text(value: Any) -> str:
 def one_of(*choices: str) -> Checker:
     def check(value: Any) -> str:
         if value not in choices:
-            raise Invalid("one of " + ", ".join(choices))
+            raise Invalid("one of " + ", ".join(map(str, choices)))
         return value
 
     return check

@@ -26,7 +26,19 @@ from spec.fields import (
     text,
 )
 from spec.layers import LAYER_KINDS, ShapeError
-from spec.schema import INITS, LAYOUTS, LOSSES, SAMPLERS, DatasetSpec, DataSpec, LayerSpec, ModelSpec, Spec, TrainSpec
+from spec.schema import (
+    INITS,
+    LAYOUTS,
+    LOSSES,
+    SAMPLERS,
+    DatasetSpec,
+    DataSpec,
+    LayerSpec,
+    ModelSpec,
+    SourceSpec,
+    Spec,
+    TrainSpec,
+)
 from spec.yaml_lines import load_yaml
 
 SPEC_DIR = Path(__file__).resolve().parent / "models"
@@ -49,13 +61,14 @@ def resolve_spec(name_or_path: str) -> Path:
     return path
 
 
-def load_spec(path: Path | str) -> Spec:
+def load_spec(path: Path | str, dataset: DatasetSpec | None = None) -> Spec:
+    """Load and check a spec; ``dataset`` replaces its own (the user's data, ``--data``)."""
     path = Path(path)
     top = Section(path, load_yaml(path), "", 1)
     name = top.get("name", identifier)
     title = top.get("title", text)
     layout = top.get("layout", one_of(*LAYOUTS), None)
-    data = _data(top.section("data"))
+    data = _data(top.section("data"), dataset)
     model = _model(top.section("model"), data.dataset)
     train = _train(top.section("train"))
     top.done()
@@ -75,11 +88,25 @@ def _dataset(sec: Section) -> DatasetSpec:
     params = {"img_size": size, "n_images": sec.get("n_images", positive_int)}
     if kind == "lines":
         params["binary"] = sec.get("binary", boolean)
+    else:
+        params["n_classes"] = sec.get("n_classes", one_of(2, 3), 3)
     params["seed"] = sec.get("seed", non_negative_int)
     sec.done()
     if kind == "lines":
         return DatasetSpec(kind, params, (1, size, size), 2 if params["binary"] else 3)
-    return DatasetSpec(kind, params, (3, size, size), 3)
+    return DatasetSpec(kind, params, (3, size, size), params["n_classes"])
+
+
+def _source(sec: Section) -> SourceSpec:
+    kind = sec.get("kind", one_of("mnist", "cifar10", "image_folder"))
+    params: dict[str, Any] = {}
+    if kind == "cifar10":
+        params["classes"] = sec.get("classes", list_of(text), None)
+    elif kind == "image_folder":
+        params["size"] = sec.get("size", list_of(positive_int, length=2))
+        params["channels"] = sec.get("channels", one_of(1, 3), 3)
+    sec.done()
+    return SourceSpec(kind, params)
 
 
 def _fractions(value: Any) -> tuple[float, float]:
@@ -89,8 +116,13 @@ def _fractions(value: Any) -> tuple[float, float]:
     return fractions
 
 
-def _data(sec: Section) -> DataSpec:
+def _data(sec: Section, user_dataset: DatasetSpec | None) -> DataSpec:
     dataset = _dataset(sec.section("dataset"))
+    source = _source(sec.section("source")) if sec.raw("source", None) is not None else None
+    if user_dataset is not None:
+        if source is None:
+            raise sec.error(None, "this spec names no data.source, so it cannot load the files given with --data")
+        dataset = user_dataset
     split = sec.section("split")
     fractions = split.get("fractions", _fractions)
     split_seed = split.get("seed", non_negative_int)
@@ -125,6 +157,7 @@ def _data(sec: Section) -> DataSpec:
         mean=mean,
         std=std,
         batch_size=sec.get("batch_size", positive_int),
+        source=source,
     )
     sec.done()
     return data

@@ -26,6 +26,14 @@ class DatasetSpec:
 
 
 @dataclass(frozen=True)
+class SourceSpec:
+    """The real dataset a spec was written for, loaded from the user's files (``--data``)."""
+
+    kind: str  # mnist, cifar10 or image_folder
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class DataSpec:
     dataset: DatasetSpec
     split_fractions: tuple[float, ...]
@@ -35,6 +43,7 @@ class DataSpec:
     mean: tuple[float, ...] | None
     std: tuple[float, ...] | None
     batch_size: int
+    source: SourceSpec | None = None
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,10 @@ def test_list_shows_every_spec_with_its_title():
     "args, message",
     [
         (["--backend", "jax"], "invalid choice: 'jax' (choose from 'torch', 'keras')"),
-        (["--model", "nope"], "unknown model 'nope' (choose from: cnn1, deepish, logistic, relu)"),
+        (
+            ["--model", "nope"],
+            "unknown model 'nope' (choose from: " + ", ".join(sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))),
+        ),
         (["--epochs", "0"], "expected a positive integer, got '0'"),
         (["--seed", "-1"], "expected a non-negative integer, got '-1'"),
     ],
