@@ -46,8 +46,9 @@ def generate_colors(img_size: int, n_images: int, seed: int, n_classes: int = 3)
     """Return uint8 images ``(N, 3, S, S)`` and int64 labels ``(N,)`` in 3 balanced classes.
 
     ``n_classes`` is 2 (red, green) or 3. Label c (``CLASS_NAMES``: red, green, blue)
-    means the shape's pixels are brightest in channel c; class counts differ by at most one. Same arguments, same bytes: everything
-    is drawn from a ``RandomState(seed)``, never from numpy's global generator.
+    means the shape's pixels are brightest in channel c; class counts differ by at most
+    one. Same arguments, same bytes: everything is drawn from a ``RandomState(seed)``,
+    never from numpy's global generator.
     """
     if img_size < MIN_SIZE:
         raise DataError(f"the colors dataset needs img_size >= {MIN_SIZE} (got {img_size})")
