@@ -1,0 +1,23 @@
+"""Every spec compiles, trains and predicts in all four framework/layout combinations."""
+
+import pytest
+
+from keras_impl.native import train_native as keras_native
+from spec import list_specs
+from torch_impl.native import train_native as torch_native
+
+SPECS = list_specs()
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)
+def test_one_epoch_in_every_combination(spec, backend, layout):
+    train = torch_native if backend == "torch" else keras_native
+    result = train(spec.with_overrides(epochs=1), layout)
+    assert (result.backend, result.layout, result.epochs) == (backend, layout, 1)
+    assert len(result.train_loss) == len(result.val_loss) == 1
+    assert result.train_loss[0] > 0 and result.val_loss[0] > 0
+    assert sum(total for _, total in result.per_class) > 0
+    assert set(result.weights) and all(v.size for params in result.weights.values() for v in params.values())
