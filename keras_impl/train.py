@@ -16,17 +16,22 @@ from spec.schema import TrainSpec
 EpochCallback = Callable[[int, float, float, float], None]  # epoch, loss, val_loss, val_acc
 
 
-def _nll(y_true: tf.Tensor, log_probs: tf.Tensor) -> tf.Tensor:
-    """torch's ``NLLLoss``: minus the log-probability of the true class, averaged."""
-    picked = tf.gather(log_probs, tf.cast(tf.reshape(y_true, [-1]), tf.int32), axis=1, batch_dims=1)
-    return -picked
+class NLLLoss(keras.losses.Loss):
+    """torch's ``NLLLoss``, which Keras lacks: minus the log-probability of the true class."""
+
+    def __init__(self) -> None:
+        super().__init__(name="nll")
+
+    def call(self, y_true: tf.Tensor, log_probs: tf.Tensor) -> tf.Tensor:
+        classes = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
+        return -tf.gather(log_probs, classes, axis=1, batch_dims=1)
 
 
-LOSSES: dict[str, Callable[[], keras.losses.Loss | Callable]] = {
+LOSSES: dict[str, Callable[[], keras.losses.Loss]] = {
     "bce": keras.losses.BinaryCrossentropy,
     "bce_logits": lambda: keras.losses.BinaryCrossentropy(from_logits=True),
     "cross_entropy": lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    "nll": lambda: _nll,
+    "nll": NLLLoss,
 }
 
 ACCURACY: dict[str, Callable[[], keras.metrics.Metric]] = {

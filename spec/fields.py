@@ -124,12 +124,10 @@ class Section:
         except Invalid as exc:
             raise self.error(key, f"{self.name_of(key)} must be {exc}, got {value!r}") from None
 
-    def section(self, key: str, default: Any = REQUIRED) -> Section:
+    def section(self, key: str) -> Section:
         self._seen.add(key)
         if key not in self.mapping:
-            if default is REQUIRED:
-                raise self.error(None, f"{self.where or 'the spec'} needs '{key}'")
-            return Section(self.path, LineDict(default), self.name_of(key), self.line)
+            raise self.error(None, f"{self.where or 'the spec'} needs '{key}'")
         return Section(self.path, self.mapping[key], self.name_of(key), self.line_of(key))
 
     def raw(self, key: str, default: Any = REQUIRED) -> Any:

@@ -35,7 +35,6 @@ class ShapeError(ValueError):
 class LayerKind:
     """A layer kind: ``params`` maps each parameter to (checker, default or REQUIRED)."""
 
-    doc: str
     infer: Callable[[Shape, dict[str, Any]], Shape]
     params: dict[str, tuple[Checker, Any]] = field(default_factory=dict)
     finish: Callable[[dict[str, Any]], dict[str, Any]] = lambda params: params  # derived defaults
@@ -145,7 +144,6 @@ _POOL = {"kernel": (positive_int, REQUIRED), "stride": (positive_int, None)}
 
 LAYER_KINDS: dict[str, LayerKind] = {
     "conv2d": LayerKind(
-        "2-D convolution; in_channels is inferred",
         _conv2d,
         {
             "filters": (positive_int, REQUIRED),
@@ -155,34 +153,27 @@ LAYER_KINDS: dict[str, LayerKind] = {
             "bias": (boolean, True),
         },
     ),
-    "maxpool2d": LayerKind(
-        "max over kernel x kernel windows; stride defaults to kernel", _pool2d, _POOL, _stride_defaults_to_kernel
-    ),
-    "avgpool2d": LayerKind(
-        "mean over kernel x kernel windows; stride defaults to kernel", _pool2d, _POOL, _stride_defaults_to_kernel
-    ),
+    "maxpool2d": LayerKind(_pool2d, _POOL, _stride_defaults_to_kernel),
+    "avgpool2d": LayerKind(_pool2d, _POOL, _stride_defaults_to_kernel),
     "pad2d": LayerKind(
-        "pads height and width on both sides",
         _pad2d,
         {"padding": (positive_int, REQUIRED), "mode": (one_of("zeros", "reflect", "replicate"), "zeros")},
     ),
     "batchnorm": LayerKind(
-        "batch normalisation over channels (maps) or features (flat); torch's momentum and eps",
         _batchnorm,
         {"momentum": (probability, 0.1), "eps": (positive_number, 1e-5)},
     ),
-    "flatten": LayerKind("flattens (C, H, W) into C*H*W features", _flatten),
+    "flatten": LayerKind(_flatten),
     "linear": LayerKind(
-        "fully connected; in_features is inferred",
         _linear,
         {"units": (_units, REQUIRED), "bias": (boolean, True)},
     ),
-    "dropout": LayerKind("zeroes features with probability p while training", _same, {"p": (probability, 0.5)}),
-    "relu": LayerKind("max(x, 0)", _same),
-    "leaky_relu": LayerKind("x if x > 0 else slope * x", _same, {"slope": (number, 0.01)}),
-    "prelu": LayerKind("leaky ReLU with one learned slope", _same, {"init": (number, 0.25)}),
-    "tanh": LayerKind("hyperbolic tangent", _same),
-    "sigmoid": LayerKind("logistic function", _same),
-    "softmax": LayerKind("softmax over the features", _flat_only),
-    "log_softmax": LayerKind("log of the softmax over the features", _flat_only),
+    "dropout": LayerKind(_same, {"p": (probability, 0.5)}),
+    "relu": LayerKind(_same),
+    "leaky_relu": LayerKind(_same, {"slope": (number, 0.01)}),
+    "prelu": LayerKind(_same, {"init": (number, 0.25)}),
+    "tanh": LayerKind(_same),
+    "sigmoid": LayerKind(_same),
+    "softmax": LayerKind(_flat_only),
+    "log_softmax": LayerKind(_flat_only),
 }
