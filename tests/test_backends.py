@@ -85,6 +85,7 @@ def test_builds_are_seeded():
 
 
 EVERY_LAYER = Path(__file__).parent / "specs" / "every_layer.yaml"
+CHANNELS_FIRST = Path(__file__).parent / "specs" / "channels_first.yaml"
 
 
 def test_the_every_layer_spec_has_every_kind():
@@ -92,7 +93,9 @@ def test_the_every_layer_spec_has_every_kind():
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")  # every_layer does, on purpose
-@pytest.mark.parametrize("spec", [*list_specs(), load_spec(EVERY_LAYER)], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "spec", [*list_specs(), load_spec(EVERY_LAYER), load_spec(CHANNELS_FIRST)], ids=lambda s: s.name
+)
 def test_four_combinations_compute_the_same_function(spec):
     """``run.py parity --check forward``: one set of weights, torch and keras, nchw and nhwc."""
     parity = check_forward(spec)
@@ -111,3 +114,12 @@ def test_weights_go_torch_keras_torch_bit_for_bit(layout):
     torch_weights.import_weights(torch_model, spec, keras_weights.export_weights(keras_model, spec))
     back = torch_weights.export_weights(torch_model, spec)
     assert all(np.array_equal(back[n][k], weights[n][k]) for n in weights for k in weights[n])
+
+
+def test_keras_permutes_only_where_tensorflow_cannot_run_channels_first():
+    """CPU Conv2D has no channels-first kernel; pooling, padding, batchnorm and flatten do."""
+    with_conv = keras_build.build_model(load_spec(EVERY_LAYER).model, "nchw")
+    without = keras_build.build_model(load_spec(CHANNELS_FIRST).model, "nchw")
+    assert with_conv.layers[0].name == "nchw_to_nhwc"
+    assert without.layers[0].name == "reflect" and without.get_layer("norm").axis in (1, [1])
+    assert without.get_layer("maxpool").data_format == "channels_first"

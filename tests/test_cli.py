@@ -4,7 +4,7 @@ import json
 
 import pytest
 from conftest import run_python
-from spec import SPEC_DIR
+from spec import SPEC_DIR, resolve_spec
 
 KEYS = {
     "backend",
@@ -91,3 +91,11 @@ def test_layout_override_and_quiet(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "epoch 1/1" not in done.stdout  # --quiet
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["layout"] == "nhwc"
+
+
+def test_the_specs_layout_is_the_default(tmp_path):
+    spec = tmp_path / "relu_nhwc.yaml"
+    spec.write_text(resolve_spec("relu").read_text().replace("title:", "layout: nhwc\ntitle:"))
+    done = run_python("run.py", "--model", str(spec), "--epochs", "1", "--quiet", "--out", str(tmp_path / "r"))
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["layout"] == "nhwc"  # torch, yet nhwc
