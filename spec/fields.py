@@ -80,6 +80,20 @@ def one_of(*choices: str) -> Checker:
     return check
 
 
+def number_or_word(check: Checker, *words: str, expected: str) -> Checker:
+    """A number that ``check`` accepts, or one of the given words (``padding: same``)."""
+
+    def checker(value: Any) -> int | str:
+        if value in words:
+            return value
+        try:
+            return check(value)
+        except Invalid:
+            raise Invalid(expected) from None
+
+    return checker
+
+
 def list_of(item: Checker, length: int | None = None) -> Checker:
     def check(value: Any) -> tuple:
         if not isinstance(value, list) or not value or (length is not None and len(value) != length):

@@ -14,10 +14,10 @@ from typing import Any
 from spec.fields import (
     REQUIRED,
     Checker,
-    Invalid,
     boolean,
     non_negative_int,
     number,
+    number_or_word,
     one_of,
     positive_int,
     positive_number,
@@ -57,15 +57,6 @@ def _flatten(shape: Shape, _: dict[str, Any]) -> Shape:
     return (size,)
 
 
-def _units(value: Any) -> int | str:
-    if value == "classes":
-        return value
-    try:
-        return positive_int(value)
-    except Invalid:
-        raise Invalid("a positive integer, or classes (as many as the dataset has)") from None
-
-
 def _linear(shape: Shape, params: dict[str, Any]) -> Shape:
     _flat_only(shape, params)
     return (params["units"],)
@@ -82,15 +73,6 @@ def _window(size: int, kernel: int, stride: int, pad: int, what: str) -> int:
         padded = f" padded to {size + 2 * pad}" if pad else ""
         raise ShapeError(f"has a {what} of {kernel}, larger than its input of {size}{padded}")
     return (size + 2 * pad - kernel) // stride + 1
-
-
-def _conv_padding(value: Any) -> int | str:
-    if value in ("valid", "same"):
-        return value
-    try:
-        return non_negative_int(value)
-    except Invalid:
-        raise Invalid("a non-negative integer, valid or same") from None
 
 
 def _conv2d(shape: Shape, params: dict[str, Any]) -> Shape:
@@ -140,6 +122,8 @@ def _describe(shape: Shape) -> str:
     return f"input of shape {shape}"
 
 
+_UNITS = number_or_word(positive_int, "classes", expected="a positive integer, or classes (as many as the dataset has)")
+_CONV_PADDING = number_or_word(non_negative_int, "valid", "same", expected="a non-negative integer, valid or same")
 _POOL = {"kernel": (positive_int, REQUIRED), "stride": (positive_int, None)}
 
 LAYER_KINDS: dict[str, LayerKind] = {
@@ -149,7 +133,7 @@ LAYER_KINDS: dict[str, LayerKind] = {
             "filters": (positive_int, REQUIRED),
             "kernel": (positive_int, REQUIRED),
             "stride": (positive_int, 1),
-            "padding": (_conv_padding, 0),
+            "padding": (_CONV_PADDING, 0),
             "bias": (boolean, True),
         },
     ),
@@ -166,7 +150,7 @@ LAYER_KINDS: dict[str, LayerKind] = {
     "flatten": LayerKind(_flatten),
     "linear": LayerKind(
         _linear,
-        {"units": (_units, REQUIRED), "bias": (boolean, True)},
+        {"units": (_UNITS, REQUIRED), "bias": (boolean, True)},
     ),
     "dropout": LayerKind(_same, {"p": (probability, 0.5)}),
     "relu": LayerKind(_same),
