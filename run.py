@@ -111,6 +111,13 @@ def _spec(args: argparse.Namespace) -> Spec:
     return spec.with_overrides(epochs=getattr(args, "epochs", None), seed=getattr(args, "seed", None))
 
 
+def _output_file(path: Path) -> Path:
+    """Refuse, before any work, a file whose folder does not exist."""
+    if not path.parent.is_dir():
+        raise DataError(f"cannot write {path}: directory {path.parent} does not exist")
+    return path
+
+
 def _backend(name: str, module: str = "") -> ModuleType:
     return importlib.import_module(f"{name}_impl{'.' + module if module else ''}")
 
@@ -144,10 +151,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     spec = _spec(args)
-    weights = _backend(args.backend, "forward").initial_weights(spec.model)
-    if args.weights.parent != Path("") and not args.weights.parent.is_dir():
-        raise DataError(f"cannot write {args.weights}: directory {args.weights.parent} does not exist")
-    save_weights(weights, args.weights)
+    _output_file(args.weights)
+    save_weights(_backend(args.backend, "forward").initial_weights(spec.model), args.weights)
     print(f"wrote {args.backend}'s initial weights for {spec.name} (seed {spec.model.seed}) to {args.weights}")
     return 0
 
@@ -191,6 +196,8 @@ def check_native(
 
 def cmd_parity(args: argparse.Namespace) -> int:
     spec = _spec(args)
+    if args.json:
+        _output_file(args.json)
     report: dict = {"model": spec.name}
     passed = True
     if args.check in ("forward", "all"):

@@ -70,3 +70,10 @@ def test_weights_that_do_not_fit_are_refused(tmp_path):
     assert not (tmp_path / "run").exists()
     done = run_python("run.py", "--model", "cnn1", "--init-from", str(tmp_path / "missing.npz"))
     assert done.returncode == 2 and "no weights file" in done.stderr
+
+
+@pytest.mark.parametrize("command", [["export", "--weights"], ["parity", "--json"]])
+def test_an_output_file_in_a_missing_folder_is_refused_up_front(tmp_path, command):
+    done = run_python("run.py", command[0], "--model", "relu", command[1], str(tmp_path / "nowhere" / "f"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"directory {tmp_path / 'nowhere'} does not exist" in done.stderr
