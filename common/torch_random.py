@@ -24,6 +24,14 @@ class TorchCPUGenerator:
         """The next ``count`` 32-bit words, as uint64 to keep arithmetic exact."""
         return self._bits.random_raw(count).astype(np.uint64)
 
+    def uniform_float32(self, shape: tuple[int, ...], low: float, high: float) -> np.ndarray:
+        """``torch.empty(shape).uniform_(low, high)``: 24 random bits per value, scaled in
+        double precision between the float32 bounds, then rounded to float32."""
+        count = math.prod(shape)
+        unit = (self.words(count) & np.uint64(0xFFFFFF)).astype(np.float64) / 2**24
+        low64, high64 = float(np.float32(low)), float(np.float32(high))
+        return (unit * (high64 - low64) + low64).astype(np.float32).reshape(shape)
+
     def randperm(self, n: int) -> np.ndarray:
         """``torch.randperm(n)``: a Fisher-Yates pass driven by one word per position."""
         perm = np.arange(n, dtype=np.int64)

@@ -1,0 +1,69 @@
+"""torch's initial weights for a spec, drawn in numpy: what ``torch.manual_seed(model.seed)``
+followed by building the ``nn.Sequential`` produces, bit for bit, without torch.
+
+Each layer initialises itself as it is constructed, in spec order: ``nn.Linear`` and
+``nn.Conv2d`` draw their weight (kaiming-uniform, a = sqrt 5) then their bias (uniform
+within 1/sqrt(fan_in)); batchnorm and PReLU draw nothing. With ``init: keras`` the torch
+backend then redraws every weight glorot-uniform and zeroes the biases, in the same order.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from common.torch_random import TorchCPUGenerator
+from common.weights import Weights, expected_shapes
+from spec.layers import fan_in
+from spec.schema import ModelSpec
+
+
+def _kaiming_bound(fan: int) -> float:
+    """``init.kaiming_uniform_(w, a=math.sqrt(5))``'s bound, computed as torch computes it."""
+    gain = math.sqrt(2.0 / (1 + math.sqrt(5) ** 2))
+    return math.sqrt(3.0) * (gain / math.sqrt(fan))
+
+
+def torch_initial_weights(model: ModelSpec) -> Weights:
+    generator = TorchCPUGenerator(model.seed)
+    shapes = expected_shapes(model)
+    weights: Weights = {}
+    for layer in model.layers:
+        if layer.name not in shapes:
+            continue
+        params = shapes[layer.name]
+        if layer.kind in ("linear", "conv2d"):
+            fan = fan_in(layer.kind, layer.in_shape, layer.params)
+            bound = _kaiming_bound(fan)
+            weights[layer.name] = {"weight": generator.uniform_float32(params["weight"], -bound, bound)}
+            if "bias" in params:
+                bias_bound = 1 / math.sqrt(fan)
+                weights[layer.name]["bias"] = generator.uniform_float32(params["bias"], -bias_bound, bias_bound)
+        elif layer.kind == "batchnorm":
+            ones, zeros = np.ones(params["weight"], np.float32), np.zeros(params["weight"], np.float32)
+            weights[layer.name] = {
+                "weight": ones,
+                "bias": zeros,
+                "running_mean": zeros.copy(),
+                "running_var": ones.copy(),
+            }
+        elif layer.kind == "prelu":
+            weights[layer.name] = {"weight": np.full(params["weight"], layer.params["init"], np.float32)}
+    if model.init == "keras":
+        _glorot(generator, model, weights)
+    return weights
+
+
+def _glorot(generator: TorchCPUGenerator, model: ModelSpec, weights: Weights) -> None:
+    """``nn.init.xavier_uniform_`` on every weight, ``zeros_`` on every bias, in layer order."""
+    for layer in model.layers:
+        if layer.kind not in ("linear", "conv2d"):
+            continue
+        shape = weights[layer.name]["weight"].shape
+        receptive = math.prod(shape[2:])
+        fan_sum = (shape[1] + shape[0]) * receptive
+        bound = math.sqrt(3.0) * math.sqrt(2.0 / fan_sum)
+        weights[layer.name]["weight"] = generator.uniform_float32(shape, -bound, bound)
+        if "bias" in weights[layer.name]:
+            weights[layer.name]["bias"] = np.zeros_like(weights[layer.name]["bias"])
