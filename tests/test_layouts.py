@@ -3,7 +3,7 @@
 import pytest
 
 from keras_impl.native import train_native as keras_native
-from spec import list_specs
+from spec import list_specs, load_spec, resolve_spec
 from torch_impl.native import train_native as torch_native
 
 SPECS = list_specs()
@@ -21,3 +21,15 @@ def test_one_epoch_in_every_combination(spec, backend, layout):
     assert result.train_loss[0] > 0 and result.val_loss[0] > 0
     assert sum(total for _, total in result.per_class) > 0
     assert set(result.weights) and all(v.size for params in result.weights.values() for v in params.values())
+
+
+def test_a_spec_without_normalisation_or_augmentation_trains(tmp_path):
+    text = resolve_spec("relu").read_text()
+    path = tmp_path / "plain.yaml"
+    path.write_text(
+        text.replace("  augment: [{hflip: 0.5}]\n", "").replace("  normalize: {mean: [0.5], std: [0.5]}\n", "")
+    )
+    spec = load_spec(path).with_overrides(epochs=1)
+    assert spec.data.mean is None and spec.data.hflip == 0
+    for train, layout in ((torch_native, "nchw"), (keras_native, "nhwc")):
+        assert train(spec, layout).epochs == 1

@@ -28,7 +28,7 @@ class TransformedTensorDataset(Dataset):
         return len(self.x)
 
 
-def _transform(data: DataSpec, layout: str, train: bool) -> v2.Compose:
+def _transform(data: DataSpec, layout: str, train: bool) -> v2.Compose | None:
     steps: list[v2.Transform] = []
     if train and data.hflip:
         steps.append(v2.RandomHorizontalFlip(p=data.hflip))
@@ -36,7 +36,7 @@ def _transform(data: DataSpec, layout: str, train: bool) -> v2.Compose:
         steps.append(v2.Normalize(mean=data.mean, std=data.std))
     if layout == "nhwc":
         steps.append(v2.Lambda(lambda x: x.permute(1, 2, 0)))  # transforms work on C, H, W
-    return v2.Compose(steps)
+    return v2.Compose(steps) if steps else None  # Compose refuses an empty list
 
 
 def _targets(y, loss: str) -> torch.Tensor:
