@@ -18,7 +18,8 @@ class TorchCPUGenerator:
 
     def __init__(self, seed: int) -> None:
         self._bits = np.random.MT19937()
-        self._bits._legacy_seeding(seed)  # torch.manual_seed == numpy's legacy seeding
+        # torch.manual_seed == numpy's legacy seeding; torch's engine keeps the low 32 bits
+        self._bits._legacy_seeding(seed & 0xFFFFFFFF)
 
     def words(self, count: int) -> np.ndarray:
         """The next ``count`` 32-bit words, as uint64 to keep arithmetic exact."""
