@@ -10,7 +10,6 @@ base seed (two words), a ``RandomSampler`` its seed (two words), and each
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,7 +67,3 @@ def book_plan(data: DataSpec, model: ModelSpec, train_labels: np.ndarray, seed: 
         plan.append(epoch)
         _seed64(global_generator)  # the validation iterator's base seed
     return plan
-
-
-def n_batches(n: int, batch_size: int) -> int:
-    return math.ceil(n / batch_size)
