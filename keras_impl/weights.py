@@ -2,7 +2,7 @@
 
 Dense kernels are ``(in, out)``: the transpose of torch's ``(out, in)``. After a flatten
 of a ``(C, H, W)`` map, Keras orders the inputs H, W, C (in both data formats), torch
-C, H, W, so that layer's rows are reordered too. Conv kernels are HWIO in Keras, OIHW in
+C, H, W, so that layer's rows (or a batchnorm's per-feature vectors) are reordered too. Conv kernels are HWIO in Keras, OIHW in
 torch, whatever the data format.
 """
 
@@ -15,6 +15,9 @@ from spec.schema import ModelSpec
 
 
 def _to_keras(spec: ModelSpec, name: str, key: str, value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if spec.layer(name).kind == "batchnorm" and spec.flattened_from(name) is not None:
+        channels, height, width = spec.flattened_from(name)
+        return np.ascontiguousarray(value.reshape(channels, height, width).transpose(1, 2, 0).reshape(-1))
     if key == "weight" and spec.layer(name).kind == "conv2d":
         return np.ascontiguousarray(value.transpose(2, 3, 1, 0))
     if key == "weight" and spec.layer(name).kind == "linear":
@@ -27,6 +30,9 @@ def _to_keras(spec: ModelSpec, name: str, key: str, value: np.ndarray, shape: tu
 
 
 def _from_keras(spec: ModelSpec, name: str, key: str, value: np.ndarray) -> np.ndarray:
+    if spec.layer(name).kind == "batchnorm" and spec.flattened_from(name) is not None:
+        channels, height, width = spec.flattened_from(name)
+        return np.ascontiguousarray(value.reshape(height, width, channels).transpose(2, 0, 1).reshape(-1))
     if key == "weight" and spec.layer(name).kind == "conv2d":
         return np.ascontiguousarray(value.transpose(3, 2, 0, 1))
     if key == "weight" and spec.layer(name).kind == "linear":

@@ -15,6 +15,8 @@ LAYOUTS = ("nchw", "nhwc")
 SAMPLERS = ("balanced", "shuffle", "sequential")
 LOSSES = ("bce", "bce_logits", "cross_entropy", "nll")
 INITS = ("torch", "keras")
+# Layers that map each feature to itself: a flatten's feature order passes through them.
+FEATURE_WISE = ("dropout", "relu", "leaky_relu", "prelu", "tanh", "sigmoid", "batchnorm")
 
 
 @dataclass(frozen=True)
@@ -70,17 +72,19 @@ class ModelSpec:
         return next(layer for layer in self.layers if layer.name == name)
 
     def flattened_from(self, name: str) -> tuple[int, ...] | None:
-        """The (C, H, W) map whose flattening feeds layer ``name`` directly, if any.
+        """The (C, H, W) map whose flattening feeds layer ``name`` feature for feature, if any.
 
-        Torch flattens C, H, W and Keras H, W, C, so the first linear layer after a
-        flatten orders its input features differently in the two frameworks.
+        Torch flattens C, H, W and Keras H, W, C, so a linear layer's input rows (and a
+        batchnorm's per-feature vectors) after a flatten are ordered differently in the two
+        frameworks. Only layers that keep each feature in place are looked through.
         """
         index = next(i for i, layer in enumerate(self.layers) if layer.name == name)
         for layer in reversed(self.layers[:index]):
             if layer.kind == "flatten":
                 return layer.in_shape if len(layer.in_shape) == 3 else None
-            if layer.in_shape != layer.out_shape:
+            if layer.kind not in FEATURE_WISE:
                 return None
+        return None
         return None
 
 

@@ -11,11 +11,14 @@ import torch
 from torch import nn
 
 from keras_impl import build as keras_build
+from keras_impl import forward as keras_forward
 from keras_impl import weights as keras_weights
+from common.weights import expected_shapes
 from run import check_forward
 from spec import list_specs, load_spec, resolve_spec
 from spec.layers import LAYER_KINDS
 from torch_impl import build as torch_build
+from torch_impl import forward as torch_forward
 from torch_impl import weights as torch_weights
 
 CHAPTER4 = {"logistic": 25, "deepish": 143, "relu": 143}
@@ -86,6 +89,7 @@ def test_builds_are_seeded():
 
 EVERY_LAYER = Path(__file__).parent / "specs" / "every_layer.yaml"
 CHANNELS_FIRST = Path(__file__).parent / "specs" / "channels_first.yaml"
+FLATTEN_BATCHNORM = Path(__file__).parent / "specs" / "flatten_batchnorm.yaml"
 
 
 def test_the_every_layer_spec_has_every_kind():
@@ -123,3 +127,26 @@ def test_keras_permutes_only_where_tensorflow_cannot_run_channels_first():
     assert with_conv.layers[0].name == "nchw_to_nhwc"
     assert without.layers[0].name == "reflect" and without.get_layer("norm").axis in (1, [1])
     assert without.get_layer("maxpool").data_format == "channels_first"
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
+@pytest.mark.parametrize("path", [EVERY_LAYER, CHANNELS_FIRST, FLATTEN_BATCHNORM], ids=lambda p: p.stem)
+def test_random_weights_give_the_same_function_everywhere(path):
+    """Not just the initial weights: random ones, batchnorm statistics included, so that a
+    reordering that leaves constant vectors unchanged cannot hide."""
+    model = load_spec(path).model
+    rng = np.random.default_rng(7)
+    weights = {
+        name: {
+            key: (0.5 + rng.random(shape) if key == "running_var" else 0.3 * rng.standard_normal(shape)).astype(
+                np.float32
+            )
+            for key, shape in params.items()
+        }
+        for name, params in expected_shapes(model).items()
+    }
+    x = rng.standard_normal((5, *model.layers[0].in_shape)).astype(np.float32)
+    expected = torch_forward.forward(model, "nchw", weights, x)
+    for backend in (torch_forward, keras_forward):
+        for layout in ("nchw", "nhwc"):
+            np.testing.assert_allclose(backend.forward(model, layout, weights, x), expected, rtol=1e-4, atol=1e-5)
