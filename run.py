@@ -23,7 +23,7 @@ from common.datasets import load_dataset, user_dataset
 from common.errors import DataError
 from common.parity import ForwardParity, NativeParity, forward_parity, native_parity
 from common.prep import normalize, split_dataset
-from common.report import default_run_dir, format_epoch, format_summary, write_run
+from common.report import check_run_dir, default_run_dir, format_epoch, format_summary, write_run
 from common.weights import load_weights, save_weights
 from spec import Spec, TwinspecError, list_specs, load_spec, resolve_spec
 
@@ -47,9 +47,9 @@ def _positive(text: str) -> int:
     return value
 
 
-def _non_negative(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+def _seed(text: str) -> int:
+    if not text.isdigit() or int(text) >= 2**32:
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to 2**32 - 1, got {text!r}")
     return int(text)
 
 
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--model", default=DEFAULT_MODEL, help=f"spec name or path to a spec YAML (default: {DEFAULT_MODEL})"
         )
-        sub.add_argument("--seed", type=_non_negative, help="seed model init and training with S instead of the spec's")
+        sub.add_argument("--seed", type=_seed, help="seed model init and training with S instead of the spec's")
         sub.add_argument(
             "--data", type=Path, help="train on your copy of the spec's real dataset (its data.source) at this path"
         )
@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("forward", "native", "all"),
         default="forward",
         help="forward: one batch through the four framework/layout pairs from the same weights; "
-        f"native: {NATIVE_SEEDS} paired seeds of native training per backend (default: forward)",
+        f"native: {NATIVE_SEEDS} paired seeds of native training per backend, from --seed (default 0) on "
+        "(default: forward)",
     )
     parity.add_argument("--json", type=Path, help="also write the figures to this JSON file")
 
@@ -112,9 +113,11 @@ def _spec(args: argparse.Namespace) -> Spec:
 
 
 def _output_file(path: Path) -> Path:
-    """Refuse, before any work, a file whose folder does not exist."""
+    """Refuse, before any work, a file that cannot be written."""
     if not path.parent.is_dir():
         raise DataError(f"cannot write {path}: directory {path.parent} does not exist")
+    if path.is_dir():
+        raise DataError(f"cannot write {path}: it is a directory")
     return path
 
 
@@ -132,6 +135,7 @@ def cmd_list(_: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     spec = _spec(args)
+    out = check_run_dir(args.out or default_run_dir(spec.name, args.backend))
     init = load_weights(args.init_from, spec.model) if args.init_from else None
     layout = spec.layout_for(_backend(args.backend).NATIVE_LAYOUT, args.layout)
     native = _backend(args.backend, "native")
@@ -144,7 +148,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     result = native.train_native(spec, layout, on_epoch=None if args.quiet else progress, init=init)
     print(format_summary(result))
-    out = write_run(result, args.out or default_run_dir(spec.name, args.backend))
+    write_run(result, out)
     print(f"wrote {out}/: metrics.json, loss.png, weights.npz")
     return 0
 
@@ -209,8 +213,11 @@ def cmd_parity(args: argparse.Namespace) -> int:
         passed &= forward.passed
     if args.check in ("native", "all"):
         print(f"native parity, {spec.name}: {NATIVE_SEEDS} paired seeds per backend (training...)", flush=True)
+        first = args.seed or 0
         native = check_native(
-            spec, on_seed=lambda seed, t, k: print(f"  seed {seed}: torch {t:.3f}  keras {k:.3f}", flush=True)
+            spec,
+            seeds=range(first, first + NATIVE_SEEDS),
+            on_seed=lambda seed, t, k: print(f"  seed {seed}: torch {t:.3f}  keras {k:.3f}", flush=True),
         )
         print(
             f"  torch {native.torch_acc_mean:.3f} ± {native.torch_acc_std:.3f}   keras {native.keras_acc_mean:.3f}"
@@ -227,8 +234,11 @@ def cmd_parity(args: argparse.Namespace) -> int:
     report["passed"] = passed
     print("PASSED" if passed else "FAILED")
     if args.json:
-        with atomic_write(args.json, "w") as handle:
-            json.dump(report, handle, indent=2)
+        try:
+            with atomic_write(args.json, "w") as handle:
+                json.dump(report, handle, indent=2)
+        except OSError as exc:
+            raise DataError(f"cannot write {args.json}: {exc.strerror or exc}") from None
     return 0 if passed else 1
 
 

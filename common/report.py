@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import plots
-from common.atomic import atomic_write
+from common.atomic import atomic_write, umask
 from common.errors import DataError
 from common.metrics import accuracy
 from common.weights import Weights, save_weights
@@ -85,28 +86,46 @@ def format_summary(result: RunResult) -> str:
 
 
 def default_run_dir(model: str, backend: str, root: Path = Path("runs")) -> Path:
-    return root / f"{model}-{backend}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """``runs/<model>-<backend>-<time>``, with a suffix if a run of the same second exists."""
+    base = root / f"{model}-{backend}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out, n = base, 1
+    while out.exists():
+        n += 1
+        out = base.with_name(f"{base.name}-{n}")
+    return out
+
+
+def check_run_dir(out: Path) -> Path:
+    """Refuse, before training, a run directory that cannot be written whole."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DataError(f"--out {out}: already exists and is not an empty directory; choose another")
+    return out
 
 
 def write_run(result: RunResult, out: Path) -> Path:
-    """Write ``metrics.json``, ``loss.png`` and ``weights.npz`` into ``out``, all or nothing."""
-    created = not out.exists()
+    """Write ``metrics.json``, ``loss.png`` and ``weights.npz`` into ``out``, all or nothing:
+    they are written into a temporary directory beside it, which is then renamed."""
+    check_run_dir(out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
+    except OSError as exc:
+        raise DataError(f"cannot write the run to {out}: {exc.strerror or exc}") from None
+    try:
         plots.plot_losses(
             {result.backend: (result.train_loss, result.val_loss)},
-            out / "loss.png",
+            staging / "loss.png",
             title=f"{result.model} ({result.backend}, {result.mode})",
         )
-        save_weights(result.weights, out / "weights.npz")
-        with atomic_write(out / "metrics.json", "w") as handle:
+        save_weights(result.weights, staging / "weights.npz")
+        with atomic_write(staging / "metrics.json", "w") as handle:
             json.dump(result.metrics(), handle, indent=2)
+        staging.chmod(0o777 & ~umask())  # mkdtemp's 0700 would survive the rename
+        if out.exists():
+            out.rmdir()  # empty, as check_run_dir made sure
+        staging.rename(out)
     except OSError as exc:
-        if created:
-            shutil.rmtree(out, ignore_errors=True)
         raise DataError(f"cannot write the run to {out}: {exc.strerror or exc}") from None
-    except BaseException:
-        if created:
-            shutil.rmtree(out, ignore_errors=True)
-        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return out

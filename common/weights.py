@@ -67,8 +67,11 @@ def save_weights(weights: Weights, path: Path) -> Path:
 
 def load_weights(path: Path, model: ModelSpec) -> Weights:
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            flat = {key: npz[key] for key in npz.files}
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise DataError(f"{path} holds one array, not a weights file (an .npz from 'run.py export')")
+        with loaded:
+            flat = {key: loaded[key] for key in loaded.files}
     except FileNotFoundError:
         raise DataError(f"no weights file at {path}; write one with 'run.py export'") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 
 import keras
@@ -85,9 +84,12 @@ class Trainer:
         self.val_loader = val_loader
 
     def set_seed(self, seed: int = 42) -> None:
-        """Keras' one call for Python's, numpy's, TensorFlow's and its own generators."""
+        """Keras' one call for Python's, numpy's, TensorFlow's and its own generators.
+
+        The data pipeline has its own generator, seeded when the loaders are made; unlike
+        torch's sampler it is not reseeded here, so a second ``train`` call draws on.
+        """
         keras.utils.set_random_seed(seed)
-        random.seed(seed)
 
     def train(self, n_epochs: int, seed: int = 42, on_epoch: EpochCallback | None = None) -> None:
         self.set_seed(seed)

@@ -2,8 +2,8 @@
 
 Dense kernels are ``(in, out)``: the transpose of torch's ``(out, in)``. After a flatten
 of a ``(C, H, W)`` map, Keras orders the inputs H, W, C (in both data formats), torch
-C, H, W, so that layer's rows (or a batchnorm's per-feature vectors) are reordered too. Conv kernels are HWIO in Keras, OIHW in
-torch, whatever the data format.
+C, H, W, so that layer's rows (or a batchnorm's per-feature vectors) are reordered too.
+Conv kernels are HWIO in Keras, OIHW in torch, whatever the data format.
 """
 
 from __future__ import annotations

@@ -35,6 +35,20 @@ positive_int = at_least(1, "a positive integer")
 non_negative_int = at_least(0, "a non-negative integer")
 
 
+def seed(value: Any) -> int:
+    """Seeds are what torch.manual_seed and numpy's seed share: 0 <= seed < 2**32."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
+        raise Invalid("an integer from 0 to 2**32 - 1")
+    return value
+
+
+def fraction(value: Any) -> float:
+    """In [0, 1): a momentum or an Adam beta."""
+    if not 0.0 <= number(value) < 1.0:
+        raise Invalid("a number in [0, 1)")
+    return float(value)
+
+
 def number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise Invalid("a number")

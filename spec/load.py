@@ -14,14 +14,15 @@ from spec.fields import (
     as_list,
     at_least,
     boolean,
+    fraction,
     identifier,
     list_of,
-    non_negative_int,
     number,
     one_of,
     positive_int,
     positive_number,
     probability,
+    seed,
     single_key,
     text,
 )
@@ -42,6 +43,7 @@ from spec.schema import (
 from spec.yaml_lines import load_yaml
 
 SPEC_DIR = Path(__file__).resolve().parent / "models"
+RESERVED_NAMES = ("nchw_to_nhwc", "nhwc_to_nchw")
 
 
 def list_specs() -> list[Spec]:
@@ -90,7 +92,7 @@ def _dataset(sec: Section) -> DatasetSpec:
         params["binary"] = sec.get("binary", boolean)
     else:
         params["n_classes"] = sec.get("n_classes", one_of(2, 3), 3)
-    params["seed"] = sec.get("seed", non_negative_int)
+    params["seed"] = sec.get("seed", seed)
     sec.done()
     if kind == "lines":
         return DatasetSpec(kind, params, (1, size, size), 2 if params["binary"] else 3)
@@ -125,7 +127,7 @@ def _data(sec: Section, user_dataset: DatasetSpec | None) -> DataSpec:
         dataset = user_dataset
     split = sec.section("split")
     fractions = split.get("fractions", _fractions)
-    split_seed = split.get("seed", non_negative_int)
+    split_seed = split.get("seed", seed)
     split.done()
 
     hflip, seen = 0.0, set()
@@ -167,7 +169,7 @@ def _data(sec: Section, user_dataset: DatasetSpec | None) -> DataSpec:
 
 
 def _model(sec: Section, dataset: DatasetSpec) -> ModelSpec:
-    seed = sec.get("seed", non_negative_int)
+    model_seed = sec.get("seed", seed)
     init = sec.get("init", one_of(*INITS), "torch")
     items = as_list(sec.path, sec.raw("layers"), "model.layers", sec.line_of("layers"))
     if not items:
@@ -181,6 +183,8 @@ def _model(sec: Section, dataset: DatasetSpec) -> ModelSpec:
         name = layer_sec.get("name", identifier)
         if name in names:
             raise SpecError(sec.path, line, f"layer name '{name}' is used twice")
+        if name in RESERVED_NAMES:
+            raise SpecError(sec.path, line, f"layer name '{name}' is reserved for the backends' layout permutes")
         names.add(name)
         spec_kind = LAYER_KINDS[kind]
         params = spec_kind.finish(
@@ -196,7 +200,14 @@ def _model(sec: Section, dataset: DatasetSpec) -> ModelSpec:
         layers.append(LayerSpec(kind, name, params, shape, out_shape, line))
         shape = out_shape
     sec.done()
-    return ModelSpec(seed=seed, init=init, layers=tuple(layers))
+    for layer in layers:  # keras puts a numerically padded conv's padding in a layer of its own
+        if layer.kind == "conv2d" and isinstance(layer.params["padding"], int) and layer.params["padding"] > 0:
+            clash = next((other for other in layers if other.name == f"{layer.name}_pad"), None)
+            if clash is not None:
+                raise SpecError(
+                    sec.path, clash.line, f"layer name '{clash.name}' is taken by the padding of conv '{layer.name}'"
+                )
+    return ModelSpec(seed=model_seed, init=init, layers=tuple(layers))
 
 
 def _check_head(path: Path, model: ModelSpec, loss: str, n_classes: int) -> None:
@@ -224,10 +235,10 @@ def _check_head(path: Path, model: ModelSpec, loss: str, n_classes: int) -> None
 # -- train --------------------------------------------------------------------------
 
 OPTIMIZERS = {
-    "sgd": {"lr": (positive_number, REQUIRED), "momentum": (number, 0.0), "nesterov": (boolean, False)},
+    "sgd": {"lr": (positive_number, REQUIRED), "momentum": (fraction, 0.0), "nesterov": (boolean, False)},
     "adam": {
         "lr": (positive_number, 1e-3),
-        "betas": (list_of(probability, length=2), (0.9, 0.999)),
+        "betas": (list_of(fraction, length=2), (0.9, 0.999)),
         "eps": (positive_number, 1e-8),
     },
 }
@@ -246,7 +257,7 @@ def _train(sec: Section) -> TrainSpec:
         optimizer=kind,
         optimizer_params=params,
         epochs=sec.get("epochs", positive_int),
-        seed=sec.get("seed", non_negative_int),
+        seed=sec.get("seed", seed),
     )
     sec.done()
     return train

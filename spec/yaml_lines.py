@@ -35,6 +35,8 @@ class _Loader(yaml.SafeLoader):
         mapping.lines = {}
         for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise SpecError(self.name, key_node.start_mark.line + 1, f"a key must be a plain name, got {key!r}")
             if key in mapping:
                 raise SpecError(self.name, key_node.start_mark.line + 1, f"duplicate key {key!r}")
             mapping[key] = self.construct_object(value_node, deep=True)

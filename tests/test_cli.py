@@ -38,7 +38,8 @@ def test_list_shows_every_spec_with_its_title():
             "unknown model 'nope' (choose from: " + ", ".join(sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))),
         ),
         (["--epochs", "0"], "expected a positive integer, got '0'"),
-        (["--seed", "-1"], "expected a non-negative integer, got '-1'"),
+        (["--seed", "-1"], "expected a seed from 0 to 2**32 - 1, got '-1'"),
+        (["--seed", "4294967296"], "expected a seed from 0 to 2**32 - 1"),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_2(args, message):
@@ -99,3 +100,24 @@ def test_the_specs_layout_is_the_default(tmp_path):
     done = run_python("run.py", "--model", str(spec), "--epochs", "1", "--quiet", "--out", str(tmp_path / "r"))
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["layout"] == "nhwc"  # torch, yet nhwc
+
+
+def test_out_must_be_new_or_empty_and_is_checked_before_training(tmp_path):
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "old.txt").write_text("keep me")
+    done = run_python("run.py", "--model", "relu", "--out", str(taken))
+    assert done.returncode == 2 and "not an empty directory" in done.stderr
+    assert "epoch" not in done.stdout and [p.name for p in taken.iterdir()] == ["old.txt"]
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    done = run_python("run.py", "--model", "relu", "--out", str(a_file))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+def test_run_files_are_readable_by_others(tmp_path):
+    out = tmp_path / "r"
+    done = run_python("run.py", "--model", "logistic", "--epochs", "1", "--quiet", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert all(p.stat().st_mode & 0o044 for p in [out, *out.iterdir()])
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind

@@ -129,8 +129,21 @@ def test_overrides():
             "padding must be a non-negative integer, valid or same, got 'wide'",
         ),
         ("{hflip: 0.5}", "{hflip: 1.5}", 7, "probability"),
-        ("seed: 3", "seed: -3", 11, "non-negative integer"),
+        ("seed: 3", "seed: -3", 11, "model.seed must be an integer from 0 to 2**32 - 1, got -3"),
         ("name: tiny", "name: tiny\nname: again", 2, "duplicate key 'name'"),
+        ("seed: 3", "seed: 4294967296", 11, "an integer from 0 to 2**32 - 1"),
+        ("{sgd: {lr: 0.1}}", "{sgd: {lr: 0.1, momentum: -0.5}}", 20, "momentum must be a number in [0, 1)"),
+        ("{sgd: {lr: 0.1}}", "{sgd: {lr: 0.1, momentum: 1.5}}", 20, "a number in [0, 1)"),
+        ("{sgd: {lr: 0.1}}", "{adam: {betas: [1.0, 0.999]}}", 20, "betas must be a number in [0, 1)"),
+        ("name: tiny", "name: tiny\n? [a, b]\n: 1", 2, "a key must be a plain name"),
+        ("{relu: {name: act}}", "{relu: {name: nchw_to_nhwc}}", 15, "reserved"),
+        (
+            "    - {flatten: {name: flatten}}",
+            "    - {conv2d: {name: c, filters: 2, kernel: 3, padding: 1}}\n    - {relu: {name: c_pad}}\n"
+            "    - {flatten: {name: flatten}}",
+            14,
+            "layer name 'c_pad' is taken by the padding of conv 'c'",
+        ),
     ],
 )
 def test_bad_spec_is_reported_at_its_line(tmp_path, old, new, line, message):
