@@ -16,6 +16,7 @@ import numpy as np
 
 from common.prep import balanced_weights
 from common.torch_random import TorchCPUGenerator
+from spec.errors import TwinspecError
 from spec.schema import DataSpec, ModelSpec
 
 _MASK53 = np.uint64(2**53 - 1)
@@ -25,6 +26,18 @@ _MASK53 = np.uint64(2**53 - 1)
 class Batch:
     indices: np.ndarray  # int64 positions in the training split
     flips: np.ndarray  # bool, one per sample
+
+
+Plan = list[list[Batch]]  # per epoch, its batches in order
+
+
+def epoch_arrays(plan: Plan) -> tuple[np.ndarray, np.ndarray]:
+    """The plan as two ``(epochs, samples)`` arrays, sample order and flips: consecutive
+    runs of ``batch_size`` samples are the batches, so a pipeline that batches them in
+    order replays the plan."""
+    orders = np.stack([np.concatenate([batch.indices for batch in epoch]) for epoch in plan])
+    flips = np.stack([np.concatenate([batch.flips for batch in epoch]) for epoch in plan])
+    return orders, flips
 
 
 def _doubles(generator: TorchCPUGenerator, count: int) -> np.ndarray:
@@ -39,10 +52,14 @@ def _seed64(generator: TorchCPUGenerator) -> int:
     return int((high << np.uint64(32)) | low) & (2**63 - 1)
 
 
-def book_plan(data: DataSpec, model: ModelSpec, train_labels: np.ndarray, seed: int, epochs: int) -> list[list[Batch]]:
+def book_plan(data: DataSpec, model: ModelSpec, train_labels: np.ndarray, seed: int, epochs: int) -> Plan:
     """Every epoch's batches as the book's ``DataLoader`` yields them after ``set_seed(seed)``."""
-    if any(layer.kind == "dropout" for layer in model.layers):
-        raise ValueError("dropout draws from torch's global generator between batches; no plan can be replayed")
+    dropout = [layer.name for layer in model.layers if layer.kind == "dropout"]
+    if dropout:
+        raise TwinspecError(
+            f"lockstep needs a model without dropout ({', '.join(dropout)}): each framework draws its masks"
+            " from its own generator between batches, so no plan can replay them"
+        )
     global_generator, sampler_generator = TorchCPUGenerator(seed), TorchCPUGenerator(seed)
     n = len(train_labels)
     if data.sampler == "balanced":

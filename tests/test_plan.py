@@ -9,9 +9,9 @@ from torch import nn
 
 from common.plan import book_plan
 from common.prep import Split
-from spec import load_spec, resolve_spec
+from spec import TwinspecError, list_specs, load_spec, resolve_spec
 from torch_impl.data import make_loaders
-from torch_impl.train import Trainer
+from torch_impl.train import StepByStep
 
 
 def _observed(spec, n: int, epochs: int) -> list[list[tuple[list[int], list[bool]]]]:
@@ -22,7 +22,7 @@ def _observed(spec, n: int, epochs: int) -> list[list[tuple[list[int], list[bool
     split = Split(x, labels, x[:10], labels[:10], ("a", "b", "c")[: spec.data.dataset.n_classes])
     data = dataclasses.replace(spec.data, mean=None, std=None)
     train_loader, val_loader = make_loaders(split, data, spec.train.loss, "nchw", spec.train.seed)
-    trainer = Trainer(nn.Identity(), None, None, spec.train.loss)
+    trainer = StepByStep(nn.Identity(), None, None, spec.train.loss)
     trainer.set_loaders(train_loader, val_loader)
     trainer.set_seed(spec.train.seed)
     seen = []
@@ -37,9 +37,16 @@ def _observed(spec, n: int, epochs: int) -> list[list[tuple[list[int], list[bool
     return seen
 
 
-@pytest.mark.parametrize("name", ["logistic", "cnn1", "lenet"])  # balanced + flips, balanced, shuffle
-def test_the_plan_is_what_torch_draws(name):
-    spec = load_spec(resolve_spec(name))
+PLANNED = [spec for spec in list_specs() if not any(layer.kind == "dropout" for layer in spec.model.layers)]
+
+
+def test_every_sampler_and_flips_are_covered():
+    assert {spec.data.sampler for spec in PLANNED} == {"balanced", "shuffle"}
+    assert any(spec.data.hflip for spec in PLANNED)
+
+
+@pytest.mark.parametrize("spec", PLANNED, ids=lambda spec: spec.name)
+def test_the_plan_is_what_torch_draws(spec):
     n, epochs = 50, 3
     labels = np.arange(n) % spec.data.dataset.n_classes
     plan = book_plan(spec.data, spec.model, labels, spec.train.seed, epochs)
@@ -52,9 +59,18 @@ def test_the_plan_is_what_torch_draws(name):
         assert 0.3 < np.mean([f for epoch in plan for b in epoch for f in b.flips]) < 0.7
 
 
+def test_sequential_sampling_is_planned_in_order():
+    relu = load_spec(resolve_spec("relu"))
+    spec = dataclasses.replace(relu, data=dataclasses.replace(relu.data, sampler="sequential"))
+    plan = book_plan(spec.data, spec.model, np.arange(40) % 2, 42, 2)
+    assert [list(batch.indices) for batch in plan[1]] == [list(range(0, 16)), list(range(16, 32)), list(range(32, 40))]
+    seen = _observed(spec, 40, 2)
+    assert [[list(b.flips) for b in epoch] for epoch in plan] == [[flips for _, flips in epoch] for epoch in seen]
+
+
 def test_no_plan_for_dropout_models():
     spec = load_spec(resolve_spec("cnn2"))
-    with pytest.raises(ValueError, match="dropout"):
+    with pytest.raises(TwinspecError, match="dropout"):
         book_plan(spec.data, spec.model, np.zeros(10, np.int64), 42, 1)
 
 
