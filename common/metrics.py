@@ -31,3 +31,20 @@ def batch_counts(outputs: np.ndarray, labels: np.ndarray, loss: str) -> np.ndarr
     outputs = np.asarray(outputs)
     labels = np.asarray(labels).reshape(-1).astype(np.int64)
     return np.array(per_class_counts(predicted_classes(outputs, loss), labels, max(outputs.shape[1], 2)))
+
+
+def confusion_matrix(predicted: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """int64 ``(n_classes, n_classes)`` counts: row = true class, column = predicted class.
+
+    Its diagonal is the ``correct`` of ``per_class_counts`` and its row sums the ``total``;
+    the off-diagonal cells show which classes a model mixes up.
+    """
+    predicted = np.asarray(predicted).reshape(-1).astype(np.int64)
+    labels = np.asarray(labels).reshape(-1).astype(np.int64)
+    if predicted.shape != labels.shape:
+        raise ValueError(f"{len(predicted)} predictions for {len(labels)} labels")
+    for what, values in (("predicted", predicted), ("labels", labels)):
+        if values.size and (values.min() < 0 or values.max() >= n_classes):
+            raise ValueError(f"{what} must lie in 0..{n_classes - 1}, got {values.min()}..{values.max()}")
+    counts = np.bincount(labels * n_classes + predicted, minlength=n_classes * n_classes)
+    return counts.reshape(n_classes, n_classes).astype(np.int64)
