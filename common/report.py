@@ -7,14 +7,18 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import plots
 from common.atomic import atomic_write, umask
+from common.datasets import load_dataset
 from common.errors import DataError
 from common.metrics import accuracy
+from common.parity import LockstepParity
 from common.weights import Weights, save_weights
+from spec.schema import Spec
 
 
 @dataclass
@@ -40,14 +44,18 @@ class RunResult:
         return {key: value for key, value in dataclasses.asdict(self).items() if key != "weights"}
 
 
-def run_result(
-    trainer, *, backend: str, spec_name: str, layout: str, mode: str, classes, seconds: float, weights: Weights
+def train_run(
+    trainer, spec: Spec, *, backend: str, layout: str, mode: str, export: Callable, on_epoch: Callable | None = None
 ) -> RunResult:
-    """Collect a finished run from either backend's trainer (they share the book's API)."""
+    """Train with either backend's trainer (they share the book's API) for the spec's epochs,
+    and collect what the run produced; ``export`` turns the model into neutral weights."""
+    start = time.perf_counter()
+    trainer.train(spec.train.epochs, seed=spec.train.seed, on_epoch=on_epoch)
+    seconds = time.perf_counter() - start
     per_class = trainer.loader_apply(trainer.val_loader, trainer.correct).sum(axis=0).tolist()
     return RunResult(
         backend=backend,
-        model=spec_name,
+        model=spec.name,
         layout=layout,
         mode=mode,
         epochs=trainer.total_epochs,
@@ -57,9 +65,9 @@ def run_result(
         per_class=per_class,
         params=trainer.count_parameters(),
         seconds=seconds,
-        classes=list(classes),
+        classes=list(load_dataset(spec.data.dataset).classes),
         val_accuracy_history=[float(v) for v in trainer.val_accuracies],
-        weights=weights,
+        weights=export(trainer.model, spec.model),
     )
 
 
@@ -102,9 +110,9 @@ def check_run_dir(out: Path) -> Path:
     return out
 
 
-def write_run(result: RunResult, out: Path) -> Path:
-    """Write ``metrics.json``, ``loss.png`` and ``weights.npz`` into ``out``, all or nothing:
-    they are written into a temporary directory beside it, which is then renamed."""
+def _write_dir(out: Path, write: Callable[[Path], None]) -> Path:
+    """Have ``write`` fill a temporary directory beside ``out``, then rename it to ``out``:
+    the files appear all together or not at all."""
     check_run_dir(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -112,14 +120,7 @@ def write_run(result: RunResult, out: Path) -> Path:
     except OSError as exc:
         raise DataError(f"cannot write the run to {out}: {exc.strerror or exc}") from None
     try:
-        plots.plot_losses(
-            {result.backend: (result.train_loss, result.val_loss)},
-            staging / "loss.png",
-            title=f"{result.model} ({result.backend}, {result.mode})",
-        )
-        save_weights(result.weights, staging / "weights.npz")
-        with atomic_write(staging / "metrics.json", "w") as handle:
-            json.dump(result.metrics(), handle, indent=2)
+        write(staging)
         staging.chmod(0o777 & ~umask())  # mkdtemp's 0700 would survive the rename
         if out.exists():
             out.rmdir()  # empty, as check_run_dir made sure
@@ -129,3 +130,91 @@ def write_run(result: RunResult, out: Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def _write_json(path: Path, content: dict) -> None:
+    with atomic_write(path, "w") as handle:
+        json.dump(content, handle, indent=2)
+
+
+def write_run(result: RunResult, out: Path) -> Path:
+    """Write ``metrics.json``, ``loss.png`` and ``weights.npz`` into ``out``, all or nothing."""
+
+    def write(staging: Path) -> None:
+        title = f"{result.model} ({result.backend}, {result.mode})"
+        plots.save_png(
+            plots.losses_figure({result.backend: (result.train_loss, result.val_loss)}, title), staging / "loss.png"
+        )
+        save_weights(result.weights, staging / "weights.npz")
+        _write_json(staging / "metrics.json", result.metrics())
+
+    return _write_dir(out, write)
+
+
+def comparison(results: dict[str, RunResult], lockstep: LockstepParity | None = None) -> dict:
+    """What ``compare.json`` holds: each backend's metrics, and lockstep's figures if any."""
+    content: dict = {"model": next(iter(results.values())).model, "mode": next(iter(results.values())).mode}
+    content |= {backend: result.metrics() for backend, result in results.items()}
+    if lockstep is not None:
+        content["lockstep"] = {
+            "max_rel_loss_diff": lockstep.max_rel_loss_diff,
+            "max_abs_weight_diff": lockstep.max_abs_weight_diff,
+            "per_class_equal": lockstep.per_class_equal,
+            "passed": lockstep.passed,
+        }
+    return content
+
+
+def write_comparison(results: dict[str, RunResult], lockstep: LockstepParity | None, out: Path) -> Path:
+    """Write ``compare.json`` and ``loss.png`` (both backends' curves on one set of axes) into ``out``."""
+    first = next(iter(results.values()))
+
+    def write(staging: Path) -> None:
+        curves = {name: (result.train_loss, result.val_loss) for name, result in results.items()}
+        title = f"{first.model} ({first.mode}): " + " vs ".join(results)
+        plots.save_png(plots.losses_figure(curves, title), staging / "loss.png")
+        _write_json(staging / "compare.json", comparison(results, lockstep))
+
+    return _write_dir(out, write)
+
+
+def final_rows(runs: list[RunResult]) -> list[tuple[str, list[str]]]:
+    """The final figures of several runs, a row per figure and a column per run."""
+    return [
+        ("layout", [run.layout for run in runs]),
+        ("final loss", [f"{run.train_loss[-1]:.4f}" for run in runs]),
+        ("final val_loss", [f"{run.val_loss[-1]:.4f}" for run in runs]),
+        ("val accuracy", [f"{run.val_accuracy:.2%}" for run in runs]),
+        *(
+            (f"  {label}", [f"{run.per_class[c][0]}/{run.per_class[c][1]}" for run in runs])
+            for c, label in enumerate(runs[0].classes)
+        ),
+        ("parameters", [f"{run.params:,}" for run in runs]),
+        ("seconds", [f"{run.seconds:.1f}" for run in runs]),
+    ]
+
+
+def format_comparison(results: dict[str, RunResult], lockstep: LockstepParity | None = None) -> str:
+    """Both runs side by side: a row per epoch, then the final figures."""
+    names = list(results)
+    runs = list(results.values())
+    epochs = len(runs[0].train_loss)
+    width = 30
+    lines = ["", "epoch" + "".join(f"  {name:<{width}}" for name in names)]
+    lines.append("     " + "".join(f"  {'loss':>8}  {'val_loss':>8}  {'val_acc':>8}  " for _ in names))
+    for i in range(epochs):
+        cells = "".join(
+            f"  {run.train_loss[i]:8.4f}  {run.val_loss[i]:8.4f}  {run.val_accuracy_history[i]:8.2%}  " for run in runs
+        )
+        lines.append(f"{i + 1:>5}{cells}")
+    lines += ["", f"{'':<18}" + "".join(f"{name:>12}" for name in names)]
+    lines += [f"{label:<18}" + "".join(f"{value:>12}" for value in values) for label, values in final_rows(runs)]
+    if lockstep is not None:
+        verdict = "the same run" if lockstep.passed else "NOT the same run"
+        counts = "equal" if lockstep.per_class_equal else "differ"
+        lines += [
+            "",
+            f"lockstep: losses within {lockstep.max_rel_loss_diff:.2g} relative, weights within"
+            f" {lockstep.max_abs_weight_diff:.2g}, per-class counts {counts}: {verdict}",
+        ]
+    return "\n".join(lines)

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import keras
 import tensorflow as tf
 
 from spec.layers import fan_in
 from spec.schema import LayerSpec, ModelSpec
+
+
+class Options(NamedTuple):
+    """What every layer constructor needs besides its spec."""
+
+    init: str  # torch or keras
+    data_format: str  # channels_first or channels_last
+    mode: str  # native, or lockstep: torch's semantics where Keras' differ
 
 
 def _torch_init(layer: LayerSpec) -> dict:
@@ -26,23 +35,23 @@ def _inits(layer: LayerSpec, init: str) -> dict:
     return _torch_init(layer) if init == "torch" else {}
 
 
-def _conv2d(layer: LayerSpec, init: str, data_format: str) -> list[keras.layers.Layer]:
+def _conv2d(layer: LayerSpec, options: Options) -> list[keras.layers.Layer]:
     """torch pads by a number of pixels; keras knows only valid and same, so a number
     becomes a ZeroPadding2D in front of a valid convolution."""
     p = layer.params
     padding = p["padding"]
     layers = []
     if isinstance(padding, int) and padding > 0:
-        layers.append(keras.layers.ZeroPadding2D(padding, data_format=data_format, name=f"{layer.name}_pad"))
+        layers.append(keras.layers.ZeroPadding2D(padding, data_format=options.data_format, name=f"{layer.name}_pad"))
     conv = keras.layers.Conv2D(
         p["filters"],
         p["kernel"],
         strides=p["stride"],
         padding="same" if padding == "same" else "valid",
-        data_format=data_format,
+        data_format=options.data_format,
         use_bias=p["bias"],
         name=layer.name,
-        **_inits(layer, init),
+        **_inits(layer, options.init),
     )
     return [*layers, conv]
 
@@ -74,52 +83,68 @@ class Pad2D(keras.layers.Layer):
         return {**super().get_config(), "padding": self.padding, "mode": self.mode, "data_format": self.data_format}
 
 
-def _pad2d(layer: LayerSpec, init: str, data_format: str) -> keras.layers.Layer:
+def _pad2d(layer: LayerSpec, options: Options) -> keras.layers.Layer:
     padding, mode = layer.params["padding"], layer.params["mode"]
     if mode == "zeros":
-        return keras.layers.ZeroPadding2D(padding, data_format=data_format, name=layer.name)
-    return Pad2D(padding, mode, data_format, name=layer.name)
+        return keras.layers.ZeroPadding2D(padding, data_format=options.data_format, name=layer.name)
+    return Pad2D(padding, mode, options.data_format, name=layer.name)
 
 
-def _batchnorm(layer: LayerSpec, init: str, data_format: str) -> keras.layers.Layer:
+@keras.saving.register_keras_serializable("twinspec")
+class TorchBatchNormalization(keras.layers.BatchNormalization):
+    """torch's running variance: the batch variance with Bessel's correction, n / (n - 1).
+    Keras keeps the biased one (both normalise with the biased one). Lockstep only."""
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable):
+            return super().call(inputs, training=training, mask=mask)
+        previous = keras.ops.copy(self.moving_variance)  # a snapshot, not the variable itself
+        outputs = super().call(inputs, training=training, mask=mask)
+        axes = [axis for axis in range(len(inputs.shape)) if axis != self.axis % len(inputs.shape)]
+        _, variance = keras.ops.moments(inputs, axes)
+        n = keras.ops.cast(keras.ops.size(inputs) // keras.ops.shape(inputs)[self.axis], variance.dtype)
+        self.moving_variance.assign(previous * self.momentum + variance * n / (n - 1) * (1 - self.momentum))
+        return outputs
+
+
+def _batchnorm(layer: LayerSpec, options: Options) -> keras.layers.Layer:
     """torch's momentum weighs the new statistic, keras' the old one: 1 - m."""
-    axis = 1 if len(layer.in_shape) == 3 and data_format == "channels_first" else -1
+    axis = 1 if len(layer.in_shape) == 3 and options.data_format == "channels_first" else -1
     p = layer.params
-    return keras.layers.BatchNormalization(axis=axis, momentum=1 - p["momentum"], epsilon=p["eps"], name=layer.name)
+    norm = TorchBatchNormalization if options.mode == "lockstep" else keras.layers.BatchNormalization
+    return norm(axis=axis, momentum=1 - p["momentum"], epsilon=p["eps"], name=layer.name)
 
 
-def _linear(layer: LayerSpec, init: str, data_format: str) -> keras.layers.Layer:
+def _linear(layer: LayerSpec, options: Options) -> keras.layers.Layer:
     return keras.layers.Dense(
-        layer.params["units"], use_bias=layer.params["bias"], name=layer.name, **_inits(layer, init)
+        layer.params["units"], use_bias=layer.params["bias"], name=layer.name, **_inits(layer, options.init)
     )
 
 
-LAYERS: dict[str, Callable[[LayerSpec, str, str], keras.layers.Layer | list[keras.layers.Layer]]] = {
+LAYERS: dict[str, Callable[[LayerSpec, Options], keras.layers.Layer | list[keras.layers.Layer]]] = {
     "conv2d": _conv2d,
-    "maxpool2d": lambda layer, init, fmt: keras.layers.MaxPooling2D(
-        layer.params["kernel"], layer.params["stride"], data_format=fmt, name=layer.name
+    "maxpool2d": lambda layer, options: keras.layers.MaxPooling2D(
+        layer.params["kernel"], layer.params["stride"], data_format=options.data_format, name=layer.name
     ),
-    "avgpool2d": lambda layer, init, fmt: keras.layers.AveragePooling2D(
-        layer.params["kernel"], layer.params["stride"], data_format=fmt, name=layer.name
+    "avgpool2d": lambda layer, options: keras.layers.AveragePooling2D(
+        layer.params["kernel"], layer.params["stride"], data_format=options.data_format, name=layer.name
     ),
     "pad2d": _pad2d,
     "batchnorm": _batchnorm,
-    "flatten": lambda layer, init, fmt: keras.layers.Flatten(data_format=fmt, name=layer.name),
+    "flatten": lambda layer, options: keras.layers.Flatten(data_format=options.data_format, name=layer.name),
     "linear": _linear,
-    "dropout": lambda layer, init, fmt: keras.layers.Dropout(layer.params["p"], name=layer.name),
-    "relu": lambda layer, init, fmt: keras.layers.ReLU(name=layer.name),
-    "leaky_relu": lambda layer, init, fmt: keras.layers.LeakyReLU(
-        negative_slope=layer.params["slope"], name=layer.name
-    ),
-    "prelu": lambda layer, init, fmt: keras.layers.PReLU(
+    "dropout": lambda layer, options: keras.layers.Dropout(layer.params["p"], name=layer.name),
+    "relu": lambda layer, options: keras.layers.ReLU(name=layer.name),
+    "leaky_relu": lambda layer, options: keras.layers.LeakyReLU(negative_slope=layer.params["slope"], name=layer.name),
+    "prelu": lambda layer, options: keras.layers.PReLU(
         alpha_initializer=keras.initializers.Constant(layer.params["init"]),
         shared_axes=list(range(1, len(layer.in_shape) + 1)),  # torch's PReLU: one slope for all
         name=layer.name,
     ),
-    "tanh": lambda layer, init, fmt: keras.layers.Activation("tanh", name=layer.name),
-    "sigmoid": lambda layer, init, fmt: keras.layers.Activation("sigmoid", name=layer.name),
-    "softmax": lambda layer, init, fmt: keras.layers.Softmax(name=layer.name),
-    "log_softmax": lambda layer, init, fmt: keras.layers.Activation("log_softmax", name=layer.name),
+    "tanh": lambda layer, options: keras.layers.Activation("tanh", name=layer.name),
+    "sigmoid": lambda layer, options: keras.layers.Activation("sigmoid", name=layer.name),
+    "softmax": lambda layer, options: keras.layers.Softmax(name=layer.name),
+    "log_softmax": lambda layer, options: keras.layers.Activation("log_softmax", name=layer.name),
 }
 
 
@@ -136,8 +161,11 @@ def permutes_nchw(model: ModelSpec, layout: str) -> bool:
     return layout == "nchw" and has_conv and not tf.config.list_physical_devices("GPU")
 
 
-def build_model(model: ModelSpec, layout: str) -> keras.Sequential:
-    """Seed keras' generators (its counterpart of ``torch.manual_seed``), then add the layers."""
+def build_model(model: ModelSpec, layout: str, mode: str = "native") -> keras.Sequential:
+    """Seed keras' generators (its counterpart of ``torch.manual_seed``), then add the layers.
+
+    In ``lockstep`` mode a batchnorm keeps torch's running variance (``TorchBatchNormalization``).
+    """
     keras.utils.set_random_seed(model.seed)
     net = keras.Sequential()
     net.add(keras.Input(shape=input_shape(model, layout)))
@@ -145,8 +173,9 @@ def build_model(model: ModelSpec, layout: str) -> keras.Sequential:
     if permutes_nchw(model, layout):
         net.add(keras.layers.Permute((2, 3, 1), name="nchw_to_nhwc"))
         data_format = "channels_last"
+    options = Options(model.init, data_format, mode)
     for layer in model.layers:
-        made = LAYERS[layer.kind](layer, model.init, data_format)
+        made = LAYERS[layer.kind](layer, options)
         for keras_layer in made if isinstance(made, list) else [made]:
             net.add(keras_layer)
     return net

@@ -1,7 +1,8 @@
 """A ``tf.data`` pipeline with the book's semantics: balanced sampling, flips, normalisation.
 
 Randomness comes from a ``tf.random.Generator`` seeded with ``seed``, so a run is
-reproducible from its seed alone, yet every epoch draws anew.
+reproducible from its seed alone, yet every epoch draws anew. In lockstep mode the
+training dataset replays a batch plan from ``common.plan`` instead, epoch after epoch.
 """
 
 from __future__ import annotations
@@ -12,38 +13,50 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from common.plan import Plan, epoch_arrays
 from common.prep import Split, balanced_weights, to_layout
 from spec.schema import DataSpec
 
 
-def _epoch_plans(split: Split, data: DataSpec, seed: int) -> tf.data.Dataset:
-    """Per epoch, the sample indices and flip decisions of every training batch.
+def _epoch_draws(split: Split, data: DataSpec, generator: tf.random.Generator):
+    """A function that draws one epoch: the sample order and the flip decisions.
 
-    A ``tf.random.Generator`` seeded with ``seed`` hands each epoch a fresh key, from
-    which a few stateless vector ops draw the whole epoch: reproducible from ``seed``
-    alone (TensorFlow's global seed plays no part), new every epoch, and far cheaper
-    than one tf.data element per sample.
+    Each call takes a fresh key from ``generator``, from which a few stateless vector ops
+    draw the whole epoch: reproducible from the seed alone (TensorFlow's global seed plays
+    no part), new every epoch, and far cheaper than one tf.data element per sample.
     """
     n = len(split.y_train)
-    generator = tf.random.Generator.from_seed(seed)
     if data.sampler == "balanced":
         weights = balanced_weights(split.y_train).astype(np.float64)
         cdf = tf.constant(np.cumsum(weights) / weights.sum())
 
-    def plan(_: tf.Tensor) -> tf.data.Dataset:
+    def draw() -> tuple[tf.Tensor, tf.Tensor]:
         sample_key, flip_key = tf.unstack(generator.make_seeds(2), axis=1)
         if data.sampler == "balanced":  # with replacement, by inverse CDF, as WeightedRandomSampler
             u = tf.random.stateless_uniform([n], seed=sample_key, dtype=tf.float64)
-            indices = tf.searchsorted(cdf, u, side="left")
+            order = tf.searchsorted(cdf, u, side="left")
         elif data.sampler == "shuffle":
-            indices = tf.random.experimental.stateless_shuffle(tf.range(n), seed=sample_key)
+            order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=sample_key)
         else:
-            indices = tf.range(n)
+            order = tf.range(n)
         flips = tf.random.stateless_uniform([n], seed=flip_key) < data.hflip
-        return tf.data.Dataset.from_tensor_slices((indices, flips)).batch(data.batch_size)
+        return order, flips
 
-    epoch = tf.data.Dataset.range(1).flat_map(plan)
-    return epoch.apply(tf.data.experimental.assert_cardinality(math.ceil(n / data.batch_size)))
+    return draw
+
+
+def _plan_replays(plan: Plan, epoch: tf.Variable):
+    """A function that returns the plan's next epoch, counted by ``epoch``."""
+    orders, flips = (tf.constant(array) for array in epoch_arrays(plan))
+
+    def draw() -> tuple[tf.Tensor, tf.Tensor]:
+        tf.debugging.assert_less(
+            epoch, tf.cast(len(plan), tf.int64), f"the batch plan covers {len(plan)} epochs; make a longer plan"
+        )
+        current = epoch.assign_add(1) - 1
+        return tf.gather(orders, current), tf.gather(flips, current)
+
+    return draw
 
 
 def _targets(y: np.ndarray, loss: str) -> np.ndarray:
@@ -54,9 +67,10 @@ def _targets(y: np.ndarray, loss: str) -> np.ndarray:
 
 
 def make_loaders(
-    split: Split, data: DataSpec, loss: str, layout: str, seed: int
+    split: Split, data: DataSpec, loss: str, layout: str, seed: int, plan: Plan | None = None
 ) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    """Training and validation datasets of ``(x, y)`` batches in ``layout``."""
+    """Training and validation datasets of ``(x, y)`` batches in ``layout``; a ``plan``
+    replaces the sampler and the random flips (lockstep mode)."""
     channel_axis, width_axis = (1, 3) if layout == "nchw" else (3, 2)
     normalize = None
     if data.mean is not None:
@@ -71,13 +85,22 @@ def make_loaders(
             x = normalize(x)
         return x, y
 
+    generator = tf.random.Generator.from_seed(seed)
+    plan_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    draw = _epoch_draws(split, data, generator) if plan is None else _plan_replays(plan, plan_epoch)
     x_train = tf.constant(to_layout(split.x_train, layout))
     y_train = tf.constant(_targets(split.y_train, loss))
+    n_batches = math.ceil(len(split.y_train) / data.batch_size)
     train = (
-        _epoch_plans(split, data, seed)
+        tf.data.Dataset.range(1)
+        .flat_map(lambda _: tf.data.Dataset.from_tensor_slices(draw()).batch(data.batch_size))  # one epoch
+        .apply(tf.data.experimental.assert_cardinality(n_batches))
         .map(lambda i, flip: prepare(tf.gather(x_train, i), tf.gather(y_train, i), flip))
         .prefetch(tf.data.AUTOTUNE)
     )
+    # The pipeline's state, kept where the trainer finds it (as torch's sampler keeps its generator).
+    train.generator = generator if plan is None else None
+    train.plan_epoch = plan_epoch if plan is not None else None
     val = (
         tf.data.Dataset.from_tensor_slices((to_layout(split.x_val, layout), _targets(split.y_val, loss)))
         .batch(data.batch_size)
@@ -86,3 +109,28 @@ def make_loaders(
         .prefetch(tf.data.AUTOTUNE)
     )
     return train, val
+
+
+def reseed(loader: tf.data.Dataset, seed: int) -> None:
+    """Reseed the dataset's own generator, if it has one (as torch's ``set_seed`` does its sampler's)."""
+    generator = getattr(loader, "generator", None)
+    if generator is not None:
+        generator.reset_from_seed(seed)
+
+
+def pipeline_state(loader: tf.data.Dataset) -> dict[str, np.ndarray]:
+    """Where the training dataset stands: what a checkpoint needs to resume it exactly."""
+    state = {}
+    if getattr(loader, "generator", None) is not None:
+        state["generator"] = loader.generator.state.numpy()
+    if getattr(loader, "plan_epoch", None) is not None:
+        state["plan_epoch"] = loader.plan_epoch.numpy()
+    return state
+
+
+def restore_pipeline(loader: tf.data.Dataset, state: dict[str, np.ndarray]) -> None:
+    """Put a dataset back where :func:`pipeline_state` found it."""
+    if "generator" in state:
+        loader.generator.reset(state["generator"])
+    if "plan_epoch" in state:
+        loader.plan_epoch.assign(state["plan_epoch"])

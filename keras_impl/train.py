@@ -1,15 +1,31 @@
-"""The book's ``StepByStep`` API on Keras' own loop: ``compile``, ``fit`` and a callback."""
+"""The book's ``StepByStep`` trainer on Keras' own loop: ``compile``, ``fit`` and callbacks.
+
+``torch_impl/train.py`` offers the same class with the same methods, in the same order,
+as a hand-written loop: read the two side by side.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import time
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import ops
+from matplotlib.figure import Figure
 
+from common import plots
+from common.atomic import atomic_write
+from common.errors import DataError
+from common.lr_range import learning_rates, smoothed
 from common.metrics import batch_counts
+from keras_impl import data
 from keras_impl.build import count_parameters
+from spec.errors import TwinspecError
 from spec.schema import TrainSpec
 
 EpochCallback = Callable[[int, float, float, float], None]  # epoch, loss, val_loss, val_acc
@@ -24,6 +40,21 @@ class NLLLoss(keras.losses.Loss):
     def call(self, y_true: tf.Tensor, log_probs: tf.Tensor) -> tf.Tensor:
         classes = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
         return -tf.gather(log_probs, classes, axis=1, batch_dims=1)
+
+
+class TorchBCELoss(keras.losses.Loss):
+    """torch's ``BCELoss``: on the probabilities themselves, each log clamped at -100.
+    Keras' ``BinaryCrossentropy`` spots the logits behind a sigmoid output and works on
+    those instead (or clips probabilities to [1e-7, 1 - 1e-7]). Lockstep only."""
+
+    def __init__(self) -> None:
+        super().__init__(name="torch_bce")
+
+    def call(self, y_true: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
+        y_true = ops.cast(y_true, probs.dtype)
+        log_p = ops.maximum(ops.log(probs), -100.0)
+        log_not_p = ops.maximum(ops.log(1.0 - probs), -100.0)
+        return -(y_true * log_p + (1.0 - y_true) * log_not_p)
 
 
 LOSSES: dict[str, Callable[[], keras.losses.Loss]] = {
@@ -41,83 +72,323 @@ ACCURACY: dict[str, Callable[[], keras.metrics.Metric]] = {
 }
 
 
-def make_optimizer(model: keras.Model, train: TrainSpec) -> keras.optimizers.Optimizer:
+def make_loss(loss: str, mode: str = "native") -> keras.losses.Loss:
+    """The spec's loss; in lockstep, torch's BCE where Keras' differs."""
+    if loss == "bce" and mode == "lockstep":
+        return TorchBCELoss()
+    return LOSSES[loss]()
+
+
+class TorchAdam(keras.optimizers.Adam):
+    """torch's Adam: ``eps`` is added to the bias-corrected ``sqrt(v)``; Keras adds it to the
+    raw one and folds the corrections into the step size. Lockstep only."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        step = ops.cast(self.iterations + 1, variable.dtype)
+        correction_1 = 1 - ops.power(ops.cast(self.beta_1, variable.dtype), step)
+        correction_2 = 1 - ops.power(ops.cast(self.beta_2, variable.dtype), step)
+        m = self._momentums[self._get_variable_index(variable)]
+        v = self._velocities[self._get_variable_index(variable)]
+        self.assign(m, m + (gradient - m) * (1 - self.beta_1))  # torch: exp_avg.lerp_(grad, 1 - beta1)
+        self.assign(v, v * self.beta_2 + gradient * gradient * (1 - self.beta_2))
+        denominator = ops.sqrt(v) / ops.sqrt(correction_2) + self.epsilon
+        self.assign_sub(variable, (lr / correction_1) * (m / denominator))
+
+
+def make_optimizer(model: keras.Model, train: TrainSpec, mode: str = "native") -> keras.optimizers.Optimizer:
+    """The spec's optimizer; in lockstep, torch's Adam where Keras' differs."""
     p = train.optimizer_params
     if train.optimizer == "sgd":
         return keras.optimizers.SGD(learning_rate=p["lr"], momentum=p["momentum"], nesterov=p["nesterov"])
+    adam = TorchAdam if mode == "lockstep" else keras.optimizers.Adam
     beta_1, beta_2 = p["betas"]
-    return keras.optimizers.Adam(learning_rate=p["lr"], beta_1=beta_1, beta_2=beta_2, epsilon=p["eps"])
+    return adam(learning_rate=p["lr"], beta_1=beta_1, beta_2=beta_2, epsilon=p["eps"])
+
+
+class BatchMeanLoss(keras.metrics.Metric):
+    """The book's epoch loss: the plain mean of the batch losses. Keras' own ``loss`` weighs
+    each batch by its size, which differs from it when the last batch is short."""
+
+    def __init__(self, loss_fn: keras.losses.Loss, name: str = "batch_mean_loss") -> None:
+        super().__init__(name=name)
+        self.loss_fn = loss_fn
+        self.total = self.add_variable(shape=(), initializer="zeros", dtype="float64", name="total")
+        self.batches = self.add_variable(shape=(), initializer="zeros", dtype="float64", name="batches")
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        self.total.assign_add(ops.cast(self.loss_fn(y_true, y_pred), "float64"))
+        self.batches.assign_add(1.0)
+
+    def result(self):
+        return self.total / self.batches
 
 
 class _EpochEnd(keras.callbacks.Callback):
-    def __init__(self, on_epoch: EpochCallback) -> None:
+    """Hands each epoch's figures to the trainer, which records, logs and reports them."""
+
+    def __init__(self, trainer: StepByStep, on_epoch: EpochCallback | None) -> None:
         super().__init__()
+        self.trainer = trainer
         self.on_epoch = on_epoch
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        self.on_epoch(epoch + 1, logs["loss"], logs["val_loss"], logs["val_accuracy"])
+        self.trainer._end_epoch(epoch + 1, logs or {}, self.on_epoch)
 
 
-class Trainer:
-    """Trains the Keras way: ``set_seed`` at the start, then ``fit`` over the datasets."""
+class StepByStep:
+    """The book's trainer on Keras: ``set_seed`` at the start, then ``fit`` over the datasets."""
 
-    def __init__(self, model: keras.Model, loss_fn, optimizer: keras.optimizers.Optimizer, loss_kind: str) -> None:
+    def __init__(
+        self, model: keras.Model, loss_fn: keras.losses.Loss, optimizer: keras.optimizers.Optimizer, loss_kind: str
+    ) -> None:
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
-        self.loss_kind = loss_kind
+        self.loss_kind = loss_kind  # how outputs become classes: see common.metrics
         self.train_loader: tf.data.Dataset | None = None
         self.val_loader: tf.data.Dataset | None = None
+        self.writer: dict[str, tf.summary.SummaryWriter] | None = None
         self.losses: list[float] = []
         self.val_losses: list[float] = []
         self.val_accuracies: list[float] = []
         self.total_epochs = 0
-        model.compile(optimizer=optimizer, loss=loss_fn, metrics=[ACCURACY[loss_kind]()])
+        self.visualization: dict[str, np.ndarray] = {}  # hooked layers' outputs, (N, C, H, W) or (N, F)
+        self.visualized_inputs: np.ndarray | None = None  # what produced them, (N, C, H, W)
+        self.handles: dict[str, keras.KerasTensor] = {}
+        self._featurizer: keras.Model | None = None
+        self._compile()
 
     @classmethod
-    def from_spec(cls, model: keras.Model, train: TrainSpec) -> Trainer:
-        return cls(model, LOSSES[train.loss](), make_optimizer(model, train), train.loss)
+    def from_spec(cls, model: keras.Model, train: TrainSpec, mode: str = "native") -> StepByStep:
+        return cls(model, make_loss(train.loss, mode), make_optimizer(model, train, mode), train.loss)
 
-    def set_loaders(self, train_loader: tf.data.Dataset, val_loader: tf.data.Dataset) -> None:
+    def _compile(self, steps_per_execution: int = 1) -> None:
+        metrics = [BatchMeanLoss(self.loss_fn), ACCURACY[self.loss_kind]()]
+        self.model.compile(self.optimizer, self.loss_fn, metrics=metrics, steps_per_execution=steps_per_execution)
+
+    # -- training ----------------------------------------------------------------------
+
+    def set_loaders(self, train_loader: tf.data.Dataset, val_loader: tf.data.Dataset | None = None) -> None:
+        """Also compiles a whole epoch into one call of the train step (``steps_per_execution``)."""
         self.train_loader = train_loader
         self.val_loader = val_loader
+        steps = int(train_loader.cardinality())
+        self._compile(steps if steps > 0 else 1)
+
+    def set_tensorboard(self, name: str, folder: str | Path = "runs") -> Path:
+        """Log each epoch's losses and validation accuracy under ``folder/name_<time>``.
+
+        The torch trainer's tags, as ``SummaryWriter.add_scalars`` lays them out (one run
+        per curve: ``loss_training``, ``loss_validation``, ``accuracy_validation``), so
+        one TensorBoard shows both frameworks side by side.
+        """
+        log_dir = Path(folder) / f"{name}_{time.strftime('%Y%m%d%H%M%S')}"
+        self.writer = {
+            run: tf.summary.create_file_writer(str(log_dir / run))
+            for run in ("loss_training", "loss_validation", "accuracy_validation")
+        }
+        return log_dir
 
     def set_seed(self, seed: int = 42) -> None:
-        """Keras' one call for Python's, numpy's, TensorFlow's and its own generators.
-
-        The data pipeline has its own generator, seeded when the loaders are made; unlike
-        torch's sampler it is not reseeded here, so a second ``train`` call draws on.
-        """
+        """Keras' one call for Python's, numpy's, TensorFlow's and its own generators, and
+        the training dataset's generator, as the book's ``set_seed`` reseeds its sampler's."""
         keras.utils.set_random_seed(seed)
+        if self.train_loader is not None:
+            data.reseed(self.train_loader, seed)
 
-    def train(self, n_epochs: int, seed: int = 42, on_epoch: EpochCallback | None = None) -> None:
-        self.set_seed(seed)
-        history = self.model.fit(
+    def _end_epoch(self, epoch: int, logs: dict, on_epoch: EpochCallback | None) -> None:
+        self.total_epochs = epoch
+        loss = float(logs["batch_mean_loss"])
+        self.losses.append(loss)
+        val_loss = val_acc = float("nan")
+        if self.val_loader is not None:
+            val_loss, val_acc = float(logs["val_batch_mean_loss"]), float(logs["val_accuracy"])
+            self.val_losses.append(val_loss)
+            self.val_accuracies.append(val_acc)
+        if self.writer is not None:
+            for run, tag, value in (
+                ("loss_training", "loss", loss),
+                ("loss_validation", "loss", val_loss),
+                ("accuracy_validation", "accuracy", val_acc),
+            ):
+                with self.writer[run].as_default():
+                    tf.summary.scalar(tag, value, step=epoch)
+                self.writer[run].flush()
+        if on_epoch is not None:
+            on_epoch(epoch, loss, val_loss, val_acc)
+
+    def train(self, n_epochs: int, seed: int | None = 42, on_epoch: EpochCallback | None = None) -> None:
+        """Train ``n_epochs`` more epochs. Like the book, reseed first; ``seed=None`` draws on
+        from where the generators stand (resuming from a checkpoint)."""
+        if self.train_loader is None:
+            raise TwinspecError("set_loaders() first: the trainer has no training loader")
+        if seed is not None:
+            self.set_seed(seed)
+        self.model.fit(
             self.train_loader,
             validation_data=self.val_loader,
             initial_epoch=self.total_epochs,
             epochs=self.total_epochs + n_epochs,
-            callbacks=[_EpochEnd(on_epoch)] if on_epoch is not None else [],
+            callbacks=[_EpochEnd(self, on_epoch)],
             shuffle=False,  # the training dataset samples by itself
             verbose=0,
-        ).history
-        self.total_epochs += n_epochs
-        self.losses += history["loss"]
-        self.val_losses += history["val_loss"]
-        self.val_accuracies += history["val_accuracy"]
+        )
+
+    # -- prediction and metrics ----------------------------------------------------------
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model(x, training=False))
+        if self._featurizer is None:
+            return np.asarray(self.model(x, training=False))
+        yhat, *features = self._featurizer(x, training=False)
+        for name, output in zip(self.handles, features):
+            self.visualization[name] = self._canonical(np.asarray(output), self._computes_channels_last())
+        channels_last_input = self._computes_channels_last() and self.model.layers[0].name != "nchw_to_nhwc"
+        self.visualized_inputs = self._canonical(np.asarray(x), channels_last_input)
+        return np.asarray(yhat)
 
     def correct(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Per-class ``[correct, total]`` for one batch, like the book's ``correct``."""
         return batch_counts(self.predict(x), y, self.loss_kind)
 
-    def count_parameters(self) -> int:
-        return count_parameters(self.model)
-
     @staticmethod
     def loader_apply(loader: tf.data.Dataset, func: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
         """``func`` on every batch of ``loader``, stacked (sum over axis 0 to total counts)."""
         return np.stack([func(x, y) for x, y in loader.as_numpy_iterator()])
+
+    def count_parameters(self) -> int:
+        return count_parameters(self.model)
+
+    # -- checkpoints ---------------------------------------------------------------------
+
+    def save_checkpoint(self, filename: str | Path) -> None:
+        """Everything training needs to resume as if it never stopped: the model's variables
+        (dropout's seed states included), the optimizer's, the losses and the dataset's position."""
+        if not self.optimizer.built:
+            self.optimizer.build(self.model.trainable_variables)
+        state = {"epoch": self.total_epochs, "loss": self.losses, "val_loss": self.val_losses}
+        state["val_accuracy"] = self.val_accuracies
+        arrays = {f"model/{i}": np.asarray(v) for i, v in enumerate(self.model.variables)}
+        arrays |= {f"optimizer/{i}": np.asarray(v) for i, v in enumerate(self.optimizer.variables)}
+        pipeline = data.pipeline_state(self.train_loader) if self.train_loader is not None else {}
+        arrays |= {f"pipeline/{key}": value for key, value in pipeline.items()}
+        try:
+            with atomic_write(Path(filename)) as handle:
+                np.savez(handle, state=np.array(json.dumps(state)), **arrays)
+        except OSError as exc:
+            raise DataError(f"cannot write checkpoint {filename}: {exc.strerror or exc}") from None
+
+    def load_checkpoint(self, filename: str | Path) -> None:
+        """Restore a checkpoint into this trainer; then ``train(n, seed=None)`` resumes."""
+        if not self.optimizer.built:
+            self.optimizer.build(self.model.trainable_variables)
+        try:
+            with np.load(filename, allow_pickle=False) as saved:
+                arrays = {key: saved[key] for key in saved.files}
+            state = json.loads(str(arrays.pop("state")))
+        except FileNotFoundError:
+            raise DataError(f"no checkpoint at {filename}") from None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise DataError(f"{filename} is not a checkpoint ({exc})") from None
+        for prefix, variables in (("model", self.model.variables), ("optimizer", self.optimizer.variables)):
+            values = [arrays.get(f"{prefix}/{i}") for i in range(len(variables))]
+            extra = sum(key.startswith(f"{prefix}/") for key in arrays) - len(variables)
+            if extra or any(v is None or v.shape != tuple(var.shape) for v, var in zip(values, variables)):
+                raise DataError(f"{filename} is not a checkpoint of this model: its {prefix} variables differ")
+            for variable, value in zip(variables, values):
+                variable.assign(value)
+        pipeline = {key.partition("/")[2]: value for key, value in arrays.items() if key.startswith("pipeline/")}
+        if self.train_loader is not None:
+            if set(pipeline) != set(data.pipeline_state(self.train_loader)):
+                raise DataError(f"{filename} was saved with another kind of training loader")
+            data.restore_pipeline(self.train_loader, pipeline)
+        self.total_epochs = state["epoch"]
+        self.losses = list(state["loss"])
+        self.val_losses = list(state["val_loss"])
+        self.val_accuracies = list(state["val_accuracy"])
+
+    # -- figures -------------------------------------------------------------------------
+
+    def plot_losses(self) -> Figure:
+        return plots.losses_figure({"keras": (self.losses, self.val_losses)}, title="keras")
+
+    def _layer(self, name: str) -> keras.layers.Layer:
+        layers = {layer.name: layer for layer in self.model.layers if layer.name != "nchw_to_nhwc"}
+        if name not in layers:
+            raise TwinspecError(f"the model has no layer '{name}' (layers: {', '.join(layers)})")
+        return layers[name]
+
+    def _computes_channels_last(self) -> bool:
+        """The data format of the model's feature maps (after a ``nchw_to_nhwc`` permute, if any)."""
+        formats = [layer.data_format for layer in self.model.layers if hasattr(layer, "data_format")]
+        return not formats or formats[0] == "channels_last"
+
+    @staticmethod
+    def _canonical(maps: np.ndarray, channels_last: bool) -> np.ndarray:
+        """Feature maps as ``(N, C, H, W)``, as torch has them."""
+        return maps.transpose(0, 3, 1, 2) if maps.ndim == 4 and channels_last else maps
+
+    def visualize_filters(self, layer: str) -> Figure:
+        """A conv layer's kernels, turned from Keras' ``(kh, kw, in, out)`` to ``(out, in, kh, kw)``."""
+        found = self._layer(layer)
+        if not isinstance(found, keras.layers.Conv2D):
+            convs = [other.name for other in self.model.layers if isinstance(other, keras.layers.Conv2D)]
+            raise TwinspecError(f"layer '{layer}' is not a conv2d layer (conv2d layers: {', '.join(convs) or 'none'})")
+        return plots.filters_figure(np.asarray(found.kernel).transpose(3, 2, 0, 1), layer)
+
+    def attach_hooks(self, layers: Sequence[str]) -> None:
+        """Record the outputs of ``layers`` (``(N, C, H, W)`` or ``(N, F)``) at each prediction.
+        Keras has no forward hooks: a model that also returns those outputs stands in."""
+        outputs = {name: self._layer(name).output for name in layers}
+        self.remove_hooks()
+        self.handles = outputs
+        self._featurizer = keras.Model(self.model.inputs[0], [self.model.outputs[0], *outputs.values()])
+
+    def remove_hooks(self) -> None:
+        self.handles = {}
+        self._featurizer = None
+
+    def visualize_outputs(
+        self,
+        layers: Sequence[str],
+        n_images: int = 10,
+        y: np.ndarray | None = None,
+        classes: Sequence[str] | None = None,
+    ) -> Figure:
+        """The inputs and outputs recorded at the last hooked ``predict``, for its first
+        ``n_images``; ``y`` labels the rows with their classes."""
+        missing = [name for name in layers if name not in self.visualization]
+        if missing or self.visualized_inputs is None:
+            raise TwinspecError(f"no outputs recorded for {', '.join(layers)}: attach_hooks(), then predict()")
+        outputs = {name: self.visualization[name] for name in layers}
+        return plots.feature_maps_figure(outputs, self.visualized_inputs, n=n_images, labels=y, classes=classes)
+
+    # -- learning-rate range test --------------------------------------------------------
+
+    def lr_range_test(
+        self, end_lr: float, num_iter: int = 100, step_mode: str = "exp", alpha: float = 0.05
+    ) -> tuple[dict[str, list[float]], Figure]:
+        """The book's range test: raise the learning rate each step over the training
+        dataset, record the smoothed loss, then put model, optimizer and generators back."""
+        if self.train_loader is None:
+            raise TwinspecError("set_loaders() first: the range test runs over the training dataset")
+        if not self.optimizer.built:
+            self.optimizer.build(self.model.trainable_variables)
+        saved = [np.asarray(v) for v in (*self.model.variables, *self.optimizer.variables)]
+        pipeline = data.pipeline_state(self.train_loader)
+        lrs = learning_rates(float(self.optimizer.learning_rate), end_lr, num_iter, step_mode)
+        raw: list[float] = []
+        try:
+            while len(raw) < num_iter:
+                for x, y in self.train_loader:
+                    self.optimizer.learning_rate = lrs[len(raw)]
+                    raw.append(float(self.model.train_on_batch(x, y, return_dict=True)["loss"]))
+                    if len(raw) == num_iter:
+                        break
+        finally:
+            for variable, value in zip((*self.model.variables, *self.optimizer.variables), saved):
+                variable.assign(value)
+            data.restore_pipeline(self.train_loader, pipeline)
+        tracking = {"lr": lrs.tolist(), "loss": smoothed(raw, alpha)}
+        return tracking, plots.lr_range_figure(tracking["lr"], tracking["loss"], step_mode)

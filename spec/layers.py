@@ -118,7 +118,7 @@ def fan_in(kind: str, in_shape: Shape, params: dict[str, Any]) -> int:
 
 def _describe(shape: Shape) -> str:
     if len(shape) == 3:
-        return "feature map of shape (C, H, W) = {}".format(shape)
+        return f"feature map of shape (C, H, W) = {shape}"
     return f"input of shape {shape}"
 
 

@@ -85,7 +85,6 @@ class ModelSpec:
             if layer.kind not in FEATURE_WISE:
                 return None
         return None
-        return None
 
 
 @dataclass(frozen=True)
@@ -107,9 +106,11 @@ class Spec:
     model: ModelSpec
     train: TrainSpec
 
-    def with_overrides(self, *, epochs: int | None = None, seed: int | None = None) -> Spec:
-        """The same spec with the command line's ``--epochs`` / ``--seed`` applied."""
+    def with_overrides(self, *, epochs: int | None = None, seed: int | None = None, init: str | None = None) -> Spec:
+        """The same spec with the command line's ``--epochs`` / ``--seed`` applied, or another ``model.init``."""
         spec = self
+        if init is not None:
+            spec = dataclasses.replace(spec, model=dataclasses.replace(spec.model, init=init))
         if epochs is not None:
             spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, epochs=epochs))
         if seed is not None:

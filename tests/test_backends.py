@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch import nn
 
+from common.weights import expected_shapes
 from keras_impl import build as keras_build
 from keras_impl import forward as keras_forward
 from keras_impl import weights as keras_weights
-from common.weights import expected_shapes
 from run import check_forward
 from spec import list_specs, load_spec, resolve_spec
 from spec.layers import LAYER_KINDS

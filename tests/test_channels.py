@@ -7,13 +7,13 @@ from common.metrics import accuracy, batch_counts
 from common.prep import normalize, split_dataset
 from spec import load_spec, resolve_spec
 from torch_impl.forward import forward
-from torch_impl.native import train_native
+from torch_impl.runner import train_spec
 
 
 def test_permuting_the_channels_of_the_validation_set_changes_the_accuracy():
     spec = load_spec(resolve_spec("cnn2"))
     assert spec.model.layers[0].in_shape == (3, 28, 28)  # C != H: a transposed layout cannot fit silently
-    result = train_native(spec, "nchw")
+    result = train_spec(spec, "nchw")
     split = split_dataset(load_dataset(spec.data.dataset), spec.data)
     x_val = normalize(split.x_val, spec.data.mean, spec.data.std)
 

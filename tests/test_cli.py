@@ -4,6 +4,7 @@ import json
 
 import pytest
 from conftest import run_python
+
 from spec import SPEC_DIR, resolve_spec
 
 KEYS = {

@@ -6,12 +6,12 @@ from conftest import run_python
 
 TRAIN_TORCH = (
     "from spec import load_spec, resolve_spec\n"
-    "from torch_impl.native import train_native\n"
-    "r = train_native(load_spec(resolve_spec('relu')).with_overrides(epochs=2), 'nchw')\n"
+    "from torch_impl.runner import train_spec\n"
+    "r = train_spec(load_spec(resolve_spec('relu')).with_overrides(epochs=2), 'nchw')\n"
     "assert r.params == 143, r\n"
 )
 TRAIN_KERAS = (
-    "from keras_impl.native import train_native as keras_native\n"
+    "from keras_impl.runner import train_spec as keras_native\n"
     "r = keras_native(load_spec(resolve_spec('relu')).with_overrides(epochs=2), 'nhwc')\n"
     "assert r.params == 143, r\n"
 )

@@ -2,9 +2,9 @@
 
 import pytest
 
-from keras_impl.native import train_native as keras_native
+from keras_impl.runner import train_spec as keras_native
 from spec import list_specs, load_spec, resolve_spec
-from torch_impl.native import train_native as torch_native
+from torch_impl.runner import train_spec as torch_native
 
 SPECS = list_specs()
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from keras_impl.native import train_native as keras_native
+from keras_impl.runner import train_spec as keras_native
 from keras_impl.train import LOSSES as KERAS_LOSSES
 from spec import load_spec, resolve_spec
-from torch_impl.native import train_native as torch_native
+from torch_impl.runner import train_spec as torch_native
 from torch_impl.train import LOSSES as TORCH_LOSSES
 
 

@@ -9,7 +9,7 @@ import pytest
 from book_chapter4 import chapter4
 
 from spec import load_spec, resolve_spec
-from torch_impl.native import train_native
+from torch_impl.runner import train_spec
 
 # (per-class validation counts [correct, total], final train loss, final validation loss)
 BOOK = {
@@ -21,7 +21,7 @@ BOOK = {
 
 @pytest.mark.parametrize("name", BOOK)
 def test_torch_native_is_the_book(name):
-    result = train_native(load_spec(resolve_spec(name)), "nchw")
+    result = train_spec(load_spec(resolve_spec(name)), "nchw")
     losses, val_losses, counts = chapter4(name)
     assert result.train_loss == [float(v) for v in losses]
     assert result.val_loss == [float(v) for v in val_losses]
@@ -36,7 +36,7 @@ def test_torch_native_is_the_book(name):
 
 def test_cnn1_reproduces_the_counts_the_book_prints():
     """Chapter 5 prints these validation counts for its one-filter CNN after 20 epochs."""
-    result = train_native(load_spec(resolve_spec("cnn1")), "nchw")
+    result = train_spec(load_spec(resolve_spec("cnn1")), "nchw")
     assert result.per_class == [[59, 67], [55, 62], [71, 71]]
     assert result.params == 213
 
@@ -44,6 +44,6 @@ def test_cnn1_reproduces_the_counts_the_book_prints():
 def test_nhwc_torch_is_the_same_run():
     """Layout changes where the permute happens, not what is computed or drawn."""
     spec = load_spec(resolve_spec("relu")).with_overrides(epochs=5)
-    nchw, nhwc = (train_native(spec, layout) for layout in ("nchw", "nhwc"))
+    nchw, nhwc = (train_spec(spec, layout) for layout in ("nchw", "nhwc"))
     assert nhwc.train_loss == pytest.approx(nchw.train_loss, rel=1e-6)
     assert nhwc.per_class == nchw.per_class

@@ -4,17 +4,17 @@ import json
 
 import numpy as np
 import pytest
+from conftest import run_python
 
 from common.datasets import load_dataset
 from common.metrics import predicted_classes
 from common.prep import normalize, split_dataset
 from common.weights import load_weights
-from conftest import run_python
 from keras_impl import forward as keras_forward
-from keras_impl.native import train_native as keras_native
+from keras_impl.runner import train_spec as keras_native
 from spec import load_spec, resolve_spec
 from torch_impl import forward as torch_forward
-from torch_impl.native import train_native as torch_native
+from torch_impl.runner import train_spec as torch_native
 
 
 @pytest.fixture(scope="module")

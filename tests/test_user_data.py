@@ -4,9 +4,8 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import run_python
+from PIL import Image
 from test_loaders import _write_cifar
 
 

@@ -47,10 +47,11 @@ LAYERS: dict[str, Callable[[LayerSpec], nn.Module]] = {
 }
 
 
-def build_model(model: ModelSpec, layout: str) -> nn.Sequential:
+def build_model(model: ModelSpec, layout: str, mode: str = "native") -> nn.Sequential:
     """Seed like the book (``torch.manual_seed`` just before), then add the layers in order.
 
-    An ``nhwc`` model takes channels-last input and permutes it once to torch's NCHW.
+    An ``nhwc`` model takes channels-last input and permutes it once to torch's NCHW. Both
+    modes build the same model: torch's semantics are what lockstep holds Keras to.
     """
     torch.manual_seed(model.seed)
     net = nn.Sequential()

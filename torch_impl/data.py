@@ -1,11 +1,16 @@
-"""The book's data pipeline: a transforming ``Dataset``, ``DataLoader`` and sampler."""
+"""The book's data pipeline: a transforming ``Dataset``, ``DataLoader`` and sampler.
+
+In lockstep mode the training loader replays a batch plan from ``common.plan`` instead:
+a batch sampler hands out the plan's samples and flip decisions, epoch after epoch.
+"""
 
 from __future__ import annotations
 
 import torch
-from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset, Sampler, WeightedRandomSampler
 from torchvision.transforms import v2
 
+from common.plan import Plan
 from common.prep import Split, balanced_weights
 from spec.schema import DataSpec
 
@@ -28,9 +33,39 @@ class TransformedTensorDataset(Dataset):
         return len(self.x)
 
 
-def _transform(data: DataSpec, layout: str, train: bool) -> v2.Compose | None:
+class PlannedDataset(TransformedTensorDataset):
+    """Items are ``(index, flip)`` pairs: the plan decides each flip, not a random draw."""
+
+    def __getitem__(self, item: tuple[int, bool]) -> tuple[torch.Tensor, torch.Tensor]:
+        index, flip = item
+        x = v2.functional.horizontal_flip(self.x[index]) if flip else self.x[index]
+        if self.transform is not None:
+            x = self.transform(x)
+        return x, self.y[index]
+
+
+class PlanSampler(Sampler[list[tuple[int, bool]]]):
+    """A batch sampler that replays one epoch of the plan each time the loader is iterated."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.epoch = 0  # the next epoch to replay
+
+    def __iter__(self):
+        if self.epoch >= len(self.plan):
+            raise ValueError(f"the batch plan covers {len(self.plan)} epochs; make a longer plan to train on")
+        batches = self.plan[self.epoch]
+        self.epoch += 1
+        for batch in batches:
+            yield list(zip(batch.indices.tolist(), batch.flips.tolist()))
+
+    def __len__(self) -> int:
+        return len(self.plan[0])  # every epoch has as many batches
+
+
+def _transform(data: DataSpec, layout: str, random_flip: bool) -> v2.Compose | None:
     steps: list[v2.Transform] = []
-    if train and data.hflip:
+    if random_flip and data.hflip:
         steps.append(v2.RandomHorizontalFlip(p=data.hflip))
     if data.mean is not None:
         steps.append(v2.Normalize(mean=data.mean, std=data.std))
@@ -46,20 +81,53 @@ def _targets(y, loss: str) -> torch.Tensor:
     return torch.as_tensor(y).long()
 
 
-def make_loaders(split: Split, data: DataSpec, loss: str, layout: str, seed: int) -> tuple[DataLoader, DataLoader]:
-    """Training and validation loaders; ``seed`` seeds the balanced sampler's own generator."""
-    train_set = TransformedTensorDataset(
-        torch.as_tensor(split.x_train), _targets(split.y_train, loss), _transform(data, layout, train=True)
-    )
+def make_loaders(
+    split: Split, data: DataSpec, loss: str, layout: str, seed: int, plan: Plan | None = None
+) -> tuple[DataLoader, DataLoader]:
+    """Training and validation loaders; ``seed`` seeds the balanced sampler's own generator,
+    and a ``plan`` replaces the sampler and the random flips (lockstep mode)."""
+    x_train, y_train = torch.as_tensor(split.x_train), _targets(split.y_train, loss)
     val_set = TransformedTensorDataset(
-        torch.as_tensor(split.x_val), _targets(split.y_val, loss), _transform(data, layout, train=False)
+        torch.as_tensor(split.x_val), _targets(split.y_val, loss), _transform(data, layout, random_flip=False)
     )
-    if data.sampler == "balanced":
+    if plan is not None:
+        train_set = PlannedDataset(x_train, y_train, _transform(data, layout, random_flip=False))
+        train_loader = DataLoader(train_set, batch_sampler=PlanSampler(plan))
+    elif data.sampler == "balanced":
+        train_set = TransformedTensorDataset(x_train, y_train, _transform(data, layout, random_flip=True))
         weights = torch.as_tensor(balanced_weights(split.y_train))
         generator = torch.Generator().manual_seed(seed)  # the trainer's set_seed reseeds it, as in the book
         sampler = WeightedRandomSampler(weights, num_samples=len(weights), replacement=True, generator=generator)
         train_loader = DataLoader(train_set, batch_size=data.batch_size, sampler=sampler)
     else:  # shuffling draws from the global generator, which the trainer's set_seed seeds
+        train_set = TransformedTensorDataset(x_train, y_train, _transform(data, layout, random_flip=True))
         train_loader = DataLoader(train_set, batch_size=data.batch_size, shuffle=data.sampler == "shuffle")
     val_loader = DataLoader(val_set, batch_size=data.batch_size)
     return train_loader, val_loader
+
+
+def reseed(loader: DataLoader, seed: int) -> None:
+    """Reseed the loader's own generator, if it has one (the book's ``set_seed`` does)."""
+    generator = getattr(loader.sampler, "generator", None)
+    if generator is not None:
+        generator.manual_seed(seed)
+
+
+def pipeline_state(loader: DataLoader) -> dict[str, torch.Tensor]:
+    """Where the training loader stands: what a checkpoint needs to resume it exactly.
+    The global generator (shuffling, flips) is the trainer's to save."""
+    state = {}
+    generator = getattr(loader.sampler, "generator", None)
+    if generator is not None:
+        state["generator"] = generator.get_state()
+    if isinstance(loader.batch_sampler, PlanSampler):
+        state["plan_epoch"] = torch.tensor(loader.batch_sampler.epoch)
+    return state
+
+
+def restore_pipeline(loader: DataLoader, state: dict[str, torch.Tensor]) -> None:
+    """Put a loader back where :func:`pipeline_state` found it."""
+    if "generator" in state:
+        loader.sampler.generator.set_state(state["generator"])
+    if "plan_epoch" in state:
+        loader.batch_sampler.epoch = int(state["plan_epoch"])

@@ -1,17 +1,34 @@
-"""The book's ``StepByStep`` trainer, reduced to what twinspec uses: a hand-written loop."""
+"""The book's ``StepByStep`` trainer in PyTorch: a hand-written loop, as the book writes it.
+
+``keras_impl/train.py`` offers the same class with the same methods, in the same order,
+built on Keras' ``compile``/``fit`` and callbacks: read the two side by side.
+"""
 
 from __future__ import annotations
 
+import copy
+import pickle
 import random
-from collections.abc import Callable
+import time
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader
 
+from common import plots
+from common.atomic import atomic_write
+from common.errors import DataError
+from common.lr_range import learning_rates, smoothed
 from common.metrics import batch_counts
+from spec.errors import TwinspecError
 from spec.schema import TrainSpec
+from torch_impl import data
 from torch_impl.build import count_parameters
 
 EpochCallback = Callable[[int, float, float, float], None]  # epoch, loss, val_loss, val_acc
@@ -24,35 +41,61 @@ LOSSES: dict[str, Callable[[], nn.Module]] = {
 }
 
 
-def make_optimizer(model: nn.Module, train: TrainSpec) -> torch.optim.Optimizer:
+def make_loss(loss: str, mode: str = "native") -> nn.Module:
+    """The spec's loss. Torch's semantics are lockstep's reference, so ``mode`` changes nothing."""
+    return LOSSES[loss]()
+
+
+def make_optimizer(model: nn.Module, train: TrainSpec, mode: str = "native") -> torch.optim.Optimizer:
+    """The spec's optimizer. Torch's semantics are lockstep's reference, so ``mode`` changes nothing."""
     p = train.optimizer_params
     if train.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=p["lr"], momentum=p["momentum"], nesterov=p["nesterov"])
     return torch.optim.Adam(model.parameters(), lr=p["lr"], betas=p["betas"], eps=p["eps"])
 
 
-class Trainer:
-    """Trains like the book: ``set_seed`` at the start, per-batch steps, mean batch losses."""
+class StepByStep:
+    """The book's trainer: ``set_seed`` at the start, per-batch steps, mean batch losses."""
 
     def __init__(self, model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, loss_kind: str) -> None:
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
-        self.loss_kind = loss_kind
+        self.loss_kind = loss_kind  # how outputs become classes: see common.metrics
         self.train_loader: DataLoader | None = None
         self.val_loader: DataLoader | None = None
+        self.writer = None
         self.losses: list[float] = []
         self.val_losses: list[float] = []
         self.val_accuracies: list[float] = []
         self.total_epochs = 0
+        self.visualization: dict[str, np.ndarray] = {}  # hooked layers' outputs, (N, C, H, W) or (N, F)
+        self.visualized_inputs: np.ndarray | None = None  # what produced them, (N, C, H, W)
+        self.handles: dict[str, torch.utils.hooks.RemovableHandle] = {}
 
     @classmethod
-    def from_spec(cls, model: nn.Module, train: TrainSpec) -> Trainer:
-        return cls(model, LOSSES[train.loss](), make_optimizer(model, train), train.loss)
+    def from_spec(cls, model: nn.Module, train: TrainSpec, mode: str = "native") -> StepByStep:
+        return cls(model, make_loss(train.loss, mode), make_optimizer(model, train, mode), train.loss)
 
-    def set_loaders(self, train_loader: DataLoader, val_loader: DataLoader) -> None:
+    # -- training ----------------------------------------------------------------------
+
+    def set_loaders(self, train_loader: DataLoader, val_loader: DataLoader | None = None) -> None:
         self.train_loader = train_loader
         self.val_loader = val_loader
+
+    def set_tensorboard(self, name: str, folder: str | Path = "runs") -> Path:
+        """Log each epoch's losses and validation accuracy under ``folder/name_<time>``.
+
+        The book's tags: ``loss`` (training and validation) and ``accuracy`` (validation),
+        which the Keras trainer writes too, so one TensorBoard shows both frameworks.
+        ``torch.utils.tensorboard`` loads TensorFlow when it is installed (TensorBoard reads
+        files through it); importing ``torch_impl`` first has made that safe.
+        """
+        from torch.utils.tensorboard import SummaryWriter
+
+        log_dir = Path(folder) / f"{name}_{time.strftime('%Y%m%d%H%M%S')}"
+        self.writer = SummaryWriter(str(log_dir))
+        return log_dir
 
     def set_seed(self, seed: int = 42) -> None:
         """The book's ``set_seed``: every generator the loop draws from, sampler's included."""
@@ -61,9 +104,8 @@ class Trainer:
         torch.manual_seed(seed)
         np.random.seed(seed)
         random.seed(seed)
-        generator = getattr(getattr(self.train_loader, "sampler", None), "generator", None)
-        if generator is not None:
-            generator.manual_seed(seed)
+        if self.train_loader is not None:
+            data.reseed(self.train_loader, seed)
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         self.model.train()
@@ -78,36 +120,196 @@ class Trainer:
         yhat = self.model(x)
         return self.loss_fn(yhat, y).item(), batch_counts(yhat.numpy(), y.numpy(), self.loss_kind)
 
-    def train(self, n_epochs: int, seed: int = 42, on_epoch: EpochCallback | None = None) -> None:
-        self.set_seed(seed)
+    def train(self, n_epochs: int, seed: int | None = 42, on_epoch: EpochCallback | None = None) -> None:
+        """Train ``n_epochs`` more epochs. Like the book, reseed first; ``seed=None`` draws on
+        from where the generators stand (resuming from a checkpoint)."""
+        if self.train_loader is None:
+            raise TwinspecError("set_loaders() first: the trainer has no training loader")
+        if seed is not None:
+            self.set_seed(seed)
         for _ in range(n_epochs):
             self.total_epochs += 1
             loss = float(np.mean([self._train_step(x, y) for x, y in self.train_loader]))
-            with torch.no_grad():
-                steps = [self._val_step(x, y) for x, y in self.val_loader]
-            val_loss = float(np.mean([step_loss for step_loss, _ in steps]))
-            counts = np.sum([step_counts for _, step_counts in steps], axis=0)
             self.losses.append(loss)
-            self.val_losses.append(val_loss)
-            self.val_accuracies.append(float(counts[:, 0].sum() / counts[:, 1].sum()))
+            val_loss = val_acc = float("nan")
+            if self.val_loader is not None:
+                with torch.no_grad():
+                    steps = [self._val_step(x, y) for x, y in self.val_loader]
+                val_loss = float(np.mean([step_loss for step_loss, _ in steps]))
+                counts = np.sum([step_counts for _, step_counts in steps], axis=0)
+                val_acc = float(counts[:, 0].sum() / counts[:, 1].sum())
+                self.val_losses.append(val_loss)
+                self.val_accuracies.append(val_acc)
+            if self.writer is not None:
+                self.writer.add_scalars("loss", {"training": loss, "validation": val_loss}, self.total_epochs)
+                self.writer.add_scalars("accuracy", {"validation": val_acc}, self.total_epochs)
+                self.writer.flush()
             if on_epoch is not None:
-                on_epoch(self.total_epochs, loss, val_loss, self.val_accuracies[-1])
+                on_epoch(self.total_epochs, loss, val_loss, val_acc)
+
+    # -- prediction and metrics ----------------------------------------------------------
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         self.model.eval()
         with torch.no_grad():
             yhat = self.model(torch.as_tensor(x).float())
         self.model.train()
+        if self.handles:
+            nhwc = "nhwc_to_nchw" in dict(self.model.named_children())
+            self.visualized_inputs = np.asarray(x).transpose(0, 3, 1, 2) if nhwc else np.asarray(x)
         return yhat.numpy()
 
     def correct(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Per-class ``[correct, total]`` for one batch, like the book's ``correct``."""
         return batch_counts(self.predict(x), y, self.loss_kind)
 
-    def count_parameters(self) -> int:
-        return count_parameters(self.model)
-
     @staticmethod
     def loader_apply(loader: DataLoader, func: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
         """``func`` on every batch of ``loader``, stacked (sum over axis 0 to total counts)."""
         return np.stack([func(np.asarray(x), np.asarray(y)) for x, y in loader])
+
+    def count_parameters(self) -> int:
+        return count_parameters(self.model)
+
+    # -- checkpoints ---------------------------------------------------------------------
+
+    def save_checkpoint(self, filename: str | Path) -> None:
+        """Everything training needs to resume as if it never stopped: the book's model and
+        optimizer states and losses, plus the random generators' and the loader's positions."""
+        checkpoint = {
+            "epoch": self.total_epochs,
+            "model_state_dict": self.model.state_dict(),
+            "optimizer_state_dict": self.optimizer.state_dict(),
+            "loss": self.losses,
+            "val_loss": self.val_losses,
+            "val_accuracy": self.val_accuracies,
+            "rng_state": torch.get_rng_state(),
+            "pipeline": data.pipeline_state(self.train_loader) if self.train_loader is not None else {},
+        }
+        try:
+            with atomic_write(Path(filename)) as handle:
+                torch.save(checkpoint, handle)
+        except OSError as exc:
+            raise DataError(f"cannot write checkpoint {filename}: {exc.strerror or exc}") from None
+
+    def load_checkpoint(self, filename: str | Path) -> None:
+        """Restore a checkpoint into this trainer; then ``train(n, seed=None)`` resumes."""
+        try:
+            checkpoint = torch.load(filename, weights_only=True)
+            self.model.load_state_dict(checkpoint["model_state_dict"])
+            self.optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
+        except FileNotFoundError:
+            raise DataError(f"no checkpoint at {filename}") from None
+        except (
+            OSError,
+            RuntimeError,
+            KeyError,
+            EOFError,
+            ValueError,
+            pickle.UnpicklingError,
+            zipfile.BadZipFile,
+        ) as exc:
+            raise DataError(f"{filename} is not a checkpoint of this model ({exc})") from None
+        pipeline = checkpoint["pipeline"]
+        if self.train_loader is not None:
+            if set(pipeline) != set(data.pipeline_state(self.train_loader)):
+                raise DataError(f"{filename} was saved with another kind of training loader")
+            data.restore_pipeline(self.train_loader, pipeline)
+        torch.set_rng_state(checkpoint["rng_state"])
+        self.total_epochs = checkpoint["epoch"]
+        self.losses = list(checkpoint["loss"])
+        self.val_losses = list(checkpoint["val_loss"])
+        self.val_accuracies = list(checkpoint["val_accuracy"])
+        self.model.train()
+
+    # -- figures -------------------------------------------------------------------------
+
+    def plot_losses(self) -> Figure:
+        return plots.losses_figure({"torch": (self.losses, self.val_losses)}, title="torch")
+
+    def _layer(self, name: str) -> nn.Module:
+        children = {child: module for child, module in self.model.named_children() if child != "nhwc_to_nchw"}
+        if name not in children:
+            raise TwinspecError(f"the model has no layer '{name}' (layers: {', '.join(children)})")
+        return children[name]
+
+    def visualize_filters(self, layer: str) -> Figure:
+        """A conv layer's kernels, ``(out, in, kh, kw)``, as images."""
+        module = self._layer(layer)
+        if not isinstance(module, nn.Conv2d):
+            convs = [name for name, child in self.model.named_children() if isinstance(child, nn.Conv2d)]
+            raise TwinspecError(f"layer '{layer}' is not a conv2d layer (conv2d layers: {', '.join(convs) or 'none'})")
+        return plots.filters_figure(module.weight.detach().numpy(), layer)
+
+    def attach_hooks(self, layers: Sequence[str]) -> None:
+        """Record the outputs of ``layers`` (``(N, C, H, W)`` or ``(N, F)``) at each forward pass."""
+        modules = {name: self._layer(name) for name in layers}
+        self.remove_hooks()
+
+        def hook_for(name: str):
+            def hook(module: nn.Module, inputs, outputs: torch.Tensor) -> None:
+                self.visualization[name] = outputs.detach().numpy()
+
+            return hook
+
+        for name, module in modules.items():
+            self.handles[name] = module.register_forward_hook(hook_for(name))
+
+    def remove_hooks(self) -> None:
+        for handle in self.handles.values():
+            handle.remove()
+        self.handles = {}
+
+    def visualize_outputs(
+        self,
+        layers: Sequence[str],
+        n_images: int = 10,
+        y: np.ndarray | None = None,
+        classes: Sequence[str] | None = None,
+    ) -> Figure:
+        """The inputs and outputs recorded at the last hooked ``predict``, for its first
+        ``n_images``; ``y`` labels the rows with their classes."""
+        missing = [name for name in layers if name not in self.visualization]
+        if missing or self.visualized_inputs is None:
+            raise TwinspecError(f"no outputs recorded for {', '.join(layers)}: attach_hooks(), then predict()")
+        outputs = {name: self.visualization[name] for name in layers}
+        return plots.feature_maps_figure(outputs, self.visualized_inputs, n=n_images, labels=y, classes=classes)
+
+    # -- learning-rate range test --------------------------------------------------------
+
+    def lr_range_test(
+        self, end_lr: float, num_iter: int = 100, step_mode: str = "exp", alpha: float = 0.05
+    ) -> tuple[dict[str, list[float]], Figure]:
+        """The book's range test: raise the learning rate each step over the training
+        loader, record the smoothed loss, then put model, optimizer and generators back."""
+        if self.train_loader is None:
+            raise TwinspecError("set_loaders() first: the range test runs over the training loader")
+        saved = {
+            "model": copy.deepcopy(self.model.state_dict()),
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+            "rng": torch.get_rng_state(),
+            "pipeline": data.pipeline_state(self.train_loader),
+        }
+        start_lr = self.optimizer.param_groups[0]["lr"]
+        lrs = learning_rates(start_lr, end_lr, num_iter, step_mode)
+        scheduler = LambdaLR(self.optimizer, lr_lambda=lambda step: lrs[min(step, num_iter - 1)] / start_lr)
+        raw: list[float] = []
+        self.model.train()
+        try:
+            while len(raw) < num_iter:
+                for x, y in self.train_loader:
+                    loss = self.loss_fn(self.model(x), y)
+                    loss.backward()
+                    raw.append(loss.item())
+                    self.optimizer.step()
+                    scheduler.step()
+                    self.optimizer.zero_grad()
+                    if len(raw) == num_iter:
+                        break
+        finally:
+            self.optimizer.load_state_dict(saved["optimizer"])
+            self.model.load_state_dict(saved["model"])
+            torch.set_rng_state(saved["rng"])
+            data.restore_pipeline(self.train_loader, saved["pipeline"])
+        tracking = {"lr": lrs.tolist(), "loss": smoothed(raw, alpha)}
+        return tracking, plots.lr_range_figure(tracking["lr"], tracking["loss"], step_mode)

@@ -1,0 +1,204 @@
+"""The book's ``StepByStep`` API, mirrored: the same methods in both backends, doing the same."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from matplotlib.figure import Figure
+
+from common.datasets import load_dataset
+from common.errors import DataError
+from common.prep import normalize, split_dataset, to_layout
+from common.torch_init import torch_initial_weights
+from keras_impl import runner as keras_runner
+from keras_impl import train as keras_train
+from spec import TwinspecError, load_spec, resolve_spec
+from torch_impl import runner as torch_runner
+from torch_impl import train as torch_train
+
+RUNNERS = {"torch": torch_runner, "keras": keras_runner}
+LAYOUTS = {"torch": "nchw", "keras": "nhwc"}
+API = [
+    "from_spec",
+    "set_loaders",
+    "set_tensorboard",
+    "set_seed",
+    "train",
+    "predict",
+    "correct",
+    "loader_apply",
+    "count_parameters",
+    "save_checkpoint",
+    "load_checkpoint",
+    "plot_losses",
+    "visualize_filters",
+    "attach_hooks",
+    "remove_hooks",
+    "visualize_outputs",
+    "lr_range_test",
+]
+
+
+def _public(cls: type) -> list[str]:
+    return [name for name in cls.__dict__ if not name.startswith("_")]
+
+
+def test_both_trainers_offer_the_same_methods_in_the_same_order():
+    torch_methods, keras_methods = _public(torch_train.StepByStep), _public(keras_train.StepByStep)
+    assert torch_methods == keras_methods == API
+    for name in API:
+        ours, theirs = (inspect.signature(getattr(cls.StepByStep, name)) for cls in (torch_train, keras_train))
+        assert list(ours.parameters) == list(theirs.parameters), name
+
+
+def _trainer(backend: str, name: str, mode: str = "native", epochs: int | None = None):
+    spec = load_spec(resolve_spec(name)).with_overrides(epochs=epochs)
+    return RUNNERS[backend].make_trainer(spec, LAYOUTS[backend], mode), spec
+
+
+@pytest.mark.parametrize("backend", RUNNERS)
+@pytest.mark.parametrize(
+    "name, mode",
+    [("cnn2", "native"), ("relu", "native"), ("relu", "lockstep")],
+    ids=["dropout-shuffle-adam", "balanced-flips", "plan"],
+)
+def test_a_resumed_run_is_the_uninterrupted_run(tmp_path, backend, name, mode):
+    whole, spec = _trainer(backend, name, mode, epochs=4)
+    whole.train(4, seed=spec.train.seed)
+
+    first, _ = _trainer(backend, name, mode, epochs=4)
+    first.train(2, seed=spec.train.seed)
+    first.save_checkpoint(tmp_path / "checkpoint")
+    resumed, _ = _trainer(backend, name, mode, epochs=4)  # a fresh process would build just this
+    resumed.load_checkpoint(tmp_path / "checkpoint")
+    assert resumed.total_epochs == 2 and resumed.losses == first.losses
+    resumed.train(2, seed=None)
+
+    assert resumed.losses == whole.losses and resumed.val_losses == whole.val_losses
+    x = next(iter(whole.val_loader))[0]
+    assert np.array_equal(resumed.predict(np.asarray(x)), whole.predict(np.asarray(x)))
+
+
+@pytest.mark.parametrize("backend", RUNNERS)
+def test_a_checkpoint_that_does_not_fit_is_refused(tmp_path, backend):
+    trainer, _ = _trainer(backend, "relu")
+    with pytest.raises(DataError, match="no checkpoint at"):
+        trainer.load_checkpoint(tmp_path / "missing")
+    (tmp_path / "junk").write_bytes(b"not a checkpoint")
+    with pytest.raises(DataError, match="not a checkpoint"):
+        trainer.load_checkpoint(tmp_path / "junk")
+    other, _ = _trainer(backend, "cnn1")
+    other.save_checkpoint(tmp_path / "cnn1")
+    with pytest.raises(DataError, match="not a checkpoint"):
+        trainer.load_checkpoint(tmp_path / "cnn1")
+    lockstep, _ = _trainer(backend, "relu", "lockstep")
+    lockstep.save_checkpoint(tmp_path / "lockstep")
+    with pytest.raises(DataError, match="another kind of training loader"):
+        trainer.load_checkpoint(tmp_path / "lockstep")
+
+
+@pytest.mark.parametrize("backend", RUNNERS)
+def test_the_range_test_leaves_no_trace(backend):
+    trainer, spec = _trainer(backend, "relu", epochs=2)
+    before = [np.array(w) for w in _weights(trainer)]
+    tracking, figure = trainer.lr_range_test(end_lr=1.0, num_iter=20)
+    assert isinstance(figure, Figure)
+    assert len(tracking["lr"]) == len(tracking["loss"]) == 20
+    assert tracking["lr"][0] == pytest.approx(0.1) and tracking["lr"][-1] == pytest.approx(0.1 * 10 ** (19 / 20))
+    assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(before, _weights(trainer)))
+    trainer.train(2, seed=None)
+    untouched, _ = _trainer(backend, "relu", epochs=2)
+    untouched.train(2, seed=None)
+    assert trainer.losses == untouched.losses  # optimizer, generators and loader put back too
+
+
+def _weights(trainer) -> list:
+    model = trainer.model
+    return [p.detach().numpy() for p in model.parameters()] if hasattr(model, "parameters") else model.get_weights()
+
+
+def test_the_range_test_draws_the_same_curve_in_both_frameworks_in_lockstep():
+    curves = [_trainer(backend, "relu", "lockstep")[0].lr_range_test(end_lr=1.0, num_iter=15)[0] for backend in RUNNERS]
+    assert curves[0]["lr"] == pytest.approx(curves[1]["lr"], rel=1e-7)  # keras keeps its rate in float32
+    np.testing.assert_allclose(curves[0]["loss"], curves[1]["loss"], rtol=1e-5)
+
+
+def test_filters_and_feature_maps_look_the_same_in_both_frameworks():
+    """From the same weights (lockstep's init), the same images in the same orientation."""
+    spec = load_spec(resolve_spec("cnn2"))
+    split = split_dataset(load_dataset(spec.data.dataset), spec.data)
+    x = normalize(split.x_val[:4], spec.data.mean, spec.data.std)
+    init = torch_initial_weights(spec.model)
+    trainers = {backend: runner.make_trainer(spec, LAYOUTS[backend], init=init) for backend, runner in RUNNERS.items()}
+    panels = {
+        backend: [image.get_array() for ax in trainer.visualize_filters("conv2").axes for image in ax.get_images()]
+        for backend, trainer in trainers.items()
+    }
+    assert len(panels["torch"]) == 5 * 5  # 5 filters x 5 input channels
+    for ours, theirs in zip(panels["torch"], panels["keras"]):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+    layers = ["conv1", "relu1", "maxp2", "fc2"]
+    for backend, trainer in trainers.items():
+        trainer.attach_hooks(layers)
+        trainer.predict(to_layout(x, LAYOUTS[backend]))
+        trainer.remove_hooks()
+        assert isinstance(trainer.visualize_outputs(layers, n_images=2, y=split.y_val, classes=split.classes), Figure)
+    for name in layers:
+        ours, theirs = (trainers[backend].visualization[name] for backend in RUNNERS)
+        assert ours.shape == theirs.shape == (4, *spec.model.layer(name).out_shape)
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    np.testing.assert_array_equal(trainers["torch"].visualized_inputs, trainers["keras"].visualized_inputs)
+    recorded = trainers["keras"].visualization["conv1"].copy()
+    trainers["keras"].predict(to_layout(x[:1], "nhwc"))  # no hooks now: nothing recorded
+    assert np.array_equal(trainers["keras"].visualization["conv1"], recorded)
+
+
+@pytest.mark.parametrize("backend", RUNNERS)
+def test_figures_and_bad_layer_names(backend):
+    trainer, _ = _trainer(backend, "cnn1", epochs=1)
+    trainer.train(1)
+    assert isinstance(trainer.plot_losses(), Figure)
+    with pytest.raises(TwinspecError, match="not a conv2d layer .conv2d layers: conv1"):
+        trainer.visualize_filters("fc1")
+    with pytest.raises(TwinspecError, match="no layer 'nope'"):
+        trainer.attach_hooks(["nope"])
+    with pytest.raises(TwinspecError, match="attach_hooks"):
+        trainer.visualize_outputs(["conv1"])
+
+
+def _scalars(log_dir: Path) -> dict[tuple[str, str], list[float]]:
+    """(run, tag) -> values, from the event files under ``log_dir`` (either framework's)."""
+    found: dict[tuple[str, str], list[float]] = {}
+    for path in sorted(log_dir.rglob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                number = value.simple_value if value.HasField("simple_value") else tf.make_ndarray(value.tensor)
+                found.setdefault((path.parent.name, value.tag), []).append(float(number))
+    return found
+
+
+def test_both_frameworks_log_the_same_tensorboard_scalars(tmp_path):
+    logged = {}
+    for backend in RUNNERS:
+        trainer, spec = _trainer(backend, "relu", "lockstep", epochs=3)
+        log_dir = trainer.set_tensorboard(f"relu_{backend}", folder=tmp_path)
+        assert log_dir.parent == tmp_path and log_dir.name.startswith(f"relu_{backend}_")
+        trainer.train(3, seed=spec.train.seed)
+        logged[backend] = _scalars(log_dir)
+        assert logged[backend][("loss_training", "loss")] == pytest.approx(trainer.losses, rel=1e-6)
+        assert logged[backend][("accuracy_validation", "accuracy")] == pytest.approx(trainer.val_accuracies)
+    assert (
+        set(logged["torch"])
+        == set(logged["keras"])
+        == {
+            ("loss_training", "loss"),
+            ("loss_validation", "loss"),
+            ("accuracy_validation", "accuracy"),
+        }
+    )
+    for key in logged["torch"]:
+        assert logged["torch"][key] == pytest.approx(logged["keras"][key], rel=1e-5)
