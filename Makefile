@@ -4,21 +4,35 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test clean
+.PHONY: run test parity bench browser clean
 
 $(STAMP): requirements.txt requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	touch $@
 
-## run: train the default model in PyTorch, then in Keras
+## run: train the default model (cnn1) in PyTorch and in Keras, side by side
 run: $(STAMP)
-	$(PY) run.py --backend torch
-	$(PY) run.py --backend keras
+	$(PY) run.py compare
 
-## test: the whole test suite
-test: $(STAMP)
+## test: the whole test suite (the report test renders the page in Debian's chromium)
+test: $(STAMP) browser
 	$(PY) -m pytest
+
+## parity: forward, lockstep and native parity for every spec (see README, "Parity")
+parity: $(STAMP)
+	mkdir -p runs
+	$(PY) run.py parity --all --check all --json runs/parity.json
+
+## bench: keras lockstep against keras native, epoch for epoch
+bench: $(STAMP)
+	$(PY) bench/lockstep_vs_native.py
+
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium for the report test (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+	  || { echo "could not install chromium: run 'apt-get install chromium' as root"; exit 1; }; }
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

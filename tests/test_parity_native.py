@@ -13,12 +13,20 @@ from run import check_native
 from spec import load_spec, resolve_spec
 
 
-@pytest.mark.parametrize("name", ["logistic", "deepish", "relu"])
+@pytest.mark.parametrize("name", ["logistic", "deepish", "relu", "cnn1"])
 def test_native_accuracy_agrees(name):
-    parity = check_native(load_spec(resolve_spec(name)))
+    parity = check_native(load_spec(resolve_spec(name)), keras_init=False)
     print(f"\n{name}: {parity}")
     assert parity.seeds == 5
     assert parity.passed, parity
+
+
+def test_keras_own_init_is_reported_alongside_not_judged():
+    spec = load_spec(resolve_spec("relu")).with_overrides(epochs=3)
+    seen = []
+    parity = check_native(spec, seeds=range(2), on_seed=lambda seed, accs: seen.append((seed, sorted(accs))))
+    assert seen == [(0, ["keras", "keras-init", "torch"]), (1, ["keras", "keras-init", "torch"])]
+    assert 0 <= parity.keras_init_acc_mean <= 1 and parity.keras_init_acc_std is not None
 
 
 def test_the_bound_rejects_a_real_difference():

@@ -1,0 +1,146 @@
+"""The lecture report: one self-contained HTML page that shows a spec in both frameworks.
+
+Framework-free: each backend hands in its trained ``StepByStep`` (the two share the book's
+API), its run's figures, its listing and its activation curves; the page is built from
+those and from ``common``'s data alone.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from common import plots
+from common.datasets import load_dataset
+from common.html_report import Report
+from common.metrics import confusion_matrix, predicted_classes
+from common.parity import ForwardParity, LockstepParity
+from common.prep import normalize, split_dataset, to_layout
+from common.report import RunResult, final_rows
+from spec.schema import Spec
+
+SAMPLES = 18  # images in the data montage
+MAPS_IMAGES = 3  # images whose feature maps are drawn
+MAPS_COLUMNS = 24  # panels per row of the feature-maps figure, at most
+
+
+@dataclass(frozen=True)
+class Side:
+    """One framework's part of the report."""
+
+    result: RunResult
+    trainer: Any  # torch_impl.train.StepByStep or keras_impl.train.StepByStep
+    listing: str
+    activations: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def _feature_layers(spec: Spec) -> list[str]:
+    """The layers whose outputs fit in one figure row, in model order (flatten adds nothing)."""
+    chosen, columns = [], 0
+    for layer in spec.model.layers:
+        if layer.kind == "flatten":
+            continue
+        width = min(layer.out_shape[0], 8) if len(layer.out_shape) == 3 else 2
+        if columns + width > MAPS_COLUMNS:
+            break
+        chosen.append(layer.name)
+        columns += width
+    return chosen
+
+
+def write_lecture_report(
+    spec: Spec, sides: dict[str, Side], forward: ForwardParity, lockstep: LockstepParity | None, out: Path
+) -> Path:
+    """Build the page from both frameworks' trained sides and write it to ``out``."""
+    split = split_dataset(load_dataset(spec.data.dataset), spec.data)
+    x_val = split.x_val if spec.data.mean is None else normalize(split.x_val, spec.data.mean, spec.data.std)
+    runs = {name: side.result for name, side in sides.items()}
+    first = next(iter(runs.values()))
+    page = Report(
+        f"{spec.name}: PyTorch and Keras",
+        subtitle=f"{spec.title} \u2014 {first.mode} training, {first.epochs} epochs",
+        footer=f"twinspec, {time.strftime('%Y-%m-%d %H:%M')}, from {spec.path}",
+    )
+
+    page.heading("The spec")
+    page.paragraph("One YAML file; both implementations below are compiled from it.")
+    page.preformatted(spec.path.read_text(encoding="utf-8"), title=str(spec.path))
+
+    page.heading("The code")
+    page.paragraph("What `python run.py show` prints for each framework: the same model and loop, written natively.")
+    page.code_pair(sides["torch"].listing, sides["keras"].listing)
+
+    page.heading("The data")
+    page.paragraph(
+        f"{len(split.y_train)} training and {len(split.y_val)} validation images in {len(split.classes)} classes "
+        f"({', '.join(split.classes)}); the first validation images:"
+    )
+    page.figure(plots.png_bytes(plots.images_figure(split.x_val, split.y_val, split.classes, n=SAMPLES)), "samples")
+
+    page.heading("Training")
+    rows = [[label.strip(), *values] for label, values in final_rows(list(runs.values()))]
+    page.table(["", *runs], rows, caption="final figures (per class: correct/total)")
+    curves = {name: (run.train_loss, run.val_loss) for name, run in runs.items()}
+    page.figure(plots.png_bytes(plots.losses_figure(curves, f"{spec.name}: " + " vs ".join(runs))), "loss per epoch")
+
+    page.heading("Parity")
+    page.paragraph(
+        "Forward: torch's initial weights in both frameworks and both layouts, one validation batch through each; "
+        "every pair of outputs must agree within 1e-5."
+    )
+    page.table(["pair", "max |difference|"], [[pair, f"{diff:.3g}"] for pair, diff in forward.pairs.items()])
+    if lockstep is not None:
+        page.paragraph(
+            "Lockstep: both trained from the same initial weights on the same batches and flips; losses must agree "
+            "within 1e-4 relative, weights within 1e-4, and the per-class counts exactly."
+        )
+        verdict = "passed" if lockstep.passed else "FAILED"
+        page.table(
+            ["max relative loss difference", "max weight difference", "per-class counts", "verdict"],
+            [
+                [
+                    f"{lockstep.max_rel_loss_diff:.3g}",
+                    f"{lockstep.max_abs_weight_diff:.3g}",
+                    "equal" if lockstep.per_class_equal else "differ",
+                    verdict,
+                ]
+            ],
+        )
+
+    page.heading("What the models learned")
+    matrices = {
+        name: confusion_matrix(
+            predicted_classes(side.trainer.predict(to_layout(x_val, side.result.layout)), spec.train.loss),
+            split.y_val,
+            len(split.classes),
+        )
+        for name, side in sides.items()
+    }
+    page.figure(plots.png_bytes(plots.confusion_figure(matrices, split.classes)), "confusion matrices, validation set")
+    for layer in (layer for layer in spec.model.layers if layer.kind == "conv2d"):
+        page.heading(f"Filters of {layer.name}", level=3)
+        page.figures(
+            [(plots.png_bytes(side.trainer.visualize_filters(layer.name)), name) for name, side in sides.items()]
+        )
+    layers = _feature_layers(spec)
+    if layers:
+        page.heading("Feature maps", level=3)
+        page.paragraph(f"The same {MAPS_IMAGES} validation images through {', '.join(layers)}, in each framework.")
+        figures = []
+        for name, side in sides.items():
+            side.trainer.attach_hooks(layers)
+            side.trainer.predict(to_layout(x_val[:MAPS_IMAGES], side.result.layout))
+            side.trainer.remove_hooks()
+            figure = side.trainer.visualize_outputs(layers, MAPS_IMAGES, y=split.y_val, classes=split.classes)
+            figures.append((plots.png_bytes(figure), name))
+        page.figures(figures)
+
+    page.heading("Activation functions")
+    page.paragraph("Each activation of the spec language and its gradient, as each framework computes them.")
+    activations = {name: side.activations for name, side in sides.items()}
+    page.figure(plots.png_bytes(plots.activations_figure(activations)), "activations and their gradients")
+    return page.write(out)

@@ -1,0 +1,124 @@
+"""The lecture commands as a lecturer runs them: show, compare, report, and parity's
+lockstep and matrix views. Fresh processes, real output, files on disk."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+from conftest import run_python
+from test_html_report import probe_page
+
+from spec import SPEC_DIR
+
+
+def test_show_prints_each_frameworks_listing():
+    torch_done = run_python("run.py", "show", "cnn1", "--backend", "torch")
+    keras_done = run_python("run.py", "show", "cnn1", "--backend", "keras")
+    assert torch_done.returncode == keras_done.returncode == 0, torch_done.stderr + keras_done.stderr
+    assert 'model.add_module("conv1", nn.Conv2d(in_channels=1, out_channels=1, kernel_size=3))' in torch_done.stdout
+    assert 'layers.Conv2D(1, kernel_size=3, name="conv1"' in keras_done.stdout
+    assert "model.compile(" in keras_done.stdout and "model.fit(" in keras_done.stdout
+    compile(torch_done.stdout, "torch listing", "exec")
+    compile(keras_done.stdout, "keras listing", "exec")
+
+
+def test_show_refuses_an_unknown_model_in_one_line():
+    done = run_python("run.py", "show", "nope")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        "error: unknown model 'nope' (choose from: " + ", ".join(sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))) + ")"
+    ]
+
+
+def test_compare_trains_both_and_writes_the_overlay(tmp_path):
+    out = tmp_path / "compare"
+    done = run_python("run.py", "compare", "--model", "relu", "--epochs", "2", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    progress = [line.split()[0:3] for line in lines if line.startswith("[")]
+    assert progress == [["[torch]", "epoch", "1/2"], ["[torch]", "epoch", "2/2"]] + [
+        ["[keras]", "epoch", "1/2"],
+        ["[keras]", "epoch", "2/2"],
+    ]
+    assert re.search(r"^epoch +torch +keras", done.stdout, re.MULTILINE)
+    assert re.search(r"^ +2 +\d\.\d{4} +\d\.\d{4} +\d+\.\d\d% +\d\.\d{4}", done.stdout, re.MULTILINE)
+    assert re.search(r"^parameters +143 +143$", done.stdout, re.MULTILINE)
+    figures = json.loads((out / "compare.json").read_text())
+    assert (figures["model"], figures["mode"]) == ("relu", "native")
+    assert figures["torch"]["layout"] == "nchw" and figures["keras"]["layout"] == "nhwc"
+    assert len(figures["torch"]["train_loss"]) == len(figures["keras"]["val_loss"]) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["compare.json", "loss.png"]
+    assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compare_in_lockstep_says_it_is_the_same_run_and_quiet_is_quiet(tmp_path):
+    out = tmp_path / "compare"
+    done = run_python("run.py", "compare", "--model", "cnn1", "--mode", "lockstep", "--quiet", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "[torch]" not in done.stdout and "[keras]" not in done.stdout
+    assert re.search(r"^  up +55/62 +55/62$", done.stdout, re.MULTILINE)  # the book's chapter-5 counts, both
+    assert "per-class counts equal: the same run" in done.stdout
+    lockstep = json.loads((out / "compare.json").read_text())["lockstep"]
+    assert lockstep["passed"] and lockstep["max_rel_loss_diff"] < 1e-4
+
+
+def test_report_renders_offline_with_every_section(tmp_path):
+    page = tmp_path / "cnn1.html"
+    done = run_python("run.py", "report", "cnn1", "--epochs", "2", "--quiet", "--out", str(page))
+    assert done.returncode == 0, done.stderr
+    assert f"wrote {page}" in done.stdout
+    text = page.read_text(encoding="utf-8")
+    headings = [html.unescape(h) for h in re.findall(r"<h[23][^>]*>([^<]*)</h[23]>", text)]
+    assert headings == [
+        "The spec",
+        "The code",
+        "The data",
+        "Training",
+        "Parity",
+        "What the models learned",
+        "Filters of conv1",
+        "Feature maps",
+        "Activation functions",
+    ]
+    assert "nn.Sequential()" in text and "keras.Sequential(" in text and "torch-nchw vs keras-nhwc" in text
+    assert not re.search(r"""(src|href)=["']?(https?:|//)""", text)  # nothing fetched
+    n_images = text.count("<img ")
+    assert n_images == 8  # samples, loss, confusion, 2 filters, 2 feature maps, activations
+    probe = probe_page(page, tmp_path, 1400)
+    assert probe["IMAGES"] == f"{n_images}/{n_images}" and probe["COLUMNS"] == "side", probe
+
+
+def test_report_refuses_a_folder_that_does_not_exist_before_training(tmp_path):
+    done = run_python("run.py", "report", "cnn1", "--out", str(tmp_path / "missing" / "r.html"))
+    assert done.returncode == 2 and "does not exist" in done.stderr and "Traceback" not in done.stderr
+    assert "training" not in done.stdout
+
+
+def test_parity_lockstep_json_and_dropout_not_applicable(tmp_path):
+    report = tmp_path / "parity.json"
+    done = run_python(
+        "run.py", "parity", "--model", "relu", "--check", "lockstep", "--layout", "nhwc", "--json", str(report)
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(report.read_text())
+    lockstep = figures["lockstep"]
+    assert set(lockstep["layouts"]) == {"nhwc"} and lockstep["per_class_equal"] and figures["passed"]
+    assert lockstep["max_rel_loss_diff"] < 1e-4 and lockstep["max_abs_weight_diff"] < 1e-4
+    done = run_python("run.py", "parity", "--model", "cnn2", "--check", "lockstep", "--json", str(report))
+    assert done.returncode == 0 and "not applicable" in done.stdout
+    assert json.loads(report.read_text())["lockstep"]["applicable"] is False
+
+
+def test_parity_all_prints_the_matrix(tmp_path):
+    report = tmp_path / "matrix.json"
+    done = run_python("run.py", "parity", "--all", "--check", "forward", "--json", str(report))
+    assert done.returncode == 0, done.stderr
+    matrix = done.stdout[done.stdout.index("parity matrix") :]
+    names = sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))
+    assert [line.split()[0] for line in matrix.splitlines()[2 : 2 + len(names)]] == names
+    figures = json.loads(report.read_text())
+    assert [m["model"] for m in figures["models"]] == names and figures["passed"] is True
+    done = run_python("run.py", "parity", "--all", "--model", "relu")
+    assert done.returncode == 2 and "leave out --model" in done.stderr
