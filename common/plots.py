@@ -21,6 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from common.atomic import atomic_write
+from spec.errors import TwinspecError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EMBED_DPI = 150  # png_bytes: sharp when the report shows a figure at its size in inches
@@ -324,6 +325,21 @@ def feature_maps_figure(
                     ax.set_title(f"{name} ({values.shape[1]})", fontsize=8, loc="left")
             column += width
     return fig
+
+
+def recorded_outputs_figure(
+    recorded: dict[str, np.ndarray],
+    inputs: np.ndarray | None,
+    layers: Sequence[str],
+    n: int,
+    labels: Sequence[int] | None = None,
+    classes: Sequence[str] | None = None,
+) -> Figure:
+    """``feature_maps_figure`` of what a trainer's hooks recorded (``visualize_outputs``),
+    or a ``TwinspecError`` that says how to record it."""
+    if inputs is None or any(name not in recorded for name in layers):
+        raise TwinspecError(f"no outputs recorded for {', '.join(layers)}: attach_hooks(), then predict()")
+    return feature_maps_figure({name: recorded[name] for name in layers}, inputs, n=n, labels=labels, classes=classes)
 
 
 def _flat(ax: Axes, values: np.ndarray, low: float, high: float) -> None:

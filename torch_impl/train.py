@@ -269,11 +269,7 @@ class StepByStep:
     ) -> Figure:
         """The inputs and outputs recorded at the last hooked ``predict``, for its first
         ``n_images``; ``y`` labels the rows with their classes."""
-        missing = [name for name in layers if name not in self.visualization]
-        if missing or self.visualized_inputs is None:
-            raise TwinspecError(f"no outputs recorded for {', '.join(layers)}: attach_hooks(), then predict()")
-        outputs = {name: self.visualization[name] for name in layers}
-        return plots.feature_maps_figure(outputs, self.visualized_inputs, n=n_images, labels=y, classes=classes)
+        return plots.recorded_outputs_figure(self.visualization, self.visualized_inputs, layers, n_images, y, classes)
 
     # -- learning-rate range test --------------------------------------------------------
 
