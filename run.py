@@ -360,10 +360,9 @@ def parity_report(spec: Spec, checks: tuple[str, ...], layout: str | None, first
 
 
 def _lockstep_report(spec: Spec, layouts: tuple[str, ...]) -> dict:
-    dropout = [layer.name for layer in spec.model.layers if layer.kind == "dropout"]
-    if dropout:
+    if spec.model.dropout_layers:
         reason = (
-            f"dropout ({', '.join(dropout)}) draws from each framework's own generator; "
+            f"dropout ({', '.join(spec.model.dropout_layers)}) draws from each framework's own generator; "
             "covered by forward parity (eval mode) and native parity"
         )
         print(f"lockstep parity, {spec.name}: not applicable: {reason}")
@@ -430,9 +429,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from common.lecture import Side, write_lecture_report
 
     spec = _spec(args, args.report_model)
-    out = _output_file(
-        args.out or default_run_dir(spec.name, "report").with_suffix(".html"), make_parent=args.out is None
-    )
+    out = _output_file(args.out or default_run_dir(spec.name, "report", suffix=".html"), make_parent=args.out is None)
     print(f"report on {spec.name} ({spec.title}): training torch and keras, {args.mode}, {spec.train.epochs} epochs")
     sides = {}
     for name in BACKENDS:  # torch first: see the torch_impl docstring

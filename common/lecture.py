@@ -16,6 +16,7 @@ import numpy as np
 
 from common import plots
 from common.datasets import load_dataset
+from common.errors import DataError
 from common.html_report import Report
 from common.metrics import confusion_matrix, predicted_classes
 from common.parity import ForwardParity, LockstepParity
@@ -71,7 +72,7 @@ def write_lecture_report(
     page.preformatted(spec.path.read_text(encoding="utf-8"), title=str(spec.path))
 
     page.heading("The code")
-    page.paragraph("What `python run.py show` prints for each framework: the same model and loop, written natively.")
+    page.paragraph("What python run.py show prints for each framework: the same model and loop, written natively.")
     page.code_pair(sides["torch"].listing, sides["keras"].listing)
 
     page.heading("The data")
@@ -143,4 +144,7 @@ def write_lecture_report(
     page.paragraph("Each activation of the spec language and its gradient, as each framework computes them.")
     activations = {name: side.activations for name, side in sides.items()}
     page.figure(plots.png_bytes(plots.activations_figure(activations)), "activations and their gradients")
-    return page.write(out)
+    try:
+        return page.write(out)
+    except OSError as exc:
+        raise DataError(f"cannot write the report to {out}: {exc.strerror or exc}") from None

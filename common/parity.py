@@ -113,9 +113,9 @@ def lockstep_parity(torch_run: RunResult, keras_run: RunResult) -> LockstepParit
         for layer in torch_run.weights
         for key in torch_run.weights[layer]
     ]
-    return LockstepParity(
-        max_rel_loss_diff=max(relative),
-        max_abs_weight_diff=max(weights, default=0.0),
+    return LockstepParity(  # np.max: a NaN anywhere makes the figure NaN, and the check fail
+        max_rel_loss_diff=float(np.max(relative)),
+        max_abs_weight_diff=float(np.max(weights, initial=0.0)),
         per_class_equal=torch_run.per_class == keras_run.per_class,
         torch_per_class=torch_run.per_class,
         keras_per_class=keras_run.per_class,

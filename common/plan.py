@@ -54,11 +54,10 @@ def _seed64(generator: TorchCPUGenerator) -> int:
 
 def book_plan(data: DataSpec, model: ModelSpec, train_labels: np.ndarray, seed: int, epochs: int) -> Plan:
     """Every epoch's batches as the book's ``DataLoader`` yields them after ``set_seed(seed)``."""
-    dropout = [layer.name for layer in model.layers if layer.kind == "dropout"]
-    if dropout:
+    if model.dropout_layers:
         raise TwinspecError(
-            f"lockstep needs a model without dropout ({', '.join(dropout)}): each framework draws its masks"
-            " from its own generator between batches, so no plan can replay them"
+            f"lockstep needs a model without dropout ({', '.join(model.dropout_layers)}): each framework draws"
+            " its masks from its own generator between batches, so no plan can replay them"
         )
     global_generator, sampler_generator = TorchCPUGenerator(seed), TorchCPUGenerator(seed)
     n = len(train_labels)

@@ -23,7 +23,6 @@ from matplotlib.ticker import MaxNLocator
 from common.atomic import atomic_write
 from spec.errors import TwinspecError
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EMBED_DPI = 150  # png_bytes: sharp when the report shows a figure at its size in inches
 WRONG = "#c62828"  # a misclassified image's title and frame
 FRAMEWORK_STYLES = (  # line styles per framework: a thick pale line under a dotted, marked one
@@ -302,7 +301,7 @@ def feature_maps_figure(
     for i in range(count):
         ax = fig.add_subplot(grid[i, 0])
         _bare(ax)
-        pixels, scale = _displayable(images[i])
+        pixels, scale = _displayable(_stretched(images[i]))
         ax.imshow(pixels, interpolation="nearest", **scale)
         if i == 0:
             ax.set_title("input", fontsize=9)
@@ -340,6 +339,13 @@ def recorded_outputs_figure(
     if inputs is None or any(name not in recorded for name in layers):
         raise TwinspecError(f"no outputs recorded for {', '.join(layers)}: attach_hooks(), then predict()")
     return feature_maps_figure({name: recorded[name] for name in layers}, inputs, n=n, labels=labels, classes=classes)
+
+
+def _stretched(image: np.ndarray) -> np.ndarray:
+    """An image a model consumes (normalised: [-1, 1], say) spread over [0, 1] for display."""
+    image = np.asarray(image, dtype=np.float32)
+    low, high = float(image.min()), float(image.max())
+    return (image - low) / (high - low) if high > low else np.zeros_like(image)
 
 
 def _flat(ax: Axes, values: np.ndarray, low: float, high: float) -> None:

@@ -93,13 +93,13 @@ def format_summary(result: RunResult) -> str:
     )
 
 
-def default_run_dir(model: str, backend: str, root: Path = Path("runs")) -> Path:
-    """``runs/<model>-<backend>-<time>``, with a suffix if a run of the same second exists."""
-    base = root / f"{model}-{backend}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out, n = base, 1
+def default_run_dir(model: str, backend: str, root: Path = Path("runs"), suffix: str = "") -> Path:
+    """``runs/<model>-<backend>-<time><suffix>``, numbered if a run of the same second exists."""
+    stem = f"{model}-{backend}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out, n = root / f"{stem}{suffix}", 1
     while out.exists():
         n += 1
-        out = base.with_name(f"{base.name}-{n}")
+        out = root / f"{stem}-{n}{suffix}"
     return out
 
 

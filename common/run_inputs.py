@@ -25,6 +25,8 @@ class RunInputs:
 def run_inputs(spec: Spec, mode: str = "native", init: Weights | None = None) -> RunInputs:
     """``init`` (neutral weights) replaces the initial weights in either mode; lockstep
     otherwise starts from torch's default init, replayed in numpy."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     split = split_dataset(load_dataset(spec.data.dataset), spec.data)
     if mode == "native":
         return RunInputs(split, None, init)

@@ -46,13 +46,11 @@ def _epoch_draws(split: Split, data: DataSpec, generator: tf.random.Generator):
 
 
 def _plan_replays(plan: Plan, epoch: tf.Variable):
-    """A function that returns the plan's next epoch, counted by ``epoch``."""
+    """A function that returns the plan's next epoch, counted by ``epoch`` (the trainer
+    checks, before it trains, that the plan holds enough: ``planned_epochs_left``)."""
     orders, flips = (tf.constant(array) for array in epoch_arrays(plan))
 
     def draw() -> tuple[tf.Tensor, tf.Tensor]:
-        tf.debugging.assert_less(
-            epoch, tf.cast(len(plan), tf.int64), f"the batch plan covers {len(plan)} epochs; make a longer plan"
-        )
         current = epoch.assign_add(1) - 1
         return tf.gather(orders, current), tf.gather(flips, current)
 
@@ -85,9 +83,12 @@ def make_loaders(
             x = normalize(x)
         return x, y
 
-    generator = tf.random.Generator.from_seed(seed)
-    plan_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-    draw = _epoch_draws(split, data, generator) if plan is None else _plan_replays(plan, plan_epoch)
+    if plan is None:
+        generator, plan_epoch = tf.random.Generator.from_seed(seed), None
+        draw = _epoch_draws(split, data, generator)
+    else:
+        generator, plan_epoch = None, tf.Variable(0, dtype=tf.int64, trainable=False)
+        draw = _plan_replays(plan, plan_epoch)
     x_train = tf.constant(to_layout(split.x_train, layout))
     y_train = tf.constant(_targets(split.y_train, loss))
     n_batches = math.ceil(len(split.y_train) / data.batch_size)
@@ -99,8 +100,7 @@ def make_loaders(
         .prefetch(tf.data.AUTOTUNE)
     )
     # The pipeline's state, kept where the trainer finds it (as torch's sampler keeps its generator).
-    train.generator = generator if plan is None else None
-    train.plan_epoch = plan_epoch if plan is not None else None
+    train.generator, train.plan_epoch, train.plan_epochs = generator, plan_epoch, len(plan) if plan else None
     val = (
         tf.data.Dataset.from_tensor_slices((to_layout(split.x_val, layout), _targets(split.y_val, loss)))
         .batch(data.batch_size)
@@ -112,10 +112,19 @@ def make_loaders(
 
 
 def reseed(loader: tf.data.Dataset, seed: int) -> None:
-    """Reseed the dataset's own generator, if it has one (as torch's ``set_seed`` does its sampler's)."""
-    generator = getattr(loader, "generator", None)
-    if generator is not None:
-        generator.reset_from_seed(seed)
+    """Reseed the dataset's own generator (as torch's ``set_seed`` does its sampler's), or
+    rewind its plan to the first epoch: a plan is what the book draws after ``set_seed``."""
+    if getattr(loader, "generator", None) is not None:
+        loader.generator.reset_from_seed(seed)
+    if getattr(loader, "plan_epoch", None) is not None:
+        loader.plan_epoch.assign(0)
+
+
+def planned_epochs_left(loader: tf.data.Dataset) -> int | None:
+    """How many epochs the dataset's plan still holds; None for a dataset that draws its own."""
+    if getattr(loader, "plan_epoch", None) is None:
+        return None
+    return loader.plan_epochs - int(loader.plan_epoch.numpy())
 
 
 def pipeline_state(loader: tf.data.Dataset) -> dict[str, np.ndarray]:

@@ -29,6 +29,7 @@ from spec.errors import TwinspecError
 from spec.schema import TrainSpec
 
 EpochCallback = Callable[[int, float, float, float], None]  # epoch, loss, val_loss, val_acc
+CHECKPOINT_KEYS = {"epoch", "loss", "val_loss", "val_accuracy"}  # the arrays hold the rest
 
 
 class NLLLoss(keras.losses.Loss):
@@ -52,9 +53,14 @@ class TorchBCELoss(keras.losses.Loss):
 
     def call(self, y_true: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
         y_true = ops.cast(y_true, probs.dtype)
-        log_p = ops.maximum(ops.log(probs), -100.0)
-        log_not_p = ops.maximum(ops.log(1.0 - probs), -100.0)
-        return -(y_true * log_p + (1.0 - y_true) * log_not_p)
+        return -(y_true * _clamped_log(probs) + (1.0 - y_true) * _clamped_log(1.0 - probs))
+
+
+def _clamped_log(p: tf.Tensor) -> tf.Tensor:
+    """``max(log p, -100)``, with a zero gradient (not 0 * inf = NaN) where p is exactly 0:
+    a saturated sigmoid gives exactly 0 or 1 in float32."""
+    positive = p > 0
+    return ops.where(positive, ops.maximum(ops.log(ops.where(positive, p, 1.0)), -100.0), -100.0)
 
 
 LOSSES: dict[str, Callable[[], keras.losses.Loss]] = {
@@ -149,7 +155,8 @@ class StepByStep:
         self.loss_kind = loss_kind  # how outputs become classes: see common.metrics
         self.train_loader: tf.data.Dataset | None = None
         self.val_loader: tf.data.Dataset | None = None
-        self.writer: dict[str, tf.summary.SummaryWriter] | None = None
+        self.writer: Path | None = None  # the log directory; train() opens and closes its writers
+        self._summaries: dict[str, tf.summary.SummaryWriter] = {}
         self.losses: list[float] = []
         self.val_losses: list[float] = []
         self.val_accuracies: list[float] = []
@@ -184,12 +191,8 @@ class StepByStep:
         per curve: ``loss_training``, ``loss_validation``, ``accuracy_validation``), so
         one TensorBoard shows both frameworks side by side.
         """
-        log_dir = Path(folder) / f"{name}_{time.strftime('%Y%m%d%H%M%S')}"
-        self.writer = {
-            run: tf.summary.create_file_writer(str(log_dir / run))
-            for run in ("loss_training", "loss_validation", "accuracy_validation")
-        }
-        return log_dir
+        self.writer = Path(folder) / f"{name}_{time.strftime('%Y%m%d%H%M%S')}"
+        return self.writer
 
     def set_seed(self, seed: int = 42) -> None:
         """Keras' one call for Python's, numpy's, TensorFlow's and its own generators, and
@@ -208,16 +211,20 @@ class StepByStep:
             self.val_losses.append(val_loss)
             self.val_accuracies.append(val_acc)
         if self.writer is not None:
-            for run, tag, value in (
-                ("loss_training", "loss", loss),
-                ("loss_validation", "loss", val_loss),
-                ("accuracy_validation", "accuracy", val_acc),
-            ):
-                with self.writer[run].as_default():
-                    tf.summary.scalar(tag, value, step=epoch)
-                self.writer[run].flush()
+            self._log_epoch(epoch, loss, val_loss, val_acc)
         if on_epoch is not None:
             on_epoch(epoch, loss, val_loss, val_acc)
+
+    def _log_epoch(self, epoch: int, loss: float, val_loss: float, val_acc: float) -> None:
+        scalars = [("loss_training", "loss", loss)]
+        if self.val_loader is not None:
+            scalars += [("loss_validation", "loss", val_loss), ("accuracy_validation", "accuracy", val_acc)]
+        for run, tag, value in scalars:
+            if run not in self._summaries:
+                self._summaries[run] = tf.summary.create_file_writer(str(self.writer / run))
+            with self._summaries[run].as_default():
+                tf.summary.scalar(tag, value, step=epoch)
+            self._summaries[run].flush()
 
     def train(self, n_epochs: int, seed: int | None = 42, on_epoch: EpochCallback | None = None) -> None:
         """Train ``n_epochs`` more epochs. Like the book, reseed first; ``seed=None`` draws on
@@ -226,15 +233,23 @@ class StepByStep:
             raise TwinspecError("set_loaders() first: the trainer has no training loader")
         if seed is not None:
             self.set_seed(seed)
-        self.model.fit(
-            self.train_loader,
-            validation_data=self.val_loader,
-            initial_epoch=self.total_epochs,
-            epochs=self.total_epochs + n_epochs,
-            callbacks=[_EpochEnd(self, on_epoch)],
-            shuffle=False,  # the training dataset samples by itself
-            verbose=0,
-        )
+        left = data.planned_epochs_left(self.train_loader)
+        if left is not None and n_epochs > left:
+            raise TwinspecError(f"the batch plan has {left} of its epochs left, not {n_epochs}: make a longer plan")
+        try:
+            self.model.fit(
+                self.train_loader,
+                validation_data=self.val_loader,
+                initial_epoch=self.total_epochs,
+                epochs=self.total_epochs + n_epochs,
+                callbacks=[_EpochEnd(self, on_epoch)],
+                shuffle=False,  # the training dataset samples by itself
+                verbose=0,
+            )
+        finally:
+            for summary in self._summaries.values():  # as torch's trainer closes its writer
+                summary.close()
+            self._summaries = {}
 
     # -- prediction and metrics ----------------------------------------------------------
 
@@ -280,7 +295,8 @@ class StepByStep:
             raise DataError(f"cannot write checkpoint {filename}: {exc.strerror or exc}") from None
 
     def load_checkpoint(self, filename: str | Path) -> None:
-        """Restore a checkpoint into this trainer; then ``train(n, seed=None)`` resumes."""
+        """Restore a checkpoint into this trainer; then ``train(n, seed=None)`` resumes.
+        A checkpoint that does not fit is refused before anything changes."""
         if not self.optimizer.built:
             self.optimizer.build(self.model.trainable_variables)
         try:
@@ -291,22 +307,29 @@ class StepByStep:
             raise DataError(f"no checkpoint at {filename}") from None
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise DataError(f"{filename} is not a checkpoint ({exc})") from None
+        self._check_checkpoint(state, arrays, filename)
         for prefix, variables in (("model", self.model.variables), ("optimizer", self.optimizer.variables)):
-            values = [arrays.get(f"{prefix}/{i}") for i in range(len(variables))]
-            extra = sum(key.startswith(f"{prefix}/") for key in arrays) - len(variables)
-            if extra or any(v is None or v.shape != tuple(var.shape) for v, var in zip(values, variables)):
-                raise DataError(f"{filename} is not a checkpoint of this model: its {prefix} variables differ")
-            for variable, value in zip(variables, values):
-                variable.assign(value)
-        pipeline = {key.partition("/")[2]: value for key, value in arrays.items() if key.startswith("pipeline/")}
+            for i, variable in enumerate(variables):
+                variable.assign(arrays[f"{prefix}/{i}"])
         if self.train_loader is not None:
-            if set(pipeline) != set(data.pipeline_state(self.train_loader)):
-                raise DataError(f"{filename} was saved with another kind of training loader")
+            pipeline = {key.partition("/")[2]: value for key, value in arrays.items() if key.startswith("pipeline/")}
             data.restore_pipeline(self.train_loader, pipeline)
         self.total_epochs = state["epoch"]
         self.losses = list(state["loss"])
         self.val_losses = list(state["val_loss"])
         self.val_accuracies = list(state["val_accuracy"])
+
+    def _check_checkpoint(self, state: dict, arrays: dict[str, np.ndarray], filename: str | Path) -> None:
+        missing = CHECKPOINT_KEYS - set(state) if isinstance(state, dict) else CHECKPOINT_KEYS
+        if missing:
+            raise DataError(f"{filename} is not a checkpoint of this trainer: it lacks {', '.join(sorted(missing))}")
+        for prefix, variables in (("model", self.model.variables), ("optimizer", self.optimizer.variables)):
+            shapes = {key: value.shape for key, value in arrays.items() if key.startswith(f"{prefix}/")}
+            if shapes != {f"{prefix}/{i}": tuple(var.shape) for i, var in enumerate(variables)}:
+                raise DataError(f"{filename} is not a checkpoint of this model: its {prefix} variables differ")
+        pipeline = {key.partition("/")[2] for key in arrays if key.startswith("pipeline/")}
+        if self.train_loader is not None and pipeline != set(data.pipeline_state(self.train_loader)):
+            raise DataError(f"{filename} was saved with another kind of training loader")
 
     # -- figures -------------------------------------------------------------------------
 
@@ -314,7 +337,10 @@ class StepByStep:
         return plots.losses_figure({"keras": (self.losses, self.val_losses)}, title="keras")
 
     def _layer(self, name: str) -> keras.layers.Layer:
-        layers = {layer.name: layer for layer in self.model.layers if layer.name != "nchw_to_nhwc"}
+        """A layer of the spec's, by name: not the permute or the padding that build inserts."""
+        pairs = zip(self.model.layers, self.model.layers[1:])
+        inserted = {"nchw_to_nhwc"} | {pad.name for pad, conv in pairs if pad.name == f"{conv.name}_pad"}
+        layers = {layer.name: layer for layer in self.model.layers if layer.name not in inserted}
         if name not in layers:
             raise TwinspecError(f"the model has no layer '{name}' (layers: {', '.join(layers)})")
         return layers[name]

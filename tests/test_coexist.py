@@ -11,8 +11,8 @@ TRAIN_TORCH = (
     "assert r.params == 143, r\n"
 )
 TRAIN_KERAS = (
-    "from keras_impl.runner import train_spec as keras_native\n"
-    "r = keras_native(load_spec(resolve_spec('relu')).with_overrides(epochs=2), 'nhwc')\n"
+    "from keras_impl.runner import train_spec as keras_train\n"
+    "r = keras_train(load_spec(resolve_spec('relu')).with_overrides(epochs=2), 'nhwc')\n"
     "assert r.params == 143, r\n"
 )
 

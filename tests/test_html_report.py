@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from common import plots
-from common.html_report import Report, is_number
+from common.html_report import PNG_SIGNATURE, Report, is_number
 from common.lines import generate_lines
 from common.metrics import confusion_matrix
 
@@ -208,7 +208,7 @@ def test_chromium_screenshot_is_not_blank(written, tmp_path):
     shot = tmp_path / "shot.png"
     chromium(f"--screenshot={shot}", "--window-size=1400,2000", written[0].as_uri())
     png = shot.read_bytes()
-    assert png[:8] == plots.PNG_SIGNATURE
+    assert png[:8] == PNG_SIGNATURE
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
     assert pixels.shape == (2000, 1400, 3)
     not_white = (pixels < 245).any(axis=2).mean()

@@ -2,9 +2,9 @@
 
 import pytest
 
-from keras_impl.runner import train_spec as keras_native
+from keras_impl.runner import train_spec as keras_train
 from spec import list_specs, load_spec, resolve_spec
-from torch_impl.runner import train_spec as torch_native
+from torch_impl.runner import train_spec as torch_train
 
 SPECS = list_specs()
 
@@ -14,7 +14,7 @@ SPECS = list_specs()
 @pytest.mark.parametrize("backend", ["torch", "keras"])
 @pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)
 def test_one_epoch_in_every_combination(spec, backend, layout):
-    train = torch_native if backend == "torch" else keras_native
+    train = torch_train if backend == "torch" else keras_train
     result = train(spec.with_overrides(epochs=1), layout)
     assert (result.backend, result.layout, result.epochs) == (backend, layout, 1)
     assert len(result.train_loss) == len(result.val_loss) == 1
@@ -31,5 +31,5 @@ def test_a_spec_without_normalisation_or_augmentation_trains(tmp_path):
     )
     spec = load_spec(path).with_overrides(epochs=1)
     assert spec.data.mean is None and spec.data.hflip == 0
-    for train, layout in ((torch_native, "nchw"), (keras_native, "nhwc")):
+    for train, layout in ((torch_train, "nchw"), (keras_train, "nhwc")):
         assert train(spec, layout).epochs == 1

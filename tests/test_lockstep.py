@@ -13,9 +13,11 @@ from test_torch_book import BOOK
 
 from common.parity import LOCKSTEP_LOSS_TOLERANCE, LOCKSTEP_WEIGHT_TOLERANCE, lockstep_parity
 from common.report import RunResult
+from keras_impl import runner as keras_runner
 from keras_impl.runner import train_spec as keras_train
 from run import check_lockstep
-from spec import Spec, list_specs, load_spec, resolve_spec
+from spec import TwinspecError, list_specs, load_spec, resolve_spec
+from torch_impl import runner as torch_runner
 from torch_impl.runner import train_spec as torch_train
 
 ZOO = Path(__file__).parent / "specs" / "lockstep_zoo.yaml"
@@ -23,13 +25,10 @@ CHANNELS_FIRST = Path(__file__).parent / "specs" / "channels_first.yaml"
 # LeNet at lr 0.1 escapes its plateau chaotically: torch against itself, one ulp apart,
 # parts within a few epochs (test_lenet_is_chaotic_not_drifting). Its lockstep horizon:
 LENET_HORIZON = 3
+LAYOUT = {torch_runner: "nchw", keras_runner: "nhwc"}
 
 
-def _without_dropout(spec: Spec) -> bool:
-    return not any(layer.kind == "dropout" for layer in spec.model.layers)
-
-
-STEADY = [spec for spec in list_specs() if _without_dropout(spec) and spec.name != "lenet"]
+STEADY = [spec for spec in list_specs() if not spec.model.dropout_layers and spec.name != "lenet"]
 STEADY += [load_spec(ZOO), load_spec(CHANNELS_FIRST)]
 
 
@@ -41,8 +40,8 @@ def _runs(path: Path, layout: str, epochs: int | None = None) -> tuple[RunResult
 
 def test_every_spec_without_dropout_is_covered():
     covered = {spec.name for spec in STEADY} | {"lenet"}
-    assert covered >= {spec.name for spec in list_specs() if _without_dropout(spec)}
-    assert {"cnn2"} == {spec.name for spec in list_specs() if not _without_dropout(spec)}
+    assert covered >= {spec.name for spec in list_specs() if not spec.model.dropout_layers}
+    assert {"cnn2"} == {spec.name for spec in list_specs() if spec.model.dropout_layers}
 
 
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
@@ -107,6 +106,31 @@ def test_keras_replays_the_book(name, layout):
 def test_keras_replays_the_counts_chapter_5_prints(layout):
     _, keras_run = _runs(resolve_spec("cnn1"), layout)
     assert keras_run.per_class == [[59, 67], [55, 62], [71, 71]]
+
+
+def test_a_nan_loss_fails_lockstep():
+    torch_run, keras_run = _runs(resolve_spec("relu"), "nchw", 10)
+    broken = dataclasses.replace(
+        keras_run, train_loss=[keras_run.train_loss[0], float("nan"), *keras_run.train_loss[2:]]
+    )
+    assert not lockstep_parity(torch_run, broken).passed
+
+
+@pytest.mark.parametrize("runner", [torch_runner, keras_runner], ids=["torch", "keras"])
+def test_set_seed_rewinds_the_plan_as_native_redraws(runner):
+    """The book reseeds at every train(); a plan is what it draws after that, so a second
+    train(n, seed) replays the plan's first epochs again, as native redraws them."""
+    spec = load_spec(resolve_spec("relu")).with_overrides(epochs=2)
+    runs = {}
+    for mode in ("native", "lockstep"):
+        trainer = runner.make_trainer(spec, LAYOUT[runner], mode)
+        trainer.train(2, seed=spec.train.seed)
+        trainer.train(2, seed=spec.train.seed)
+        runs[mode] = trainer.losses
+    if runner is torch_runner:  # torch's lockstep is torch's native run
+        assert runs["lockstep"] == runs["native"]
+    with pytest.raises(TwinspecError, match="the batch plan has 2 of its epochs left, not 3"):
+        runner.make_trainer(spec, LAYOUT[runner], "lockstep").train(3, seed=spec.train.seed)
 
 
 def test_lockstep_refuses_dropout_in_one_line(tmp_path):

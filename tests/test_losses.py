@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from keras_impl.runner import train_spec as keras_native
+from keras_impl.runner import train_spec as keras_train
 from keras_impl.train import LOSSES as KERAS_LOSSES
 from spec import load_spec, resolve_spec
-from torch_impl.runner import train_spec as torch_native
+from torch_impl.runner import train_spec as torch_train
 from torch_impl.train import LOSSES as TORCH_LOSSES
 
 
@@ -46,7 +46,7 @@ def test_every_loss_and_optimizer_trains_in_both_backends(tmp_path, loss, head, 
     path = tmp_path / "variant.yaml"
     path.write_text(text)
     spec = load_spec(path).with_overrides(epochs=15)
-    for train, layout in ((torch_native, "nchw"), (keras_native, "nhwc")):
+    for train, layout in ((torch_train, "nchw"), (keras_train, "nhwc")):
         result = train(spec, layout)
         assert np.isfinite(result.train_loss).all()
         assert result.train_loss[-1] < result.train_loss[0]

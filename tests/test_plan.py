@@ -37,7 +37,7 @@ def _observed(spec, n: int, epochs: int) -> list[list[tuple[list[int], list[bool
     return seen
 
 
-PLANNED = [spec for spec in list_specs() if not any(layer.kind == "dropout" for layer in spec.model.layers)]
+PLANNED = [spec for spec in list_specs() if not spec.model.dropout_layers]
 
 
 def test_every_sampler_and_flips_are_covered():

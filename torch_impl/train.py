@@ -32,6 +32,8 @@ from torch_impl import data
 from torch_impl.build import count_parameters
 
 EpochCallback = Callable[[int, float, float, float], None]  # epoch, loss, val_loss, val_acc
+CHECKPOINT_KEYS = {"epoch", "model_state_dict", "optimizer_state_dict", "loss", "val_loss", "val_accuracy", "rng_state"}
+CHECKPOINT_KEYS |= {"pipeline"}  # the rest of the book's checkpoint: generators and the loader's position
 
 LOSSES: dict[str, Callable[[], nn.Module]] = {
     "bce": nn.BCELoss,
@@ -127,25 +129,40 @@ class StepByStep:
             raise TwinspecError("set_loaders() first: the trainer has no training loader")
         if seed is not None:
             self.set_seed(seed)
-        for _ in range(n_epochs):
-            self.total_epochs += 1
-            loss = float(np.mean([self._train_step(x, y) for x, y in self.train_loader]))
-            self.losses.append(loss)
-            val_loss = val_acc = float("nan")
-            if self.val_loader is not None:
-                with torch.no_grad():
-                    steps = [self._val_step(x, y) for x, y in self.val_loader]
-                val_loss = float(np.mean([step_loss for step_loss, _ in steps]))
-                counts = np.sum([step_counts for _, step_counts in steps], axis=0)
-                val_acc = float(counts[:, 0].sum() / counts[:, 1].sum())
-                self.val_losses.append(val_loss)
-                self.val_accuracies.append(val_acc)
+        left = data.planned_epochs_left(self.train_loader)
+        if left is not None and n_epochs > left:
+            raise TwinspecError(f"the batch plan has {left} of its epochs left, not {n_epochs}: make a longer plan")
+        try:
+            for _ in range(n_epochs):
+                self._epoch(on_epoch)
+        finally:
             if self.writer is not None:
-                self.writer.add_scalars("loss", {"training": loss, "validation": val_loss}, self.total_epochs)
-                self.writer.add_scalars("accuracy", {"validation": val_acc}, self.total_epochs)
-                self.writer.flush()
-            if on_epoch is not None:
-                on_epoch(self.total_epochs, loss, val_loss, val_acc)
+                self.writer.close()  # as the book does; the next add_scalars opens it again
+
+    def _epoch(self, on_epoch: EpochCallback | None) -> None:
+        self.total_epochs += 1
+        loss = float(np.mean([self._train_step(x, y) for x, y in self.train_loader]))
+        self.losses.append(loss)
+        val_loss = val_acc = float("nan")
+        if self.val_loader is not None:
+            with torch.no_grad():
+                steps = [self._val_step(x, y) for x, y in self.val_loader]
+            val_loss = float(np.mean([step_loss for step_loss, _ in steps]))
+            counts = np.sum([step_counts for _, step_counts in steps], axis=0)
+            val_acc = float(counts[:, 0].sum() / counts[:, 1].sum())
+            self.val_losses.append(val_loss)
+            self.val_accuracies.append(val_acc)
+        if self.writer is not None:
+            self._log_epoch(self.total_epochs, loss, val_loss, val_acc)
+        if on_epoch is not None:
+            on_epoch(self.total_epochs, loss, val_loss, val_acc)
+
+    def _log_epoch(self, epoch: int, loss: float, val_loss: float, val_acc: float) -> None:
+        scalars = {"training": loss} if self.val_loader is None else {"training": loss, "validation": val_loss}
+        self.writer.add_scalars("loss", scalars, epoch)
+        if self.val_loader is not None:
+            self.writer.add_scalars("accuracy", {"validation": val_acc}, epoch)
+        self.writer.flush()
 
     # -- prediction and metrics ----------------------------------------------------------
 
@@ -193,34 +210,38 @@ class StepByStep:
             raise DataError(f"cannot write checkpoint {filename}: {exc.strerror or exc}") from None
 
     def load_checkpoint(self, filename: str | Path) -> None:
-        """Restore a checkpoint into this trainer; then ``train(n, seed=None)`` resumes."""
+        """Restore a checkpoint into this trainer; then ``train(n, seed=None)`` resumes.
+        A checkpoint that does not fit is refused before anything changes."""
         try:
             checkpoint = torch.load(filename, weights_only=True)
-            self.model.load_state_dict(checkpoint["model_state_dict"])
-            self.optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
         except FileNotFoundError:
             raise DataError(f"no checkpoint at {filename}") from None
-        except (
-            OSError,
-            RuntimeError,
-            KeyError,
-            EOFError,
-            ValueError,
-            pickle.UnpicklingError,
-            zipfile.BadZipFile,
-        ) as exc:
-            raise DataError(f"{filename} is not a checkpoint of this model ({exc})") from None
-        pipeline = checkpoint["pipeline"]
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+            raise DataError(f"{filename} is not a checkpoint ({exc})") from None
+        self._check_checkpoint(checkpoint, filename)
+        self.model.load_state_dict(checkpoint["model_state_dict"])
+        self.optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
         if self.train_loader is not None:
-            if set(pipeline) != set(data.pipeline_state(self.train_loader)):
-                raise DataError(f"{filename} was saved with another kind of training loader")
-            data.restore_pipeline(self.train_loader, pipeline)
+            data.restore_pipeline(self.train_loader, checkpoint["pipeline"])
         torch.set_rng_state(checkpoint["rng_state"])
         self.total_epochs = checkpoint["epoch"]
         self.losses = list(checkpoint["loss"])
         self.val_losses = list(checkpoint["val_loss"])
         self.val_accuracies = list(checkpoint["val_accuracy"])
         self.model.train()
+
+    def _check_checkpoint(self, checkpoint: dict, filename: str | Path) -> None:
+        missing = CHECKPOINT_KEYS - set(checkpoint) if isinstance(checkpoint, dict) else CHECKPOINT_KEYS
+        if missing:
+            raise DataError(f"{filename} is not a checkpoint of this trainer: it lacks {', '.join(sorted(missing))}")
+        shapes = {name: tuple(value.shape) for name, value in checkpoint["model_state_dict"].items()}
+        if shapes != {name: tuple(value.shape) for name, value in self.model.state_dict().items()}:
+            raise DataError(f"{filename} is not a checkpoint of this model: its model variables differ")
+        groups = [len(group["params"]) for group in checkpoint["optimizer_state_dict"]["param_groups"]]
+        if groups != [len(group["params"]) for group in self.optimizer.param_groups]:
+            raise DataError(f"{filename} is not a checkpoint of this model: its optimizer variables differ")
+        if self.train_loader is not None and set(checkpoint["pipeline"]) != set(data.pipeline_state(self.train_loader)):
+            raise DataError(f"{filename} was saved with another kind of training loader")
 
     # -- figures -------------------------------------------------------------------------
 
