@@ -275,17 +275,22 @@ class StepByStep:
     def count_parameters(self) -> int:
         return count_parameters(self.model)
 
+    def _optimizer_variables(self) -> list:
+        """The optimizer's variables, made now if it has not stepped yet (a checkpoint or a
+        range test before any training)."""
+        if not self.optimizer.built:
+            self.optimizer.build(self.model.trainable_variables)
+        return self.optimizer.variables
+
     # -- checkpoints ---------------------------------------------------------------------
 
     def save_checkpoint(self, filename: str | Path) -> None:
         """Everything training needs to resume as if it never stopped: the model's variables
         (dropout's seed states included), the optimizer's, the losses and the dataset's position."""
-        if not self.optimizer.built:
-            self.optimizer.build(self.model.trainable_variables)
         state = {"epoch": self.total_epochs, "loss": self.losses, "val_loss": self.val_losses}
         state["val_accuracy"] = self.val_accuracies
         arrays = {f"model/{i}": np.asarray(v) for i, v in enumerate(self.model.variables)}
-        arrays |= {f"optimizer/{i}": np.asarray(v) for i, v in enumerate(self.optimizer.variables)}
+        arrays |= {f"optimizer/{i}": np.asarray(v) for i, v in enumerate(self._optimizer_variables())}
         pipeline = data.pipeline_state(self.train_loader) if self.train_loader is not None else {}
         arrays |= {f"pipeline/{key}": value for key, value in pipeline.items()}
         try:
@@ -297,8 +302,6 @@ class StepByStep:
     def load_checkpoint(self, filename: str | Path) -> None:
         """Restore a checkpoint into this trainer; then ``train(n, seed=None)`` resumes.
         A checkpoint that does not fit is refused before anything changes."""
-        if not self.optimizer.built:
-            self.optimizer.build(self.model.trainable_variables)
         try:
             with np.load(filename, allow_pickle=False) as saved:
                 arrays = {key: saved[key] for key in saved.files}
@@ -308,7 +311,7 @@ class StepByStep:
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise DataError(f"{filename} is not a checkpoint ({exc})") from None
         self._check_checkpoint(state, arrays, filename)
-        for prefix, variables in (("model", self.model.variables), ("optimizer", self.optimizer.variables)):
+        for prefix, variables in (("model", self.model.variables), ("optimizer", self._optimizer_variables())):
             for i, variable in enumerate(variables):
                 variable.assign(arrays[f"{prefix}/{i}"])
         if self.train_loader is not None:
@@ -323,7 +326,7 @@ class StepByStep:
         missing = CHECKPOINT_KEYS - set(state) if isinstance(state, dict) else CHECKPOINT_KEYS
         if missing:
             raise DataError(f"{filename} is not a checkpoint of this trainer: it lacks {', '.join(sorted(missing))}")
-        for prefix, variables in (("model", self.model.variables), ("optimizer", self.optimizer.variables)):
+        for prefix, variables in (("model", self.model.variables), ("optimizer", self._optimizer_variables())):
             shapes = {key: value.shape for key, value in arrays.items() if key.startswith(f"{prefix}/")}
             if shapes != {f"{prefix}/{i}": tuple(var.shape) for i, var in enumerate(variables)}:
                 raise DataError(f"{filename} is not a checkpoint of this model: its {prefix} variables differ")
@@ -395,9 +398,7 @@ class StepByStep:
         dataset, record the smoothed loss, then put model, optimizer and generators back."""
         if self.train_loader is None:
             raise TwinspecError("set_loaders() first: the range test runs over the training dataset")
-        if not self.optimizer.built:
-            self.optimizer.build(self.model.trainable_variables)
-        saved = [np.asarray(v) for v in (*self.model.variables, *self.optimizer.variables)]
+        saved = [np.asarray(v) for v in (*self.model.variables, *self._optimizer_variables())]
         pipeline = data.pipeline_state(self.train_loader)
         lrs = learning_rates(float(self.optimizer.learning_rate), end_lr, num_iter, step_mode)
         raw: list[float] = []
@@ -409,7 +410,7 @@ class StepByStep:
                     if len(raw) == num_iter:
                         break
         finally:
-            for variable, value in zip((*self.model.variables, *self.optimizer.variables), saved):
+            for variable, value in zip((*self.model.variables, *self._optimizer_variables()), saved):
                 variable.assign(value)
             data.restore_pipeline(self.train_loader, pipeline)
         tracking = {"lr": lrs.tolist(), "loss": smoothed(raw, alpha)}
