@@ -10,51 +10,31 @@ keras run never loads torch. Commands that need both import torch first (see the
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import importlib
 import json
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 
-from common.atomic import atomic_write
-from common.datasets import load_dataset, user_dataset
+from common import columns
+from common.data.datasets import user_dataset
 from common.errors import DataError
-from common.parity import (
-    ForwardParity,
-    LockstepParity,
-    NativeParity,
-    forward_parity,
-    lockstep_parity,
-    native_parity,
-    parity_matrix,
-)
-from common.prep import normalize, split_dataset
-from common.report import (
-    RunResult,
-    check_run_dir,
-    default_run_dir,
-    format_comparison,
-    format_epoch,
-    format_summary,
-    train_run,
-    write_comparison,
-    write_run,
-)
-from common.run_inputs import MODES
-from common.torch_init import torch_initial_weights
-from common.weights import load_weights, nudged, save_weights
+from common.files.atomic import atomic_write
+from common.files.weights import load_weights, save_weights
+from common.parity.checks import NATIVE_SEEDS, check_forward, layout_for, parity_report
+from common.parity.stats import LockstepParity, lockstep_parity
+from common.present.tables import format_comparison, format_epoch, format_summary, parity_matrix
+from common.runs.inputs import MODES
+from common.runs.result import RunResult
+from common.runs.store import check_run_dir, default_run_dir, write_comparison, write_run
+from common.runs.training import train_run
 from spec import Spec, TwinspecError, list_specs, load_spec, resolve_spec
 from spec.schema import LAYOUTS
 
-BACKENDS = ("torch", "keras")
 COMMANDS = ("train", "compare", "show", "export", "parity", "report", "list")
 DEFAULT_MODEL = "cnn1"
-NATIVE_SEEDS = 5
 CHECKS = ("forward", "lockstep", "native")
 ACTIVATION_RANGE = np.linspace(-5, 5, 201, dtype=np.float32)  # 0 is one of the points: relu's kink shows
 
@@ -92,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
             "--data", type=Path, help="train on your copy of the spec's real dataset (its data.source) at this path"
         )
 
+    def backends_option(sub: argparse.ArgumentParser) -> None:
+        every = ",".join(columns.names())
+        sub.add_argument("--backends", default=every, metavar="A,B,...", help=f"which backends (default: {every})")
+
     def training_options(sub: argparse.ArgumentParser, out_help: str) -> None:
         sub.add_argument("--epochs", type=_positive, help="override the spec's number of epochs")
         sub.add_argument(
@@ -110,26 +94,28 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--quiet", action="store_true", help="no per-epoch progress, only the summary")
 
     train = commands.add_parser("train", help="train one model with one backend (the default command)")
-    train.add_argument("--backend", choices=BACKENDS, default="torch", help="framework to train with (default: torch)")
+    train.add_argument("--backend", choices=list(columns.COLUMNS), default="torch", help="framework to train with (default: torch)")
     model_options(train)
     training_options(train, "run directory (default: runs/<model>-<backend>-<time>)")
 
-    compare = commands.add_parser("compare", help="train one model with both backends and compare the runs")
+    compare = commands.add_parser("compare", help="train one model with several backends and compare the runs")
     model_options(compare)
+    backends_option(compare)
     training_options(compare, "run directory (default: runs/<model>-compare-<time>)")
 
     show = commands.add_parser("show", help="print a model's source and training loop in one framework")
     show.add_argument("show_model", metavar="MODEL", help="spec name or path to a spec YAML")
-    show.add_argument("--backend", choices=BACKENDS, default="torch", help="framework to write it in (default: torch)")
+    show.add_argument("--backend", choices=list(columns.COLUMNS), default="torch", help="framework to write it in (default: torch)")
 
     export = commands.add_parser("export", help="write a backend's initial weights for a spec (neutral .npz)")
-    export.add_argument("--backend", choices=BACKENDS, default="torch", help="whose seeded init (default: torch)")
+    export.add_argument("--backend", choices=list(columns.COLUMNS), default="torch", help="whose seeded init (default: torch)")
     model_options(export)
     export.add_argument("--weights", type=Path, required=True, help="the .npz file to write")
 
-    parity = commands.add_parser("parity", help="check that torch and keras compute the same thing")
+    parity = commands.add_parser("parity", help="check that every backend computes what torch computes")
     model_options(parity, f"native: the first of the {NATIVE_SEEDS} seeds (default 0)")
     parity.add_argument("--all", action="store_true", help="every shipped spec (instead of --model)")
+    backends_option(parity)
     parity.add_argument(
         "--check",
         choices=(*CHECKS, "all"),
@@ -145,8 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parity.add_argument("--json", type=Path, help="also write the figures to this JSON file")
 
-    report = commands.add_parser("report", help="train both backends and write a self-contained HTML report")
+    report = commands.add_parser("report", help="train several backends and write a self-contained HTML report")
     report.add_argument("report_model", metavar="MODEL", help="spec name or path to a spec YAML")
+    backends_option(report)
     report.add_argument("--mode", choices=MODES, default="native", help="how both backends train (default: native)")
     report.add_argument("--epochs", type=_positive, help="override the spec's number of epochs")
     report.add_argument("--out", type=Path, help="the HTML file (default: runs/<model>-report-<time>.html)")
@@ -179,14 +166,6 @@ def _output_file(path: Path, make_parent: bool = False) -> Path:
     return path
 
 
-def _backend(name: str, module: str = "") -> ModuleType:
-    return importlib.import_module(f"{name}_impl{'.' + module if module else ''}")
-
-
-def _layout(spec: Spec, backend: str, override: str | None) -> str:
-    return spec.layout_for(_backend(backend).NATIVE_LAYOUT, override)
-
-
 def _progress(backend: str, epochs: int, quiet: bool) -> Callable[[int, float, float, float], None] | None:
     """One line per epoch, in the same format for both backends."""
     if quiet:
@@ -212,8 +191,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = _spec(args)
     out = check_run_dir(args.out or default_run_dir(spec.name, args.backend))
     init = load_weights(args.init_from, spec.model) if args.init_from else None
-    layout = _layout(spec, args.backend, args.layout)
-    runner = _backend(args.backend, "runner")
+    layout = layout_for(spec, args.backend, args.layout)
+    runner = columns.load(args.backend, "runner")
     print(f"training {spec.name} ({spec.title}) with {args.backend}, {layout}, {args.mode}, {spec.train.epochs} epochs")
     progress = _progress(args.backend, spec.train.epochs, args.quiet)
     result = runner.train_spec(spec, layout, args.mode, on_epoch=progress, init=init)
@@ -225,194 +204,57 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     spec = _spec(args)
+    names = columns.parse_backends(args.backends)
     out = check_run_dir(args.out or default_run_dir(spec.name, "compare"))
     init = load_weights(args.init_from, spec.model) if args.init_from else None
-    print(f"comparing {spec.name} ({spec.title}) in torch and keras, {args.mode}, {spec.train.epochs} epochs")
+    print(f"comparing {spec.name} ({spec.title}) in {', '.join(names)}, {args.mode}, {spec.train.epochs} epochs")
     results: dict[str, RunResult] = {}
-    for name in BACKENDS:  # torch first: see the torch_impl docstring
-        runner = _backend(name, "runner")
-        layout = _layout(spec, name, args.layout)
+    for name in names:  # torch's family first: see the torch_impl docstring
+        runner = columns.load(name, "runner")
+        layout = layout_for(spec, name, args.layout)
         progress = _progress(name, spec.train.epochs, args.quiet)
         results[name] = runner.train_spec(spec, layout, args.mode, on_epoch=progress, init=init)
-    lockstep = lockstep_parity(results["torch"], results["keras"]) if args.mode == "lockstep" else None
-    print(format_comparison(results, lockstep))
-    write_comparison(results, lockstep, out)
+    lockstep = _lockstep_against_reference(results) if args.mode == "lockstep" else None
+    print(format_comparison(results, lockstep, columns.REFERENCE))
+    write_comparison(results, lockstep, out, columns.REFERENCE)
     print(f"wrote {out}/: compare.json, loss.png")
     return 0
 
 
+def _lockstep_against_reference(results: dict[str, RunResult]) -> dict[str, LockstepParity] | None:
+    """Each run against the reference's, when the reference ran too."""
+    reference = results.get(columns.REFERENCE)
+    if reference is None:
+        return None
+    return {name: lockstep_parity(reference, run) for name, run in results.items() if name != columns.REFERENCE}
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     spec = _spec(args, args.show_model)
-    print(_backend(args.backend, "listing").listing(spec), end="")
+    print(columns.load(args.backend, "listing").listing(spec), end="")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     spec = _spec(args)
     _output_file(args.weights)
-    save_weights(_backend(args.backend, "forward").initial_weights(spec.model), args.weights)
+    save_weights(columns.load(args.backend, "forward").initial_weights(spec.model), args.weights)
     print(f"wrote {args.backend}'s initial weights for {spec.name} (seed {spec.model.seed}) to {args.weights}")
     return 0
-
-
-def check_forward(spec: Spec) -> ForwardParity:
-    """The first validation batch through torch and keras in both layouts, from torch's init."""
-    forward = {name: _backend(name, "forward") for name in BACKENDS}  # torch first
-    split = split_dataset(load_dataset(spec.data.dataset), spec.data)
-    x = split.x_val[: spec.data.batch_size]
-    if spec.data.mean is not None:
-        x = normalize(x, spec.data.mean, spec.data.std)
-    weights = forward["torch"].initial_weights(spec.model)
-    return forward_parity(
-        {
-            f"{name}-{layout}": forward[name].forward(spec.model, layout, weights, x)
-            for name in BACKENDS
-            for layout in LAYOUTS
-        }
-    )
-
-
-def check_lockstep(spec: Spec, layout: str) -> LockstepParity:
-    """Both backends train from the same initial weights and batch plan (common.run_inputs).
-    On failure, torch runs again from weights one ulp off, to tell chaos from drift."""
-    torch_runner, keras_runner = (_backend(name, "runner") for name in BACKENDS)
-    torch_run = torch_runner.train_spec(spec, layout, "lockstep")
-    parity = lockstep_parity(torch_run, keras_runner.train_spec(spec, layout, "lockstep"))
-    if parity.passed:
-        return parity
-    nudged_run = torch_runner.train_spec(spec, layout, "lockstep", init=nudged(torch_initial_weights(spec.model)))
-    return dataclasses.replace(parity, noise_floor=lockstep_parity(torch_run, nudged_run).max_rel_loss_diff)
-
-
-def check_native(
-    spec: Spec,
-    seeds: range = range(NATIVE_SEEDS),
-    layout: str | None = None,
-    on_seed: Callable[[int, dict[str, float]], None] | None = None,
-    keras_init: bool = True,
-) -> NativeParity:
-    """Paired native runs: per seed, both backends start from torch's init (common.parity).
-    With ``keras_init``, Keras with its own default init runs alongside, for information."""
-    initial = _backend("torch", "forward").initial_weights
-    torch_runner, keras_runner = (_backend(name, "runner") for name in BACKENDS)
-    accuracies: dict[str, list[float]] = {"torch": [], "keras": [], "keras-init": []}
-    n_val = 0
-    for seed in seeds:
-        seeded = spec.with_overrides(seed=seed)
-        init = initial(seeded.model)
-        runs = {
-            "torch": torch_runner.train_spec(seeded, _layout(spec, "torch", layout), init=init),
-            "keras": keras_runner.train_spec(seeded, _layout(spec, "keras", layout), init=init),
-        }
-        if keras_init:
-            own = seeded.with_overrides(init="keras")
-            runs["keras-init"] = keras_runner.train_spec(own, _layout(spec, "keras", layout))
-        for name, run in runs.items():
-            accuracies[name].append(run.val_accuracy)
-        n_val = sum(total for _, total in runs["torch"].per_class)
-        if on_seed is not None:
-            on_seed(seed, {name: accs[-1] for name, accs in accuracies.items() if accs})
-    return native_parity(accuracies["torch"], accuracies["keras"], n_val, accuracies["keras-init"] or None)
-
-
-def parity_report(spec: Spec, checks: tuple[str, ...], layout: str | None, first_seed: int) -> dict:
-    """Run the checks on one spec, printing as it goes; the figures, as ``--json`` writes them."""
-    report: dict = {"model": spec.name}
-    if "forward" in checks:
-        forward = check_forward(spec)
-        print(f"forward parity, {spec.name}: max |difference| per pair (tolerance 1e-5)")
-        for pair, diff in forward.pairs.items():
-            print(f"  {pair:<28} {diff:.3g}")
-        report["forward"] = {"max_abs_diff": forward.max_abs_diff, "pairs": forward.pairs, "passed": forward.passed}
-    if "lockstep" in checks:
-        report["lockstep"] = _lockstep_report(spec, (layout,) if layout else LAYOUTS)
-    if "native" in checks:
-        print(f"native parity, {spec.name}: {NATIVE_SEEDS} paired seeds per backend (training...)", flush=True)
-        native = check_native(
-            spec,
-            seeds=range(first_seed, first_seed + NATIVE_SEEDS),
-            layout=layout,
-            on_seed=lambda seed, accs: print(
-                f"  seed {seed}: torch {accs['torch']:.3f}  keras {accs['keras']:.3f}"
-                f"  (keras' own init {accs['keras-init']:.3f})",
-                flush=True,
-            ),
-        )
-        print(
-            f"  torch {native.torch_acc_mean:.3f} ± {native.torch_acc_std:.3f}   keras {native.keras_acc_mean:.3f}"
-            f" ± {native.keras_acc_std:.3f}   |difference| {native.difference:.3f}   bound {native.bound:.3f}\n"
-            f"  keras with its own default init (glorot, zero bias; not judged): {native.keras_init_acc_mean:.3f}"
-            f" ± {native.keras_init_acc_std:.3f}"
-        )
-        report["native"] = {
-            "torch_acc_mean": native.torch_acc_mean,
-            "keras_acc_mean": native.keras_acc_mean,
-            "torch_acc_std": native.torch_acc_std,
-            "keras_acc_std": native.keras_acc_std,
-            "bound": native.bound,
-            "seeds": native.seeds,
-            "keras_init_acc_mean": native.keras_init_acc_mean,
-            "keras_init_acc_std": native.keras_init_acc_std,
-            "passed": native.passed,
-        }
-    report["passed"] = all(report[check]["passed"] for check in checks if report[check].get("applicable", True))
-    return report
-
-
-def _lockstep_report(spec: Spec, layouts: tuple[str, ...]) -> dict:
-    if spec.model.dropout_layers:
-        reason = (
-            f"dropout ({', '.join(spec.model.dropout_layers)}) draws from each framework's own generator; "
-            "covered by forward parity (eval mode) and native parity"
-        )
-        print(f"lockstep parity, {spec.name}: not applicable: {reason}")
-        return {"applicable": False, "reason": reason}
-    print(f"lockstep parity, {spec.name}: same weights and batches (tolerances 1e-4 relative loss, 1e-4 weights)")
-    figures = {}
-    for layout in layouts:
-        lockstep = check_lockstep(spec, layout)
-        figures[layout] = {
-            "max_rel_loss_diff": lockstep.max_rel_loss_diff,
-            "max_abs_weight_diff": lockstep.max_abs_weight_diff,
-            "per_class_equal": lockstep.per_class_equal,
-            "per_class": lockstep.torch_per_class,
-            "noise_floor": lockstep.noise_floor,
-            "passed": lockstep.passed,
-        }
-        counts = "same counts" if lockstep.per_class_equal else "counts differ"
-        print(
-            f"  {layout}: loss {lockstep.max_rel_loss_diff:.3g} relative, weights {lockstep.max_abs_weight_diff:.3g},"
-            f" {counts} {lockstep.torch_per_class}"
-            + ("" if lockstep.per_class_equal else f" vs {lockstep.keras_per_class}"),
-            flush=True,
-        )
-        if lockstep.noise_floor is not None:
-            print(f"    torch against itself, initial weights one ulp off: {lockstep.noise_floor:.3g} relative", end="")
-            print(
-                ": chaotic in float32, no implementation can follow this run so long"
-                if lockstep.chaotic
-                else ": round-off alone stays within the tolerance, so the frameworks differ",
-                flush=True,
-            )
-    return {
-        "max_rel_loss_diff": max(f["max_rel_loss_diff"] for f in figures.values()),
-        "max_abs_weight_diff": max(f["max_abs_weight_diff"] for f in figures.values()),
-        "per_class_equal": all(f["per_class_equal"] for f in figures.values()),
-        "layouts": figures,
-        "passed": all(f["passed"] for f in figures.values()),
-    }
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
     if args.all and (args.model or args.data):
         raise TwinspecError("parity --all runs every shipped spec: leave out --model and --data")
+    names = columns.parse_backends(args.backends)
+    if names == [columns.REFERENCE]:
+        raise TwinspecError(f"--backends: name a backend besides {columns.REFERENCE}, the reference it is checked against")
     specs = [_spec(args, spec.name) for spec in list_specs()] if args.all else [_spec(args)]
     if args.json:
         _output_file(args.json)
     checks = CHECKS if args.check == "all" else (args.check,)
-    reports = [parity_report(spec, checks, args.layout, args.seed or 0) for spec in specs]
-    if args.all:
-        print(parity_matrix(reports))
+    reports = [parity_report(spec, checks, names, args.layout, args.seed or 0) for spec in specs]
+    print(parity_matrix(reports))
     passed = all(report["passed"] for report in reports)
     print("PASSED" if passed else "FAILED")
     if args.json:
@@ -426,24 +268,26 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from common.lecture import Side, write_lecture_report
+    from common.present.lecture import Side, write_lecture_report
 
     spec = _spec(args, args.report_model)
+    names = columns.parse_backends(args.backends)
     out = _output_file(args.out or default_run_dir(spec.name, "report", suffix=".html"), make_parent=args.out is None)
-    print(f"report on {spec.name} ({spec.title}): training torch and keras, {args.mode}, {spec.train.epochs} epochs")
+    print(f"report on {spec.name} ({spec.title}): training {', '.join(names)}, {args.mode}, {spec.train.epochs} epochs")
     sides = {}
-    for name in BACKENDS:  # torch first: see the torch_impl docstring
-        layout = _layout(spec, name, None)
-        trainer = _backend(name, "runner").make_trainer(spec, layout, args.mode)
-        export = _backend(name, "weights").export_weights
+    for name in names:  # torch's family first: see the torch_impl docstring
+        layout = layout_for(spec, name)
+        trainer = columns.load(name, "runner").make_trainer(spec, layout, args.mode)
+        export = columns.load(name, "weights").export_weights
         progress = _progress(name, spec.train.epochs, args.quiet)
         result = train_run(trainer, spec, backend=name, layout=layout, mode=args.mode, export=export, on_epoch=progress)
-        curves = _backend(name, "activations").activation_curves(ACTIVATION_RANGE)
-        sides[name] = Side(result, trainer, _backend(name, "listing").listing(spec), curves)
+        curves = columns.load(name, "activations").activation_curves(ACTIVATION_RANGE)
+        sides[name] = Side(result, trainer, columns.load(name, "listing").listing(spec), curves)
     runs = {name: side.result for name, side in sides.items()}
-    lockstep = lockstep_parity(runs["torch"], runs["keras"]) if args.mode == "lockstep" else None
-    print(format_comparison(runs, lockstep))
-    write_lecture_report(spec, sides, check_forward(spec), lockstep, out)
+    lockstep = _lockstep_against_reference(runs) if args.mode == "lockstep" else None
+    print(format_comparison(runs, lockstep, columns.REFERENCE))
+    titles = {name: columns.column(name).title for name in names}
+    write_lecture_report(spec, sides, check_forward(spec, names), lockstep, out, titles)
     print(f"wrote {out}")
     return 0
 

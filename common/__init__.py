@@ -1,1 +1,3 @@
-"""Framework-free data, metrics and reports shared by both backends."""
+"""Framework-free parts every column shares, in sub-packages by job: ``data``, ``replay``
+(torch's random streams in numpy), ``parity``, ``present``, ``runs`` and ``files``; the
+column registry is ``common.columns``."""

@@ -11,7 +11,6 @@ import os
 import sys
 
 BACKEND = "keras"
-NATIVE_LAYOUT = "nhwc"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")

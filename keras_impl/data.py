@@ -2,7 +2,7 @@
 
 Randomness comes from a ``tf.random.Generator`` seeded with ``seed``, so a run is
 reproducible from its seed alone, yet every epoch draws anew. In lockstep mode the
-training dataset replays a batch plan from ``common.plan`` instead, epoch after epoch.
+training dataset replays a batch plan from ``common.replay.plan`` instead, epoch after epoch.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common.plan import Plan, epoch_arrays
-from common.prep import Split, balanced_weights, to_layout
+from common.data.prep import Split, balanced_weights, to_layout
+from common.replay.plan import Plan, epoch_arrays
 from spec.schema import DataSpec
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.prep import to_layout
-from common.weights import Weights
+from common.data.prep import to_layout
+from common.files.weights import Weights
 from keras_impl.build import build_model
 from keras_impl.weights import export_weights, import_weights
 from spec.schema import ModelSpec

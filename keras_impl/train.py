@@ -18,11 +18,11 @@ import tensorflow as tf
 from keras import ops
 from matplotlib.figure import Figure
 
-from common import plots
-from common.atomic import atomic_write
 from common.errors import DataError
-from common.lr_range import learning_rates, smoothed
-from common.metrics import batch_counts
+from common.files.atomic import atomic_write
+from common.present import plots
+from common.runs.lr_range import learning_rates, smoothed
+from common.runs.metrics import batch_counts
 from keras_impl import data
 from keras_impl.build import count_parameters
 from spec.errors import TwinspecError
@@ -152,7 +152,7 @@ class StepByStep:
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
-        self.loss_kind = loss_kind  # how outputs become classes: see common.metrics
+        self.loss_kind = loss_kind  # how outputs become classes: see common.runs.metrics
         self.train_loader: tf.data.Dataset | None = None
         self.val_loader: tf.data.Dataset | None = None
         self.writer: Path | None = None  # the log directory; train() opens and closes its writers

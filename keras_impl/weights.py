@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.weights import Weights, check_weights, expected_shapes
+from common.files.weights import Weights, check_weights, expected_shapes
 from spec.schema import ModelSpec
 
 

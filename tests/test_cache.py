@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import run_python
 
-from common import cache
-from common.datasets import load_dataset
+from common.data import cache
+from common.data.datasets import load_dataset
 from common.errors import DataError
 from spec import load_spec, resolve_spec
 
@@ -73,7 +73,7 @@ def test_another_process_reads_the_same_bytes():
     dataset = load_dataset(load_spec(resolve_spec("relu")).data.dataset)
     ours = hashlib.sha256(dataset.images.tobytes() + dataset.labels.tobytes()).hexdigest()
     code = (
-        "import hashlib; from common.datasets import load_dataset; from spec import load_spec, resolve_spec;"
+        "import hashlib; from common.data.datasets import load_dataset; from spec import load_spec, resolve_spec;"
         "d = load_dataset(load_spec(resolve_spec('relu')).data.dataset);"
         "print(hashlib.sha256(d.images.tobytes() + d.labels.tobytes()).hexdigest())"
     )

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from common.datasets import load_dataset
-from common.metrics import accuracy, batch_counts
-from common.prep import normalize, split_dataset
+from common.data.datasets import load_dataset
+from common.data.prep import normalize, split_dataset
+from common.runs.metrics import accuracy, batch_counts
 from spec import load_spec, resolve_spec
 from torch_impl.forward import forward
 from torch_impl.runner import train_spec

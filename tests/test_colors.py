@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pytest
 
-from common.colors import CLASS_NAMES, generate_colors
+from common.data.colors import CLASS_NAMES, generate_colors
 from common.errors import DataError
 
 
@@ -37,7 +37,7 @@ def test_shapes_dtypes_and_layout():
 
 
 def test_pinned_bytes():
-    # If this changes, the generator changed: bump common.cache.FORMAT_VERSION with it.
+    # If this changes, the generator changed: bump common.data.cache.FORMAT_VERSION with it.
     images, labels = generate_colors(28, 300, seed=0)
     assert hashlib.sha256(images.tobytes()).hexdigest()[:16] == "fc628ce4f6577d7b"
     assert hashlib.sha256(labels.tobytes()).hexdigest()[:16] == "e004678e3838d666"

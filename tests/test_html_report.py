@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from common import plots
-from common.html_report import PNG_SIGNATURE, Report, is_number
-from common.lines import generate_lines
-from common.metrics import confusion_matrix
+from common.data.lines import generate_lines
+from common.present import plots
+from common.present.html_report import PNG_SIGNATURE, Report, is_number
+from common.runs.metrics import confusion_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 CLASSES = ("parallel", "up", "down")
@@ -98,7 +98,7 @@ def sample_report() -> tuple[Report, int]:
     report = Report("cnn1: PyTorch vs Keras", subtitle="Chapter 5 - CNN with one 3x3 filter, three classes")
     report.heading("The model").paragraph("One spec, two frameworks. Escaped: <script>alert(1)</script> & co.")
     report.preformatted((ROOT / "spec" / "models" / "cnn1.yaml").read_text(), title="spec/models/cnn1.yaml")
-    report.heading("The code").heading("Activations", level=3).code_pair(torch_src, keras_src)
+    report.heading("The code").heading("Activations", level=3).code_columns([("PyTorch", torch_src), ("Keras", keras_src)])
     report.heading("Results").table(
         ["framework", "epochs", "val loss", "val accuracy", "seconds", "note"],
         [["torch", 20, 0.0123456789, "98.50%", "4.6 s", "the book's run"], ["keras", 20, 0.02, "97.00%", "6.1 s", "-"]],

@@ -5,8 +5,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from common.datasets import load_dataset
-from common.prep import Split, hflip, normalize, split_dataset
+from common.data.datasets import load_dataset
+from common.data.prep import Split, hflip, normalize, split_dataset
 from keras_impl.data import make_loaders
 from spec import load_spec, resolve_spec
 

@@ -47,8 +47,9 @@ def test_compare_trains_both_and_writes_the_overlay(tmp_path):
     assert re.search(r"^parameters +143 +143$", done.stdout, re.MULTILINE)
     figures = json.loads((out / "compare.json").read_text())
     assert (figures["model"], figures["mode"]) == ("relu", "native")
-    assert figures["torch"]["layout"] == "nchw" and figures["keras"]["layout"] == "nhwc"
-    assert len(figures["torch"]["train_loss"]) == len(figures["keras"]["val_loss"]) == 2
+    backends = figures["backends"]
+    assert backends["torch"]["layout"] == "nchw" and backends["keras"]["layout"] == "nhwc"
+    assert len(backends["torch"]["train_loss"]) == len(backends["keras"]["val_loss"]) == 2
     assert sorted(p.name for p in out.iterdir()) == ["compare.json", "loss.png"]
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -59,9 +60,10 @@ def test_compare_in_lockstep_says_it_is_the_same_run_and_quiet_is_quiet(tmp_path
     assert done.returncode == 0, done.stderr
     assert "[torch]" not in done.stdout and "[keras]" not in done.stdout
     assert re.search(r"^  up +55/62 +55/62$", done.stdout, re.MULTILINE)  # the book's chapter-5 counts, both
-    assert "per-class counts equal: the same run" in done.stdout
+    assert "lockstep keras vs torch:" in done.stdout and "per-class counts equal: the same run" in done.stdout
     lockstep = json.loads((out / "compare.json").read_text())["lockstep"]
-    assert lockstep["passed"] and lockstep["max_rel_loss_diff"] < 1e-4
+    assert lockstep["reference"] == "torch" and lockstep["backends"]["keras"]["passed"]
+    assert lockstep["backends"]["keras"]["max_rel_loss_diff"] < 1e-4
 
 
 def test_report_renders_offline_with_every_section(tmp_path):
@@ -109,7 +111,7 @@ def test_parity_lockstep_json_and_dropout_not_applicable(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     figures = json.loads(report.read_text())
-    lockstep = figures["lockstep"]
+    lockstep = figures["lockstep"]["backends"]["keras"]
     assert set(lockstep["layouts"]) == {"nhwc"} and lockstep["per_class_equal"] and figures["passed"]
     assert lockstep["max_rel_loss_diff"] < 1e-4 and lockstep["max_abs_weight_diff"] < 1e-4
     done = run_python("run.py", "parity", "--model", "cnn2", "--check", "lockstep", "--json", str(report))
@@ -123,7 +125,8 @@ def test_parity_all_prints_the_matrix(tmp_path):
     assert done.returncode == 0, done.stderr
     matrix = done.stdout[done.stdout.index("parity matrix") :]
     names = sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))
-    assert [line.split()[0] for line in matrix.splitlines()[2 : 2 + len(names)]] == names
+    rows = [line.split()[:2] for line in matrix.splitlines()[3 : 3 + len(names)]]
+    assert rows == [[name, "keras"] for name in names]
     figures = json.loads(report.read_text())
     assert [m["model"] for m in figures["models"]] == names and figures["passed"] is True
     done = run_python("run.py", "parity", "--all", "--model", "relu")

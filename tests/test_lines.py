@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from book_chapter4 import generate_dataset
 
-from common.lines import generate_lines
+from common.data.lines import generate_lines
 
 
 def _digest(array: np.ndarray) -> str:

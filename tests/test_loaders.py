@@ -13,8 +13,8 @@ import pytest
 from conftest import run_python
 from PIL import Image
 
+from common.data.loaders import load_cifar10, load_image_folder, load_mnist_npz
 from common.errors import DataError
-from common.loaders import load_cifar10, load_image_folder, load_mnist_npz
 
 H, W = 13, 17  # files' own size: not square, and neither side is 3
 
@@ -382,7 +382,7 @@ def test_cifar_pickle_cannot_run_code(tmp_path):
 
 def test_common_modules_import_no_framework():
     code = (
-        "import sys, common.colors, common.loaders;"
+        "import sys, common.data.colors, common.data.loaders;"
         "print(sorted(m for m in ('torch', 'torchvision', 'tensorflow', 'keras') if m in sys.modules))"
     )
     done = run_python("-c", code)

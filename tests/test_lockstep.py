@@ -11,11 +11,11 @@ import pytest
 from conftest import run_python
 from test_torch_book import BOOK
 
-from common.parity import LOCKSTEP_LOSS_TOLERANCE, LOCKSTEP_WEIGHT_TOLERANCE, lockstep_parity
-from common.report import RunResult
+from common.parity.stats import LOCKSTEP_LOSS_TOLERANCE, LOCKSTEP_WEIGHT_TOLERANCE, lockstep_parity
+from common.runs.store import RunResult
 from keras_impl import runner as keras_runner
 from keras_impl.runner import train_spec as keras_train
-from run import check_lockstep
+from common.parity.checks import check_lockstep
 from spec import TwinspecError, list_specs, load_spec, resolve_spec
 from torch_impl import runner as torch_runner
 from torch_impl.runner import train_spec as torch_train
@@ -65,7 +65,7 @@ def test_lenet_follows_within_its_horizon(layout):
 def test_lenet_is_chaotic_not_drifting():
     """Over all its epochs LeNet parts, and so does torch from weights one ulp off: the run
     is beyond float32's horizon, which is what the check reports, not a port difference."""
-    parity = check_lockstep(load_spec(resolve_spec("lenet")), "nchw")
+    parity = check_lockstep(load_spec(resolve_spec("lenet")), "nchw", ["keras"])["keras"]
     assert not parity.passed
     assert parity.chaotic and parity.noise_floor > 100 * LOCKSTEP_LOSS_TOLERANCE
 

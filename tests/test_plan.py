@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from common.plan import book_plan
-from common.prep import Split
+from common.data.prep import Split
+from common.replay.plan import book_plan
 from spec import TwinspecError, list_specs, load_spec, resolve_spec
 from torch_impl.data import make_loaders
 from torch_impl.train import StepByStep
@@ -77,6 +77,6 @@ def test_no_plan_for_dropout_models():
 def test_big_seeds_keep_torchs_low_32_bits():
     torch.manual_seed(2**40 + 7)
     expected = torch.randperm(20).tolist()
-    from common.torch_random import TorchCPUGenerator
+    from common.replay.torch_random import TorchCPUGenerator
 
     assert TorchCPUGenerator(2**40 + 7).randperm(20).tolist() == expected

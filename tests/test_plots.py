@@ -8,12 +8,12 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from PIL import Image
 
-from common import plots
-from common.colors import CLASS_NAMES as COLOR_NAMES
-from common.colors import generate_colors
-from common.html_report import PNG_SIGNATURE
-from common.lines import generate_lines
-from common.metrics import confusion_matrix, per_class_counts
+from common.data.colors import CLASS_NAMES as COLOR_NAMES
+from common.data.colors import generate_colors
+from common.data.lines import generate_lines
+from common.present import plots
+from common.present.html_report import PNG_SIGNATURE
+from common.runs.metrics import confusion_matrix, per_class_counts
 
 LINE_CLASSES = ("parallel", "up", "down")
 

@@ -8,8 +8,8 @@ from torch.utils.data import random_split
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from common.prep import balanced_weights, hflip, normalize, scale, split_indices
-from common.torch_random import TorchCPUGenerator
+from common.data.prep import balanced_weights, hflip, normalize, scale, split_indices
+from common.replay.torch_random import TorchCPUGenerator
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.torch_init import torch_initial_weights
+from common.replay.torch_init import torch_initial_weights
 from spec import list_specs, load_spec
 from torch_impl.forward import initial_weights
 

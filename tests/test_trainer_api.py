@@ -10,10 +10,10 @@ import pytest
 import tensorflow as tf
 from matplotlib.figure import Figure
 
-from common.datasets import load_dataset
+from common.data.datasets import load_dataset
+from common.data.prep import normalize, split_dataset, to_layout
 from common.errors import DataError
-from common.prep import normalize, split_dataset, to_layout
-from common.torch_init import torch_initial_weights
+from common.replay.torch_init import torch_initial_weights
 from keras_impl import runner as keras_runner
 from keras_impl import train as keras_train
 from spec import TwinspecError, load_spec, resolve_spec

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from conftest import run_python
 
-from common.datasets import load_dataset
-from common.metrics import predicted_classes
-from common.prep import normalize, split_dataset
-from common.weights import load_weights
+from common.data.datasets import load_dataset
+from common.data.prep import normalize, split_dataset
+from common.files.weights import load_weights
+from common.runs.metrics import predicted_classes
 from keras_impl import forward as keras_forward
 from keras_impl.runner import train_spec as keras_train
 from spec import load_spec, resolve_spec

@@ -11,7 +11,6 @@ uses).
 import sys
 
 BACKEND = "torch"
-NATIVE_LAYOUT = "nchw"
 
 if "tensorflow" in sys.modules and "triton" not in sys.modules:
     sys.modules["triton"] = None  # makes "import triton" fail cleanly: torch then runs without it

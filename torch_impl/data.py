@@ -1,6 +1,6 @@
 """The book's data pipeline: a transforming ``Dataset``, ``DataLoader`` and sampler.
 
-In lockstep mode the training loader replays a batch plan from ``common.plan`` instead:
+In lockstep mode the training loader replays a batch plan from ``common.replay.plan`` instead:
 a batch sampler hands out the plan's samples and flip decisions, epoch after epoch.
 """
 
@@ -10,8 +10,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, WeightedRandomSampler
 from torchvision.transforms import v2
 
-from common.plan import Plan
-from common.prep import Split, balanced_weights
+from common.data.prep import Split, balanced_weights
+from common.replay.plan import Plan
 from spec.schema import DataSpec
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from common.prep import to_layout
-from common.weights import Weights
+from common.data.prep import to_layout
+from common.files.weights import Weights
 from spec.schema import ModelSpec
 from torch_impl.build import build_model
 from torch_impl.weights import export_weights, import_weights

@@ -16,7 +16,7 @@ listing is text, and its line ``n_epochs = N`` is the one place that sets the ep
 
 from __future__ import annotations
 
-from common.source import Call, Code, binary_loss, call_args, code, join_blocks, literal, render, spec_path
+from common.present.source import Call, Code, binary_loss, call_args, code, join_blocks, literal, render, spec_path
 from spec.schema import LayerSpec, Spec
 
 FRAMEWORK = "PyTorch, in the style of Deep Learning with PyTorch Step-by-Step"
@@ -66,8 +66,8 @@ def _imports(spec: Spec) -> str:
 
 
 TWINSPEC_IMPORTS = [
-    "from common.datasets import load_dataset",
-    "from common.prep import split_dataset",
+    "from common.data.datasets import load_dataset",
+    "from common.data.prep import split_dataset",
     "from spec import load_spec",
 ]
 

@@ -3,9 +3,10 @@ in lockstep, from common's initial weights and batch plan."""
 
 from __future__ import annotations
 
-from common.report import RunResult, train_run
-from common.run_inputs import run_inputs
-from common.weights import Weights
+from common.files.weights import Weights
+from common.runs.inputs import run_inputs
+from common.runs.result import RunResult
+from common.runs.training import train_run
 from spec.schema import Spec
 from torch_impl import BACKEND
 from torch_impl.build import build_model

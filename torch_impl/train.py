@@ -21,11 +21,11 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader
 
-from common import plots
-from common.atomic import atomic_write
 from common.errors import DataError
-from common.lr_range import learning_rates, smoothed
-from common.metrics import batch_counts
+from common.files.atomic import atomic_write
+from common.present import plots
+from common.runs.lr_range import learning_rates, smoothed
+from common.runs.metrics import batch_counts
 from spec.errors import TwinspecError
 from spec.schema import TrainSpec
 from torch_impl import data
@@ -63,7 +63,7 @@ class StepByStep:
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
-        self.loss_kind = loss_kind  # how outputs become classes: see common.metrics
+        self.loss_kind = loss_kind  # how outputs become classes: see common.runs.metrics
         self.train_loader: DataLoader | None = None
         self.val_loader: DataLoader | None = None
         self.writer = None

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from common.weights import Weights, check_weights, expected_shapes
+from common.files.weights import Weights, check_weights, expected_shapes
 from spec.schema import ModelSpec
 
 

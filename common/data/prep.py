@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from common.datasets import Dataset
+from common.data.datasets import Dataset
 from common.errors import DataError
-from common.torch_random import TorchCPUGenerator, split_lengths
+from common.replay.torch_random import TorchCPUGenerator, split_lengths
 from spec.schema import DataSpec
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from common.prep import balanced_weights
-from common.torch_random import TorchCPUGenerator
+from common.data.prep import balanced_weights
+from common.replay.torch_random import TorchCPUGenerator
 from spec.errors import TwinspecError
 from spec.schema import DataSpec, ModelSpec
 

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from common.atomic import atomic_write
+from common.files.atomic import atomic_write
 from spec.errors import TwinspecError
 
 EMBED_DPI = 150  # png_bytes: sharp when the report shows a figure at its size in inches
@@ -102,7 +102,7 @@ def _displayable(image: np.ndarray) -> tuple[np.ndarray, dict]:
     if image.dtype == np.uint8:
         scaled = image.astype(np.float32) / 255
     else:
-        scaled = np.clip(image.astype(np.float32), 0.0, 1.0)  # floats: [0, 1], as after common.prep.scale
+        scaled = np.clip(image.astype(np.float32), 0.0, 1.0)  # floats: [0, 1], as after common.data.prep.scale
     if image.shape[0] == 1:
         return scaled[0], {"cmap": "gray", "vmin": 0.0, "vmax": 1.0}
     return scaled.transpose(1, 2, 0), {}

@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from common.torch_random import TorchCPUGenerator
-from common.weights import Weights, expected_shapes
+from common.files.weights import Weights, expected_shapes
+from common.replay.torch_random import TorchCPUGenerator
 from spec.layers import fan_in
 from spec.schema import ModelSpec
 

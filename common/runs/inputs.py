@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.datasets import load_dataset
-from common.plan import Plan, book_plan
-from common.prep import Split, split_dataset
-from common.torch_init import torch_initial_weights
-from common.weights import Weights
+from common.data.datasets import load_dataset
+from common.data.prep import Split, split_dataset
+from common.files.weights import Weights
+from common.replay.plan import Plan, book_plan
+from common.replay.torch_init import torch_initial_weights
 from spec.schema import Spec
 
 MODES = ("native", "lockstep")

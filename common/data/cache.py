@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from common.atomic import atomic_write
 from common.errors import DataError
+from common.files.atomic import atomic_write
 
 # Bump when a generator changes its output, so that stale caches are not reused.
 FORMAT_VERSION = 1

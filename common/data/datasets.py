@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common import cache, colors, loaders
-from common.lines import generate_lines
+from common.data import cache, colors, loaders
+from common.data.lines import generate_lines
 from spec.schema import DatasetSpec, SourceSpec
 
 GENERATORS = {"lines": generate_lines, "colors": colors.generate_colors}

@@ -19,27 +19,32 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from common.report import RunResult
+    from common.runs.result import RunResult
 
 Z = 3.0  # a correct port's mean difference exceeds 3 standard errors rarely (~0.3% if normal)
 
 
 @dataclass(frozen=True)
 class NativeParity:
-    torch_acc_mean: float
-    keras_acc_mean: float
-    torch_acc_std: float
-    keras_acc_std: float
+    """One column's accuracies against the reference's, paired by seed."""
+
+    column: str
+    reference: str
+    acc_mean: float
+    reference_acc_mean: float
+    acc_std: float
+    reference_acc_std: float
     diff_std: float
     bound: float
     seeds: int
-    # Keras' own default init (glorot, zero bias) under the same seeds: for lectures, not judged.
-    keras_init_acc_mean: float | None = None
-    keras_init_acc_std: float | None = None
+    # The column's framework with its own default init (glorot, zero bias) under the same
+    # seeds: for lectures, not judged.
+    own_init_acc_mean: float | None = None
+    own_init_acc_std: float | None = None
 
     @property
     def difference(self) -> float:
-        return abs(self.torch_acc_mean - self.keras_acc_mean)
+        return abs(self.reference_acc_mean - self.acc_mean)
 
     @property
     def passed(self) -> bool:
@@ -47,24 +52,31 @@ class NativeParity:
 
 
 def native_parity(
-    torch_accs: list[float], keras_accs: list[float], n_val: int, keras_init_accs: list[float] | None = None
+    column: str,
+    accs: list[float],
+    reference: str,
+    reference_accs: list[float],
+    n_val: int,
+    own_init_accs: list[float] | None = None,
 ) -> NativeParity:
     """Compare paired accuracies (same seed and initial weights at the same position)."""
-    t, k = np.asarray(torch_accs, float), np.asarray(keras_accs, float)
-    if len(t) != len(k) or len(t) < 2:
-        raise ValueError("native parity needs the same number (at least 2) of paired runs per backend")
-    diff_std = float((t - k).std(ddof=1))
-    own = np.asarray(keras_init_accs, float) if keras_init_accs else None
+    r, c = np.asarray(reference_accs, float), np.asarray(accs, float)
+    if len(r) != len(c) or len(r) < 2:
+        raise ValueError("native parity needs the same number (at least 2) of paired runs per column")
+    diff_std = float((r - c).std(ddof=1))
+    own = np.asarray(own_init_accs, float) if own_init_accs else None
     return NativeParity(
-        torch_acc_mean=float(t.mean()),
-        keras_acc_mean=float(k.mean()),
-        torch_acc_std=float(t.std(ddof=1)),
-        keras_acc_std=float(k.std(ddof=1)),
+        column=column,
+        reference=reference,
+        acc_mean=float(c.mean()),
+        reference_acc_mean=float(r.mean()),
+        acc_std=float(c.std(ddof=1)),
+        reference_acc_std=float(r.std(ddof=1)),
         diff_std=diff_std,
-        bound=Z * diff_std / math.sqrt(len(t)) + 1 / n_val,
-        seeds=len(t),
-        keras_init_acc_mean=float(own.mean()) if own is not None else None,
-        keras_init_acc_std=float(own.std(ddof=1)) if own is not None and len(own) > 1 else None,
+        bound=Z * diff_std / math.sqrt(len(r)) + 1 / n_val,
+        seeds=len(r),
+        own_init_acc_mean=float(own.mean()) if own is not None else None,
+        own_init_acc_std=float(own.std(ddof=1)) if own is not None and len(own) > 1 else None,
     )
 
 
@@ -80,8 +92,8 @@ class LockstepParity:
     max_rel_loss_diff: float
     max_abs_weight_diff: float
     per_class_equal: bool
-    torch_per_class: list[list[int]]
-    keras_per_class: list[list[int]]
+    reference_per_class: list[list[int]]
+    per_class: list[list[int]]
     # On failure: torch against itself with every initial weight one ulp off. Above the
     # tolerance, the run is chaotic in float32 and no implementation can follow it.
     noise_floor: float | None = None
@@ -99,26 +111,26 @@ class LockstepParity:
         )
 
 
-def lockstep_parity(torch_run: RunResult, keras_run: RunResult) -> LockstepParity:
+def lockstep_parity(reference_run: RunResult, run: RunResult) -> LockstepParity:
     """Two runs from the same initial weights and batch plan, epoch by epoch and weight by weight."""
-    if len(torch_run.train_loss) != len(keras_run.train_loss):
+    if len(reference_run.train_loss) != len(run.train_loss):
         raise ValueError("lockstep runs of different lengths cannot be compared")
     relative = [
-        abs(t - k) / max(abs(t), 1e-12)
-        for ours, theirs in ((torch_run.train_loss, keras_run.train_loss), (torch_run.val_loss, keras_run.val_loss))
-        for t, k in zip(ours, theirs)
+        abs(r - c) / max(abs(r), 1e-12)
+        for ours, theirs in ((reference_run.train_loss, run.train_loss), (reference_run.val_loss, run.val_loss))
+        for r, c in zip(ours, theirs)
     ]
     weights = [
-        float(np.abs(torch_run.weights[layer][key] - keras_run.weights[layer][key]).max())
-        for layer in torch_run.weights
-        for key in torch_run.weights[layer]
+        float(np.abs(reference_run.weights[layer][key] - run.weights[layer][key]).max())
+        for layer in reference_run.weights
+        for key in reference_run.weights[layer]
     ]
     return LockstepParity(  # np.max: a NaN anywhere makes the figure NaN, and the check fail
         max_rel_loss_diff=float(np.max(relative)),
         max_abs_weight_diff=float(np.max(weights, initial=0.0)),
-        per_class_equal=torch_run.per_class == keras_run.per_class,
-        torch_per_class=torch_run.per_class,
-        keras_per_class=keras_run.per_class,
+        per_class_equal=reference_run.per_class == run.per_class,
+        reference_per_class=reference_run.per_class,
+        per_class=run.per_class,
     )
 
 
@@ -148,38 +160,3 @@ def forward_parity(outputs: dict[str, np.ndarray]) -> ForwardParity:
             for b in names[i + 1 :]
         }
     )
-
-
-def parity_matrix(reports: list[dict]) -> str:
-    """One line per spec from ``run.py parity`` reports: each check's worst figure and verdict."""
-    header = f"{'model':<12}  {'forward':>10}  {'lockstep nchw':>15}  {'lockstep nhwc':>15}  {'native |d| / bound':>20}"
-    lines = ["", "parity matrix", header]
-    for report in reports:
-        cells = []
-        forward = report.get("forward")
-        cells.append(_verdict(f"{forward['max_abs_diff']:.2g}", forward["passed"]) if forward else "-")
-        lockstep = report.get("lockstep")
-        for layout in ("nchw", "nhwc"):
-            if lockstep is None:
-                cells.append("-")
-            elif not lockstep.get("applicable", True):
-                cells.append("n/a (dropout)")
-            elif layout in lockstep["layouts"]:
-                figures = lockstep["layouts"][layout]
-                cells.append(_verdict(f"{figures['max_rel_loss_diff']:.2g}", figures["passed"]))
-            else:
-                cells.append("-")
-        native = report.get("native")
-        if native:
-            difference = abs(native["torch_acc_mean"] - native["keras_acc_mean"])
-            cells.append(_verdict(f"{difference:.3f} / {native['bound']:.3f}", native["passed"]))
-        else:
-            cells.append("-")
-        widths = (10, 15, 15, 20)
-        lines.append(f"{report['model']:<12}" + "".join(f"  {cell:>{w}}" for cell, w in zip(cells, widths)))
-    lines.append("(lockstep: the largest relative loss difference over all epochs; FAIL marks a failed check)")
-    return "\n".join(lines)
-
-
-def _verdict(figure: str, passed: bool) -> str:
-    return figure if passed else f"FAIL {figure}"

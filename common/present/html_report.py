@@ -7,7 +7,7 @@ is ever read as markup.
 
     page = Report("cnn1: PyTorch vs Keras")
     page.heading("The spec").preformatted(yaml_text, title="spec/models/cnn1.yaml")
-    page.code_pair(torch_source, keras_source)
+    page.code_columns([("PyTorch", torch_source), ("Keras", keras_source)])
     page.table(["framework", "val accuracy"], [["torch", "98.5%"], ["keras", "98.0%"]])
     page.figures([(plots.png_bytes(fig), "loss per epoch")])
     page.write(Path("report.html"))
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
-from common.atomic import atomic_write
+from common.files.atomic import atomic_write
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _NUM = ' class="num"'
@@ -62,7 +62,7 @@ pre {
   border-radius: 6px; overflow-x: auto; font-size: 0.8rem; line-height: 1.45; tab-size: 4;
   font-family: ui-monospace, "SFMono-Regular", "DejaVu Sans Mono", Menlo, Consolas, monospace;
 }
-.columns { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 1.25rem; }
+.columns { display: grid; grid-template-columns: repeat(var(--n, 2), minmax(0, 1fr)); gap: 1.25rem; }
 .columns > .block { margin: 0; }
 .columns pre { font-size: 0.72rem; }
 .figures { display: flex; flex-wrap: wrap; gap: 1.25rem; align-items: flex-start; margin: 1rem 0 1.5rem; }
@@ -119,7 +119,7 @@ def _img(png: bytes, alt: str) -> str:
     """An ``<img>`` with the PNG inline, sized by its physical size when it records one
     (matplotlib's do): a figure of 7 inches is as wide at 100 dpi as at 200, only sharper."""
     if not png.startswith(PNG_SIGNATURE) or png[12:16] != b"IHDR":
-        raise ValueError("figures must be PNG bytes (common.plots.png_bytes)")
+        raise ValueError("figures must be PNG bytes (common.present.plots.png_bytes)")
     width, height = struct.unpack(">II", png[16:24])
     size = ""
     dpi = _png_dpi(png)
@@ -179,9 +179,11 @@ class Report:
         self._blocks.append(_pre(text, title))
         return self
 
-    def code_pair(self, left: str, right: str, titles: tuple[str, str] = ("PyTorch", "Keras")) -> Report:
-        """Two listings side by side (stacked on a narrow screen), PyTorch's left of Keras'."""
-        self._blocks.append(f'<div class="columns">{_pre(left, titles[0])}{_pre(right, titles[1])}</div>')
+    def code_columns(self, listings: Sequence[tuple[str, str]]) -> Report:
+        """Listings side by side, one column each, in the order given (stacked on a narrow
+        screen): ``(title, source)``."""
+        blocks = "".join(_pre(source, title) for title, source in listings)
+        self._blocks.append(f'<div class="columns" style="--n: {len(listings)}">{blocks}</div>')
         return self
 
     def table(self, headers: Sequence[object], rows: Sequence[Sequence[object]], caption: str = "") -> Report:

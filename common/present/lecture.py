@@ -1,6 +1,6 @@
-"""The lecture report: one self-contained HTML page that shows a spec in both frameworks.
+"""The lecture report: one self-contained HTML page that shows a spec in every column.
 
-Framework-free: each backend hands in its trained ``StepByStep`` (the two share the book's
+Framework-free: each column hands in its trained ``StepByStep`` (they all share the book's
 API), its run's figures, its listing and its activation curves; the page is built from
 those and from ``common``'s data alone.
 """
@@ -14,14 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from common import plots
-from common.datasets import load_dataset
+from common.data.datasets import load_dataset
+from common.data.prep import normalize, split_dataset, to_layout
 from common.errors import DataError
-from common.html_report import Report
-from common.metrics import confusion_matrix, predicted_classes
-from common.parity import ForwardParity, LockstepParity
-from common.prep import normalize, split_dataset, to_layout
-from common.report import RunResult, final_rows
+from common.parity.stats import ForwardParity, LockstepParity
+from common.present import plots
+from common.present.html_report import Report
+from common.runs.metrics import confusion_matrix, predicted_classes
+from common.present.tables import final_rows
+from common.runs.result import RunResult
 from spec.schema import Spec
 
 SAMPLES = 18  # images in the data montage
@@ -34,7 +35,7 @@ class Side:
     """One framework's part of the report."""
 
     result: RunResult
-    trainer: Any  # torch_impl.train.StepByStep or keras_impl.train.StepByStep
+    trainer: Any  # the column's StepByStep: every column's has the book's API
     listing: str
     activations: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
 
@@ -54,26 +55,33 @@ def _feature_layers(spec: Spec) -> list[str]:
 
 
 def write_lecture_report(
-    spec: Spec, sides: dict[str, Side], forward: ForwardParity, lockstep: LockstepParity | None, out: Path
+    spec: Spec,
+    sides: dict[str, Side],
+    forward: ForwardParity,
+    lockstep: dict[str, LockstepParity] | None,
+    out: Path,
+    titles: dict[str, str] | None = None,
 ) -> Path:
-    """Build the page from both frameworks' trained sides and write it to ``out``."""
+    """Build the page from every column's trained side and write it to ``out``; ``titles``
+    names each column's framework for people (default: the column names)."""
+    titles = {name: (titles or {}).get(name, name) for name in sides}
     split = split_dataset(load_dataset(spec.data.dataset), spec.data)
     x_val = split.x_val if spec.data.mean is None else normalize(split.x_val, spec.data.mean, spec.data.std)
     runs = {name: side.result for name, side in sides.items()}
     first = next(iter(runs.values()))
     page = Report(
-        f"{spec.name}: PyTorch and Keras",
+        f"{spec.name}: " + ", ".join(titles.values()),
         subtitle=f"{spec.title} \u2014 {first.mode} training, {first.epochs} epochs",
         footer=f"twinspec, {time.strftime('%Y-%m-%d %H:%M')}, from {spec.path}",
     )
 
     page.heading("The spec")
-    page.paragraph("One YAML file; both implementations below are compiled from it.")
+    page.paragraph("One YAML file; every implementation below is compiled from it.")
     page.preformatted(spec.path.read_text(encoding="utf-8"), title=str(spec.path))
 
     page.heading("The code")
     page.paragraph("What python run.py show prints for each framework: the same model and loop, written natively.")
-    page.code_pair(sides["torch"].listing, sides["keras"].listing)
+    page.code_columns([(titles[name], side.listing) for name, side in sides.items()])
 
     page.heading("The data")
     page.paragraph(
@@ -90,25 +98,26 @@ def write_lecture_report(
 
     page.heading("Parity")
     page.paragraph(
-        "Forward: torch's initial weights in both frameworks and both layouts, one validation batch through each; "
+        "Forward: torch's initial weights in every column and both layouts, one validation batch through each; "
         "every pair of outputs must agree within 1e-5."
     )
     page.table(["pair", "max |difference|"], [[pair, f"{diff:.3g}"] for pair, diff in forward.pairs.items()])
-    if lockstep is not None:
+    if lockstep:
         page.paragraph(
-            "Lockstep: both trained from the same initial weights on the same batches and flips; losses must agree "
-            "within 1e-4 relative, weights within 1e-4, and the per-class counts exactly."
+            "Lockstep: every column trained from the same initial weights on the same batches and flips as the "
+            "reference; losses must agree within 1e-4 relative, weights within 1e-4, and the per-class counts exactly."
         )
-        verdict = "passed" if lockstep.passed else "FAILED"
         page.table(
-            ["max relative loss difference", "max weight difference", "per-class counts", "verdict"],
+            ["column", "max relative loss difference", "max weight difference", "per-class counts", "verdict"],
             [
                 [
-                    f"{lockstep.max_rel_loss_diff:.3g}",
-                    f"{lockstep.max_abs_weight_diff:.3g}",
-                    "equal" if lockstep.per_class_equal else "differ",
-                    verdict,
+                    name,
+                    f"{parity.max_rel_loss_diff:.3g}",
+                    f"{parity.max_abs_weight_diff:.3g}",
+                    "equal" if parity.per_class_equal else "differ",
+                    "passed" if parity.passed else "FAILED",
                 ]
+                for name, parity in lockstep.items()
             ],
         )
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from spec.schema import Spec
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LINE_LENGTH = 100  # the listings' limit, as black and ruff would check them
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common.atomic import atomic_write
 from common.errors import DataError
+from common.files.atomic import atomic_write
 from spec.schema import ModelSpec
 
 Weights = dict[str, dict[str, np.ndarray]]

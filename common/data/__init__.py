@@ -1,0 +1,1 @@
+"""The canonical datasets: generators, the user's files, the cache, split and preparation."""

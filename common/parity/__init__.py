@@ -1,0 +1,1 @@
+"""Parity between columns: the statistics and verdicts (``stats``), and the checks that run them (``checks``)."""

@@ -1,0 +1,236 @@
+"""The parity checks, for any registered columns: each column against the reference (torch).
+
+- forward: one validation batch through every column and layout, from the reference's
+  initial weights;
+- lockstep: every column trains from the same initial weights and batch plan
+  (``common.runs.inputs``);
+- native: paired seeds of each column's own training (``common.parity.stats``).
+
+Framework-free itself: it drives the columns through the registry, which imports a
+column only when a check uses it, in the order a shared process needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from common import columns
+from common.data.datasets import load_dataset
+from common.data.prep import normalize, split_dataset
+from common.files.weights import nudged
+from common.parity.stats import (
+    ForwardParity,
+    LockstepParity,
+    NativeParity,
+    forward_parity,
+    lockstep_parity,
+    native_parity,
+)
+from common.replay.torch_init import torch_initial_weights
+from common.runs.result import RunResult
+from spec.schema import LAYOUTS, Spec
+
+NATIVE_SEEDS = 5
+
+
+def layout_for(spec: Spec, column: str, override: str | None = None) -> str:
+    """The layout a column's model consumes: the override, else the spec's, else the column's own."""
+    return spec.layout_for(columns.column(column).native_layout, override)
+
+
+def check_forward(spec: Spec, names: list[str] | None = None) -> ForwardParity:
+    """The first validation batch through every column in both layouts, from the reference's init."""
+    names = columns.ordered(names or columns.names())
+    forward = {name: columns.load(name, "forward") for name in names}
+    split = split_dataset(load_dataset(spec.data.dataset), spec.data)
+    x = split.x_val[: spec.data.batch_size]
+    if spec.data.mean is not None:
+        x = normalize(x, spec.data.mean, spec.data.std)
+    weights = torch_initial_weights(spec.model)
+    return forward_parity(
+        {
+            f"{name}-{layout}": forward[name].forward(spec.model, layout, weights, x)
+            for name in names
+            for layout in LAYOUTS
+        }
+    )
+
+
+def lockstep_runs(spec: Spec, layout: str, names: list[str]) -> dict[str, RunResult]:
+    """Each column's lockstep run of ``spec`` in ``layout``."""
+    return {name: columns.load(name, "runner").train_spec(spec, layout, "lockstep") for name in columns.ordered(names)}
+
+
+def check_lockstep(spec: Spec, layout: str, names: list[str] | None = None) -> dict[str, LockstepParity]:
+    """Every column (the reference included in ``names`` or not) against the reference's
+    lockstep run. On failure, the reference runs again from weights one ulp off, to tell
+    chaos from drift."""
+    reference = columns.REFERENCE
+    names = [name for name in columns.ordered(names or columns.names()) if name != reference]
+    runs = lockstep_runs(spec, layout, [reference, *names])
+    parities = {name: lockstep_parity(runs[reference], runs[name]) for name in names}
+    if all(parity.passed for parity in parities.values()):
+        return parities
+    runner = columns.load(reference, "runner")
+    nudged_run = runner.train_spec(spec, layout, "lockstep", init=nudged(torch_initial_weights(spec.model)))
+    floor = lockstep_parity(runs[reference], nudged_run).max_rel_loss_diff
+    return {name: dataclasses.replace(parity, noise_floor=floor) for name, parity in parities.items()}
+
+
+def check_native(
+    spec: Spec,
+    names: list[str] | None = None,
+    seeds: range = range(NATIVE_SEEDS),
+    layout: str | None = None,
+    on_seed: Callable[[int, dict[str, float]], None] | None = None,
+    own_init: bool = True,
+) -> dict[str, NativeParity]:
+    """Paired native runs: per seed, every column starts from the reference's init.
+    With ``own_init``, a column whose framework has another default init also runs with
+    that, for information (key ``<name>-init``)."""
+    reference = columns.REFERENCE
+    names = columns.ordered({reference, *(names or columns.names())})
+    accuracies: dict[str, list[float]] = {}
+    n_val = 0
+    for seed in seeds:
+        seeded = spec.with_overrides(seed=seed)
+        init = torch_initial_weights(seeded.model)
+        runs: dict[str, RunResult] = {}
+        for name in names:
+            runner = columns.load(name, "runner")
+            runs[name] = runner.train_spec(seeded, layout_for(spec, name, layout), init=init)
+            own = columns.column(name).own_init
+            if own_init and own is not None:
+                runs[f"{name}-init"] = runner.train_spec(
+                    seeded.with_overrides(init=own), layout_for(spec, name, layout)
+                )
+        for key, run in runs.items():
+            accuracies.setdefault(key, []).append(run.val_accuracy)
+        n_val = sum(total for _, total in runs[reference].per_class)
+        if on_seed is not None:
+            on_seed(seed, {key: accs[-1] for key, accs in accuracies.items()})
+    return {
+        name: native_parity(
+            name, accuracies[name], reference, accuracies[reference], n_val, accuracies.get(f"{name}-init")
+        )
+        for name in names
+        if name != reference
+    }
+
+
+def parity_report(
+    spec: Spec,
+    checks: tuple[str, ...],
+    names: list[str],
+    layout: str | None = None,
+    first_seed: int = 0,
+    say: Callable[[str], None] = lambda line: print(line, flush=True),
+) -> dict:
+    """Run the checks on one spec, saying what happens as it goes; the figures, as
+    ``run.py parity --json`` writes them."""
+    reference = columns.REFERENCE
+    others = [name for name in columns.ordered(names) if name != reference]
+    report: dict = {"model": spec.name, "reference": reference, "backends": others}
+    if "forward" in checks:
+        forward = check_forward(spec, [reference, *others])
+        say(f"forward parity, {spec.name}: max |difference| per pair (tolerance 1e-5)")
+        for pair, diff in forward.pairs.items():
+            say(f"  {pair:<32} {diff:.3g}")
+        report["forward"] = {"max_abs_diff": forward.max_abs_diff, "pairs": forward.pairs, "passed": forward.passed}
+    if "lockstep" in checks:
+        report["lockstep"] = _lockstep_report(spec, others, (layout,) if layout else LAYOUTS, say)
+    if "native" in checks:
+        report["native"] = _native_report(spec, others, layout, first_seed, say)
+    report["passed"] = all(report[check]["passed"] for check in checks if report[check].get("applicable", True))
+    return report
+
+
+def _lockstep_report(spec: Spec, names: list[str], layouts: tuple[str, ...], say: Callable[[str], None]) -> dict:
+    if spec.model.dropout_layers:
+        reason = (
+            f"dropout ({', '.join(spec.model.dropout_layers)}) draws from each framework's own generator; "
+            "covered by forward parity (eval mode) and native parity"
+        )
+        say(f"lockstep parity, {spec.name}: not applicable: {reason}")
+        return {"applicable": False, "reason": reason}
+    say(f"lockstep parity, {spec.name}: same weights and batches (tolerances 1e-4 relative loss, 1e-4 weights)")
+    figures: dict[str, dict] = {name: {} for name in names}
+    for layout in layouts:
+        for name, lockstep in check_lockstep(spec, layout, names).items():
+            figures[name][layout] = {
+                "max_rel_loss_diff": lockstep.max_rel_loss_diff,
+                "max_abs_weight_diff": lockstep.max_abs_weight_diff,
+                "per_class_equal": lockstep.per_class_equal,
+                "per_class": lockstep.reference_per_class,
+                "noise_floor": lockstep.noise_floor,
+                "passed": lockstep.passed,
+            }
+            counts = "same counts" if lockstep.per_class_equal else "counts differ"
+            say(
+                f"  {name} {layout}: loss {lockstep.max_rel_loss_diff:.3g} relative, weights"
+                f" {lockstep.max_abs_weight_diff:.3g}, {counts} {lockstep.reference_per_class}"
+                + ("" if lockstep.per_class_equal else f" vs {lockstep.per_class}")
+            )
+            if lockstep.noise_floor is not None:
+                say(
+                    f"    {columns.REFERENCE} against itself, initial weights one ulp off:"
+                    f" {lockstep.noise_floor:.3g} relative: "
+                    + (
+                        "chaotic in float32, no implementation can follow this run so long"
+                        if lockstep.chaotic
+                        else "round-off alone stays within the tolerance, so the frameworks differ"
+                    )
+                )
+    backends = {
+        name: {
+            "max_rel_loss_diff": max(f["max_rel_loss_diff"] for f in per_layout.values()),
+            "max_abs_weight_diff": max(f["max_abs_weight_diff"] for f in per_layout.values()),
+            "per_class_equal": all(f["per_class_equal"] for f in per_layout.values()),
+            "layouts": per_layout,
+            "passed": all(f["passed"] for f in per_layout.values()),
+        }
+        for name, per_layout in figures.items()
+    }
+    return {"backends": backends, "passed": all(b["passed"] for b in backends.values())}
+
+
+def _native_report(
+    spec: Spec, names: list[str], layout: str | None, first_seed: int, say: Callable[[str], None]
+) -> dict:
+    reference = columns.REFERENCE
+    say(f"native parity, {spec.name}: {NATIVE_SEEDS} paired seeds per backend (training...)")
+    natives = check_native(
+        spec,
+        names,
+        seeds=range(first_seed, first_seed + NATIVE_SEEDS),
+        layout=layout,
+        on_seed=lambda seed, accs: say(
+            f"  seed {seed}: " + "  ".join(f"{key} {acc:.3f}" for key, acc in accs.items())
+        ),
+    )
+    backends = {}
+    for name, native in natives.items():
+        say(
+            f"  {name}: {native.acc_mean:.3f} ± {native.acc_std:.3f} against {reference}"
+            f" {native.reference_acc_mean:.3f} ± {native.reference_acc_std:.3f}:"
+            f" |difference| {native.difference:.3f}, bound {native.bound:.3f}"
+        )
+        if native.own_init_acc_mean is not None:
+            say(
+                f"  {name} with its framework's own default init (glorot, zero bias; not judged):"
+                f" {native.own_init_acc_mean:.3f} ± {native.own_init_acc_std:.3f}"
+            )
+        backends[name] = {
+            "acc_mean": native.acc_mean,
+            "acc_std": native.acc_std,
+            "reference_acc_mean": native.reference_acc_mean,
+            "reference_acc_std": native.reference_acc_std,
+            "difference": native.difference,
+            "bound": native.bound,
+            "seeds": native.seeds,
+            "own_init_acc_mean": native.own_init_acc_mean,
+            "own_init_acc_std": native.own_init_acc_std,
+            "passed": native.passed,
+        }
+    return {"backends": backends, "passed": all(b["passed"] for b in backends.values())}

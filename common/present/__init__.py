@@ -1,0 +1,1 @@
+"""What people see: tables, figures, the HTML page, listings' source layout."""

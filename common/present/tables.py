@@ -1,0 +1,119 @@
+"""The text tables the command line prints: progress lines, run summaries, the per-epoch
+comparison of any number of columns, and the parity matrix."""
+
+from __future__ import annotations
+
+from common.parity.stats import LockstepParity
+from common.runs.result import RunResult
+
+
+def format_epoch(epoch: int, epochs: int, train_loss: float, val_loss: float, val_acc: float, seconds: float) -> str:
+    """One progress line, the same for every column so that they can be read side by side."""
+    width = len(str(epochs))
+    return (
+        f"epoch {epoch:>{width}}/{epochs}  loss {train_loss:.4f}  val_loss {val_loss:.4f}"
+        f"  val_acc {val_acc:6.2%}  {seconds:6.1f}s"
+    )
+
+
+def format_summary(result: RunResult) -> str:
+    counts = "  ".join(f"{name}: {correct}/{total}" for name, (correct, total) in zip(result.classes, result.per_class))
+    return "\n".join(
+        [
+            f"{result.backend} {result.model} ({result.mode}, {result.layout}): {result.epochs} epochs"
+            f" in {result.seconds:.1f}s, {result.params} parameters",
+            f"  final loss {result.train_loss[-1]:.4f}  val_loss {result.val_loss[-1]:.4f}"
+            f"  val_accuracy {result.val_accuracy:.2%}",
+            f"  per class (correct/total): {counts}",
+        ]
+    )
+
+
+def final_rows(runs: list[RunResult]) -> list[tuple[str, list[str]]]:
+    """The final figures of several runs, a row per figure and a column per run."""
+    return [
+        ("layout", [run.layout for run in runs]),
+        ("final loss", [f"{run.train_loss[-1]:.4f}" for run in runs]),
+        ("final val_loss", [f"{run.val_loss[-1]:.4f}" for run in runs]),
+        ("val accuracy", [f"{run.val_accuracy:.2%}" for run in runs]),
+        *(
+            (f"  {label}", [f"{run.per_class[c][0]}/{run.per_class[c][1]}" for run in runs])
+            for c, label in enumerate(runs[0].classes)
+        ),
+        ("parameters", [f"{run.params:,}" for run in runs]),
+        ("seconds", [f"{run.seconds:.1f}" for run in runs]),
+    ]
+
+
+def format_lockstep(column: str, reference: str, parity: LockstepParity) -> str:
+    verdict = "the same run" if parity.passed else "NOT the same run"
+    counts = "equal" if parity.per_class_equal else "differ"
+    return (
+        f"lockstep {column} vs {reference}: losses within {parity.max_rel_loss_diff:.2g} relative, weights within"
+        f" {parity.max_abs_weight_diff:.2g}, per-class counts {counts}: {verdict}"
+    )
+
+
+def format_comparison(
+    results: dict[str, RunResult], lockstep: dict[str, LockstepParity] | None = None, reference: str = "torch"
+) -> str:
+    """The runs side by side, a column each: a row per epoch, then the final figures, then
+    each column's lockstep verdict against the reference."""
+    names = list(results)
+    runs = list(results.values())
+    epochs = len(runs[0].train_loss)
+    width = 30
+    lines = ["", "epoch" + "".join(f"  {name:<{width}}" for name in names)]
+    lines.append("     " + "".join(f"  {'loss':>8}  {'val_loss':>8}  {'val_acc':>8}  " for _ in names))
+    for i in range(epochs):
+        cells = "".join(
+            f"  {run.train_loss[i]:8.4f}  {run.val_loss[i]:8.4f}  {run.val_accuracy_history[i]:8.2%}  " for run in runs
+        )
+        lines.append(f"{i + 1:>5}{cells}")
+    lines += ["", f"{'':<18}" + "".join(f"{name:>12}" for name in names)]
+    lines += [f"{label:<18}" + "".join(f"{value:>12}" for value in values) for label, values in final_rows(runs)]
+    if lockstep:
+        lines.append("")
+        lines += [format_lockstep(name, reference, parity) for name, parity in lockstep.items()]
+    return "\n".join(lines)
+
+
+def parity_matrix(reports: list[dict]) -> str:
+    """A line per spec and column from ``run.py parity`` reports: each check's worst figure
+    against the reference, and its verdict."""
+    header = (
+        f"{'model':<12}  {'backend':<10}  {'forward':>10}  {'lockstep nchw':>15}  {'lockstep nhwc':>15}"
+        f"  {'native |d| / bound':>20}"
+    )
+    lines = ["", "parity matrix (each backend against the reference)", header]
+    for report in reports:
+        forward = report.get("forward")
+        lockstep = report.get("lockstep")
+        native = report.get("native")
+        for column in report["backends"]:
+            cells = [_verdict(f"{forward['max_abs_diff']:.2g}", forward["passed"]) if forward else "-"]
+            for layout in ("nchw", "nhwc"):
+                if lockstep is None:
+                    cells.append("-")
+                elif not lockstep.get("applicable", True):
+                    cells.append("n/a (dropout)")
+                elif layout in lockstep["backends"][column]["layouts"]:
+                    figures = lockstep["backends"][column]["layouts"][layout]
+                    cells.append(_verdict(f"{figures['max_rel_loss_diff']:.2g}", figures["passed"]))
+                else:
+                    cells.append("-")
+            if native:
+                figures = native["backends"][column]
+                cells.append(_verdict(f"{figures['difference']:.3f} / {figures['bound']:.3f}", figures["passed"]))
+            else:
+                cells.append("-")
+            widths = (10, 15, 15, 20)
+            lines.append(
+                f"{report['model']:<12}  {column:<10}" + "".join(f"  {cell:>{w}}" for cell, w in zip(cells, widths))
+            )
+    lines.append("(lockstep: the largest relative loss difference over all epochs; FAIL marks a failed check)")
+    return "\n".join(lines)
+
+
+def _verdict(figure: str, passed: bool) -> str:
+    return figure if passed else f"FAIL {figure}"

@@ -1,0 +1,116 @@
+"""Where runs are written, and how: whole run folders with ``metrics.json``, figures and weights."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from common.errors import DataError
+from common.files.atomic import atomic_write, umask
+from common.files.weights import save_weights
+from common.parity.stats import LockstepParity
+from common.present import plots
+from common.runs.result import RunResult
+
+
+def default_run_dir(model: str, backend: str, root: Path = Path("runs"), suffix: str = "") -> Path:
+    """``runs/<model>-<backend>-<time><suffix>``, numbered if a run of the same second exists."""
+    stem = f"{model}-{backend}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out, n = root / f"{stem}{suffix}", 1
+    while out.exists():
+        n += 1
+        out = root / f"{stem}-{n}{suffix}"
+    return out
+
+
+def check_run_dir(out: Path) -> Path:
+    """Refuse, before training, a run directory that cannot be written whole."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DataError(f"--out {out}: already exists and is not an empty directory; choose another")
+    return out
+
+
+def _write_dir(out: Path, write: Callable[[Path], None]) -> Path:
+    """Have ``write`` fill a temporary directory beside ``out``, then rename it to ``out``:
+    the files appear all together or not at all."""
+    check_run_dir(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
+    except OSError as exc:
+        raise DataError(f"cannot write the run to {out}: {exc.strerror or exc}") from None
+    try:
+        write(staging)
+        staging.chmod(0o777 & ~umask())  # mkdtemp's 0700 would survive the rename
+        if out.exists():
+            out.rmdir()  # empty, as check_run_dir made sure
+        staging.rename(out)
+    except OSError as exc:
+        raise DataError(f"cannot write the run to {out}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _write_json(path: Path, content: dict) -> None:
+    with atomic_write(path, "w") as handle:
+        json.dump(content, handle, indent=2)
+
+
+def write_run(result: RunResult, out: Path) -> Path:
+    """Write ``metrics.json``, ``loss.png`` and ``weights.npz`` into ``out``, all or nothing."""
+
+    def write(staging: Path) -> None:
+        title = f"{result.model} ({result.backend}, {result.mode})"
+        plots.save_png(
+            plots.losses_figure({result.backend: (result.train_loss, result.val_loss)}, title), staging / "loss.png"
+        )
+        save_weights(result.weights, staging / "weights.npz")
+        _write_json(staging / "metrics.json", result.metrics())
+
+    return _write_dir(out, write)
+
+
+def comparison(
+    results: dict[str, RunResult], lockstep: dict[str, LockstepParity] | None = None, reference: str = "torch"
+) -> dict:
+    """What ``compare.json`` holds: each column's metrics, and each column's lockstep
+    figures against the reference, if any."""
+    first = next(iter(results.values()))
+    content: dict = {"model": first.model, "mode": first.mode, "backends": {}}
+    content["backends"] = {name: result.metrics() for name, result in results.items()}
+    if lockstep is not None:
+        content["lockstep"] = {
+            "reference": reference,
+            "backends": {
+                name: {
+                    "max_rel_loss_diff": parity.max_rel_loss_diff,
+                    "max_abs_weight_diff": parity.max_abs_weight_diff,
+                    "per_class_equal": parity.per_class_equal,
+                    "passed": parity.passed,
+                }
+                for name, parity in lockstep.items()
+            },
+        }
+    return content
+
+
+def write_comparison(
+    results: dict[str, RunResult], lockstep: dict[str, LockstepParity] | None, out: Path, reference: str = "torch"
+) -> Path:
+    """Write ``compare.json`` and ``loss.png`` (every column's curves on one set of axes) into ``out``."""
+    first = next(iter(results.values()))
+
+    def write(staging: Path) -> None:
+        curves = {name: (result.train_loss, result.val_loss) for name, result in results.items()}
+        title = f"{first.model} ({first.mode}): " + " vs ".join(results)
+        plots.save_png(plots.losses_figure(curves, title), staging / "loss.png")
+        _write_json(staging / "compare.json", comparison(results, lockstep, reference))
+
+    return _write_dir(out, write)
+
+
