@@ -4,6 +4,7 @@ same training trajectory, and with the book's seeds both replay the book's own r
 from __future__ import annotations
 
 import dataclasses
+import math
 from functools import cache
 from pathlib import Path
 
@@ -17,9 +18,9 @@ from common.parity.stats import (
     LOCKSTEP_CHAOS,
     LOCKSTEP_FLOOR_RUNS,
     LOCKSTEP_K,
-    LOCKSTEP_MIN_BOUND,
     LockstepParity,
     lockstep_parity,
+    rounding_floor,
 )
 from common.present.tables import format_lockstep, format_lockstep_figures
 from common.replay.torch_init import torch_initial_weights
@@ -126,12 +127,12 @@ def test_the_rule():
     reference = _result([1.0, 0.5], [[3, 4]], 1.0)
 
     def parity(run: RunResult, *floors: RunResult) -> LockstepParity:
-        return lockstep_parity("column", "reference", reference, run, list(floors))
+        return lockstep_parity("column", "reference", reference, run, list(floors), 1e-6)
 
     near = _result([1.0, 0.5 * (1 + 3e-6)], [[3, 4]], 1.0 + 3e-6)
     assert parity(near, _result([1.0, 0.5 * (1 + 1e-6)], [[3, 4]], 1.0 + 1e-6)).verdict == "passed"
     assert parity(near, _result([1.0, 0.5 * (1 + 1e-7)], [[3, 4]], 1.0 + 1e-7)).verdict == "passed"  # the minimum
-    assert parity(near, reference).loss_bound == LOCKSTEP_K * LOCKSTEP_MIN_BOUND
+    assert parity(near, reference).loss_bound == LOCKSTEP_K * 1e-6
     far = _result([1.0, 0.5 * (1 + 5e-6)], [[3, 4]], 1.0)
     assert parity(far, _result([1.0, 0.5 * (1 + 1e-6)], [[3, 4]], 1.0)).verdict == "FAILED"
     assert parity(near, _result([1.0, 0.5], [[2, 4]], 1.0)).verdict == "chaotic"
@@ -141,6 +142,13 @@ def test_the_rule():
     assert parity(weights, _result([1.0, 0.5], [[3, 4]], 1.0 + 1e-6)).verdict == "FAILED"
     assert parity(_result([1.0, 0.5], [[2, 4]], 1.0), reference).verdict == "FAILED"
     assert parity(_result([1.0, float("nan")], [[3, 4]], 1.0), reference).verdict == "FAILED"
+
+
+def test_the_least_floor_is_the_round_off_of_the_longest_dot_product():
+    """sqrt(n) float32 units: fc_tanh's first layer reads 3 x 32 x 32 inputs, lenet_lazy's
+    first lazy linear 16 x 24 x 24, cnn1's fc1 16 (its conv only 1 x 3 x 3)."""
+    for name, n in (("fc_tanh", 3 * 32 * 32), ("lenet_lazy", 16 * 24 * 24), ("cnn1", 16)):
+        assert rounding_floor(load_spec(resolve_spec(name)).model) == 2**-24 * math.sqrt(n)
 
 
 def _result(losses: list[float], per_class: list[list[int]], weight: float) -> RunResult:

@@ -27,6 +27,7 @@ from common.parity.stats import (
     forward_parity,
     lockstep_parity,
     native_parity,
+    rounding_floor,
 )
 from common.present.tables import format_lockstep_figures
 from common.replay.torch_init import torch_initial_weights
@@ -81,7 +82,7 @@ def judge_lockstep(
     while True:
         floors.append(floor_run(spec, layout, init, seed=len(floors)))
         parities = {
-            name: lockstep_parity(name, reference, runs[reference], run, floors)
+            name: lockstep_parity(name, reference, runs[reference], run, floors, rounding_floor(spec.model))
             for name, run in runs.items()
             if name != reference
         }

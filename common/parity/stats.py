@@ -20,6 +20,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from common.runs.result import RunResult
+    from spec.schema import ModelSpec
 
 Z = 3.0  # a correct port's mean difference exceeds 3 standard errors rarely (~0.3% if normal)
 
@@ -95,15 +96,31 @@ LOCKSTEP_K = 4.0
 # beyond every one; a passing column costs one extra reference run.
 LOCKSTEP_FLOOR_RUNS = 4
 # The floor run's forward pass is the reference's own, so it misses one thing two
-# implementations do: round a loss (a float32 mean of means) differently from the same
-# weights. Neither bound goes below this few float32 ulps.
-LOCKSTEP_MIN_BOUND = 1e-6
+# implementations do: compute the loss from the same weights with other round-off. A dot
+# product of n float32 terms is typically off by sqrt(n) u relative (u = 2**-24; Higham
+# and Mary, "A new approach to probabilistic rounding error analysis", 2019), so a floor
+# below that of the model's longest dot product counts as that (``rounding_floor``).
+FLOAT32_UNIT = 2.0**-24
 # A floor run whose per-class counts differ from the reference's, or whose loss is this far
 # from it, shows that round-off alone decides the run: chaotic in float32, not judged.
 LOCKSTEP_CHAOS = 1e-2
 
 
 TINY = float(np.finfo(np.float32).tiny)  # the scale of a tensor that is all zeros
+
+
+def rounding_floor(model: ModelSpec) -> float:
+    """sqrt(n) u for the model's longest dot product (a linear layer's inputs, a conv's
+    channels x kernel): the least difference two float32 implementations show."""
+    fan_in = max(
+        (
+            layer.in_shape[0] * (layer.params["kernel"] ** 2 if layer.kind == "conv2d" else 1)
+            for layer in model.layers
+            if layer.kind in ("linear", "conv2d")
+        ),
+        default=1,
+    )
+    return FLOAT32_UNIT * math.sqrt(fan_in)
 
 
 @dataclass(frozen=True)
@@ -159,6 +176,7 @@ class LockstepParity:
     distance: RunDistance  # the column from the reference
     floor: RunDistance  # the reference from itself with round-off injected (the farthest run)
     floor_runs: int
+    min_floor: float  # rounding_floor: a floor below it counts as it
     reference_per_class: list[list[int]]
 
     @property
@@ -179,11 +197,11 @@ class LockstepParity:
 
     @property
     def loss_bound(self) -> float:
-        return LOCKSTEP_K * max(self.floor.max_rel_loss_diff, LOCKSTEP_MIN_BOUND)
+        return LOCKSTEP_K * max(self.floor.max_rel_loss_diff, self.min_floor)
 
     @property
     def weight_bound(self) -> float:
-        return LOCKSTEP_K * max(self.floor.max_rel_weight_diff, LOCKSTEP_MIN_BOUND)
+        return LOCKSTEP_K * max(self.floor.max_rel_weight_diff, self.min_floor)
 
     @property
     def ratio(self) -> float:
@@ -217,6 +235,7 @@ class LockstepParity:
             "floor_rel_weight_diff": self.floor.max_rel_weight_diff,
             "floor_per_class_equal": self.floor.per_class_equal,
             "floor_runs": self.floor_runs,
+            "min_floor": self.min_floor,
             "loss_bound": self.loss_bound,
             "weight_bound": self.weight_bound,
             "ratio": self.ratio,
@@ -227,16 +246,22 @@ class LockstepParity:
 
 
 def lockstep_parity(
-    column: str, reference: str, reference_run: RunResult, run: RunResult, floor_runs: list[RunResult]
+    column: str,
+    reference: str,
+    reference_run: RunResult,
+    run: RunResult,
+    floor_runs: list[RunResult],
+    min_floor: float,
 ) -> LockstepParity:
     """``run`` against ``reference_run``, judged by how far ``floor_runs`` (the reference
-    with round-off injected) are from it."""
+    with round-off injected) are from it, and at least ``min_floor`` (``rounding_floor``)."""
     return LockstepParity(
         column=column,
         reference=reference,
         distance=run_distance(reference_run, run),
         floor=floor_distance(reference_run, floor_runs),
         floor_runs=len(floor_runs),
+        min_floor=min_floor,
         reference_per_class=reference_run.per_class,
     )
 

@@ -3,7 +3,7 @@ comparison of any number of columns, and the parity matrix."""
 
 from __future__ import annotations
 
-from common.parity.stats import LockstepParity
+from common.parity.stats import LOCKSTEP_K, LockstepParity
 from common.runs.result import RunResult
 
 
@@ -129,9 +129,8 @@ def parity_matrix(reports: list[dict]) -> str:
                 f"{report['model']:<12}  {column:<10}" + "".join(f"  {cell:>{w}}" for cell, w in zip(cells, widths))
             )
     lines.append(
-        "(lockstep: the difference from the reference as a fraction of its bound, the noise floor measured"
-        " alongside times its factor; chaotic: round-off alone moves the run too far, not judged;"
-        " FAIL marks a failed check)"
+        f"(lockstep: the difference from the reference over its bound, {LOCKSTEP_K:g} x the noise floor measured"
+        " alongside; chaotic: round-off alone decides the run, not judged; FAIL marks a failed check)"
     )
     return "\n".join(lines)
 
