@@ -119,7 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     export = commands.add_parser("export", help="write a backend's initial weights for a spec (neutral .npz)")
-    export.add_argument("--backend", choices=list(columns.COLUMNS), default="torch", help="whose seeded init (default: torch)")
+    export.add_argument(
+        "--backend", choices=list(columns.COLUMNS), default="torch", help="whose seeded init (default: torch)"
+    )
     model_options(export)
     export.add_argument("--weights", type=Path, required=True, help="the .npz file to write")
 
