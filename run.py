@@ -265,7 +265,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
         raise TwinspecError("parity --all runs every shipped spec: leave out --model and --data")
     names = columns.parse_backends(args.backends)
     if names == [columns.REFERENCE]:
-        raise TwinspecError(f"--backends: name a backend besides {columns.REFERENCE}, the reference it is checked against")
+        raise TwinspecError(f"--backends: name a backend besides {columns.REFERENCE}, the reference it checks against")
     specs = [_spec(args, spec.name) for spec in list_specs()] if args.all else [_spec(args)]
     if args.json:
         _output_file(args.json)
