@@ -47,16 +47,26 @@ def _spatial_axes(data_format: str) -> tuple[int, int]:
     return (2, 3) if data_format == "NCHW" else (1, 2)
 
 
-def pad2d(x: tf.Tensor, padding: int, mode: str, spatial_axes: tuple[int, int] = (1, 2)) -> tf.Tensor:
+def pad2d(x: tf.Tensor, padding: int, mode: str, spatial_axes: tuple = (1, 2)) -> tf.Tensor:
     """torch's ZeroPad2d, ReflectionPad2d and ReplicationPad2d: ``tf.pad`` pads with zeros or
     reflects; replicate repeats the edge pixels, by clipped indices."""
     if mode == "replicate":
         for axis in spatial_axes:
             size = x.shape[axis]
-            x = tf.gather(x, tf.clip_by_value(tf.range(-padding, size + padding), 0, size - 1), axis=axis)
+            index = tf.clip_by_value(tf.range(-padding, size + padding), 0, size - 1)
+            x = tf.gather(x, index, axis=axis)
         return x
     widths = [[padding, padding] if axis in spatial_axes else [0, 0] for axis in range(4)]
     return tf.pad(x, widths, mode="REFLECT" if mode == "reflect" else "CONSTANT")
+
+
+def _conv_padding(padding: int | str, data_format: str) -> str | list[list[int]]:
+    """VALID, SAME, or torch's number of pixels as TensorFlow's explicit padding."""
+    if padding in ("valid", 0):
+        return "VALID"
+    if padding == "same":
+        return "SAME"
+    return [[padding, padding] if axis in _spatial_axes(data_format) else [0, 0] for axis in range(4)]
 
 
 class Conv2D(tf.Module):
@@ -70,12 +80,7 @@ class Conv2D(tf.Module):
             self.kernel = tf.Variable(kernel, name="kernel")
             self.bias = None if bias is None else tf.Variable(bias, name="bias")
         self.stride, self.data_format = p["stride"], options.data_format
-        if isinstance(p["padding"], str):
-            self.padding = p["padding"].upper()  # VALID or SAME
-        else:
-            self.padding = [
-                [p["padding"]] * 2 if axis in _spatial_axes(self.data_format) else [0, 0] for axis in range(4)
-            ]
+        self.padding = _conv_padding(p["padding"], self.data_format)
 
     def __call__(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         x = tf.nn.conv2d(x, self.kernel, self.stride, self.padding, data_format=self.data_format)
@@ -107,10 +112,11 @@ class BatchNorm(tf.Module):
         self.axes, self.momentum, self.eps, self.shape = list(axes), momentum, eps, list(shape)
         self.averaged = averaged or (lambda variance, count: variance)
         with self.name_scope:
-            self.gamma = tf.Variable(tf.ones([size]), name="gamma")
-            self.beta = tf.Variable(tf.zeros([size]), name="beta")
-            self.moving_mean = tf.Variable(tf.zeros([size]), trainable=False, name="moving_mean")
-            self.moving_variance = tf.Variable(tf.ones([size]), trainable=False, name="moving_variance")
+            ones, zeros = tf.ones([size]), tf.zeros([size])
+            self.gamma = tf.Variable(ones, name="gamma")
+            self.beta = tf.Variable(zeros, name="beta")
+            self.moving_mean = tf.Variable(zeros, trainable=False, name="moving_mean")
+            self.moving_variance = tf.Variable(ones, trainable=False, name="moving_variance")
 
     def __call__(self, x, training=False):
         if training:
@@ -118,10 +124,12 @@ class BatchNorm(tf.Module):
             count = tf.cast(tf.size(x) // tf.size(mean), x.dtype)  # values per feature in the batch
             m = self.momentum
             self.moving_mean.assign(self.moving_mean * (1 - m) + mean * m)
-            self.moving_variance.assign(self.moving_variance * (1 - m) + self.averaged(variance, count) * m)
+            averaged = self.averaged(variance, count)
+            self.moving_variance.assign(self.moving_variance * (1 - m) + averaged * m)
         else:
             mean, variance = self.moving_mean, self.moving_variance
-        mean, variance, beta, gamma = (tf.reshape(v, self.shape) for v in (mean, variance, self.beta, self.gamma))
+        mean, variance = tf.reshape(mean, self.shape), tf.reshape(variance, self.shape)
+        beta, gamma = tf.reshape(self.beta, self.shape), tf.reshape(self.gamma, self.shape)
         return tf.nn.batch_normalization(x, mean, variance, beta, gamma, self.eps)
 
 

@@ -12,7 +12,8 @@ import tensorflow as tf
 
 def nll_loss(y: tf.Tensor, log_probs: tf.Tensor) -> tf.Tensor:
     """torch's ``NLLLoss``: minus the log-probability of the true class, averaged."""
-    return -tf.reduce_mean(tf.gather(log_probs, tf.cast(tf.reshape(y, [-1]), tf.int32), axis=1, batch_dims=1))
+    classes = tf.cast(tf.reshape(y, [-1]), tf.int32)
+    return -tf.reduce_mean(tf.gather(log_probs, classes, axis=1, batch_dims=1))
 
 
 def torch_bce_loss(y: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:

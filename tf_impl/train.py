@@ -38,7 +38,8 @@ def bce(y: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
     """Binary cross-entropy on probabilities, as ``tf.compat.v1.losses.log_loss`` computes it:
     an epsilon of 1e-7 inside each log keeps it finite."""
     epsilon = 1e-7
-    return -tf.reduce_mean(y * tf.math.log(probs + epsilon) + (1 - y) * tf.math.log(1 - probs + epsilon))
+    log_p, log_not_p = tf.math.log(probs + epsilon), tf.math.log(1 - probs + epsilon)
+    return -tf.reduce_mean(y * log_p + (1 - y) * log_not_p)
 
 
 def bce_logits(y: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
@@ -71,11 +72,17 @@ class SGD:
     velocity is ``v = momentum * v + g`` and the step ``lr * v``; nesterov steps by
     ``lr * (g + momentum * v)``."""
 
-    def __init__(self, params: list[tf.Variable], learning_rate: float, momentum: float = 0.0, nesterov: bool = False):
+    def __init__(
+        self,
+        params: list[tf.Variable],
+        learning_rate: float,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+    ) -> None:
         self.params = list(params)
-        self.learning_rate = tf.Variable(learning_rate, trainable=False)  # a variable: no retracing when it changes
+        self.learning_rate = tf.Variable(learning_rate, trainable=False)  # changes, no retrace
         self.momentum, self.nesterov = momentum, nesterov
-        self.velocities = [tf.Variable(tf.zeros_like(p), trainable=False) for p in self.params] if momentum else []
+        self.velocities = [tf.Variable(tf.zeros_like(p), trainable=False) for p in self.params]
         self.variables = [self.learning_rate, *self.velocities]  # the optimizer's state
 
     def apply_gradients(self, gradients: list[tf.Tensor]) -> None:
@@ -99,13 +106,14 @@ class Adam:
         beta_1: float = 0.9,
         beta_2: float = 0.999,
         epsilon: float = 1e-8,
-    ):
+    ) -> None:
         self.params = list(params)
         self.learning_rate = tf.Variable(learning_rate, trainable=False)
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.m = [tf.Variable(tf.zeros_like(p), trainable=False) for p in self.params]  # first moments
-        self.v = [tf.Variable(tf.zeros_like(p), trainable=False) for p in self.params]  # second moments
+        # each gradient's moving first moment (its mean) and second (its uncentred variance)
+        self.m = [tf.Variable(tf.zeros_like(p), trainable=False) for p in self.params]
+        self.v = [tf.Variable(tf.zeros_like(p), trainable=False) for p in self.params]
         self.variables = [self.learning_rate, self.iterations, *self.m, *self.v]
 
     def apply_gradients(self, gradients: list[tf.Tensor]) -> None:
@@ -113,7 +121,7 @@ class Adam:
         t = tf.cast(self.iterations, tf.float32)
         correction_1, correction_2 = 1 - self.beta_1**t, 1 - self.beta_2**t
         for param, gradient, m, v in zip(self.params, gradients, self.m, self.v):
-            m.assign(m + (gradient - m) * (1 - self.beta_1))  # torch's exp_avg.lerp_(grad, 1 - beta1)
+            m.assign(m + (gradient - m) * (1 - self.beta_1))  # torch's lerp_(grad, 1 - beta1)
             v.assign(v * self.beta_2 + gradient * gradient * (1 - self.beta_2))
             denominator = tf.sqrt(v) / tf.sqrt(correction_2) + self.epsilon
             param.assign_sub(self.learning_rate / correction_1 * (m / denominator))

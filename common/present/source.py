@@ -6,6 +6,7 @@ black spaces them, so that a generated listing reads like hand-written, formatte
 
 from __future__ import annotations
 
+import ast
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,16 @@ def spec_path(spec: Spec) -> str:
     """The spec's path, relative to the repository root when it lies inside it."""
     path = spec.path.resolve()
     return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+
+
+def definition(path: Path, name: str) -> str:
+    """The source of the top-level function or class ``name`` in the module file ``path``, as
+    written there: a listing copies a column's helpers so, without importing its framework."""
+    source = path.read_text(encoding="utf-8")
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == name:
+            return ast.get_source_segment(source, node)
+    raise ValueError(f"{path} defines no {name}")
 
 
 def binary_loss(spec: Spec) -> bool:
