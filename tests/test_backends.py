@@ -13,10 +13,10 @@ from torch import nn
 
 from common import columns
 from common.files.weights import expected_shapes
+from common.parity.checks import check_forward
 from keras_impl import build as keras_build
 from keras_impl import forward as keras_forward
 from keras_impl import weights as keras_weights
-from common.parity.checks import check_forward
 from spec import list_specs, load_spec, resolve_spec
 from spec.layers import LAYER_KINDS
 from tf_impl import build as tf_build

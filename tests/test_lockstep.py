@@ -11,12 +11,12 @@ import pytest
 from conftest import run_python
 from test_torch_book import BOOK
 
-from common.parity.stats import LOCKSTEP_LOSS_TOLERANCE, LOCKSTEP_WEIGHT_TOLERANCE, lockstep_parity
 from common import columns
+from common.parity.checks import check_lockstep
+from common.parity.stats import LOCKSTEP_LOSS_TOLERANCE, LOCKSTEP_WEIGHT_TOLERANCE, lockstep_parity
 from common.runs.store import RunResult
 from keras_impl import runner as keras_runner
 from keras_impl.runner import train_spec as keras_train
-from common.parity.checks import check_lockstep
 from spec import TwinspecError, list_specs, load_spec, resolve_spec
 from tf_impl import runner as tf_runner
 from torch_impl import runner as torch_runner

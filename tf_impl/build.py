@@ -247,11 +247,6 @@ class Model(tf.Module):
         return next(layer for layer in self.layers if layer.name == name)
 
 
-def input_shape(model: ModelSpec, layout: str) -> tuple[int, ...]:
-    channels, height, width = model.layers[0].in_shape
-    return (channels, height, width) if layout == "nchw" else (height, width, channels)
-
-
 def permutes_nchw(model: ModelSpec, layout: str) -> bool:
     """TensorFlow's CPU kernels for ``Conv2D``, ``MaxPool`` and ``AvgPool`` are channels-last
     only (channels-first ones run on a GPU), so without one an ``nchw`` model with any of

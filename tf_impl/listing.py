@@ -164,7 +164,7 @@ def _model(spec: Spec) -> list[str]:
         init += _init(layer, model.init)
         call += _layer(layer)
     call.append("        return x")
-    name = class_name(spec.name)
+    name = _class_name(spec.name)
     lines = [f"class {name}(tf.Module):", f'    """{spec.name}, in tf.nn ops over its own tf.Variables."""', ""]
     return [*_helpers(spec), "\n".join([*lines, *init, "", *call]), f"model = {name}()"]
 
@@ -378,7 +378,7 @@ ACRONYMS = {"cnn", "fc", "mnist", "nll", "bce"}
 MODULE_ATTRIBUTES = {"name", "name_scope", "non_trainable_variables", "submodules", "trainable_variables", "variables"}
 
 
-def class_name(name: str) -> str:
+def _class_name(name: str) -> str:
     """The model's class: ``simple_cnn`` is ``SimpleCNN``."""
     parts = re.findall(r"[A-Za-z]+|[0-9]+", name)
     joined = "".join(part.upper() if part.lower() in ACRONYMS else part.capitalize() for part in parts)
