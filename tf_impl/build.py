@@ -167,7 +167,7 @@ class PReLU(tf.Module):
             self.alpha = tf.Variable([float(layer.params["init"])], name="alpha")
 
     def __call__(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
-        return tf.maximum(x, 0.0) + self.alpha * tf.minimum(x, 0.0)
+        return tf.where(x > 0, x, self.alpha * x)  # at 0, torch's gradient: the slope
 
 
 class Dropout(tf.Module):

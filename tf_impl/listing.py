@@ -256,7 +256,7 @@ def _dropout(layer: LayerSpec) -> list[str]:
 
 
 def _prelu(layer: LayerSpec) -> list[str]:
-    return [f"x = tf.maximum(x, 0.0) + self.{layer.name}_alpha * tf.minimum(x, 0.0)  # {layer.name}"]
+    return [f"x = tf.where(x > 0, x, self.{layer.name}_alpha * x)  # {layer.name}"]
 
 
 def _op(function: str):

@@ -82,7 +82,8 @@ class SGD:
         self.params = list(params)
         self.learning_rate = tf.Variable(learning_rate, trainable=False)  # changes, no retrace
         self.momentum, self.nesterov = momentum, nesterov
-        self.velocities = [tf.Variable(tf.zeros_like(p), trainable=False) for p in self.params]
+        zeros = [tf.zeros_like(p) for p in self.params] if momentum else []  # only with momentum
+        self.velocities = [tf.Variable(value, trainable=False) for value in zeros]
         self.variables = [self.learning_rate, *self.velocities]  # the optimizer's state
 
     def apply_gradients(self, gradients: list[tf.Tensor]) -> None:
