@@ -81,7 +81,7 @@ def test_tf_exports_its_own_init_and_trains_from_any_columns(tmp_path):
     spec = load_spec(resolve_spec("cnn1"))
     for backend in ("tf", "torch"):
         done = run_python(
-            "run.py", "export", "--backend", backend, "--model", "cnn1", "--weights", str(tmp_path / backend)
+            "run.py", "export", "--backend", backend, "--model", "cnn1", "--weights", str(tmp_path / f"{backend}.npz")
         )
         assert done.returncode == 0, done.stderr
     ours, torchs = (load_weights(tmp_path / f"{backend}.npz", spec.model) for backend in ("tf", "torch"))
@@ -89,20 +89,8 @@ def test_tf_exports_its_own_init_and_trains_from_any_columns(tmp_path):
         ours["fc1"]["weight"], torchs["fc1"]["weight"]
     )
     out = tmp_path / "run"
-    done = run_python(
-        "run.py",
-        "--backend",
-        "tf",
-        "--model",
-        "cnn1",
-        "--epochs",
-        "1",
-        "--init-from",
-        str(tmp_path / "torch.npz"),
-        "--quiet",
-        "--out",
-        str(out),
-    )
+    train = ["--backend", "tf", "--model", "cnn1", "--epochs", "1", "--init-from", str(tmp_path / "torch.npz")]
+    done = run_python("run.py", *train, "--quiet", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "tf cnn1 (native, nhwc)" in done.stdout
     first = json.loads((out / "metrics.json").read_text())["train_loss"][0]
