@@ -275,7 +275,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
     verdict = worst_verdict(report["verdict"] for report in reports)
     passed = verdict == "passed"
     chaotic = [report["model"] for report in reports if report["verdict"] == "chaotic"]
-    print({"passed": "PASSED", "FAILED": "FAILED"}.get(verdict, f"NOT JUDGED: chaotic in float32 ({', '.join(chaotic)})"))
+    not_judged = f"NOT JUDGED: chaotic in float32 ({', '.join(chaotic)})"
+    print({"passed": "PASSED", "FAILED": "FAILED"}.get(verdict, not_judged))
     if args.json:
         figures = {"models": reports, "passed": passed} if args.all else reports[0]
         try:

@@ -1,5 +1,5 @@
-"""Lockstep: from the same initial weights and the same batches, both frameworks follow the
-same training trajectory, and with the book's seeds both replay the book's own run."""
+"""Lockstep: from the same initial weights and the same batches, every column follows torch's
+training trajectory, and with the book's seeds every one replays the book's own run."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from conftest import run_python
 from test_torch_book import BOOK
 
+from common import columns
 from common.parity.checks import check_lockstep, floor_run, judge_lockstep
 from common.parity.stats import (
     LOCKSTEP_CHAOS,
@@ -29,6 +30,7 @@ from keras_impl import build as keras_build
 from keras_impl import runner as keras_runner
 from keras_impl.runner import train_spec as keras_train
 from spec import TwinspecError, list_specs, load_spec, resolve_spec
+from tf_impl import runner as tf_runner
 from torch_impl import runner as torch_runner
 from torch_impl.runner import train_spec as torch_train
 
@@ -37,7 +39,8 @@ CHANNELS_FIRST = Path(__file__).parent / "specs" / "channels_first.yaml"
 # LeNet at lr 0.1 escapes its plateau chaotically: torch against itself, with round-off
 # injected, parts within a few epochs (test_lenet_is_chaotic_not_drifting). Its lockstep horizon:
 LENET_HORIZON = 3
-LAYOUT = {torch_runner: "nchw", keras_runner: "nhwc"}
+LAYOUT = {torch_runner: "nchw", keras_runner: "nhwc", tf_runner: "nhwc"}
+OTHERS = [name for name in columns.names() if name != columns.REFERENCE]  # every column torch judges
 
 
 STEADY = [spec for spec in list_specs() if not spec.model.dropout_layers and spec.name != "lenet"]
@@ -45,17 +48,22 @@ STEADY += [load_spec(ZOO), load_spec(CHANNELS_FIRST)]
 
 
 @cache
-def _runs(path: Path, layout: str, epochs: int | None = None) -> tuple[RunResult, RunResult]:
+def _run(path: Path, layout: str, epochs: int | None, column: str) -> RunResult:
     spec = load_spec(path).with_overrides(epochs=epochs)
-    return torch_train(spec, layout, "lockstep"), keras_train(spec, layout, "lockstep")
+    return columns.load(column, "runner").train_spec(spec, layout, "lockstep")
+
+
+def _runs(path: Path, layout: str, epochs: int | None = None, column: str = "keras") -> tuple[RunResult, RunResult]:
+    """torch's lockstep run and ``column``'s (each trained once per session)."""
+    return _run(path, layout, epochs, columns.REFERENCE), _run(path, layout, epochs, column)
 
 
 @cache
-def _judged(path: Path, layout: str, epochs: int | None = None) -> LockstepParity:
-    """Keras against torch, by the noise floor measured now (torch with round-off injected)."""
-    torch_run, keras_run = _runs(path, layout, epochs)
+def _judged(path: Path, layout: str, epochs: int | None = None, column: str = "keras") -> LockstepParity:
+    """``column`` against torch, by the noise floor measured now (torch with round-off injected)."""
+    torch_run, other_run = _runs(path, layout, epochs, column)
     spec = load_spec(path).with_overrides(epochs=epochs)
-    return judge_lockstep(spec, layout, {"torch": torch_run, "keras": keras_run})["keras"]
+    return judge_lockstep(spec, layout, {columns.REFERENCE: torch_run, column: other_run})[column]
 
 
 def test_every_spec_without_dropout_is_covered():
@@ -64,23 +72,30 @@ def test_every_spec_without_dropout_is_covered():
     assert {"cnn2"} == {spec.name for spec in list_specs() if spec.model.dropout_layers}
 
 
+@pytest.mark.parametrize("column", OTHERS)
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
 @pytest.mark.parametrize("spec", STEADY, ids=lambda spec: spec.name)
-def test_both_frameworks_follow_the_same_trajectory(spec, layout):
+def test_every_column_follows_torchs_trajectory(spec, layout, column):
     """Within LOCKSTEP_K times the noise floor this machine measures now, in loss and weights."""
-    torch_run, keras_run = _runs(spec.path, layout)
-    parity = _judged(spec.path, layout)
-    assert (torch_run.mode, keras_run.mode, torch_run.layout) == ("lockstep", "lockstep", layout)
+    torch_run, other_run = _runs(spec.path, layout, column=column)
+    parity = _judged(spec.path, layout, column=column)
+    assert (torch_run.mode, other_run.mode, torch_run.layout, other_run.layout) == (
+        "lockstep",
+        "lockstep",
+        layout,
+        layout,
+    )
     assert not parity.chaotic, format_lockstep_figures(parity)
     assert parity.max_rel_loss_diff <= parity.loss_bound, format_lockstep_figures(parity)
     assert parity.max_rel_weight_diff <= parity.weight_bound, format_lockstep_figures(parity)
-    assert parity.per_class_equal, (torch_run.per_class, keras_run.per_class)
+    assert parity.per_class_equal, (torch_run.per_class, other_run.per_class)
     assert parity.verdict == "passed"
 
 
+@pytest.mark.parametrize("column", OTHERS)
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
-def test_lenet_follows_within_its_horizon(layout):
-    parity = _judged(resolve_spec("lenet"), layout, LENET_HORIZON)
+def test_lenet_follows_within_its_horizon(layout, column):
+    parity = _judged(resolve_spec("lenet"), layout, LENET_HORIZON, column)
     assert parity.verdict == "passed", format_lockstep_figures(parity)
 
 
@@ -190,23 +205,25 @@ def test_torch_lockstep_is_torch_native(name):
     assert lockstep.per_class == native.per_class
 
 
+@pytest.mark.parametrize("column", OTHERS)
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
 @pytest.mark.parametrize("name", BOOK)
-def test_keras_replays_the_book(name, layout):
-    """The book's figures are torch's run (test_torch_book), so Keras reaches them within
-    the lockstep loss bound measured alongside."""
-    _, keras_run = _runs(resolve_spec(name), layout)
-    bound = _judged(resolve_spec(name), layout).loss_bound
+def test_every_column_replays_the_book(name, layout, column):
+    """The book's figures are torch's run (test_torch_book), so every column reaches them
+    within the lockstep loss bound measured alongside."""
+    _, other_run = _runs(resolve_spec(name), layout, column=column)
+    bound = _judged(resolve_spec(name), layout, column=column).loss_bound
     per_class, loss, val_loss = BOOK[name]
-    assert keras_run.per_class == per_class
-    assert keras_run.train_loss[-1] == pytest.approx(loss, rel=bound)
-    assert keras_run.val_loss[-1] == pytest.approx(val_loss, rel=bound)
+    assert other_run.per_class == per_class
+    assert other_run.train_loss[-1] == pytest.approx(loss, rel=bound)
+    assert other_run.val_loss[-1] == pytest.approx(val_loss, rel=bound)
 
 
+@pytest.mark.parametrize("column", OTHERS)
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
-def test_keras_replays_the_counts_chapter_5_prints(layout):
-    _, keras_run = _runs(resolve_spec("cnn1"), layout)
-    assert keras_run.per_class == [[59, 67], [55, 62], [71, 71]]
+def test_every_column_replays_the_counts_chapter_5_prints(layout, column):
+    _, other_run = _runs(resolve_spec("cnn1"), layout, column=column)
+    assert other_run.per_class == [[59, 67], [55, 62], [71, 71]]
 
 
 def test_a_nan_loss_fails_lockstep():
@@ -218,7 +235,7 @@ def test_a_nan_loss_fails_lockstep():
     assert judge_lockstep(spec, "nchw", {"torch": torch_run, "keras": broken})["keras"].verdict == "FAILED"
 
 
-@pytest.mark.parametrize("runner", [torch_runner, keras_runner], ids=["torch", "keras"])
+@pytest.mark.parametrize("runner", [torch_runner, keras_runner, tf_runner], ids=["torch", "keras", "tf"])
 def test_set_seed_rewinds_the_plan_as_native_redraws(runner):
     """The book reseeds at every train(); a plan is what it draws after that, so a second
     train(n, seed) replays the plan's first epochs again, as native redraws them."""
