@@ -131,7 +131,9 @@ def test_parity_all_prints_the_matrix(tmp_path):
     matrix = done.stdout[done.stdout.index("parity matrix") :]
     names = sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))
     others = [column for column in NAMES if column != "torch"]
-    rows = [line.split()[:2] for line in matrix.splitlines()[3 : 3 + len(names) * len(others)]]
+    lines = matrix.splitlines()
+    assert lines[1].split()[:2] == ["model", "backend"]
+    rows = [line.split()[:2] for line in lines[2 : 2 + len(names) * len(others)]]
     assert rows == [[name, column] for name in names for column in others]
     figures = json.loads(report.read_text())
     assert [m["model"] for m in figures["models"]] == names and figures["passed"] is True

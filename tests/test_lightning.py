@@ -169,6 +169,7 @@ def test_the_trainer_has_torchs_api_and_replaces_only_the_loop():
         assert inspect.signature(getattr(ours, name)) == inspect.signature(getattr(theirs, name)), name
 
 
+@pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")  # torch 2.14 on Lightning 2.6.6
 def test_test_step_gives_lightnings_weighted_means():
     """``trainer.test``: the accuracy of the run, and the loss per sample (batch-size weighted)."""
     import pytorch_lightning as pl
@@ -237,3 +238,22 @@ def test_a_run_writes_nothing_into_the_working_folder_and_says_only_the_progress
         assert len(lines) == 1 + len(epochs) + 3 + 1  # the summary's three lines, then "wrote"
         assert lines[-1].startswith(f"wrote {out}/")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run0", "run1"]
+
+
+def test_a_checkpoint_resumes_under_a_new_trainer_as_if_never_stopped(tmp_path):
+    """torch's checkpoint methods, inherited, on a model the Trainer trained: dropout, shuffling,
+    Adam's moments. Each ``train`` is a fresh ``fit``; four epochs in one go or 2 + 2 agree."""
+    spec = _spec("cnn2", 4)
+    whole = lightning_runner.make_trainer(spec, "nchw")
+    whole.train(4, seed=spec.train.seed)
+    first = lightning_runner.make_trainer(spec, "nchw")
+    first.train(2, seed=spec.train.seed)
+    first.save_checkpoint(tmp_path / "checkpoint")
+    resumed = lightning_runner.make_trainer(spec, "nchw")
+    resumed.load_checkpoint(tmp_path / "checkpoint")
+    resumed.train(2, seed=None)
+    assert resumed.total_epochs == 4
+    assert resumed.losses == whole.losses and resumed.val_losses == whole.val_losses
+    tracking, _ = resumed.lr_range_test(end_lr=1.0, num_iter=5)  # torch's, after a fit: leaves no trace
+    assert len(tracking["loss"]) == 5
+    assert all(torch.equal(a, b) for a, b in zip(resumed.model.parameters(), whole.model.parameters()))
