@@ -6,6 +6,7 @@ black spaces them, so that a generated listing reads like hand-written, formatte
 
 from __future__ import annotations
 
+import ast
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,18 @@ def spec_path(spec: Spec) -> str:
     """The spec's path, relative to the repository root when it lies inside it."""
     path = spec.path.resolve()
     return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+
+
+def class_source(path: Path, name: str) -> str:
+    """The source of class ``name`` in the module file ``path``, decorators included, read
+    as text: a listing prints the very class that runs, without importing its framework."""
+    text = path.read_text(encoding="utf-8")
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            lines = text.splitlines()
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+            return "\n".join(lines[start : node.end_lineno])
+    raise LookupError(f"{path} defines no class {name}")
 
 
 def binary_loss(spec: Spec) -> bool:
