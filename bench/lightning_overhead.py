@@ -31,7 +31,7 @@ import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
 
 from lightning_impl import runner as lightning_runner  # noqa: E402
-from lightning_impl.train import _trainer_options, _trainer_quiet  # noqa: E402
+from lightning_impl.semantics import trainer_options, trainer_quiet  # noqa: E402
 from spec import load_spec, resolve_spec  # noqa: E402
 from torch_impl import runner as torch_runner  # noqa: E402
 
@@ -67,8 +67,8 @@ class BareTrainer:
         self.module, self.train_loader, self.val_loader = Bare(book), book.train_loader, book.val_loader
 
     def train(self, n_epochs: int, seed: int | None = None) -> None:
-        with tempfile.TemporaryDirectory() as root, _trainer_quiet():
-            pl.Trainer(**_trainer_options(n_epochs, root)).fit(self.module, self.train_loader, self.val_loader)
+        with tempfile.TemporaryDirectory() as root, trainer_quiet():
+            pl.Trainer(**trainer_options(n_epochs, root)).fit(self.module, self.train_loader, self.val_loader)
 
 
 def step_seconds(trainer, epochs: int) -> float:

@@ -156,4 +156,5 @@ trainer = pl.Trainer(
     enable_progress_bar=False,  # one line per epoch instead, from on_train_epoch_end
 )
 trainer.fit(model, train_loader, val_loader)
-trainer.test(model, val_loader)  # the validation split is also the test set here"""
+# the validation split is also the test set here
+trainer.test(model, val_loader)"""

@@ -26,7 +26,7 @@ from common.runs.result import RunResult
 from lightning_impl import build as lightning_build
 from lightning_impl import runner as lightning_runner
 from lightning_impl import train as lightning_train
-from lightning_impl.train import LitModel
+from lightning_impl.semantics import LitModel
 from spec import list_specs, load_spec, resolve_spec
 from spec.schema import Spec
 from torch_impl import runner as torch_runner
