@@ -123,35 +123,35 @@ class BookEpochs(pl.Callback):
 
 def trainer_options(n_epochs: int, root: str) -> dict:
     """``pl.Trainer``'s arguments for the book's run, each default it changes explained."""
-    return dict(
-        max_epochs=n_epochs,
+    return {
+        "max_epochs": n_epochs,
         # The torch column computes on the CPU; the same device is what makes lockstep bit for bit.
-        accelerator="cpu",
-        devices=1,
+        "accelerator": "cpu",
+        "devices": 1,
         # LIGHTNING: fit first runs 2 validation batches as a sanity check. It restores the
         # global generators afterwards (isolate_rng: the validation iterator's base-seed draw
         # does not shift the book's stream) and runs in eval mode under no_grad, so nothing
         # moves, but its batches would reach validation_step as an extra epoch the book never
-        # ran, and cost time. Off.
-        num_sanity_val_steps=0,
+        # ran, and cost time (tests/test_lightning.py shows both). Off.
+        "num_sanity_val_steps": 0,
         # LIGHTNING: the default logger (TensorBoardLogger, tensorboard being installed) writes
         # ./lightning_logs/version_N and imports TensorFlow through tensorboard; the default
         # ModelCheckpoint writes .ckpt files under it. Off: the book's trainer logs through
         # set_tensorboard and checkpoints through save_checkpoint, both inherited, and
         # default_root_dir is a temporary folder, so nothing lands in the working folder.
-        logger=False,
-        enable_checkpointing=False,
-        default_root_dir=root,
+        "logger": False,
+        "enable_checkpointing": False,
+        "default_root_dir": root,
         # The progress bar and model summary: the command line prints one line per epoch instead.
-        enable_progress_bar=False,
-        enable_model_summary=False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
         # Defaults kept: reload_dataloaders_every_n_epochs=0 (the loaders are set up once and
         # iterated once per epoch, train then validation, like the book's for-loops: each iterator
         # draws its base seed from the global generator in the book's order, and a sized loader
         # is not pre-fetched ahead of the step); use_distributed_sampler acts only when
         # distributed, so the sampler and its generator are used as given; deterministic and
         # benchmark None leave torch's flags as set_seed put them.
-    )
+    }
 
 
 @contextlib.contextmanager

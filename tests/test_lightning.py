@@ -257,3 +257,24 @@ def test_a_checkpoint_resumes_under_a_new_trainer_as_if_never_stopped(tmp_path):
     tracking, _ = resumed.lr_range_test(end_lr=1.0, num_iter=5)  # torch's, after a fit: leaves no trace
     assert len(tracking["loss"]) == 5
     assert all(torch.equal(a, b) for a, b in zip(resumed.model.parameters(), whole.model.parameters()))
+
+
+def test_the_sanity_check_it_turns_off_would_shift_no_draw_but_add_validation_batches(monkeypatch):
+    """Why ``num_sanity_val_steps=0``: with Lightning's default (2 batches before the first
+    epoch) the generator is put back (``isolate_rng``), so every training forward pass still
+    sees the book's stream, but the first epoch's validation gets 2 batches the book never ran."""
+    from lightning_impl import train as lightning_train_module
+
+    options = lightning_train_module.trainer_options
+    monkeypatch.setattr(lightning_train_module, "trainer_options", lambda *a: {**options(*a), "num_sanity_val_steps": 2})
+    spec = _spec("relu", 2)
+    torch_trainer, trainer = torch_runner.make_trainer(spec, "nchw"), lightning_runner.make_trainer(spec, "nchw")
+    logs = [_fingerprints(torch_trainer), _fingerprints(trainer)]
+    torch_trainer.train(2, seed=spec.train.seed)
+    trainer.train(2, seed=spec.train.seed)
+    book, sanity = logs
+    assert sanity[:2] != book[:2] and [training for training, _ in sanity[:2]] == [False, False]
+    assert sanity[2:] == book  # the generator where the book has it, at every pass after the check
+    assert trainer.losses == torch_trainer.losses  # training untouched
+    assert trainer.val_losses[0] != torch_trainer.val_losses[0]  # 4 batches + 2 from the check
+    assert trainer.val_losses[1] == torch_trainer.val_losses[1]
