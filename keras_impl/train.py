@@ -21,7 +21,7 @@ from common.errors import DataError
 from common.files.atomic import atomic_write
 from common.present import plots
 from common.runs.lr_range import learning_rates, smoothed
-from common.runs.metrics import batch_counts
+from common.runs.metrics import batch_counts, check_finite_losses
 from keras_impl import data
 from keras_impl.build import count_parameters
 from keras_impl.semantics import BatchMeanLoss, NLLLoss, TorchAdam, TorchBCELoss
@@ -143,6 +143,7 @@ class StepByStep:
             val_loss, val_acc = float(logs["val_batch_mean_loss"]), float(logs["val_accuracy"])
             self.val_losses.append(val_loss)
             self.val_accuracies.append(val_acc)
+        check_finite_losses(epoch, loss, val_loss if self.val_loader is not None else None)
         if self.writer is not None:
             self._log_epoch(epoch, loss, val_loss, val_acc)
         if on_epoch is not None:
