@@ -32,3 +32,12 @@ def train_spec(
     """Train ``spec`` for its epochs and collect what the run produced."""
     trainer = make_trainer(spec, layout, mode, init)
     return train_run(trainer, spec, backend=BACKEND, layout=layout, mode=mode, export=export_weights, on_epoch=on_epoch)
+
+
+def train_round_off(spec: Spec, layout: str, init: Weights | None = None, seed: int = 0) -> RunResult:
+    """torch's round-off run (``torch_impl.runner.train_round_off``: every weight moved one
+    float32 ulp at random after every optimizer step), with the Trainer running the loop:
+    the hook is on the optimizer, which ``fit`` steps as the book's loop does."""
+    trainer = make_trainer(spec, layout, "lockstep", init)
+    trainer.optimizer.register_step_post_hook(torch_runner._round_off(trainer.model, seed))
+    return train_run(trainer, spec, backend=BACKEND, layout=layout, mode="lockstep", export=export_weights)

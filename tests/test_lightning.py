@@ -278,3 +278,10 @@ def test_the_sanity_check_it_turns_off_would_shift_no_draw_but_add_validation_ba
     assert trainer.losses == torch_trainer.losses  # training untouched
     assert trainer.val_losses[0] != torch_trainer.val_losses[0]  # 4 batches + 2 from the check
     assert trainer.val_losses[1] == torch_trainer.val_losses[1]
+
+
+def test_the_round_off_run_is_torchs_too():
+    """The noise-floor run (one ulp at random after every step) under the Trainer: torch's."""
+    spec = _spec("relu", 2)
+    reference = torch_runner.train_round_off(spec, "nchw", seed=3)
+    _assert_same_run(reference, lightning_runner.train_round_off(spec, "nchw", seed=3))
