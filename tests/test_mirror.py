@@ -24,6 +24,7 @@ OWN_CLASSES = {"semantics"}  # modules whose classes are the framework's own (do
 # What only the reference does: the noise floor of lockstep verdicts is torch's own run with
 # round-off injected (common/parity/checks.py), so no other column needs it.
 REFERENCE_ONLY = {"runner": {"train_round_off"}}
+SHARED_CLASSES = {"StepByStep"}  # the book's trainer: every column's has the same methods
 
 
 def _package(name: str) -> Path:
@@ -111,12 +112,24 @@ def test_every_column_has_the_same_modules(name):
 @pytest.mark.parametrize("module", sorted(_modules(columns.REFERENCE) - OWN_CLASSES - {"__init__"}))
 @pytest.mark.parametrize("name", OTHERS)
 def test_a_module_defines_the_same_public_api_in_the_same_order(name, module):
-    reference = [entry for entry in api(columns.REFERENCE, module) if entry[0] not in REFERENCE_ONLY.get(module, ())]
-    ours = api(name, module)
+    """The same public functions in the same order with the same parameters, and every
+    shared class (``StepByStep``) with the same public methods. Other classes are each
+    framework's vocabulary (torch's ``Dataset``s, TensorFlow's ``tf.Module`` layers, a
+    Keras metric), not the column's interface."""
+    skip = REFERENCE_ONLY.get(module, set()) | _vocabulary(columns.REFERENCE, module) | _vocabulary(name, module)
+    reference = [entry for entry in api(columns.REFERENCE, module) if entry[0] not in skip]
+    ours = [entry for entry in api(name, module) if entry[0] not in skip]
     assert _names(ours) == _names(reference)
-    for (entry, theirs), (_, mine) in zip(reference, ours):
-        if mine != ("re-exported",):
-            assert mine == theirs, f"{name}_impl/{module}.py: {entry} differs from {columns.REFERENCE}'s"
+    mine = dict(ours)
+    for entry, theirs in reference:
+        if mine[entry] != ("re-exported",):
+            assert mine[entry] == theirs, f"{name}_impl/{module}.py: {entry} differs from {columns.REFERENCE}'s"
+
+
+def _vocabulary(name: str, module: str) -> set[str]:
+    """A module's public classes other than the shared ones."""
+    tree = ast.parse((_package(name) / f"{module}.py").read_text(encoding="utf-8"))
+    return {node.name for node in tree.body if isinstance(node, ast.ClassDef)} - SHARED_CLASSES
 
 
 @pytest.mark.parametrize("name", NAMES)

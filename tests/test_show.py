@@ -236,7 +236,7 @@ def test_tf_listing_is_tensorflow_without_keras_and_copies_the_code_that_runs():
     assert "class EveryLayer(tf.Module):" in source and "with tf.GradientTape() as tape:" in source
     assert "@tf.function" in source and "optimizer.apply_gradients(gradients)" in source
     for path, name in [
-        ("build.py", "pad2d"),
+        ("semantics.py", "pad2d"),
         ("build.py", "BatchNorm"),
         ("semantics.py", "nll_loss"),
         ("train.py", "Adam"),

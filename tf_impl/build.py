@@ -4,8 +4,8 @@ Every layer is a small ``tf.Module``: its ``tf.Variable``s are named ``<layer>/<
 (``conv1/kernel``, ``bn1/moving_mean``) and its ``__call__`` is one or two ``tf`` ops.
 Kernels are TensorFlow's: ``(kh, kw, in, out)`` for a convolution, ``(in, out)`` for a
 dense layer, whatever the data format. ``tf_impl/listing.py`` writes the same ops out as
-one ``tf.Module`` class, and copies this module's helpers (``pad2d``, ``BatchNorm``) as
-they stand here.
+one ``tf.Module`` class, and copies the helpers it needs (``BatchNorm`` here,
+``semantics.pad2d``) as they stand.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from spec.layers import fan_in
 from spec.schema import LayerSpec, ModelSpec
-from tf_impl.semantics import torch_running_variance
+from tf_impl.semantics import pad2d, torch_running_variance
 
 
 class Options(NamedTuple):
@@ -45,19 +45,6 @@ def _initial(layer: LayerSpec, options: Options, shape: list[int]) -> tuple[tf.T
 
 def _spatial_axes(data_format: str) -> tuple[int, int]:
     return (2, 3) if data_format == "NCHW" else (1, 2)
-
-
-def pad2d(x: tf.Tensor, padding: int, mode: str, spatial_axes: tuple = (1, 2)) -> tf.Tensor:
-    """torch's ZeroPad2d, ReflectionPad2d and ReplicationPad2d: ``tf.pad`` pads with zeros or
-    reflects; replicate repeats the edge pixels, by clipped indices."""
-    if mode == "replicate":
-        for axis in spatial_axes:
-            size = x.shape[axis]
-            index = tf.clip_by_value(tf.range(-padding, size + padding), 0, size - 1)
-            x = tf.gather(x, index, axis=axis)
-        return x
-    widths = [[padding, padding] if axis in spatial_axes else [0, 0] for axis in range(4)]
-    return tf.pad(x, widths, mode="REFLECT" if mode == "reflect" else "CONSTANT")
 
 
 def _conv_padding(padding: int | str, data_format: str) -> str | list[list[int]]:
@@ -247,7 +234,7 @@ class Model(tf.Module):
         return next(layer for layer in self.layers if layer.name == name)
 
 
-def permutes_nchw(model: ModelSpec, layout: str) -> bool:
+def _permutes_nchw(model: ModelSpec, layout: str) -> bool:
     """TensorFlow's CPU kernels for ``Conv2D``, ``MaxPool`` and ``AvgPool`` are channels-last
     only (channels-first ones run on a GPU), so without one an ``nchw`` model with any of
     them transposes once to channels-last at its input. (Keras transposes around each
@@ -265,7 +252,7 @@ def build_model(model: ModelSpec, layout: str, mode: str = "native") -> Model:
     generator = tf.random.Generator.from_seed(model.seed)
     input_format = data_format = "NCHW" if layout == "nchw" else "NHWC"
     layers: list[tf.Module] = []
-    if permutes_nchw(model, layout):
+    if _permutes_nchw(model, layout):
         layers.append(Op("nchw_to_nhwc", lambda x: tf.transpose(x, [0, 2, 3, 1])))
         data_format = "NHWC"
     options = Options(model.init, data_format, mode, generator)

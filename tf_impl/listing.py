@@ -283,12 +283,11 @@ LAYERS = {
 
 
 def _loss_and_optimizer(spec: Spec) -> list[str]:
-    """The loss and the optimizer as ``tf_impl/train.py`` and ``semantics.py`` write them."""
+    """The loss and the optimizer as ``tf_impl/semantics.py`` and ``train.py`` write them."""
     loss = LOSSES[spec.train.loss]
-    module = "semantics.py" if loss == "nll_loss" else "train.py"
     optimizer = "SGD" if spec.train.optimizer == "sgd" else "Adam"
     lines = ["# Loss and optimizer", f"loss_fn = {loss}", render("optimizer = ", _optimizer(spec))]
-    return [definition(HERE / module, loss), definition(HERE / "train.py", optimizer), "\n".join(lines)]
+    return [definition(HERE / "semantics.py", loss), definition(HERE / "train.py", optimizer), "\n".join(lines)]
 
 
 LOSSES = {"bce": "bce", "bce_logits": "bce_logits", "cross_entropy": "cross_entropy", "nll": "nll_loss"}
@@ -368,12 +367,12 @@ ACCURACY = {  # the predicted classes, from yhat, to compare with y
 
 
 def _helpers(spec: Spec) -> list[str]:
-    """``tf_impl/build.py``'s helpers, copied, where the spec pads or normalises batches."""
+    """``tf_impl``'s helpers, copied, where the spec pads or normalises batches."""
     kinds = {layer.kind for layer in spec.model.layers}
-    return [definition(HERE / "build.py", name) for kind, name in HELPERS if kind in kinds]
+    return [definition(HERE / module, name) for kind, module, name in HELPERS if kind in kinds]
 
 
-HELPERS = [("pad2d", "pad2d"), ("batchnorm", "BatchNorm")]
+HELPERS = [("pad2d", "semantics.py", "pad2d"), ("batchnorm", "build.py", "BatchNorm")]
 ACRONYMS = {"cnn", "fc", "mnist", "nll", "bce"}
 MODULE_ATTRIBUTES = {"name", "name_scope", "non_trainable_variables", "submodules", "trainable_variables", "variables"}
 

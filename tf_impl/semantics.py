@@ -1,13 +1,54 @@
-"""torch's formulas where plain TensorFlow has none or another: what lockstep needs.
+"""What plain TensorFlow needs to compute what torch computes, in a few ``tf`` ops each.
 
-TensorFlow has no negative log-likelihood loss and no cross-entropy on probabilities, and
-its own batch statistics are the biased ones. Each piece here is a few ``tf`` ops, named
-where ``build`` and ``train`` use it (``keras_impl/semantics.py`` holds Keras' counterparts).
+Without Keras, TensorFlow has no loss functions (``tf.losses`` is Keras'), no negative
+log-likelihood, no replicate padding, and its batch statistics are the biased ones. The
+losses here are the math ``fit`` hides; ``keras_impl/semantics.py`` holds Keras'
+counterparts. The listing (``run.py show --backend tf``) prints these functions' own source.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
+
+ADAPTATIONS: dict[str, str] = {
+    "bce, bce_logits, cross_entropy": "the losses, in tf ops: TensorFlow without Keras has none (native and lockstep)",
+    "nll_loss": "torch's NLLLoss (native and lockstep)",
+    "pad2d": "torch's reflect and replicate padding around tf.pad (native and lockstep)",
+    "torch_bce_loss": "BCE on probabilities with torch's log clamp at -100 (lockstep)",
+    "torch_running_variance": "torch's unbiased running variance (lockstep)",
+}
+
+
+def bce(y: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
+    """Binary cross-entropy on probabilities, as ``tf.compat.v1.losses.log_loss`` computes it:
+    an epsilon of 1e-7 inside each log keeps it finite."""
+    epsilon = 1e-7
+    log_p, log_not_p = tf.math.log(probs + epsilon), tf.math.log(1 - probs + epsilon)
+    return -tf.reduce_mean(y * log_p + (1 - y) * log_not_p)
+
+
+def bce_logits(y: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """Binary cross-entropy on logits: ``max(z, 0) - z * y + log(1 + exp(-|z|))``, stably."""
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=logits))
+
+
+def cross_entropy(y: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """Softmax cross-entropy on logits against class indices: torch's ``CrossEntropyLoss``."""
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+
+
+def pad2d(x: tf.Tensor, padding: int, mode: str, spatial_axes: tuple = (1, 2)) -> tf.Tensor:
+    """torch's ZeroPad2d, ReflectionPad2d and ReplicationPad2d: ``tf.pad`` pads with zeros or
+    reflects; replicate repeats the edge pixels, by clipped indices."""
+    if mode == "replicate":
+        for axis in spatial_axes:
+            size = x.shape[axis]
+            index = tf.clip_by_value(tf.range(-padding, size + padding), 0, size - 1)
+            x = tf.gather(x, index, axis=axis)
+        return x
+    widths = [[padding, padding] if axis in spatial_axes else [0, 0] for axis in range(4)]
+    return tf.pad(x, widths, mode="REFLECT" if mode == "reflect" else "CONSTANT")
+
 
 
 def nll_loss(y: tf.Tensor, log_probs: tf.Tensor) -> tf.Tensor:
@@ -18,7 +59,7 @@ def nll_loss(y: tf.Tensor, log_probs: tf.Tensor) -> tf.Tensor:
 
 def torch_bce_loss(y: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
     """torch's ``BCELoss``: on the probabilities themselves, each log clamped at -100
-    (lockstep; natively ``train.bce`` adds TensorFlow's epsilon instead)."""
+    (lockstep; natively ``bce`` adds TensorFlow's epsilon instead)."""
     return -tf.reduce_mean(y * _clamped_log(probs) + (1.0 - y) * _clamped_log(1.0 - probs))
 
 

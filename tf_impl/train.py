@@ -27,29 +27,11 @@ from spec.errors import TwinspecError
 from spec.schema import TrainSpec
 from tf_impl import data
 from tf_impl.build import Conv2D, Model, count_parameters
-from tf_impl.semantics import nll_loss, torch_bce_loss
+from tf_impl.semantics import bce, bce_logits, cross_entropy, nll_loss, torch_bce_loss
 
 EpochCallback = Callable[[int, float, float, float], None]  # epoch, loss, val_loss, val_acc
 CHECKPOINT_KEYS = {"epoch", "loss", "val_loss", "val_accuracy"}  # the arrays hold the rest
 Loss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (targets, outputs) -> the batch's mean loss
-
-
-def bce(y: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
-    """Binary cross-entropy on probabilities, as ``tf.compat.v1.losses.log_loss`` computes it:
-    an epsilon of 1e-7 inside each log keeps it finite."""
-    epsilon = 1e-7
-    log_p, log_not_p = tf.math.log(probs + epsilon), tf.math.log(1 - probs + epsilon)
-    return -tf.reduce_mean(y * log_p + (1 - y) * log_not_p)
-
-
-def bce_logits(y: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    """Binary cross-entropy on logits: ``max(z, 0) - z * y + log(1 + exp(-|z|))``, stably."""
-    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=logits))
-
-
-def cross_entropy(y: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    """Softmax cross-entropy on logits against class indices: torch's ``CrossEntropyLoss``."""
-    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
 
 
 LOSSES: dict[str, Loss] = {
