@@ -129,17 +129,19 @@ def test_the_rule():
     def parity(run: RunResult, *floors: RunResult) -> LockstepParity:
         return lockstep_parity("column", "reference", reference, run, list(floors), 1e-6)
 
-    near = _result([1.0, 0.5 * (1 + 3e-6)], [[3, 4]], 1.0 + 3e-6)
-    assert parity(near, _result([1.0, 0.5 * (1 + 1e-6)], [[3, 4]], 1.0 + 1e-6)).verdict == "passed"
-    assert parity(near, _result([1.0, 0.5 * (1 + 1e-7)], [[3, 4]], 1.0 + 1e-7)).verdict == "passed"  # the minimum
-    assert parity(near, reference).loss_bound == LOCKSTEP_K * 1e-6
-    far = _result([1.0, 0.5 * (1 + 5e-6)], [[3, 4]], 1.0)
+    k = LOCKSTEP_K
+    near = _result([1.0, 0.5 * (1 + 0.9 * k * 1e-6)], [[3, 4]], 1.0)  # 0.9 of the bound
+    assert parity(near, _result([1.0, 0.5 * (1 + 1e-6)], [[3, 4]], 1.0)).verdict == "passed"
+    assert parity(near, _result([1.0, 0.5 * (1 + 1e-7)], [[3, 4]], 1.0)).verdict == "passed"  # the minimum
+    assert parity(near, reference).loss_bound == k * 1e-6
+    far = _result([1.0, 0.5 * (1 + 1.2 * k * 1e-6)], [[3, 4]], 1.0)
     assert parity(far, _result([1.0, 0.5 * (1 + 1e-6)], [[3, 4]], 1.0)).verdict == "FAILED"
+    assert parity(far, reference, _result([1.0, 0.5 * (1 + 2e-6)], [[3, 4]], 1.0)).verdict == "passed"  # the farthest
     assert parity(near, _result([1.0, 0.5], [[2, 4]], 1.0)).verdict == "chaotic"
     assert parity(near, _result([1.0, 0.5 * (1 + 2 * LOCKSTEP_CHAOS)], [[3, 4]], 1.0)).verdict == "chaotic"
-    assert parity(far, reference, _result([1.0, 0.5 * (1 + 2e-6)], [[3, 4]], 1.0)).verdict == "passed"  # the farthest
-    weights = _result([1.0, 0.5], [[3, 4]], 1.0 + 1e-5)  # weights 1e-5 of their scale off
-    assert parity(weights, _result([1.0, 0.5], [[3, 4]], 1.0 + 1e-6)).verdict == "FAILED"
+    weights = _result([1.0, 0.5], [[3, 4]], 1.0 + 2 * 1.2 * k * 1e-6)  # 1.2 bounds of the scale, 2, off
+    assert parity(weights, _result([1.0, 0.5], [[3, 4]], 1.0 + 2e-6)).verdict == "FAILED"
+    assert parity(weights, _result([1.0, 0.5], [[3, 4]], 1.0 + 2 * 2e-6)).verdict == "passed"
     assert parity(_result([1.0, 0.5], [[2, 4]], 1.0), reference).verdict == "FAILED"
     assert parity(_result([1.0, float("nan")], [[3, 4]], 1.0), reference).verdict == "FAILED"
 
