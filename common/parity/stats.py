@@ -88,10 +88,12 @@ def native_parity(
 # weight and running statistic moved one float32 ulp up or down, at random, after each
 # optimizer step (README, "Lockstep"). A column passes when it is within LOCKSTEP_K times
 # that floor of the reference, in loss and in weights, with the same per-class counts.
-# Measured over every spec, layout and both CPU settings (README), Keras is at most 3.7
-# times its floor (mnist_cnn, whose Adam turns round-off the floor run does not model into
-# loss); 8 leaves twice that, and a real difference is still hundreds of bounds beyond.
-LOCKSTEP_K = 8.0
+# Measured over every spec, layout and both CPU settings (README), Keras is at most 9.6
+# times its floor (mnist_cnn's weights, AVX2: its Adam turns round-off that the update
+# jitter does not model into updates), then 7.9 (channels_first's weights, through
+# TensorFlow's batch mean of a badly conditioned channel). 16 covers both with room, and
+# the real differences tested stay 4.7 (loss) to 1,100 bounds beyond.
+LOCKSTEP_K = 16.0
 # Some runs meet a fork that round-off decides (a unit just switching on or off): one
 # floor run may take the reference's branch while the column takes the other. So while a
 # column is beyond the bound, the reference runs again under other round-off seeds, up to
