@@ -72,7 +72,7 @@ def test_compare_in_lockstep_says_it_is_the_same_run_and_quiet_is_quiet(tmp_path
     assert lockstep["reference"] == "torch" and keras["passed"] and keras["verdict"] == "passed"
     assert keras["max_rel_loss_diff"] <= keras["loss_bound"] and keras["max_rel_weight_diff"] <= keras["weight_bound"]
     assert keras["loss_bound"] == LOCKSTEP_K * max(keras["floor_rel_loss_diff"], keras["min_floor"])
-    assert keras["min_floor"] == 2**-24 * 4  # sqrt(16): cnn1's longest dot product, fc1's 16 inputs
+    assert keras["min_floor"] == 2**-24 * 4  # sqrt(16): cnn1's longest sum, fc1's 16 inputs
     assert lockstep["backends"]["lightning"]["max_rel_loss_diff"] == 0  # Lightning's is torch's run, bit for bit
 
 

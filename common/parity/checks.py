@@ -82,7 +82,7 @@ def judge_lockstep(
     while True:
         floors.append(floor_run(spec, layout, init, seed=len(floors)))
         parities = {
-            name: lockstep_parity(name, reference, runs[reference], run, floors, rounding_floor(spec.model))
+            name: lockstep_parity(name, reference, runs[reference], run, floors, rounding_floor(spec))
             for name, run in runs.items()
             if name != reference
         }
