@@ -114,7 +114,7 @@ def test_parity_lockstep_json_and_dropout_not_applicable(tmp_path):
     lockstep = figures["lockstep"]["backends"]["keras"]
     assert set(lockstep["layouts"]) == {"nhwc"} and lockstep["per_class_equal"] and figures["passed"]
     assert lockstep["max_rel_loss_diff"] < 1e-4 and lockstep["max_abs_weight_diff"] < 1e-4
-    done = run_python("run.py", "parity", "--model", "cnn2", "--check", "lockstep", "--json", str(report))
+    done = run_python("run.py", "parity", "--model", "cnn2", "--check", "lockstep", "--json", str(report), "--force")
     assert done.returncode == 0 and "not applicable" in done.stdout
     assert json.loads(report.read_text())["lockstep"]["applicable"] is False
 
