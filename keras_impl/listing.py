@@ -16,12 +16,15 @@ listing is text, and its line ``n_epochs = N`` is the one place that sets the ep
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from common.present.source import (
     Call,
     Code,
     binary_loss,
     call_args,
     code,
+    definition,
     header,
     join_blocks,
     literal,
@@ -32,6 +35,7 @@ from spec.layers import fan_in
 from spec.schema import LayerSpec, Spec
 
 FRAMEWORK = "Keras 3, in the style of the course's slides"
+SEMANTICS = Path(__file__).with_name("semantics.py")  # the classes Keras lacks, printed from their source
 
 
 def listing(spec: Spec) -> str:
@@ -193,39 +197,9 @@ def torch_init(fan_in):
 
 
 def _pads(spec: Spec) -> list[str]:
-    """The layers Keras lacks (reflect and replicate padding), only where the spec pads so."""
+    """The layer Keras lacks (reflect and replicate padding), only where the spec pads so."""
     modes = {layer.params["mode"] for layer in spec.model.layers if layer.kind == "pad2d"}
-    return [PAD_LAYERS[mode] for mode in PAD_LAYERS if mode in modes]
-
-
-PAD_LAYERS = {
-    "reflect": '''\
-class ReflectionPad2D(layers.Layer):
-    """PyTorch's ReflectionPad2d, which Keras lacks: mirrors the borders of (N, H, W, C) maps."""
-
-    def __init__(self, padding, **kwargs):
-        super().__init__(**kwargs)
-        self.padding = padding
-
-    def call(self, x):
-        p = self.padding
-        return keras.ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")''',
-    "replicate": '''\
-class ReplicationPad2D(layers.Layer):
-    """PyTorch's ReplicationPad2d, which Keras lacks: repeats the edges of (N, H, W, C) maps."""
-
-    def __init__(self, padding, **kwargs):
-        super().__init__(**kwargs)
-        self.padding = padding
-
-    def call(self, x):
-        p = self.padding
-        for axis in (1, 2):  # H, then W: clipped indices repeat the first and the last pixel
-            size = x.shape[axis]
-            index = keras.ops.clip(keras.ops.arange(-p, size + p), 0, size - 1)
-            x = keras.ops.take(x, index, axis=axis)
-        return x''',
-}
+    return [definition(SEMANTICS, "Pad2D")] if modes - {"zeros"} else []
 
 
 def _layer(layer: LayerSpec, init: str) -> list[Call]:
@@ -257,7 +231,10 @@ def _pool2d(pool: str, layer: LayerSpec) -> Call:
 
 
 def _pad2d(layer: LayerSpec, init: str) -> Call:
-    return Call(PADS[layer.params["mode"]], call_args(layer.params["padding"], name=layer.name))
+    padding, mode = layer.params["padding"], layer.params["mode"]
+    if mode == "zeros":
+        return Call("layers.ZeroPadding2D(", call_args(padding, name=layer.name))
+    return Call("Pad2D(", call_args(padding, mode, "channels_last", name=layer.name))
 
 
 def _batchnorm(layer: LayerSpec, init: str) -> Call:
@@ -272,8 +249,6 @@ def _linear(layer: LayerSpec, init: str) -> Call:
     kwargs = {} if layer.params["bias"] else {"use_bias": False}
     return Call("layers.Dense(", call_args(layer.params["units"], **kwargs, name=layer.name) + _inits(layer, init))
 
-
-PADS = {"zeros": "layers.ZeroPadding2D(", "reflect": "ReflectionPad2D(", "replicate": "ReplicationPad2D("}
 
 LAYERS = {
     "conv2d": _conv2d,
@@ -307,7 +282,7 @@ def _loss_and_optimizer(spec: Spec) -> list[str]:
     loss, metrics = Code(LOSSES[spec.train.loss]), Code(ACCURACY[spec.train.loss])
     compiled = Call("model.compile(", call_args(optimizer=_optimizer(spec), loss=loss, metrics=metrics), explode=True)
     lines = ["# Loss and optimizer", render("", compiled)]
-    return [NLL_LOSS, "\n".join(lines)] if spec.train.loss == "nll" else ["\n".join(lines)]
+    return [definition(SEMANTICS, "NLLLoss"), "\n".join(lines)] if spec.train.loss == "nll" else ["\n".join(lines)]
 
 
 LOSSES = {
@@ -316,15 +291,6 @@ LOSSES = {
     "cross_entropy": "keras.losses.SparseCategoricalCrossentropy(from_logits=True)",
     "nll": "NLLLoss()",
 }
-
-NLL_LOSS = '''\
-class NLLLoss(keras.losses.Loss):
-    """PyTorch's NLLLoss, which Keras lacks: minus the log-probability of the true class."""
-
-    def call(self, y_true, y_pred):
-        classes = keras.ops.cast(keras.ops.reshape(y_true, (-1, 1)), "int32")
-        return -keras.ops.take_along_axis(y_pred, classes, axis=1)[:, 0]'''
-
 
 def _optimizer(spec: Spec) -> Call:
     """The spec's optimizer: ``learning_rate``, and what differs from Keras' defaults (Keras'

@@ -400,7 +400,7 @@ def _(tmp, mp):
     return Case(["train", "--model", "mnist_cnn", "--data", str(mnist)], ["--data", "mnist.npz", "class '9'"])
 
 
-for backend in ("torch", "keras"):
+for backend in columns.names():
 
     @case(f"5-diverging-loss-{backend}")
     def _(tmp, mp, backend=backend):
@@ -544,7 +544,7 @@ def assert_same_code_but_the_path(source: str, plain: str, path: Path) -> None:
     assert [line[:2] for line in head[:3]] == ["# "] * 3 and head[3] == ""
 
 
-@pytest.mark.parametrize("backend", ["torch", "keras"])
+@pytest.mark.parametrize("backend", columns.names())
 @pytest.mark.parametrize("weird", ["x\nimport os; os.system('echo PWNED')\n", 'q"uo\\te\r', "bidi\u202e\u2028\x00"])
 def test_listings_escape_file_names_and_titles(tmp_path, backend, weird):
     listing = columns.load(backend, "listing").listing

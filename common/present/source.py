@@ -6,6 +6,7 @@ black spaces them, so that a generated listing reads like hand-written, formatte
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,18 @@ def spec_path(spec: Spec) -> str:
     """The spec's path, relative to the repository root when it lies inside it."""
     path = spec.path.resolve()
     return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+
+
+def definition(path: Path, name: str) -> str:
+    """The source of the top-level function or class ``name`` in the module file ``path``,
+    decorators included, read as text: a listing prints the very code that runs, without
+    importing its framework."""
+    source = path.read_text(encoding="utf-8")
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == name:
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+            return "\n".join(source.splitlines()[start : node.end_lineno])
+    raise LookupError(f"{path} defines no {name}")
 
 
 def escape_comment(text: str) -> str:

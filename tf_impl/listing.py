@@ -1,0 +1,395 @@
+"""``run.py show --backend tf``: a spec as the TensorFlow-without-Keras source the slides write.
+
+The listing is plain TensorFlow in the style of the course's slides: channels-last numpy
+arrays, ``tf.data`` batches, a ``tf.Module`` subclass that owns its ``tf.Variable``s and
+computes with ``tf.nn`` ops, a loss and an optimizer written in ``tf`` and ``assign`` ops,
+and a hand-written loop over a ``tf.GradientTape`` step compiled with ``tf.function``.
+Only its data section calls twinspec (the framework-free generator and split), so that
+every listing of a spec trains on the same bytes. The model's ops are written out from the
+spec as ``tf_impl/build.py`` computes them; the helpers (padding, batch norm, the loss,
+the optimizer) are copied from ``tf_impl``'s own modules, so the listing shows the code
+that runs. It draws the same initial weights as ``tf_impl.build.build_model`` in ``nhwc``;
+its training draws are its own.
+
+Sections, in the listing's order (the same in ``torch_impl/listing.py``): header, imports,
+data, input pipeline, model, loss and optimizer, training. Nothing here imports
+TensorFlow: a listing is text, and its line ``n_epochs = N`` is the one place that sets
+the epoch count.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+from common.present.source import (
+    Call,
+    Code,
+    binary_loss,
+    call_args,
+    definition,
+    header,
+    join_blocks,
+    literal,
+    render,
+    spec_path,
+)
+from spec.layers import fan_in
+from spec.schema import LayerSpec, Spec
+
+FRAMEWORK = "TensorFlow without Keras, in the style of the course's slides"
+HERE = Path(__file__).parent
+
+
+def listing(spec: Spec) -> str:
+    """The whole listing: one script that trains ``spec`` when run from the repository root."""
+    return join_blocks(
+        [
+            _header(spec),
+            _imports(spec),
+            *_data(spec),
+            *_pipeline(spec),
+            *_model(spec),
+            *_loss_and_optimizer(spec),
+            *_training(spec),
+        ]
+    )
+
+
+# -- sections, in the listing's order ---------------------------------------------------
+
+
+def _header(spec: Spec) -> str:
+    return header(spec, FRAMEWORK)
+
+
+def _imports(spec: Spec) -> str:
+    lines = ["import math", ""] if _initialised(spec) else []
+    lines += ["import numpy as np", "import tensorflow as tf"]
+    return "\n".join([*lines, "", *TWINSPEC_IMPORTS])
+
+
+TWINSPEC_IMPORTS = [
+    "from common.data.datasets import load_dataset",
+    "from common.data.prep import split_dataset",
+    "from spec import load_spec",
+]
+
+
+def _data(spec: Spec) -> list[str]:
+    """twinspec's arrays channels-last, normalised in numpy; BCE wants float ``(N, 1)`` targets."""
+    if binary_loss(spec):
+        targets, comment = 'split.y_{}.reshape(-1, 1).astype("float32")', "BCE wants float (N, 1) targets"
+    else:
+        targets, comment = "split.y_{}", "class indices"
+    lines = [
+        "# Data: twinspec's split (the other listings train on the same bytes), float32 (N, C, H, W)",
+        f"spec = load_spec({literal(spec_path(spec))})",
+        "split = split_dataset(load_dataset(spec.data.dataset), spec.data)",
+    ]
+    if spec.data.mean is None:
+        lines += [
+            "x_train = split.x_train.transpose(0, 2, 3, 1)  # channels-last: (N, H, W, C)",
+            "x_val = split.x_val.transpose(0, 2, 3, 1)",
+        ]
+    else:
+        lines += [
+            render("mean = ", Call("np.array(", call_args(list(spec.data.mean), dtype="float32"))),
+            render("std = ", Call("np.array(", call_args(list(spec.data.std), dtype="float32"))),
+            "x_train = (split.x_train.transpose(0, 2, 3, 1) - mean) / std  # channels-last: (N, H, W, C)",
+            "x_val = (split.x_val.transpose(0, 2, 3, 1) - mean) / std",
+        ]
+    lines += [f"y_train = {targets.format('train')}  # {comment}", f"y_val = {targets.format('val')}"]
+    return ["\n".join(lines)]
+
+
+def _pipeline(spec: Spec) -> list[str]:
+    """``tf.data`` batches; a function that draws each epoch where ``shuffle`` will not do
+    (sampling with replacement, random flips)."""
+    data = spec.data
+    batch = data.batch_size
+    val = f"val_data = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch({batch})"
+    if not _batches(spec):
+        lines = ["# Input pipeline: tf.data", "train_data = tf.data.Dataset.from_tensor_slices((x_train, y_train))"]
+        if data.sampler == "shuffle":
+            lines.append(f"train_data = train_data.shuffle(len(x_train), seed={spec.train.seed})  # anew every epoch")
+        return ["\n".join([*lines, f"train_data = train_data.batch({batch})", val])]
+    body = []
+    if data.sampler == "balanced":
+        labels = "y_train"
+        if binary_loss(spec):
+            labels = "labels"
+            body.append("    labels = y_train.ravel().astype(int)")
+        body += [
+            f"    weights = 1 / np.bincount({labels})[{labels}]  # each sample: 1 / (its class count)",
+            "    order = rng.choice(len(x_train), size=len(x_train), p=weights / weights.sum())",
+        ]
+    elif data.sampler == "shuffle":
+        body.append("    order = rng.permutation(len(x_train))")
+    else:
+        body.append("    order = np.arange(len(x_train))  # in order")
+    body.append("    x, y = x_train[order], y_train[order]")
+    if data.hflip:
+        body += [
+            f"    flips = rng.random(len(x)) < {literal(data.hflip)}",
+            "    x = np.where(flips[:, None, None, None], x[:, :, ::-1], x)  # mirrors W",
+        ]
+    body.append(f"    return tf.data.Dataset.from_tensor_slices((x, y)).batch({batch})")
+    what = SAMPLING[data.sampler] + (f"; flipped with p = {literal(data.hflip)}" if data.hflip else "")
+    function = "\n".join(["def training_batches(rng):", f'    """One epoch of batches, drawn anew: {what}."""', *body])
+    return [function, "# Input pipeline: tf.data\n" + val]
+
+
+SAMPLING = {"balanced": "balanced, with replacement", "shuffle": "shuffled", "sequential": "in order"}
+
+
+def _model(spec: Spec) -> list[str]:
+    """A ``tf.Module`` that owns the spec's variables, seeded as ``build_model`` seeds its model."""
+    model = spec.model
+    init = [
+        "    def __init__(self):",
+        f"        super().__init__(name={literal(spec.name)})",
+        f"        rng = tf.random.Generator.from_seed({model.seed})  # draws every initial weight, in order",
+    ]
+    if model.dropout_layers:
+        init.append("        self.rng = rng  # and then dropout's masks")
+    call = ["    def __call__(self, x, training=False):"]
+    for layer in model.layers:
+        init += _init(layer, model.init)
+        call += _layer(layer)
+    call.append("        return x")
+    name = _class_name(spec.name)
+    lines = [f"class {name}(tf.Module):", f'    """{spec.name}, in tf.nn ops over its own tf.Variables."""', ""]
+    return [*_helpers(spec), "\n".join([*lines, *init, "", *call]), f"model = {name}()"]
+
+
+def _init(layer: LayerSpec, init: str) -> list[str]:
+    """The layer's variables, drawn as ``build._initial`` draws them: kernel, then bias."""
+    attribute = _attribute(layer.name)
+    if layer.kind == "batchnorm":
+        axes = [0] if len(layer.in_shape) == 1 else [0, 1, 2]  # all but the features' axis
+        p = layer.params
+        arguments = call_args(layer.in_shape[0], axes, p["momentum"], p["eps"], name=layer.name)
+        return [render(f"self.{attribute} = ", Call("BatchNorm(", arguments), indent=8)]
+    if layer.kind == "prelu":
+        value = [float(layer.params["init"])]
+        return [
+            f"        self.{layer.name}_alpha = tf.Variable({literal(value)}, name={literal(layer.name + '/alpha')})"
+        ]
+    if layer.kind not in ("conv2d", "linear"):
+        return []
+    p, channels = layer.params, layer.in_shape[0]
+    shape = [p["kernel"], p["kernel"], channels, p["filters"]] if layer.kind == "conv2d" else [channels, p["units"]]
+    fan, units = fan_in(layer.kind, layer.in_shape, p), shape[-1]
+    if init == "torch":
+        lines = [f"        bound = 1 / math.sqrt({fan})  # {layer.name}: torch's default, within 1 / sqrt(fan_in)"]
+        bias = f"rng.uniform([{units}], -bound, bound)"
+    else:
+        fan_out = units * math.prod(shape[:-2])
+        lines = [f"        bound = math.sqrt(6 / ({fan} + {fan_out}))  # {layer.name}: glorot-uniform"]
+        bias = f"tf.zeros([{units}])"
+    lines.append(_variable(layer.name, "kernel", f"rng.uniform({literal(shape)}, -bound, bound)"))
+    if p["bias"]:
+        lines.append(_variable(layer.name, "bias", bias))
+    return lines
+
+
+def _variable(layer: str, key: str, value: str) -> str:
+    return render(
+        f"self.{layer}_{key} = ", Call("tf.Variable(", call_args(Code(value), name=f"{layer}/{key}")), indent=8
+    )
+
+
+def _layer(layer: LayerSpec) -> list[str]:
+    return [f"        {line}" for line in LAYERS[layer.kind](layer)]
+
+
+def _conv2d(layer: LayerSpec) -> list[str]:
+    """``tf.nn.conv2d`` as ``build.Conv2D`` calls it: torch's padding in pixels made explicit."""
+    p, name = layer.params, layer.name
+    padding = p["padding"]
+    if padding in ("valid", 0):
+        padding = "VALID"
+    elif padding == "same":
+        padding = "SAME"
+    else:
+        padding = [[0, 0], [padding, padding], [padding, padding], [0, 0]]
+    lines = [f"x = tf.nn.conv2d(x, self.{name}_kernel, {p['stride']}, {literal(padding)})  # {name}"]
+    return [*lines, f"x = tf.nn.bias_add(x, self.{name}_bias)"] if p["bias"] else lines
+
+
+def _pool2d(pool: str, layer: LayerSpec) -> list[str]:
+    return [f'x = tf.nn.{pool}(x, {layer.params["kernel"]}, {layer.params["stride"]}, "VALID")  # {layer.name}']
+
+
+def _pad2d(layer: LayerSpec) -> list[str]:
+    return [f"x = pad2d(x, {layer.params['padding']}, {literal(layer.params['mode'])})  # {layer.name}"]
+
+
+def _batchnorm(layer: LayerSpec) -> list[str]:
+    return [f"x = self.{_attribute(layer.name)}(x, training)"]
+
+
+def _linear(layer: LayerSpec) -> list[str]:
+    name = layer.name
+    product = f"tf.matmul(x, self.{name}_kernel)"
+    return [f"x = {product} + self.{name}_bias  # {name}" if layer.params["bias"] else f"x = {product}  # {name}"]
+
+
+def _flatten(layer: LayerSpec) -> list[str]:
+    """Features in H, W, C order (torch's: C, H, W)."""
+    return [f"x = tf.reshape(x, [-1, {math.prod(layer.in_shape)}])  # {layer.name}: H, W, C"]
+
+
+def _dropout(layer: LayerSpec) -> list[str]:
+    p, name = literal(layer.params["p"]), layer.name
+    return [
+        f"if training:  # {name}",
+        f"    x = tf.nn.experimental.stateless_dropout(x, {p}, seed=self.rng.make_seeds(1)[:, 0])",
+    ]
+
+
+def _prelu(layer: LayerSpec) -> list[str]:
+    return [f"x = tf.where(x > 0, x, self.{layer.name}_alpha * x)  # {layer.name}"]
+
+
+def _op(function: str):
+    return lambda layer: [f"x = {function}(x)  # {layer.name}"]
+
+
+LAYERS = {
+    "conv2d": _conv2d,
+    "maxpool2d": lambda layer: _pool2d("max_pool2d", layer),
+    "avgpool2d": lambda layer: _pool2d("avg_pool2d", layer),
+    "pad2d": _pad2d,
+    "batchnorm": _batchnorm,
+    "flatten": _flatten,
+    "linear": _linear,
+    "dropout": _dropout,
+    "relu": _op("tf.nn.relu"),
+    "leaky_relu": lambda layer: [f"x = tf.nn.leaky_relu(x, alpha={literal(layer.params['slope'])})  # {layer.name}"],
+    "prelu": _prelu,
+    "tanh": _op("tf.tanh"),
+    "sigmoid": _op("tf.sigmoid"),
+    "softmax": _op("tf.nn.softmax"),
+    "log_softmax": _op("tf.nn.log_softmax"),
+}
+
+
+def _loss_and_optimizer(spec: Spec) -> list[str]:
+    """The loss and the optimizer as ``tf_impl/train.py`` and ``semantics.py`` write them."""
+    loss = LOSSES[spec.train.loss]
+    module = "semantics.py" if loss == "nll_loss" else "train.py"
+    optimizer = "SGD" if spec.train.optimizer == "sgd" else "Adam"
+    lines = ["# Loss and optimizer", f"loss_fn = {loss}", render("optimizer = ", _optimizer(spec))]
+    return [definition(HERE / module, loss), definition(HERE / "train.py", optimizer), "\n".join(lines)]
+
+
+LOSSES = {"bce": "bce", "bce_logits": "bce_logits", "cross_entropy": "cross_entropy", "nll": "nll_loss"}
+
+
+def _optimizer(spec: Spec) -> Call:
+    """The spec's optimizer over the model's trainable variables, with what differs from the defaults."""
+    p = spec.train.optimizer_params
+    if spec.train.optimizer == "sgd":
+        kwargs = {"momentum": p["momentum"]} if p["momentum"] else {}
+        if p["nesterov"]:
+            kwargs["nesterov"] = True
+        return Call("SGD(", call_args(Code("model.trainable_variables"), p["lr"], **kwargs))
+    beta_1, beta_2 = p["betas"]
+    kwargs = {
+        key: value for key, value, default in [("beta_1", beta_1, 0.9), ("beta_2", beta_2, 0.999)] if value != default
+    }
+    if p["eps"] != 1e-8:
+        kwargs["epsilon"] = p["eps"]
+    return Call("Adam(", call_args(Code("model.trainable_variables"), p["lr"], **kwargs))
+
+
+def _training(spec: Spec) -> list[str]:
+    """A hand-written loop over compiled steps: the tape, the gradients, the update."""
+    seed = spec.train.seed
+    seeding = []
+    if _batches(spec):
+        seeding.append(f"rng = np.random.default_rng({seed})  # the spec's training seed: sampling and flips")
+    if spec.model.dropout_layers:
+        seeding.append(f"model.rng.reset_from_seed({seed})  # dropout's masks from the training seed")
+    batches = "training_batches(rng)" if _batches(spec) else "train_data"
+    loop = TRAINING.format(epochs=spec.train.epochs, seeding="".join(line + "\n" for line in seeding), batches=batches)
+    return [TRAIN_STEP, VAL_STEP, loop.replace("{predicted}", ACCURACY[spec.train.loss])]
+
+
+TRAIN_STEP = """\
+@tf.function  # traced into a graph at the first call, and again for a new batch shape
+def train_step(x, y):
+    with tf.GradientTape() as tape:  # records the forward pass...
+        loss = loss_fn(y, model(x, training=True))
+    gradients = tape.gradient(loss, model.trainable_variables)  # ...and differentiates it
+    optimizer.apply_gradients(gradients)
+    return loss"""
+
+VAL_STEP = """\
+@tf.function
+def val_step(x, y):
+    yhat = model(x, training=False)
+    return loss_fn(y, yhat), yhat"""
+
+TRAINING = """\
+# Training: a hand-written loop over the compiled steps
+n_epochs = {epochs}
+losses, val_losses = [], []
+
+{seeding}for epoch in range(1, n_epochs + 1):
+    losses.append(np.mean([float(train_step(x, y)) for x, y in {batches}]))
+
+    batch_losses, n_correct = [], 0
+    for x, y in val_data:
+        loss, yhat = val_step(x, y)
+        batch_losses.append(float(loss))
+        n_correct += int(tf.reduce_sum(tf.cast({{predicted}} == y, tf.int32)))
+    val_losses.append(np.mean(batch_losses))
+    accuracy = n_correct / len(y_val)
+    print(f"epoch {{epoch}}: loss {{losses[-1]:.4f}}, val_loss {{val_losses[-1]:.4f}}, {{accuracy:.1%}}")"""
+
+ACCURACY = {  # the predicted classes, from yhat, to compare with y
+    "bce": "tf.cast(yhat > 0.5, tf.float32)",
+    "bce_logits": "tf.cast(yhat > 0, tf.float32)",
+    "cross_entropy": "tf.argmax(yhat, axis=1)",
+    "nll": "tf.argmax(yhat, axis=1)",
+}
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _helpers(spec: Spec) -> list[str]:
+    """``tf_impl/build.py``'s helpers, copied, where the spec pads or normalises batches."""
+    kinds = {layer.kind for layer in spec.model.layers}
+    return [definition(HERE / "build.py", name) for kind, name in HELPERS if kind in kinds]
+
+
+HELPERS = [("pad2d", "pad2d"), ("batchnorm", "BatchNorm")]
+ACRONYMS = {"cnn", "fc", "mnist", "nll", "bce"}
+MODULE_ATTRIBUTES = {"name", "name_scope", "non_trainable_variables", "submodules", "trainable_variables", "variables"}
+
+
+def _class_name(name: str) -> str:
+    """The model's class: ``simple_cnn`` is ``SimpleCNN``."""
+    parts = re.findall(r"[A-Za-z]+|[0-9]+", name)
+    joined = "".join(part.upper() if part.lower() in ACRONYMS else part.capitalize() for part in parts)
+    return joined if joined[:1].isalpha() else f"Model{joined}"
+
+
+def _attribute(name: str) -> str:
+    """A layer module's attribute: its name, unless ``tf.Module`` has that one."""
+    return f"{name}_layer" if name in MODULE_ATTRIBUTES else name
+
+
+def _batches(spec: Spec) -> bool:
+    """Whether training needs ``training_batches``: ``shuffle`` neither samples with
+    replacement nor flips."""
+    return spec.data.sampler == "balanced" or bool(spec.data.hflip)
+
+
+def _initialised(spec: Spec) -> bool:
+    return any(layer.kind in ("linear", "conv2d") for layer in spec.model.layers)
