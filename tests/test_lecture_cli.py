@@ -107,7 +107,9 @@ def test_report_refuses_a_folder_that_does_not_exist_before_training(tmp_path):
 def test_report_says_in_one_line_when_it_cannot_write_the_page(tmp_path):
     done = run_python("run.py", "report", "logistic", "--epochs", "1", "--quiet", "--out", "/proc/report.html")
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "cannot write the report to" in done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    # refused up front where access() says no; as root it says yes, and the write itself fails
+    assert "cannot write the report to" in done.stderr or "no permission to write in /proc" in done.stderr
 
 
 def test_parity_lockstep_json_and_dropout_not_applicable(tmp_path):
