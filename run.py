@@ -10,7 +10,8 @@ keras run never loads torch. Commands that need both import torch first (see the
 from __future__ import annotations
 
 import argparse
-import json
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ import numpy as np
 from common import columns
 from common.data.datasets import user_dataset
 from common.errors import DataError
-from common.files.atomic import atomic_write
+from common.files.atomic import write_json
 from common.files.weights import Weights, load_weights, save_weights
 from common.parity.checks import (
     NATIVE_SEEDS,
@@ -33,11 +34,12 @@ from common.parity.checks import (
 )
 from common.parity.stats import LockstepParity
 from common.present.tables import format_comparison, format_epoch, format_summary, parity_matrix
-from common.runs.inputs import MODES
+from common.runs.inputs import MODES, check_inputs
 from common.runs.result import RunResult
-from common.runs.store import check_run_dir, default_run_dir, write_comparison, write_run
+from common.runs.store import check_run_dir, check_writable, default_run_dir, write_comparison, write_run
 from common.runs.training import train_run
 from spec import Spec, TwinspecError, list_specs, load_spec, resolve_spec
+from spec.errors import printable
 from spec.schema import LAYOUTS
 
 COMMANDS = ("train", "compare", "show", "export", "parity", "report", "list")
@@ -50,7 +52,16 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and still exit status 2)."""
 
     def error(self, message: str) -> None:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, f"{self.prog}: error: {printable(message)} (see --help)\n")
+
+
+class Terminated(BaseException):
+    """SIGTERM (``timeout``, CI cancelling a job, ``docker stop``): unwinds like Ctrl-C, so
+    that every file being written is removed, and ends with status 128 + 15."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def _positive(text: str) -> int:
@@ -124,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model_options(export)
     export.add_argument("--weights", type=Path, required=True, help="the .npz file to write")
+    export.add_argument("--force", action="store_true", help="overwrite --weights if it exists")
 
     parity = commands.add_parser("parity", help="check that every backend computes what torch computes")
     model_options(parity, f"native: the first of the {NATIVE_SEEDS} seeds (default 0)")
@@ -143,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="lockstep and native in this layout only (default: both; native: each its own)",
     )
     parity.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parity.add_argument("--force", action="store_true", help="overwrite --json if it exists")
 
     report = commands.add_parser("report", help="train several backends and write a self-contained HTML report")
     report.add_argument("report_model", metavar="MODEL", help="spec name or path to a spec YAML")
@@ -150,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--mode", choices=MODES, default="native", help="how both backends train (default: native)")
     report.add_argument("--epochs", type=_positive, help="override the spec's number of epochs")
     report.add_argument("--out", type=Path, help="the HTML file (default: runs/<model>-report-<time>.html)")
+    report.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     report.add_argument("--quiet", action="store_true", help="no per-epoch progress")
 
     commands.add_parser("list", help="list the specs with their titles")
@@ -168,15 +182,52 @@ def _spec(args: argparse.Namespace, model: str | None = None) -> Spec:
     return spec.with_overrides(epochs=getattr(args, "epochs", None), seed=getattr(args, "seed", None))
 
 
-def _output_file(path: Path, make_parent: bool = False) -> Path:
-    """Refuse, before any work, a file that cannot be written (``make_parent``: our default folder)."""
-    if make_parent:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.parent.is_dir():
-        raise DataError(f"cannot write {path}: directory {path.parent} does not exist")
-    if path.is_dir():
-        raise DataError(f"cannot write {path}: it is a directory")
+def _inputs(args: argparse.Namespace, specs: list[Spec]) -> list[tuple[str, Path]]:
+    """The files and folders a command reads, each with what names it."""
+    given = [("the spec", spec.path) for spec in specs]
+    given += [("--init-from", getattr(args, "init_from", None)), ("--data", getattr(args, "data", None))]
+    return [(what, Path(path)) for what, path in given if path is not None]
+
+
+def _not_an_input(path: Path, option: str, inputs: list[tuple[str, Path]]) -> Path:
+    """Refuse an output that is, or lies inside, something the command reads."""
+    target = path.resolve()
+    for what, source in inputs:
+        same = target == source.resolve() or (path.exists() and source.exists() and os.path.samefile(path, source))
+        if same or (source.is_dir() and target.is_relative_to(source.resolve())):
+            raise DataError(
+                f"{option} {path}: is {'inside ' if not same else ''}{what} ({source}), which this command reads"
+            )
     return path
+
+
+def _output_file(
+    path: Path, option: str, inputs: list[tuple[str, Path]], force: bool = False, make_parent: bool = False
+) -> Path:
+    """Refuse, before any work, a file that cannot be written, that would overwrite one
+    without ``--force``, or that is an input (``make_parent``: our default folder, which
+    the writer makes)."""
+    _not_an_input(path, option, inputs)
+    check_writable(path, option)
+    if not make_parent and not path.parent.is_dir():
+        raise DataError(f"{option} {path}: cannot be written, directory {path.parent} does not exist")
+    if path.is_dir():
+        raise DataError(f"{option} {path}: cannot be written, it is a directory")
+    if path.exists() and not force:
+        raise DataError(f"{option} {path}: already exists; pass --force to overwrite it")
+    return path
+
+
+def _run_dir(args: argparse.Namespace, spec: Spec, backend: str) -> Path:
+    """``--out`` (or the default run folder), checked before any work."""
+    out = args.out or default_run_dir(spec.name, backend)
+    return check_run_dir(_not_an_input(out, "--out", _inputs(args, [spec])))
+
+
+def _check_data(spec: Spec, args: argparse.Namespace, mode: str) -> None:
+    """What the data alone shows, before the framework import (seconds) and training."""
+    for warning in check_inputs(spec, mode, epochs_given=getattr(args, "epochs", None) is not None):
+        print(f"warning: {printable(warning)}", file=sys.stderr)
 
 
 def _progress(backend: str, epochs: int, quiet: bool) -> Callable[[int, float, float, float], None] | None:
@@ -202,8 +253,9 @@ def cmd_list(_: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     spec = _spec(args)
-    out = check_run_dir(args.out or default_run_dir(spec.name, args.backend))
+    out = _run_dir(args, spec, args.backend)
     init = load_weights(args.init_from, spec.model) if args.init_from else None
+    _check_data(spec, args, args.mode)
     layout = layout_for(spec, args.backend, args.layout)
     runner = columns.load(args.backend, "runner")
     print(f"training {spec.name} ({spec.title}) with {args.backend}, {layout}, {args.mode}, {spec.train.epochs} epochs")
@@ -218,8 +270,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     spec = _spec(args)
     names = columns.parse_backends(args.backends)
-    out = check_run_dir(args.out or default_run_dir(spec.name, "compare"))
+    out = _run_dir(args, spec, "compare")
     init = load_weights(args.init_from, spec.model) if args.init_from else None
+    _check_data(spec, args, args.mode)
     print(f"comparing {spec.name} ({spec.title}) in {', '.join(names)}, {args.mode}, {spec.train.epochs} epochs")
     results: dict[str, RunResult] = {}
     for name in names:  # torch's family first: see the torch_impl docstring
@@ -254,7 +307,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     spec = _spec(args)
-    _output_file(args.weights)
+    _output_file(args.weights, "--weights", _inputs(args, [spec]), args.force)
     save_weights(columns.load(args.backend, "forward").initial_weights(spec.model), args.weights)
     print(f"wrote {args.backend}'s initial weights for {spec.name} (seed {spec.model.seed}) to {args.weights}")
     return 0
@@ -268,8 +321,10 @@ def cmd_parity(args: argparse.Namespace) -> int:
         raise TwinspecError(f"--backends: name a backend besides {columns.REFERENCE}, the reference it checks against")
     specs = [_spec(args, spec.name) for spec in list_specs()] if args.all else [_spec(args)]
     if args.json:
-        _output_file(args.json)
+        _output_file(args.json, "--json", _inputs(args, specs), args.force)
     checks = CHECKS if args.check == "all" else (args.check,)
+    for spec in specs:
+        _check_data(spec, args, "lockstep" if "lockstep" in checks else "native")
     reports = [parity_report(spec, checks, names, args.layout, args.seed or 0) for spec in specs]
     print(parity_matrix(reports))
     verdict = worst_verdict(report["verdict"] for report in reports)
@@ -278,12 +333,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     not_judged = f"NOT JUDGED: chaotic in float32 ({', '.join(chaotic)})"
     print({"passed": "PASSED", "FAILED": "FAILED"}.get(verdict, not_judged))
     if args.json:
-        figures = {"models": reports, "passed": passed} if args.all else reports[0]
-        try:
-            with atomic_write(args.json, "w") as handle:
-                json.dump(figures, handle, indent=2)
-        except OSError as exc:
-            raise DataError(f"cannot write {args.json}: {exc.strerror or exc}") from None
+        write_json(args.json, {"models": reports, "passed": passed} if args.all else reports[0])
     return 0 if passed else 1
 
 
@@ -292,7 +342,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     spec = _spec(args, args.report_model)
     names = columns.parse_backends(args.backends)
-    out = _output_file(args.out or default_run_dir(spec.name, "report", suffix=".html"), make_parent=args.out is None)
+    out = args.out or default_run_dir(spec.name, "report", suffix=".html")
+    out = _output_file(out, "--out", _inputs(args, [spec]), args.force, make_parent=args.out is None)
+    _check_data(spec, args, args.mode)
     print(f"report on {spec.name} ({spec.title}): training {', '.join(names)}, {args.mode}, {spec.train.epochs} epochs")
     sides = {}
     for name in names:  # torch's family first: see the torch_impl docstring
@@ -308,6 +360,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     lockstep = _lockstep_against_reference(spec, runs) if args.mode == "lockstep" else None
     print(format_comparison(runs, lockstep, columns.REFERENCE))
     titles = {name: columns.column(name).title for name in names}
+    out.parent.mkdir(parents=True, exist_ok=True)
     write_lecture_report(spec, sides, check_forward(spec, names), lockstep, out, titles)
     print(f"wrote {out}")
     return 0
@@ -327,14 +380,18 @@ def main(argv: list[str] | None = None) -> int:
         "report": cmd_report,
         "list": cmd_list,
     }
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return commands[args.command](args)
     except TwinspecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; nothing was written", file=sys.stderr)
         return 130
+    except Terminated:
+        print("interrupted; nothing was written", file=sys.stderr)
+        return 128 + signal.SIGTERM
 
 
 if __name__ == "__main__":

@@ -112,7 +112,9 @@ def test_report_refuses_a_folder_that_does_not_exist_before_training(tmp_path):
 def test_report_says_in_one_line_when_it_cannot_write_the_page(tmp_path):
     done = run_python("run.py", "report", "logistic", "--epochs", "1", "--quiet", "--out", "/proc/report.html")
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "cannot write the report to" in done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    # refused up front where access() says no; as root it says yes, and the write itself fails
+    assert "cannot write the report to" in done.stderr or "no permission to write in /proc" in done.stderr
 
 
 def test_parity_lockstep_json_and_dropout_not_applicable(tmp_path):
@@ -128,7 +130,7 @@ def test_parity_lockstep_json_and_dropout_not_applicable(tmp_path):
     assert nhwc["max_rel_loss_diff"] <= nhwc["loss_bound"] and nhwc["max_rel_weight_diff"] <= nhwc["weight_bound"]
     assert 0 < nhwc["floor_rel_loss_diff"] < 1e-3 and nhwc["floor_per_class_equal"] and nhwc["ratio"] <= 1
     assert lockstep["verdict"] == figures["verdict"] == "passed"
-    done = run_python("run.py", "parity", "--model", "cnn2", "--check", "lockstep", "--json", str(report))
+    done = run_python("run.py", "parity", "--model", "cnn2", "--check", "lockstep", "--json", str(report), "--force")
     assert done.returncode == 0 and "not applicable" in done.stdout
     assert json.loads(report.read_text())["lockstep"]["applicable"] is False
 

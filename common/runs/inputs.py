@@ -41,7 +41,8 @@ def check_inputs(spec: Spec, mode: str, epochs_given: bool = False) -> list[str]
     """What the data alone can show is wrong with a run, found before any framework is
     imported: refused as a ``DataError`` at the spec line that causes it; returns the
     warnings about what can still train. ``epochs_given``: the epochs come from ``--epochs``."""
-    where = f"{spec.path}:{spec.lines.get('data.split')}"
+    line = spec.lines.get("data.split")
+    where = f"{spec.path}:{line}" if line is not None else str(spec.path)
     try:
         split = split_dataset(load_dataset(spec.data.dataset), spec.data)
     except DataError as exc:
