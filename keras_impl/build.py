@@ -9,6 +9,7 @@ from typing import NamedTuple
 import keras
 import tensorflow as tf
 
+from common.replay.plan import dropout_scale
 from spec.layers import fan_in
 from spec.schema import LayerSpec, ModelSpec
 
@@ -19,6 +20,7 @@ class Options(NamedTuple):
     init: str  # torch or keras
     data_format: str  # channels_first or channels_last
     mode: str  # native, or lockstep: torch's semantics where Keras' differ
+    model: ModelSpec  # the whole spec, for what a layer's neighbours decide (a flatten's feature order)
 
 
 def _torch_init(layer: LayerSpec) -> dict:
@@ -115,6 +117,72 @@ def _batchnorm(layer: LayerSpec, options: Options) -> keras.layers.Layer:
     return norm(axis=axis, momentum=1 - p["momentum"], epsilon=p["eps"], name=layer.name)
 
 
+@keras.saving.register_keras_serializable("twinspec")
+class PlannedDropout(keras.layers.Layer):
+    """Dropout with the mask torch drew, from ``common``'s plan: torch's ``x * mask / (1 - p)``,
+    the scale rounded to float32 as torch rounds it. The lockstep model's train step hands
+    each batch's mask over (``LockstepSequential``); evaluation passes inputs through.
+    Lockstep only: Keras' ``Dropout`` draws from its own generator.
+
+    The masks come in torch's order, ``(N, C, H, W)`` or ``(N, F)``. ``channels_last_map``,
+    a ``(C, H, W)``, says that this layer sees that map channels-last: as a feature map, or
+    flattened (Keras flattens H, W, C, torch C, H, W).
+    """
+
+    def __init__(self, rate: float, channels_last_map: tuple[int, int, int] | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.rate, self.channels_last_map = rate, channels_last_map
+        self.scale = float(dropout_scale(rate))
+        self.step_mask = None  # set by LockstepSequential.train_step, for one trace of the train step
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        if self.step_mask is None:
+            raise ValueError(f"{self.name}: a planned dropout trains only in LockstepSequential.fit, given masks")
+        mask = keras.ops.cast(self.step_mask, inputs.dtype)
+        if self.channels_last_map is not None:
+            mask = keras.ops.reshape(mask, (-1, *self.channels_last_map))
+            mask = keras.ops.reshape(keras.ops.transpose(mask, (0, 2, 3, 1)), keras.ops.shape(inputs))
+        return inputs * (mask * self.scale)
+
+    def compute_output_shape(self, shape):
+        return shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rate": self.rate, "channels_last_map": self.channels_last_map}
+
+
+@keras.saving.register_keras_serializable("twinspec")
+class LockstepSequential(keras.Sequential):
+    """A ``Sequential`` whose training batches are ``((x, masks), y)``: the plan's dropout
+    masks, one per ``PlannedDropout`` in layer order, next to the images. Its train step
+    hands each layer its mask, then trains as ``Sequential`` does. Lockstep only."""
+
+    def train_step(self, data):
+        (x, masks), y = data
+        dropouts = [layer for layer in self.layers if isinstance(layer, PlannedDropout)]
+        for layer, mask in zip(dropouts, masks, strict=True):
+            layer.step_mask = mask
+        try:
+            return super().train_step((x, y))
+        finally:
+            for layer in dropouts:
+                layer.step_mask = None  # the tensor belongs to this trace alone
+
+
+def _dropout(layer: LayerSpec, options: Options) -> keras.layers.Layer:
+    """Keras' own dropout; in lockstep, one that applies the plan's masks, torch's draws."""
+    p = layer.params["p"]
+    if options.mode != "lockstep":
+        return keras.layers.Dropout(p, name=layer.name)
+    if len(layer.in_shape) == 3:
+        channels_last_map = layer.in_shape if options.data_format == "channels_last" else None
+    else:
+        channels_last_map = options.model.flattened_from(layer.name)
+    return PlannedDropout(p, channels_last_map, name=layer.name)
+
+
 def _linear(layer: LayerSpec, options: Options) -> keras.layers.Layer:
     return keras.layers.Dense(
         layer.params["units"], use_bias=layer.params["bias"], name=layer.name, **_inits(layer, options.init)
@@ -133,7 +201,7 @@ LAYERS: dict[str, Callable[[LayerSpec, Options], keras.layers.Layer | list[keras
     "batchnorm": _batchnorm,
     "flatten": lambda layer, options: keras.layers.Flatten(data_format=options.data_format, name=layer.name),
     "linear": _linear,
-    "dropout": lambda layer, options: keras.layers.Dropout(layer.params["p"], name=layer.name),
+    "dropout": _dropout,
     "relu": lambda layer, options: keras.layers.ReLU(name=layer.name),
     "leaky_relu": lambda layer, options: keras.layers.LeakyReLU(negative_slope=layer.params["slope"], name=layer.name),
     "prelu": lambda layer, options: keras.layers.PReLU(
@@ -164,16 +232,18 @@ def permutes_nchw(model: ModelSpec, layout: str) -> bool:
 def build_model(model: ModelSpec, layout: str, mode: str = "native") -> keras.Sequential:
     """Seed keras' generators (its counterpart of ``torch.manual_seed``), then add the layers.
 
-    In ``lockstep`` mode a batchnorm keeps torch's running variance (``TorchBatchNormalization``).
+    In ``lockstep`` mode a batchnorm keeps torch's running variance (``TorchBatchNormalization``)
+    and a dropout applies the plan's masks (``PlannedDropout``, in a ``LockstepSequential``).
     """
     keras.utils.set_random_seed(model.seed)
-    net = keras.Sequential()
+    has_dropout = any(layer.kind == "dropout" for layer in model.layers)
+    net = LockstepSequential() if mode == "lockstep" and has_dropout else keras.Sequential()
     net.add(keras.Input(shape=input_shape(model, layout)))
     data_format = "channels_first" if layout == "nchw" else "channels_last"
     if permutes_nchw(model, layout):
         net.add(keras.layers.Permute((2, 3, 1), name="nchw_to_nhwc"))
         data_format = "channels_last"
-    options = Options(model.init, data_format, mode)
+    options = Options(model.init, data_format, mode, model)
     for layer in model.layers:
         made = LAYERS[layer.kind](layer, options)
         for keras_layer in made if isinstance(made, list) else [made]:

@@ -22,14 +22,20 @@ from torch_impl.runner import train_spec as torch_train
 
 ZOO = Path(__file__).parent / "specs" / "lockstep_zoo.yaml"
 CHANNELS_FIRST = Path(__file__).parent / "specs" / "channels_first.yaml"
+DROPOUT = Path(__file__).parent / "specs" / "dropout_maps.yaml"
 # LeNet at lr 0.1 escapes its plateau chaotically: torch against itself, one ulp apart,
 # parts within a few epochs (test_lenet_is_chaotic_not_drifting). Its lockstep horizon:
 LENET_HORIZON = 3
+# cnn2 (Adam on ReLU units behind dropout) amplifies round-off too: over its ten epochs
+# torch against itself, one ulp apart, parts by 1e-3 in loss and 1e-2 in weights (README,
+# "Lockstep"; too slow to run here). Over its first epoch both stay far inside the bounds:
+CNN2_HORIZON = 1
+HORIZONS = {"lenet": LENET_HORIZON, "cnn2": CNN2_HORIZON}
 LAYOUT = {torch_runner: "nchw", keras_runner: "nhwc"}
 
 
-STEADY = [spec for spec in list_specs() if not spec.model.dropout_layers and spec.name != "lenet"]
-STEADY += [load_spec(ZOO), load_spec(CHANNELS_FIRST)]
+STEADY = [spec for spec in list_specs() if spec.name not in HORIZONS]
+STEADY += [load_spec(ZOO), load_spec(CHANNELS_FIRST), load_spec(DROPOUT)]
 
 
 @cache
@@ -38,10 +44,10 @@ def _runs(path: Path, layout: str, epochs: int | None = None) -> tuple[RunResult
     return torch_train(spec, layout, "lockstep"), keras_train(spec, layout, "lockstep")
 
 
-def test_every_spec_without_dropout_is_covered():
-    covered = {spec.name for spec in STEADY} | {"lenet"}
-    assert covered >= {spec.name for spec in list_specs() if not spec.model.dropout_layers}
-    assert {"cnn2"} == {spec.name for spec in list_specs() if spec.model.dropout_layers}
+def test_every_spec_is_covered():
+    assert {spec.name for spec in STEADY} | set(HORIZONS) >= {spec.name for spec in list_specs()}
+    with_dropout = [spec for spec in STEADY if any(layer.kind == "dropout" for layer in spec.model.layers)]
+    assert [spec.name for spec in with_dropout] == ["dropout_maps"]  # and cnn2, within its horizon
 
 
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
@@ -57,9 +63,13 @@ def test_both_frameworks_follow_the_same_trajectory(spec, layout):
 
 
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
-def test_lenet_follows_within_its_horizon(layout):
-    torch_run, keras_run = _runs(resolve_spec("lenet"), layout, LENET_HORIZON)
-    assert lockstep_parity(torch_run, keras_run).passed
+@pytest.mark.parametrize("name", HORIZONS)
+def test_chaotic_specs_follow_within_their_horizon(name, layout):
+    torch_run, keras_run = _runs(resolve_spec(name), layout, HORIZONS[name])
+    parity = lockstep_parity(torch_run, keras_run)
+    assert parity.max_rel_loss_diff <= LOCKSTEP_LOSS_TOLERANCE, (torch_run.train_loss, keras_run.train_loss)
+    assert parity.max_abs_weight_diff <= LOCKSTEP_WEIGHT_TOLERANCE
+    assert parity.per_class_equal, (torch_run.per_class, keras_run.per_class)
 
 
 def test_lenet_is_chaotic_not_drifting():
@@ -81,13 +91,20 @@ def test_a_real_difference_fails_and_is_not_called_chaos():
     assert lockstep_parity(*_runs(resolve_spec("relu"), "nchw", 10)).passed
 
 
-@pytest.mark.parametrize("name", ["logistic", "deepish", "relu", "cnn1"])
-def test_torch_lockstep_is_torch_native(name):
+@pytest.mark.parametrize(
+    "path, layout",
+    [*((resolve_spec(name), "nchw") for name in ("logistic", "deepish", "relu", "cnn1", "cnn2")), (DROPOUT, "nhwc")],
+    ids=["logistic", "deepish", "relu", "cnn1", "cnn2", "dropout-nhwc"],
+)
+def test_torch_lockstep_is_torch_native(path, layout):
     """With the book's seeds, the plan is the book's own batches and flips, and common's
-    initial weights are torch's: lockstep and native torch are one run, bit for bit."""
-    spec = load_spec(resolve_spec(name))
-    native = torch_train(spec, "nchw")
-    lockstep, _ = _runs(spec.path, "nchw")
+    initial weights are torch's: lockstep and native torch are one run, bit for bit. With
+    dropout too: torch's lockstep loader leaves the global generator where the book's
+    leaves it, so torch's own dropout draws the plan's masks."""
+    spec = load_spec(path)
+    epochs = HORIZONS.get(spec.name)
+    native = torch_train(spec.with_overrides(epochs=epochs), layout)
+    lockstep, _ = _runs(spec.path, layout, epochs)
     assert lockstep.train_loss == native.train_loss and lockstep.val_loss == native.val_loss
     assert lockstep.per_class == native.per_class
 
@@ -133,11 +150,17 @@ def test_set_seed_rewinds_the_plan_as_native_redraws(runner):
         runner.make_trainer(spec, LAYOUT[runner], "lockstep").train(3, seed=spec.train.seed)
 
 
-def test_lockstep_refuses_dropout_in_one_line(tmp_path):
-    done = run_python("run.py", "--model", "cnn2", "--mode", "lockstep", "--out", str(tmp_path / "run"))
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "lockstep needs a model without dropout (drop1, drop2)" in done.stderr
-    assert not (tmp_path / "run").exists()
+def test_lockstep_refuses_two_layouts_when_the_masks_depend_on_it(tmp_path):
+    """torch nchw and keras nhwc would train on different masks of the feature map."""
+    out = tmp_path / "compare"
+    done = run_python("run.py", "compare", "--model", str(DROPOUT), "--mode", "lockstep", "--out", str(out))
+    assert done.returncode == 2 and "Traceback" not in done.stderr and not out.exists()
+    assert done.stderr.strip().splitlines() == [
+        (
+            "error: lockstep: dropout_maps has dropout on feature maps (drop_map): torch draws their masks in its"
+            " layout's memory order, so every backend must run in one layout (--layout, or the spec's layout)"
+        )
+    ]
 
 
 def test_lockstep_on_the_command_line(tmp_path):

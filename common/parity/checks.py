@@ -142,18 +142,11 @@ def parity_report(
         report["lockstep"] = _lockstep_report(spec, others, (layout,) if layout else LAYOUTS, say)
     if "native" in checks:
         report["native"] = _native_report(spec, others, layout, first_seed, say)
-    report["passed"] = all(report[check]["passed"] for check in checks if report[check].get("applicable", True))
+    report["passed"] = all(report[check]["passed"] for check in checks)
     return report
 
 
 def _lockstep_report(spec: Spec, names: list[str], layouts: tuple[str, ...], say: Callable[[str], None]) -> dict:
-    if spec.model.dropout_layers:
-        reason = (
-            f"dropout ({', '.join(spec.model.dropout_layers)}) draws from each framework's own generator; "
-            "covered by forward parity (eval mode) and native parity"
-        )
-        say(f"lockstep parity, {spec.name}: not applicable: {reason}")
-        return {"applicable": False, "reason": reason}
     say(f"lockstep parity, {spec.name}: same weights and batches (tolerances 1e-4 relative loss, 1e-4 weights)")
     figures: dict[str, dict] = {name: {} for name in names}
     for layout in layouts:

@@ -18,17 +18,18 @@ MODES = ("native", "lockstep")
 @dataclass(frozen=True)
 class RunInputs:
     split: Split
-    plan: Plan | None  # lockstep: every epoch's batches and flips; native: each backend draws its own
+    plan: Plan | None  # lockstep: every epoch's batches, flips and dropout masks; native: each backend draws its own
     init: Weights | None  # None: the backend's own seeded init
 
 
-def run_inputs(spec: Spec, mode: str = "native", init: Weights | None = None) -> RunInputs:
+def run_inputs(spec: Spec, layout: str, mode: str = "native", init: Weights | None = None) -> RunInputs:
     """``init`` (neutral weights) replaces the initial weights in either mode; lockstep
-    otherwise starts from torch's default init, replayed in numpy."""
+    otherwise starts from torch's default init, replayed in numpy. The plan's dropout
+    masks depend on the ``layout`` of the torch run they replay (``common.replay.plan``)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     split = split_dataset(load_dataset(spec.data.dataset), spec.data)
     if mode == "native":
         return RunInputs(split, None, init)
-    plan = book_plan(spec.data, spec.model, split.y_train, spec.train.seed, spec.train.epochs)
+    plan = book_plan(spec.data, spec.model, split.y_train, spec.train.seed, spec.train.epochs, layout)
     return RunInputs(split, plan, init if init is not None else torch_initial_weights(spec.model))
