@@ -25,7 +25,7 @@ from common.errors import DataError
 from common.files.atomic import atomic_write
 from common.present import plots
 from common.runs.lr_range import learning_rates, smoothed
-from common.runs.metrics import batch_counts
+from common.runs.metrics import batch_counts, check_finite_losses
 from spec.errors import TwinspecError
 from spec.schema import TrainSpec
 from torch_impl import data
@@ -152,6 +152,7 @@ class StepByStep:
             val_acc = float(counts[:, 0].sum() / counts[:, 1].sum())
             self.val_losses.append(val_loss)
             self.val_accuracies.append(val_acc)
+        check_finite_losses(self.total_epochs, loss, val_loss if self.val_loader is not None else None)
         if self.writer is not None:
             self._log_epoch(self.total_epochs, loss, val_loss, val_acc)
         if on_epoch is not None:
