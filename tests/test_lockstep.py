@@ -11,11 +11,13 @@ import pytest
 from conftest import run_python
 from test_torch_book import BOOK
 
+from common.errors import DataError
+from common.parity.checks import check_lockstep
 from common.parity.stats import LOCKSTEP_LOSS_TOLERANCE, LOCKSTEP_WEIGHT_TOLERANCE, lockstep_parity
+from common.runs.inputs import check_inputs
 from common.runs.store import RunResult
 from keras_impl import runner as keras_runner
 from keras_impl.runner import train_spec as keras_train
-from common.parity.checks import check_lockstep
 from spec import TwinspecError, list_specs, load_spec, resolve_spec
 from torch_impl import runner as torch_runner
 from torch_impl.runner import train_spec as torch_train
@@ -171,3 +173,11 @@ def test_lockstep_on_the_command_line(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "keras relu (lockstep, nhwc)" in done.stdout
     assert "per class (correct/total): parallel: 24/24  diagonal: 36/36" in done.stdout
+
+
+def test_the_plans_bound_counts_the_dropout_masks():
+    """cnn2's 960 samples carry 175 masked units each: 592 epochs make over 1e8 draws."""
+    spec = load_spec(resolve_spec("cnn2"))
+    assert check_inputs(spec.with_overrides(epochs=591), "lockstep") == []
+    with pytest.raises(DataError, match=r"--epochs 592: .* and their dropout masks \(175 units each\) holds 1e\+08"):
+        check_inputs(spec.with_overrides(epochs=592), "lockstep", epochs_given=True)

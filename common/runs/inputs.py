@@ -15,7 +15,9 @@ from common.replay.torch_init import torch_initial_weights
 from spec.schema import Spec
 
 MODES = ("native", "lockstep")
-MAX_PLAN_DRAWS = 10**8  # samples over all epochs of a lockstep plan: 9 bytes each, held twice (about 2 GB)
+# Draws over all epochs of a lockstep plan, a sample's and each of its dropout units':
+# at most 9 bytes each (a sample 9, a mask unit 1), held twice (about 2 GB)
+MAX_PLAN_DRAWS = 10**8
 
 
 @dataclass(frozen=True)
@@ -64,12 +66,14 @@ def check_inputs(spec: Spec, mode: str, epochs_given: bool = False) -> list[str]
                     f" ({n_train} training samples in batches of {batch}), which has no variance (torch refuses it);"
                     f" change data.batch_size at line {spec.lines.get('data.batch_size')}"
                 )
-    draws = n_train * spec.train.epochs
+    units = sum(math.prod(layer.in_shape) for layer in spec.model.layers if layer.kind == "dropout")
+    draws = n_train * spec.train.epochs * (1 + units)
     if mode == "lockstep" and draws > MAX_PLAN_DRAWS:
         source = "--epochs" if epochs_given else f"{spec.path}:{spec.lines.get('train.epochs')}: train.epochs"
         raise DataError(
             f"{source} {spec.train.epochs}: a lockstep plan of {spec.train.epochs} epochs of {n_train} samples"
-            f" holds {draws:.2g} draws, more than the {MAX_PLAN_DRAWS:.0e} lockstep replays; use fewer epochs"
+            + (f" and their dropout masks ({units} units each)" if units else "")
+            + f" holds {draws:.2g} draws, more than the {MAX_PLAN_DRAWS:.0e} lockstep replays; use fewer epochs"
             " or --mode native"
         )
     return warnings
