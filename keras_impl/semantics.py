@@ -164,12 +164,12 @@ class LockstepSequential(keras.Sequential):
     hands each layer its mask, then trains as ``Sequential`` does. Lockstep only."""
 
     def train_step(self, data):
-        (x, masks), y = data
+        (x, masks), y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)  # fit: (x, y); train_on_batch: 3
         dropouts = [layer for layer in self.layers if isinstance(layer, PlannedDropout)]
         for layer, mask in zip(dropouts, masks, strict=True):
             layer.step_mask = mask
         try:
-            return super().train_step((x, y))
+            return super().train_step((x, y, sample_weight))
         finally:
             for layer in dropouts:
                 layer.step_mask = None  # the tensor belongs to this trace alone
