@@ -23,8 +23,8 @@ from common.present.source import (
     Code,
     binary_loss,
     call_args,
-    class_source,
     code,
+    definition,
     header,
     join_blocks,
     literal,
@@ -199,7 +199,7 @@ def torch_init(fan_in):
 def _pads(spec: Spec) -> list[str]:
     """The layer Keras lacks (reflect and replicate padding), only where the spec pads so."""
     modes = {layer.params["mode"] for layer in spec.model.layers if layer.kind == "pad2d"}
-    return [class_source(SEMANTICS, "Pad2D")] if modes - {"zeros"} else []
+    return [definition(SEMANTICS, "Pad2D")] if modes - {"zeros"} else []
 
 
 def _layer(layer: LayerSpec, init: str) -> list[Call]:
@@ -282,7 +282,7 @@ def _loss_and_optimizer(spec: Spec) -> list[str]:
     loss, metrics = Code(LOSSES[spec.train.loss]), Code(ACCURACY[spec.train.loss])
     compiled = Call("model.compile(", call_args(optimizer=_optimizer(spec), loss=loss, metrics=metrics), explode=True)
     lines = ["# Loss and optimizer", render("", compiled)]
-    return [class_source(SEMANTICS, "NLLLoss"), "\n".join(lines)] if spec.train.loss == "nll" else ["\n".join(lines)]
+    return [definition(SEMANTICS, "NLLLoss"), "\n".join(lines)] if spec.train.loss == "nll" else ["\n".join(lines)]
 
 
 LOSSES = {

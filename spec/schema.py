@@ -68,6 +68,11 @@ class ModelSpec:
     def output_shape(self) -> tuple[int, ...]:
         return self.layers[-1].out_shape
 
+    @property
+    def dropout_layers(self) -> list[str]:
+        """Names of the dropout layers, in order: a lockstep plan holds a mask per batch for each."""
+        return [layer.name for layer in self.layers if layer.kind == "dropout"]
+
     def layer(self, name: str) -> LayerSpec:
         return next(layer for layer in self.layers if layer.name == name)
 

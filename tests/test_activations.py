@@ -1,10 +1,11 @@
-"""Both frameworks' activation functions and their autodiff gradients, against each other
+"""Every column's activation functions and their autodiff gradients, against each other
 and against the formulas, for the lecture's activation figure."""
 
 import numpy as np
 import pytest
 
 import keras_impl.activations as keras_act
+import tf_impl.activations as tf_act
 import torch_impl.activations as torch_act
 from spec.layers import LAYER_KINDS
 
@@ -23,7 +24,11 @@ X = np.concatenate([np.linspace(-6, -0.01, 600), np.linspace(0.01, 6, 600)]).ast
 
 @pytest.fixture(scope="module")
 def curves():
-    return {"torch": torch_act.activation_curves(X), "keras": keras_act.activation_curves(X)}
+    return {
+        "torch": torch_act.activation_curves(X),
+        "keras": keras_act.activation_curves(X),
+        "tf": tf_act.activation_curves(X),
+    }
 
 
 def reference(x: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -40,9 +45,9 @@ def reference(x: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def test_same_functions_in_the_same_order_with_the_spec_defaults(curves):
-    assert list(curves["torch"]) == list(curves["keras"]) == NAMES
-    assert torch_act.SLOPE == keras_act.SLOPE == LAYER_KINDS["leaky_relu"].params["slope"][1] == 0.01
-    assert torch_act.INIT == keras_act.INIT == LAYER_KINDS["prelu"].params["init"][1] == 0.25
+    assert list(curves["torch"]) == list(curves["keras"]) == list(curves["tf"]) == NAMES
+    assert torch_act.SLOPE == keras_act.SLOPE == tf_act.SLOPE == LAYER_KINDS["leaky_relu"].params["slope"][1] == 0.01
+    assert torch_act.INIT == keras_act.INIT == tf_act.INIT == LAYER_KINDS["prelu"].params["init"][1] == 0.25
     for framework in curves.values():
         for x, y, dy in framework.values():
             assert x.dtype == y.dtype == dy.dtype == np.float32
@@ -50,15 +55,16 @@ def test_same_functions_in_the_same_order_with_the_spec_defaults(curves):
             np.testing.assert_array_equal(x, X)
 
 
+@pytest.mark.parametrize("other", ["keras", "tf"])
 @pytest.mark.parametrize("name", NAMES)
-def test_the_frameworks_agree(curves, name):
+def test_the_frameworks_agree(curves, name, other):
     _, torch_y, torch_dy = curves["torch"][name]
-    _, keras_y, keras_dy = curves["keras"][name]
-    np.testing.assert_allclose(torch_y, keras_y, rtol=0, atol=VALUE_TOL)
-    np.testing.assert_allclose(torch_dy, keras_dy, rtol=0, atol=GRADIENT_TOL)
+    _, other_y, other_dy = curves[other][name]
+    np.testing.assert_allclose(torch_y, other_y, rtol=0, atol=VALUE_TOL)
+    np.testing.assert_allclose(torch_dy, other_dy, rtol=0, atol=GRADIENT_TOL)
 
 
-@pytest.mark.parametrize("framework", ["torch", "keras"])
+@pytest.mark.parametrize("framework", ["torch", "keras", "tf"])
 @pytest.mark.parametrize("name", NAMES)
 def test_each_framework_matches_the_formula(curves, framework, name):
     _, y, dy = curves[framework][name]
@@ -68,7 +74,7 @@ def test_each_framework_matches_the_formula(curves, framework, name):
     np.testing.assert_allclose(dy, want_dy, rtol=4 * EPS, atol=GRADIENT_TOL)
 
 
-@pytest.mark.parametrize("framework", ["torch", "keras"])
+@pytest.mark.parametrize("framework", ["torch", "keras", "tf"])
 def test_relu_family_gradients_are_their_slopes(curves, framework):
     below, above = X < 0, X > 0
     for name, slope in [("relu", 0.0), ("leaky_relu", np.float32(0.01)), ("prelu", np.float32(0.25))]:
@@ -80,13 +86,15 @@ def test_relu_family_gradients_are_their_slopes(curves, framework):
 def test_gradients_at_zero_are_a_choice():
     """At x = 0, where ReLU-like functions have a kink, each framework picks a subgradient.
     They agree for relu (0) and leaky_relu (the slope), but not for prelu: torch takes the
-    slope, as for leaky_relu, while keras computes PReLU as relu(x) - alpha relu(-x) and
-    gets 0 + 0. It changes nothing in practice (an input of exactly 0.0), but it shows in
-    a figure whose x passes through 0."""
+    slope, as for leaky_relu (so does tf's ``tf.where(x > 0, x, alpha * x)``), while keras
+    computes PReLU as relu(x) - alpha relu(-x) and gets 0 + 0. It changes nothing in
+    practice (an input of exactly 0.0), but it shows in a figure whose x passes through 0."""
     zero = np.zeros(1, np.float32)
     torch_dy = {name: dy[0] for name, (_, _, dy) in torch_act.activation_curves(zero).items()}
     keras_dy = {name: dy[0] for name, (_, _, dy) in keras_act.activation_curves(zero).items()}
     assert torch_dy["relu"] == keras_dy["relu"] == 0.0
     assert torch_dy["leaky_relu"] == keras_dy["leaky_relu"] == np.float32(0.01)
     assert (torch_dy["prelu"], keras_dy["prelu"]) == (0.25, 0.0)
+    tf_dy = {name: dy[0] for name, (_, _, dy) in tf_act.activation_curves(zero).items()}
+    assert tf_dy == torch_dy
     assert torch_dy["sigmoid"] == keras_dy["sigmoid"] == 0.25 and torch_dy["tanh"] == keras_dy["tanh"] == 1.0

@@ -1,4 +1,4 @@
-"""Both backends compile every spec into native models with the same structure."""
+"""Every column compiles every spec into native models with the same structure."""
 
 import dataclasses
 import math
@@ -7,16 +7,21 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 import torch
 from torch import nn
 
+from common import columns
 from common.files.weights import expected_shapes
+from common.parity.checks import check_forward
 from keras_impl import build as keras_build
 from keras_impl import forward as keras_forward
 from keras_impl import weights as keras_weights
-from common.parity.checks import check_forward
 from spec import list_specs, load_spec, resolve_spec
 from spec.layers import LAYER_KINDS
+from tf_impl import build as tf_build
+from tf_impl import forward as tf_forward
+from tf_impl import weights as tf_weights
 from torch_impl import build as torch_build
 from torch_impl import forward as torch_forward
 from torch_impl import weights as torch_weights
@@ -24,9 +29,9 @@ from torch_impl import weights as torch_weights
 CHAPTER4 = {"logistic": 25, "deepish": 143, "relu": 143}
 
 
-def test_every_layer_kind_has_both_implementations():
-    assert set(torch_build.LAYERS) == set(LAYER_KINDS)
-    assert set(keras_build.LAYERS) == set(LAYER_KINDS)
+@pytest.mark.parametrize("name", columns.names())
+def test_every_layer_kind_has_an_implementation_in_every_column(name):
+    assert set(columns.load(name, "build").LAYERS) == set(LAYER_KINDS)
 
 
 @pytest.mark.parametrize("name, params", CHAPTER4.items())
@@ -97,25 +102,28 @@ def test_the_every_layer_spec_has_every_kind():
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")  # every_layer does, on purpose
+@pytest.mark.parametrize("column", [name for name in columns.names() if name != columns.REFERENCE])
 @pytest.mark.parametrize(
     "spec", [*list_specs(), load_spec(EVERY_LAYER), load_spec(CHANNELS_FIRST)], ids=lambda s: s.name
 )
-def test_four_combinations_compute_the_same_function(spec):
-    """``run.py parity --check forward``: one set of weights, torch and keras, nchw and nhwc."""
-    parity = check_forward(spec, ["torch", "keras"])
+def test_four_combinations_compute_the_same_function(spec, column):
+    """``run.py parity --check forward``: one set of weights, torch and a column, nchw and nhwc."""
+    parity = check_forward(spec, [columns.REFERENCE, column])
     assert len(parity.pairs) == 6
     assert parity.passed, parity.pairs
 
 
 @pytest.mark.parametrize("layout", ["nhwc", "nchw"])
-def test_weights_go_torch_keras_torch_bit_for_bit(layout):
+@pytest.mark.parametrize("column", [(keras_build, keras_weights), (tf_build, tf_weights)], ids=["keras", "tf"])
+def test_weights_go_torch_other_torch_bit_for_bit(layout, column):
+    build, weights_module = column
     spec = load_spec(EVERY_LAYER).model
     weights = torch_weights.export_weights(torch_build.build_model(spec, "nchw"), spec)
-    keras_model = keras_build.build_model(spec, layout)
-    keras_weights.import_weights(keras_model, spec, weights)
+    other = build.build_model(spec, layout)
+    weights_module.import_weights(other, spec, weights)
     torch_model = torch_build.build_model(dataclasses.replace(spec, seed=spec.seed + 1), "nhwc")  # other weights
     assert not torch.equal(torch_model.c1.weight, torch.as_tensor(weights["c1"]["weight"]))
-    torch_weights.import_weights(torch_model, spec, keras_weights.export_weights(keras_model, spec))
+    torch_weights.import_weights(torch_model, spec, weights_module.export_weights(other, spec))
     back = torch_weights.export_weights(torch_model, spec)
     assert all(np.array_equal(back[n][k], weights[n][k]) for n in weights for k in weights[n])
 
@@ -147,6 +155,47 @@ def test_random_weights_give_the_same_function_everywhere(path):
     }
     x = rng.standard_normal((5, *model.layers[0].in_shape)).astype(np.float32)
     expected = torch_forward.forward(model, "nchw", weights, x)
-    for backend in (torch_forward, keras_forward):
+    for backend in (torch_forward, keras_forward, tf_forward):
         for layout in ("nchw", "nhwc"):
             np.testing.assert_allclose(backend.forward(model, layout, weights, x), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("layout", ["nhwc", "nchw"])
+def test_tf_compiles_a_spec_into_a_tf_module_of_named_variables(layout):
+    """Each spec layer is a ``tf.Module`` of its name; its variables are ``<layer>/<variable>``,
+    in TensorFlow's kernel layouts whatever the data format; only an nchw model with
+    convolution or pooling transposes (TensorFlow's CPU kernels are channels-last)."""
+    spec = load_spec(EVERY_LAYER).model
+    model = tf_build.build_model(spec, layout)
+    assert isinstance(model, tf.Module)
+    assert [layer.name for layer in model.layers] == ["nchw_to_nhwc"] * (layout == "nchw") + [
+        layer.name for layer in spec.layers
+    ]
+    names = {variable.name: tuple(variable.shape) for variable in model.variables}
+    assert names["c1/kernel:0"] == (3, 3, 1, 4) and names["fc/kernel:0"] == (75, 6) and names["pr/alpha:0"] == (1,)
+    assert {"bn1/gamma:0", "bn1/beta:0", "bn1/moving_mean:0", "bn1/moving_variance:0"} <= set(names)
+    assert "c2/bias:0" not in names  # bias: false
+    assert tf_build.count_parameters(model) == torch_build.count_parameters(torch_build.build_model(spec, "nchw"))
+    assert [v.name for v in model.trainable_variables if "moving" in v.name] == []
+    without = tf_build.build_model(load_spec(FLATTEN_BATCHNORM).model, layout)
+    assert without.layers[0].name == "flatten" and without.data_format == layout.upper()
+
+
+@pytest.mark.parametrize("init", ["torch", "keras"])
+def test_tf_init_follows_the_spec(tmp_path, init):
+    """torch: kernel and bias uniform within 1/sqrt(fan_in); keras: glorot-uniform, zero bias.
+    Seeded: the same spec draws the same weights, another seed others."""
+    text = load_spec(resolve_spec("cnn1")).path.read_text().replace("  seed: 13\n", f"  seed: 13\n  init: {init}\n")
+    path = tmp_path / "cnn1.yaml"
+    path.write_text(text)
+    spec = load_spec(path).model
+    model = tf_build.build_model(spec, "nhwc")
+    for name, fan, fan_out in [("conv1", 9, 9), ("fc1", 16, 10)]:
+        kernel, bias = (model.layer(name).kernel.numpy(), model.layer(name).bias.numpy())
+        bound = 1 / math.sqrt(fan) if init == "torch" else math.sqrt(6 / (fan + fan_out))
+        assert np.abs(kernel).max() <= bound and np.abs(kernel).max() > 0.5 * bound
+        assert (np.abs(bias).max() <= bound and bias.any()) if init == "torch" else not bias.any()
+    again = tf_build.build_model(spec, "nchw")
+    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(model.variables, again.variables))
+    other = tf_build.build_model(dataclasses.replace(spec, seed=14), "nhwc")
+    assert not np.array_equal(other.layer("fc1").kernel.numpy(), model.layer("fc1").kernel.numpy())

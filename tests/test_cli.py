@@ -33,7 +33,7 @@ def test_list_shows_every_spec_with_its_title():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--backend", "jax"], "invalid choice: 'jax' (choose from 'torch', 'keras')"),
+        (["--backend", "jax"], "invalid choice: 'jax' (choose from 'torch', 'keras', 'tf')"),
         (
             ["--model", "nope"],
             "unknown model 'nope' (choose from: " + ", ".join(sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))),
@@ -61,7 +61,7 @@ def test_malformed_spec_gives_file_and_line(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("backend, other", [("torch", "tensorflow"), ("keras", "torch")])
+@pytest.mark.parametrize("backend, other", [("torch", "tensorflow"), ("keras", "torch"), ("tf", "torch")])
 def test_a_run_writes_metrics_and_never_imports_the_other_framework(tmp_path, backend, other):
     out = tmp_path / "run"
     code = (
@@ -84,6 +84,25 @@ def test_a_run_writes_metrics_and_never_imports_the_other_framework(tmp_path, ba
     assert metrics["params"] == 143 and sum(t for _, t in metrics["per_class"]) == 60
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in out.iterdir()) == ["loss.png", "metrics.json", "weights.npz"]
+
+
+def test_the_tf_column_never_imports_keras():
+    """TensorFlow itself imports ``keras.src.optimizers`` when Keras is installed; tf_impl keeps
+    it out. ``-X importtime`` lists every module loaded; none may belong to Keras (TensorFlow's
+    own ``tensorflow.python.keras`` helpers are TensorFlow's, not Keras)."""
+    done = run_python("-X", "importtime", "-c", "import tf_impl.runner, tf_impl.listing; import tensorflow as tf")
+    assert done.returncode == 0, done.stderr
+    loaded = [line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
+    assert "tensorflow" in loaded and "tf_impl.runner" in loaded
+    assert [name for name in loaded if name.split(".")[0] in ("keras", "tf_keras")] == []
+
+
+def test_keras_still_loads_after_the_tf_column():
+    """Keeping Keras out of TensorFlow's start-up is for that moment only: a process that
+    goes on to the Keras column (compare, report) gets all of Keras."""
+    done = run_python("-c", "import tf_impl.build, keras_impl.build, keras; print(keras.optimizers.Adam.__name__)")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["Adam"]
 
 
 def test_layout_override_and_quiet(tmp_path):

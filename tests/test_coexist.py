@@ -1,4 +1,4 @@
-"""Both frameworks in one process never crash, whichever is imported first (DESIGN.md,
+"""Both frameworks in one process never crash, whichever column is imported first (DESIGN.md,
 "Hazards": TensorFlow first, then a torch optimizer, segfaults unless handled)."""
 
 import pytest
@@ -15,6 +15,11 @@ TRAIN_KERAS = (
     "r = keras_train(load_spec(resolve_spec('relu')).with_overrides(epochs=2), 'nhwc')\n"
     "assert r.params == 143, r\n"
 )
+TRAIN_TF = (
+    "from tf_impl.runner import train_spec as tf_train\n"
+    "r = tf_train(load_spec(resolve_spec('relu')).with_overrides(epochs=2), 'nhwc')\n"
+    "assert r.params == 143, r\n"
+)
 
 
 @pytest.mark.parametrize(
@@ -24,8 +29,17 @@ TRAIN_KERAS = (
         "import keras_impl\n" + TRAIN_TORCH + TRAIN_KERAS,
         "import torch\nimport keras_impl\n" + TRAIN_TORCH + TRAIN_KERAS,
         TRAIN_TORCH + TRAIN_KERAS + TRAIN_TORCH,
+        "import tf_impl\n" + TRAIN_TORCH + TRAIN_TF + TRAIN_KERAS,  # Keras loads after tf_impl kept it out
+        "import torch\nimport tf_impl\n" + TRAIN_TORCH + TRAIN_TF,
     ],
-    ids=["tensorflow-then-torch", "keras_impl-then-torch", "torch-then-keras_impl", "torch-keras-torch"],
+    ids=[
+        "tensorflow-then-torch",
+        "keras_impl-then-torch",
+        "torch-then-keras_impl",
+        "torch-keras-torch",
+        "tf_impl-then-torch-then-keras",
+        "torch-then-tf_impl",
+    ],
 )
 def test_both_frameworks_in_one_process(code):
     done = run_python("-c", code, env={"TF_CPP_MIN_LOG_LEVEL": "2"})

@@ -98,7 +98,8 @@ def sample_report() -> tuple[Report, int]:
     report = Report("cnn1: PyTorch vs Keras", subtitle="Chapter 5 - CNN with one 3x3 filter, three classes")
     report.heading("The model").paragraph("One spec, two frameworks. Escaped: <script>alert(1)</script> & co.")
     report.preformatted((ROOT / "spec" / "models" / "cnn1.yaml").read_text(), title="spec/models/cnn1.yaml")
-    report.heading("The code").heading("Activations", level=3).code_columns([("PyTorch", torch_src), ("Keras", keras_src)])
+    report.heading("The code").heading("Activations", level=3)
+    report.code_columns([("PyTorch", torch_src), ("Keras", keras_src)])
     report.heading("Results").table(
         ["framework", "epochs", "val loss", "val accuracy", "seconds", "note"],
         [["torch", 20, 0.0123456789, "98.50%", "4.6 s", "the book's run"], ["keras", 20, 0.02, "97.00%", "6.1 s", "-"]],

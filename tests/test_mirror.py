@@ -21,6 +21,9 @@ from common import columns
 
 ROOT = Path(__file__).resolve().parent.parent
 OWN_CLASSES = {"semantics"}  # modules whose classes are the framework's own (docstring above)
+# What only the reference does: the noise floor of lockstep verdicts is torch's own run with
+# round-off injected (common/parity/checks.py), so no other column needs it.
+REFERENCE_ONLY = {"runner": {"train_round_off"}}
 
 
 def _package(name: str) -> Path:
@@ -74,7 +77,7 @@ def test_every_column_has_the_same_modules(name):
 @pytest.mark.parametrize("module", sorted(_modules(columns.REFERENCE) - OWN_CLASSES - {"__init__"}))
 @pytest.mark.parametrize("name", OTHERS)
 def test_a_module_defines_the_same_public_api_in_the_same_order(name, module):
-    reference = api(columns.REFERENCE, module)
+    reference = [entry for entry in api(columns.REFERENCE, module) if entry[0] not in REFERENCE_ONLY.get(module, ())]
     ours = api(name, module)
     assert _names(ours) == _names(reference)
     for (entry, theirs), (_, mine) in zip(reference, ours):

@@ -1,6 +1,6 @@
-"""Native parity: trained the native way, both backends reach the same accuracy.
+"""Native parity: trained the native way, every column reaches torch's accuracy.
 
-Each backend trains five seeds; for each seed both start from the same initial weights
+Each column trains five seeds; for each seed it and torch start from the same initial weights
 (torch's init under that seed) and then train natively. The paired accuracies must agree
 within common.parity.stats's bound (README, "Parity"). ``run.py parity --check native`` runs
 the same check.
@@ -8,26 +8,30 @@ the same check.
 
 import pytest
 
-from common.parity.stats import native_parity
 from common.parity.checks import check_native
+from common.parity.stats import native_parity
 from spec import load_spec, resolve_spec
 
 
-@pytest.mark.parametrize("name", ["logistic", "deepish", "relu", "cnn1"])
-def test_native_accuracy_agrees(name):
-    parity = check_native(load_spec(resolve_spec(name)), ["keras"], own_init=False)["keras"]
-    print(f"\n{name}: {parity}")
+@pytest.mark.parametrize(
+    "name, column",
+    [("logistic", "keras"), ("deepish", "keras"), ("relu", "keras"), ("cnn1", "keras"), ("relu", "tf"), ("cnn1", "tf")],
+)
+def test_native_accuracy_agrees(name, column):
+    parity = check_native(load_spec(resolve_spec(name)), [column], own_init=False)[column]
+    print(f"\n{name}, {column}: {parity}")
     assert parity.seeds == 5
     assert parity.passed, parity
 
 
-def test_keras_own_init_is_reported_alongside_not_judged():
+@pytest.mark.parametrize("column", ["keras", "tf"])
+def test_a_columns_own_init_is_reported_alongside_not_judged(column):
     spec = load_spec(resolve_spec("relu")).with_overrides(epochs=3)
     seen = []
-    parity = check_native(
-        spec, ["keras"], seeds=range(2), on_seed=lambda seed, accs: seen.append((seed, sorted(accs)))
-    )["keras"]
-    assert seen == [(0, ["keras", "keras-init", "torch"]), (1, ["keras", "keras-init", "torch"])]
+    parity = check_native(spec, [column], seeds=range(2), on_seed=lambda seed, accs: seen.append((seed, sorted(accs))))[
+        column
+    ]
+    assert seen == [(seed, sorted([column, f"{column}-init", "torch"])) for seed in range(2)]
     assert 0 <= parity.own_init_acc_mean <= 1 and parity.own_init_acc_std is not None
 
 

@@ -9,6 +9,7 @@ a shared 2-core machine run about ten times faster so.
 from __future__ import annotations
 
 import ast
+import linecache
 import math
 import re
 import shutil
@@ -19,16 +20,20 @@ import numpy as np
 import pytest
 import torch
 
+from common.present.source import definition
 from keras_impl import build as keras_build
 from keras_impl import listing as keras_listing
 from spec import list_specs, load_spec
 from spec.schema import Spec
+from tf_impl import build as tf_build
+from tf_impl import listing as tf_listing
+from tf_impl.runner import train_spec as tf_train_spec
 from torch_impl import build as torch_build
 from torch_impl import listing as torch_listing
 from torch_impl.runner import train_spec
 
 ROOT = Path(__file__).resolve().parent.parent
-LISTINGS = {"torch": torch_listing, "keras": keras_listing}
+LISTINGS = {"torch": torch_listing, "keras": keras_listing, "tf": tf_listing}
 # Every shipped spec, and the test specs (given by path), which use every layer kind.
 SPECS = {spec.name: spec for spec in list_specs()}
 SPECS.update({path.stem: load_spec(path) for path in sorted((ROOT / "tests" / "specs").glob("*.yaml"))})
@@ -54,6 +59,7 @@ def run_listing(source: str, epochs: int) -> dict:
     source, count = re.subn(r"^n_epochs = \d+$", f"n_epochs = {epochs}", source, flags=re.MULTILINE)
     assert count == 1, "a listing sets its epoch count in exactly one line"
     namespace = {"__name__": "__main__"}
+    linecache.cache["<listing>"] = (len(source), None, source.splitlines(True), "<listing>")  # for autograph
     exec(compile(source, "<listing>", "exec"), namespace)
     return namespace
 
@@ -61,6 +67,8 @@ def run_listing(source: str, epochs: int) -> dict:
 def weights(backend: str, model) -> list[np.ndarray]:
     if backend == "torch":
         return [tensor.detach().numpy().copy() for tensor in model.state_dict().values()]
+    if backend == "tf":  # by name: a tf.Module lists its variables in its attributes' order
+        return [variable.numpy() for variable in sorted(model.variables, key=lambda variable: variable.name)]
     return [np.asarray(w) for w in model.get_weights()]
 
 
@@ -68,15 +76,20 @@ def fresh_weights(backend: str, spec: Spec) -> list[np.ndarray]:
     """The backend's own seeded build, in the layout its listing uses."""
     if backend == "torch":
         return weights(backend, torch_build.build_model(spec.model, "nchw"))
+    if backend == "tf":
+        return weights(backend, tf_build.build_model(spec.model, "nhwc"))
     return weights(backend, keras_build.build_model(spec.model, "nhwc"))
 
 
 def count_parameters(backend: str, model) -> int:
-    return torch_build.count_parameters(model) if backend == "torch" else keras_build.count_parameters(model)
+    builds = {"torch": torch_build, "keras": keras_build}
+    if backend == "tf":
+        return int(sum(math.prod(variable.shape) for variable in model.trainable_variables))
+    return builds[backend].count_parameters(model)
 
 
 def first_losses(backend: str, namespace: dict) -> list[float]:
-    return list(namespace["losses"]) if backend == "torch" else namespace["history"].history["loss"]
+    return namespace["history"].history["loss"] if backend == "keras" else list(namespace["losses"])
 
 
 @pytest.mark.parametrize("backend", LISTINGS)
@@ -169,7 +182,7 @@ def test_listings_are_black_shaped(backend):
 
 
 def test_the_listing_modules_are_mirror_images_without_a_framework():
-    """Neither imports a framework, and both have the same sections in the same order."""
+    """None imports a framework, and all have the same sections in the same order."""
     trees = {backend: ast.parse(Path(module.__file__).read_text()) for backend, module in LISTINGS.items()}
     for tree in trees.values():
         imported = {
@@ -185,3 +198,35 @@ def test_the_listing_modules_are_mirror_images_without_a_framework():
     sections += ["_training"]
     for names in functions.values():
         assert [name for name in names if name in sections] == sections
+
+
+def test_tf_listing_is_tensorflow_without_keras_and_copies_the_code_that_runs():
+    """The slides' style: a tf.Module subclass of tf.nn ops, a GradientTape step compiled with
+    tf.function; the helpers it needs are tf_impl's own, character for character."""
+    source = tf_listing.listing(SPECS["every_layer"])
+    assert "import keras" not in source and "keras." not in source  # the header says "without Keras"
+    assert "class EveryLayer(tf.Module):" in source and "with tf.GradientTape() as tape:" in source
+    assert "@tf.function" in source and "optimizer.apply_gradients(gradients)" in source
+    for path, name in [
+        ("build.py", "pad2d"),
+        ("build.py", "BatchNorm"),
+        ("semantics.py", "nll_loss"),
+        ("train.py", "Adam"),
+    ]:
+        assert definition(ROOT / "tf_impl" / path, name) in source
+    assert "class SGD" not in source and "def cross_entropy" not in source  # only what the spec uses
+    assert "class SimpleCNN(tf.Module):" in tf_listing.listing(SPECS["simple_cnn"])
+
+
+def test_tf_listing_trains_as_the_tf_column_does(tmp_path):
+    """Same initial weights, same loss and optimizer code: with batches in order (no draws of
+    its own) the listing's first epoch is tf_impl's, to float32 round-off (the two traced
+    graphs may order a sum differently)."""
+    path = tmp_path / "fc_tanh.yaml"
+    path.write_text(SPECS["fc_tanh"].path.read_text().replace("sampler: shuffle", "sampler: sequential"))
+    spec = load_spec(path)
+    assert spec.data.sampler == "sequential" and not spec.data.hflip
+    namespace = run_listing(tf_listing.listing(spec), epochs=1)
+    result = tf_train_spec(spec.with_overrides(epochs=1), "nhwc")
+    assert namespace["losses"][0] == pytest.approx(result.train_loss[0], rel=1e-6)
+    assert namespace["val_losses"][0] == pytest.approx(result.val_loss[0], rel=1e-6)

@@ -1,8 +1,9 @@
-"""The book's ``StepByStep`` API, mirrored: the same methods in both backends, doing the same."""
+"""The book's ``StepByStep`` API, mirrored: the same methods in every column, doing the same."""
 
 from __future__ import annotations
 
 import inspect
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +18,17 @@ from common.replay.torch_init import torch_initial_weights
 from keras_impl import runner as keras_runner
 from keras_impl import train as keras_train
 from spec import TwinspecError, load_spec, resolve_spec
+from tf_impl import runner as tf_runner
+from tf_impl import train as tf_train
 from torch_impl import runner as torch_runner
 from torch_impl import train as torch_train
 
-RUNNERS = {"torch": torch_runner, "keras": keras_runner}
+RUNNERS = {"torch": torch_runner, "keras": keras_runner, "tf": tf_runner}
+OTHERS = [backend for backend in RUNNERS if backend != "torch"]
 ZOO = Path(__file__).parent / "specs" / "lockstep_zoo.yaml"  # Adam and batchnorm: state beyond the weights
 DROPOUT = Path(__file__).parent / "specs" / "dropout_maps.yaml"  # in lockstep: the plan's masks
 TEST_SPECS = {"lockstep_zoo": ZOO, "dropout_maps": DROPOUT}
-LAYOUTS = {"torch": "nchw", "keras": "nhwc"}
+LAYOUTS = {"torch": "nchw", "keras": "nhwc", "tf": "nhwc"}
 API = [
     "from_spec",
     "set_loaders",
@@ -50,11 +54,12 @@ def _public(cls: type) -> list[str]:
     return [name for name in cls.__dict__ if not name.startswith("_")]
 
 
-def test_both_trainers_offer_the_same_methods_in_the_same_order():
-    torch_methods, keras_methods = _public(torch_train.StepByStep), _public(keras_train.StepByStep)
-    assert torch_methods == keras_methods == API
+@pytest.mark.parametrize("other", [keras_train, tf_train], ids=["keras", "tf"])
+def test_every_trainer_offers_the_same_methods_in_the_same_order(other):
+    torch_methods, other_methods = _public(torch_train.StepByStep), _public(other.StepByStep)
+    assert torch_methods == other_methods == API
     for name in API:
-        ours, theirs = (inspect.signature(getattr(cls.StepByStep, name)) for cls in (torch_train, keras_train))
+        ours, theirs = (inspect.signature(getattr(cls.StepByStep, name)) for cls in (torch_train, other))
         assert [(p.name, p.kind, p.default) for p in ours.parameters.values()] == [
             (p.name, p.kind, p.default) for p in theirs.parameters.values()
         ], name
@@ -135,21 +140,25 @@ def test_the_range_test_leaves_no_trace(backend, name, mode):
 def _weights(trainer) -> list:
     """Every variable of the model, batchnorm's statistics included."""
     model = trainer.model
-    return (
-        [v.detach().numpy() for v in model.state_dict().values()]
-        if hasattr(model, "state_dict")
-        else model.get_weights()
-    )
+    if hasattr(model, "state_dict"):
+        return [v.detach().numpy() for v in model.state_dict().values()]
+    if hasattr(model, "get_weights"):
+        return model.get_weights()
+    return [v.numpy() for v in model.variables]  # a tf.Module
 
 
-def test_the_range_test_draws_the_same_curve_in_both_frameworks_in_lockstep():
+def test_the_range_test_draws_the_same_curve_in_every_framework_in_lockstep():
     # 20 steps: one epoch of relu's 15 batches, and into the next
-    curves = [_trainer(backend, "relu", "lockstep")[0].lr_range_test(end_lr=1.0, num_iter=20)[0] for backend in RUNNERS]
-    assert curves[0]["lr"] == pytest.approx(curves[1]["lr"], rel=1e-7)  # keras keeps its rate in float32
-    np.testing.assert_allclose(curves[0]["loss"], curves[1]["loss"], rtol=1e-5)
+    curves = {
+        backend: _trainer(backend, "relu", "lockstep")[0].lr_range_test(end_lr=1.0, num_iter=20)[0]
+        for backend in RUNNERS
+    }
+    for other in OTHERS:
+        assert curves["torch"]["lr"] == pytest.approx(curves[other]["lr"], rel=1e-7)  # rates kept in float32
+        np.testing.assert_allclose(curves["torch"]["loss"], curves[other]["loss"], rtol=1e-5)
 
 
-def test_filters_and_feature_maps_look_the_same_in_both_frameworks():
+def test_filters_and_feature_maps_look_the_same_in_every_framework():
     """From the same weights (lockstep's init), the same images in the same orientation."""
     spec = load_spec(resolve_spec("cnn2"))
     split = split_dataset(load_dataset(spec.data.dataset), spec.data)
@@ -161,19 +170,22 @@ def test_filters_and_feature_maps_look_the_same_in_both_frameworks():
         for backend, trainer in trainers.items()
     }
     assert len(panels["torch"]) == 5 * 5  # 5 filters x 5 input channels
-    for ours, theirs in zip(panels["torch"], panels["keras"]):
-        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+    for other in OTHERS:
+        assert len(panels[other]) == len(panels["torch"])
+        for ours, theirs in zip(panels["torch"], panels[other]):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-6)
     layers = ["conv1", "relu1", "maxp2", "fc2"]
     for backend, trainer in trainers.items():
         trainer.attach_hooks(layers)
         trainer.predict(to_layout(x, LAYOUTS[backend]))
         trainer.remove_hooks()
         assert isinstance(trainer.visualize_outputs(layers, n_images=2, y=split.y_val, classes=split.classes), Figure)
-    for name in layers:
-        ours, theirs = (trainers[backend].visualization[name] for backend in RUNNERS)
+    for name, other in itertools.product(layers, OTHERS):
+        ours, theirs = (trainers[backend].visualization[name] for backend in ("torch", other))
         assert ours.shape == theirs.shape == (4, *spec.model.layer(name).out_shape)
         np.testing.assert_allclose(ours, theirs, atol=1e-5)
-    np.testing.assert_array_equal(trainers["torch"].visualized_inputs, trainers["keras"].visualized_inputs)
+    for other in OTHERS:
+        np.testing.assert_array_equal(trainers["torch"].visualized_inputs, trainers[other].visualized_inputs)
     for backend, trainer in trainers.items():  # the hooks are gone: another prediction records nothing
         recorded = trainer.visualization["conv1"]
         trainer.predict(to_layout(x[2:], LAYOUTS[backend]))
@@ -204,7 +216,7 @@ def _scalars(log_dir: Path) -> dict[tuple[str, str], list[float]]:
     return found
 
 
-def test_both_frameworks_log_the_same_tensorboard_scalars(tmp_path):
+def test_every_framework_logs_the_same_tensorboard_scalars(tmp_path):
     logged = {}
     for backend in RUNNERS:
         trainer, spec = _trainer(backend, "relu", "lockstep", epochs=3)
@@ -214,14 +226,7 @@ def test_both_frameworks_log_the_same_tensorboard_scalars(tmp_path):
         logged[backend] = _scalars(log_dir)
         assert logged[backend][("loss_training", "loss")] == pytest.approx(trainer.losses, rel=1e-6)
         assert logged[backend][("accuracy_validation", "accuracy")] == pytest.approx(trainer.val_accuracies)
-    assert (
-        set(logged["torch"])
-        == set(logged["keras"])
-        == {
-            ("loss_training", "loss"),
-            ("loss_validation", "loss"),
-            ("accuracy_validation", "accuracy"),
-        }
-    )
-    for key in logged["torch"]:
-        assert logged["torch"][key] == pytest.approx(logged["keras"][key], rel=1e-5)
+    tags = {("loss_training", "loss"), ("loss_validation", "loss"), ("accuracy_validation", "accuracy")}
+    assert all(set(scalars) == tags for scalars in logged.values())
+    for key, other in itertools.product(tags, OTHERS):
+        assert logged["torch"][key] == pytest.approx(logged[other][key], rel=1e-5)

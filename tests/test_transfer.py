@@ -13,6 +13,8 @@ from common.runs.metrics import predicted_classes
 from keras_impl import forward as keras_forward
 from keras_impl.runner import train_spec as keras_train
 from spec import load_spec, resolve_spec
+from tf_impl import forward as tf_forward
+from tf_impl.runner import train_spec as tf_train
 from torch_impl import forward as torch_forward
 from torch_impl.runner import train_spec as torch_train
 
@@ -25,14 +27,23 @@ def cnn2():
     return spec, normalize(split.x_val, spec.data.mean, spec.data.std)
 
 
+FORWARD = {"torch": torch_forward, "keras": keras_forward, "tf": tf_forward}
+
+
 @pytest.mark.parametrize(
-    "trained_in, train, other", [("torch", torch_train, keras_forward), ("keras", keras_train, torch_forward)]
+    "trained_in, train, other",
+    [
+        ("torch", torch_train, keras_forward),
+        ("keras", keras_train, torch_forward),
+        ("torch", torch_train, tf_forward),
+        ("tf", tf_train, torch_forward),
+    ],
 )
 def test_a_trained_model_predicts_the_same_classes_in_the_other_framework(cnn2, trained_in, train, other):
     spec, x_val = cnn2
     assert spec.model.layer("flatten").in_shape[0] > 1
     result = train(spec.with_overrides(epochs=3), "nchw" if trained_in == "torch" else "nhwc")
-    own = (torch_forward if trained_in == "torch" else keras_forward).forward(spec.model, "nchw", result.weights, x_val)
+    own = FORWARD[trained_in].forward(spec.model, "nchw", result.weights, x_val)
     for layout in ("nchw", "nhwc"):
         theirs = other.forward(spec.model, layout, result.weights, x_val)
         assert np.array_equal(predicted_classes(theirs, "cross_entropy"), predicted_classes(own, "cross_entropy"))
@@ -62,6 +73,29 @@ def test_export_then_init_from_and_parity_on_the_command_line(tmp_path):
     figures = json.loads(report.read_text())
     assert figures["model"] == "cnn1" and figures["passed"] is True
     assert figures["forward"]["max_abs_diff"] <= 1e-5 and len(figures["forward"]["pairs"]) == 6
+
+
+def test_tf_exports_its_own_init_and_trains_from_any_columns(tmp_path):
+    """``export --backend tf`` writes the tf column's seeded draws (not torch's); ``train
+    --backend tf --init-from`` starts from a file, here torch's."""
+    spec = load_spec(resolve_spec("cnn1"))
+    for backend in ("tf", "torch"):
+        done = run_python(
+            "run.py", "export", "--backend", backend, "--model", "cnn1", "--weights", str(tmp_path / f"{backend}.npz")
+        )
+        assert done.returncode == 0, done.stderr
+    ours, torchs = (load_weights(tmp_path / f"{backend}.npz", spec.model) for backend in ("tf", "torch"))
+    assert ours["conv1"]["weight"].shape == (1, 1, 3, 3) and not np.array_equal(
+        ours["fc1"]["weight"], torchs["fc1"]["weight"]
+    )
+    out = tmp_path / "run"
+    train = ["--backend", "tf", "--model", "cnn1", "--epochs", "1", "--init-from", str(tmp_path / "torch.npz")]
+    done = run_python("run.py", *train, "--quiet", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "tf cnn1 (native, nhwc)" in done.stdout
+    first = json.loads((out / "metrics.json").read_text())["train_loss"][0]
+    from_torch = tf_train(spec.with_overrides(epochs=1), "nhwc", init=torchs)
+    assert first == from_torch.train_loss[0]  # the file's weights, not the column's own
 
 
 def test_weights_that_do_not_fit_are_refused(tmp_path):

@@ -23,16 +23,16 @@ def spec_path(spec: Spec) -> str:
     return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
 
 
-def class_source(path: Path, name: str) -> str:
-    """The source of class ``name`` in the module file ``path``, decorators included, read
-    as text: a listing prints the very class that runs, without importing its framework."""
-    text = path.read_text(encoding="utf-8")
-    for node in ast.parse(text).body:
-        if isinstance(node, ast.ClassDef) and node.name == name:
-            lines = text.splitlines()
+def definition(path: Path, name: str) -> str:
+    """The source of the top-level function or class ``name`` in the module file ``path``,
+    decorators included, read as text: a listing prints the very code that runs, without
+    importing its framework."""
+    source = path.read_text(encoding="utf-8")
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == name:
             start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
-            return "\n".join(lines[start : node.end_lineno])
-    raise LookupError(f"{path} defines no class {name}")
+            return "\n".join(source.splitlines()[start : node.end_lineno])
+    raise LookupError(f"{path} defines no {name}")
 
 
 def escape_comment(text: str) -> str:

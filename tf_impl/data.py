@@ -1,0 +1,142 @@
+"""A ``tf.data`` pipeline with the book's semantics: balanced sampling, flips, normalisation.
+
+Randomness comes from a ``tf.random.Generator`` seeded with ``seed``, so a run is
+reproducible from its seed alone, yet every epoch draws anew. In lockstep mode the
+training dataset replays a batch plan from ``common.replay.plan`` instead, epoch after epoch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from common.data.prep import Split, balanced_weights, to_layout
+from common.replay.plan import Plan, epoch_arrays
+from spec.schema import DataSpec
+
+
+def _epoch_draws(split: Split, data: DataSpec, generator: tf.random.Generator):
+    """A function that draws one epoch: the sample order and the flip decisions.
+
+    Each call takes a fresh key from ``generator``, from which a few stateless vector ops
+    draw the whole epoch: reproducible from the seed alone (TensorFlow's global seed plays
+    no part), new every epoch, and far cheaper than one tf.data element per sample.
+    """
+    n = len(split.y_train)
+    if data.sampler == "balanced":
+        weights = balanced_weights(split.y_train).astype(np.float64)
+        cdf = tf.constant(np.cumsum(weights) / weights.sum())
+
+    def draw() -> tuple[tf.Tensor, tf.Tensor]:
+        sample_key, flip_key = tf.unstack(generator.make_seeds(2), axis=1)
+        if data.sampler == "balanced":  # with replacement, by inverse CDF, as WeightedRandomSampler
+            u = tf.random.stateless_uniform([n], seed=sample_key, dtype=tf.float64)
+            order = tf.searchsorted(cdf, u, side="left")
+        elif data.sampler == "shuffle":
+            order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=sample_key)
+        else:
+            order = tf.range(n)
+        flips = tf.random.stateless_uniform([n], seed=flip_key) < data.hflip
+        return order, flips
+
+    return draw
+
+
+def _plan_replays(plan: Plan, epoch: tf.Variable):
+    """A function that returns the plan's next epoch, counted by ``epoch`` (the trainer
+    checks, before it trains, that the plan holds enough: ``planned_epochs_left``)."""
+    orders, flips = (tf.constant(array) for array in epoch_arrays(plan))
+
+    def draw() -> tuple[tf.Tensor, tf.Tensor]:
+        current = epoch.assign_add(1) - 1
+        return tf.gather(orders, current), tf.gather(flips, current)
+
+    return draw
+
+
+def _targets(y: np.ndarray, loss: str) -> np.ndarray:
+    """BCE wants float ``(N, 1)`` targets; the multiclass losses want int64 ``(N,)``."""
+    if loss in ("bce", "bce_logits"):
+        return y.reshape(-1, 1).astype(np.float32)
+    return y.astype(np.int64)
+
+
+def make_loaders(
+    split: Split, data: DataSpec, loss: str, layout: str, seed: int, plan: Plan | None = None
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """Training and validation datasets of ``(x, y)`` batches in ``layout``; a ``plan``
+    replaces the sampler and the random flips (lockstep mode)."""
+    width_axis = 3 if layout == "nchw" else 2
+    if data.mean is not None:  # per channel, as torchvision's Normalize: (x - mean) / std
+        shape = [1, -1, 1, 1] if layout == "nchw" else [1, 1, 1, -1]
+        mean, std = (tf.reshape(tf.constant(values, tf.float32), shape) for values in (data.mean, data.std))
+
+    def prepare(x: tf.Tensor, y: tf.Tensor, flip: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+        if flip is not None:
+            x = tf.where(flip[:, None, None, None], tf.reverse(x, axis=[width_axis]), x)
+        if data.mean is not None:
+            x = (x - mean) / std
+        return x, y
+
+    if plan is None:
+        generator, plan_epoch = tf.random.Generator.from_seed(seed), None
+        draw = _epoch_draws(split, data, generator)
+    else:
+        generator, plan_epoch = None, tf.Variable(0, dtype=tf.int64, trainable=False)
+        draw = _plan_replays(plan, plan_epoch)
+    x_train = tf.constant(to_layout(split.x_train, layout))
+    y_train = tf.constant(_targets(split.y_train, loss))
+    n_batches = math.ceil(len(split.y_train) / data.batch_size)
+    train = (
+        tf.data.Dataset.range(1)
+        .flat_map(lambda _: tf.data.Dataset.from_tensor_slices(draw()).batch(data.batch_size))  # one epoch
+        .apply(tf.data.experimental.assert_cardinality(n_batches))
+        .map(lambda i, flip: prepare(tf.gather(x_train, i), tf.gather(y_train, i), flip))
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    # The pipeline's state, kept where the trainer finds it (as torch's sampler keeps its generator).
+    train.generator, train.plan_epoch, train.plan_epochs = generator, plan_epoch, len(plan) if plan else None
+    val = (
+        tf.data.Dataset.from_tensor_slices((to_layout(split.x_val, layout), _targets(split.y_val, loss)))
+        .batch(data.batch_size)
+        .map(prepare)
+        .cache()
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    return train, val
+
+
+def reseed(loader: tf.data.Dataset, seed: int) -> None:
+    """Reseed the dataset's own generator (as torch's ``set_seed`` does its sampler's), or
+    rewind its plan to the first epoch: a plan is what the book draws after ``set_seed``."""
+    if getattr(loader, "generator", None) is not None:
+        loader.generator.reset_from_seed(seed)
+    if getattr(loader, "plan_epoch", None) is not None:
+        loader.plan_epoch.assign(0)
+
+
+def planned_epochs_left(loader: tf.data.Dataset) -> int | None:
+    """How many epochs the dataset's plan still holds; None for a dataset that draws its own."""
+    if getattr(loader, "plan_epoch", None) is None:
+        return None
+    return loader.plan_epochs - int(loader.plan_epoch.numpy())
+
+
+def pipeline_state(loader: tf.data.Dataset) -> dict[str, np.ndarray]:
+    """Where the training dataset stands: what a checkpoint needs to resume it exactly."""
+    state = {}
+    if getattr(loader, "generator", None) is not None:
+        state["generator"] = loader.generator.state.numpy()
+    if getattr(loader, "plan_epoch", None) is not None:
+        state["plan_epoch"] = loader.plan_epoch.numpy()
+    return state
+
+
+def restore_pipeline(loader: tf.data.Dataset, state: dict[str, np.ndarray]) -> None:
+    """Put a dataset back where :func:`pipeline_state` found it."""
+    if "generator" in state:
+        loader.generator.reset(state["generator"])
+    if "plan_epoch" in state:
+        loader.plan_epoch.assign(state["plan_epoch"])

@@ -1,0 +1,23 @@
+"""One forward pass from given weights: what forward parity compares across frameworks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from common.data.prep import to_layout
+from common.files.weights import Weights
+from spec.schema import ModelSpec
+from tf_impl.build import build_model
+from tf_impl.weights import export_weights, import_weights
+
+
+def initial_weights(model: ModelSpec) -> Weights:
+    """The weights this backend draws for ``model`` (seeded by ``model.seed``)."""
+    return export_weights(build_model(model, "nhwc"), model)
+
+
+def forward(model: ModelSpec, layout: str, weights: Weights, x: np.ndarray) -> np.ndarray:
+    """Eval-mode outputs for canonical ``(N, C, H, W)`` inputs, computed in ``layout``."""
+    net = build_model(model, layout)
+    import_weights(net, model, weights)
+    return net(to_layout(x, layout), training=False).numpy()
