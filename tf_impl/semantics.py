@@ -9,6 +9,21 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from common.replay.plan import dropout_scale
+
+
+def planned_dropout(
+    x: tf.Tensor, mask: tf.Tensor, rate: float, channels_last_map: tuple[int, int, int] | None
+) -> tf.Tensor:
+    """torch's dropout with torch's mask, from the plan: ``x * mask / (1 - p)``, the scale in
+    float32 as torch rounds it. The mask is in torch's order, ``(N, C, H, W)`` or ``(N, F)``;
+    ``channels_last_map``, a ``(C, H, W)``, says ``x`` holds that map channels-last, as a
+    feature map or flattened (H, W, C). Lockstep only."""
+    mask = tf.cast(mask, x.dtype)
+    if channels_last_map is not None:
+        mask = tf.reshape(tf.transpose(tf.reshape(mask, [-1, *channels_last_map]), [0, 2, 3, 1]), tf.shape(x))
+    return x * (mask * float(dropout_scale(rate)))
+
 
 def nll_loss(y: tf.Tensor, log_probs: tf.Tensor) -> tf.Tensor:
     """torch's ``NLLLoss``: minus the log-probability of the true class, averaged."""
