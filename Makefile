@@ -24,9 +24,10 @@ parity: $(STAMP)
 	mkdir -p runs
 	$(PY) run.py parity --all --check all --json runs/parity.json
 
-## bench: keras lockstep against keras native, epoch for epoch
+## bench: keras lockstep against keras native, epoch for epoch; Lightning's Trainer against the torch loop
 bench: $(STAMP)
 	$(PY) bench/lockstep_vs_native.py
+	$(PY) bench/lightning_overhead.py
 
 browser:
 	@command -v chromium >/dev/null || { \

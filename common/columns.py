@@ -48,6 +48,7 @@ def unregister(name: str) -> None:
 
 
 register(Column("torch", "torch_impl", "torch", "nchw", None, "PyTorch"))
+register(Column("lightning", "lightning_impl", "torch", "nchw", "torch", "PyTorch Lightning"))
 register(Column("keras", "keras_impl", "tensorflow", "nhwc", "torch", "Keras", own_init="keras"))
 register(Column("tf", "tf_impl", "tensorflow", "nhwc", "torch", "TensorFlow", own_init="keras"))
 

@@ -61,7 +61,9 @@ def test_malformed_spec_gives_file_and_line(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("backend, other", [("torch", "tensorflow"), ("keras", "torch"), ("tf", "torch")])
+@pytest.mark.parametrize(
+    "backend, other", [("torch", "tensorflow"), ("lightning", "tensorflow"), ("keras", "torch"), ("tf", "torch")]
+)
 def test_a_run_writes_metrics_and_never_imports_the_other_framework(tmp_path, backend, other):
     out = tmp_path / "run"
     code = (
@@ -79,7 +81,7 @@ def test_a_run_writes_metrics_and_never_imports_the_other_framework(tmp_path, ba
     metrics = json.loads((out / "metrics.json").read_text())
     assert KEYS <= set(metrics)
     assert (metrics["backend"], metrics["model"], metrics["mode"], metrics["epochs"]) == (backend, "relu", "native", 2)
-    assert metrics["layout"] == ("nchw" if backend == "torch" else "nhwc")
+    assert metrics["layout"] == ("nhwc" if backend == "keras" else "nchw")
     assert len(metrics["train_loss"]) == len(metrics["val_loss"]) == 2
     assert metrics["params"] == 143 and sum(t for _, t in metrics["per_class"]) == 60
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -10,8 +10,11 @@ import re
 from conftest import run_python
 from test_html_report import probe_page
 
+from common import columns
 from common.parity.stats import LOCKSTEP_K
 from spec import SPEC_DIR
+
+NAMES = columns.names()  # what compare, report and parity run by default: every registered column
 
 
 def test_show_prints_each_frameworks_listing():
@@ -33,24 +36,24 @@ def test_show_refuses_an_unknown_model_in_one_line():
     ]
 
 
-def test_compare_trains_both_and_writes_the_overlay(tmp_path):
+def test_compare_trains_every_column_and_writes_the_overlay(tmp_path):
     out = tmp_path / "compare"
     done = run_python("run.py", "compare", "--model", "relu", "--epochs", "2", "--out", str(out))
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     progress = [line.split()[0:3] for line in lines if line.startswith("[")]
-    assert progress == [["[torch]", "epoch", "1/2"], ["[torch]", "epoch", "2/2"]] + [
-        ["[keras]", "epoch", "1/2"],
-        ["[keras]", "epoch", "2/2"],
-    ]
-    assert re.search(r"^epoch +torch +keras", done.stdout, re.MULTILINE)
+    assert progress == [[f"[{name}]", "epoch", f"{epoch}/2"] for name in NAMES for epoch in (1, 2)]
+    assert re.search(r"^epoch +" + " +".join(NAMES), done.stdout, re.MULTILINE)
     assert re.search(r"^ +2 +\d\.\d{4} +\d\.\d{4} +\d+\.\d\d% +\d\.\d{4}", done.stdout, re.MULTILINE)
-    assert re.search(r"^parameters +143 +143$", done.stdout, re.MULTILINE)
+    assert re.search(r"^parameters" + " +143" * len(NAMES) + "$", done.stdout, re.MULTILINE)
     figures = json.loads((out / "compare.json").read_text())
     assert (figures["model"], figures["mode"]) == ("relu", "native")
     backends = figures["backends"]
-    assert backends["torch"]["layout"] == "nchw" and backends["keras"]["layout"] == "nhwc"
+    assert list(backends) == NAMES
+    assert backends["torch"]["layout"] == backends["lightning"]["layout"] == "nchw"
+    assert backends["keras"]["layout"] == "nhwc"
     assert len(backends["torch"]["train_loss"]) == len(backends["keras"]["val_loss"]) == 2
+    assert backends["lightning"]["train_loss"] == backends["torch"]["train_loss"]  # the same run, natively too
     assert sorted(p.name for p in out.iterdir()) == ["compare.json", "loss.png"]
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -59,8 +62,8 @@ def test_compare_in_lockstep_says_it_is_the_same_run_and_quiet_is_quiet(tmp_path
     out = tmp_path / "compare"
     done = run_python("run.py", "compare", "--model", "cnn1", "--mode", "lockstep", "--quiet", "--out", str(out))
     assert done.returncode == 0, done.stderr
-    assert "[torch]" not in done.stdout and "[keras]" not in done.stdout
-    assert re.search(r"^  up +55/62 +55/62$", done.stdout, re.MULTILINE)  # the book's chapter-5 counts, both
+    assert not any(f"[{name}]" in done.stdout for name in NAMES)
+    assert re.search(r"^  up" + " +55/62" * len(NAMES) + "$", done.stdout, re.MULTILINE)  # chapter 5's, in each
     assert "measuring the noise floor: torch again, with round-off injected at every step" in done.stdout
     line = next(line for line in done.stdout.splitlines() if line.startswith("lockstep keras vs torch:"))
     assert "per-class counts equal" in line and line.endswith("of the bound: the same run")
@@ -70,6 +73,7 @@ def test_compare_in_lockstep_says_it_is_the_same_run_and_quiet_is_quiet(tmp_path
     assert keras["max_rel_loss_diff"] <= keras["loss_bound"] and keras["max_rel_weight_diff"] <= keras["weight_bound"]
     assert keras["loss_bound"] == LOCKSTEP_K * max(keras["floor_rel_loss_diff"], keras["min_floor"])
     assert keras["min_floor"] == 2**-24 * 4  # sqrt(16): cnn1's longest dot product, fc1's 16 inputs
+    assert lockstep["backends"]["lightning"]["max_rel_loss_diff"] == 0  # Lightning's is torch's run, bit for bit
 
 
 def test_report_renders_offline_with_every_section(tmp_path):
@@ -91,9 +95,10 @@ def test_report_renders_offline_with_every_section(tmp_path):
         "Activation functions",
     ]
     assert "nn.Sequential()" in text and "keras.Sequential(" in text and "torch-nchw vs keras-nhwc" in text
+    assert "class LitModel(pl.LightningModule):" in text and "torch-nchw vs lightning-nchw" in text
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", text)  # nothing fetched
     n_images = text.count("<img ")
-    assert n_images == 8  # samples, loss, confusion, 2 filters, 2 feature maps, activations
+    assert n_images == 4 + 2 * len(NAMES)  # samples, loss, confusion, activations; filters and feature maps each
     probe = probe_page(page, tmp_path, 1400)
     assert probe["IMAGES"] == f"{n_images}/{n_images}" and probe["COLUMNS"] == "side", probe
 
@@ -148,8 +153,11 @@ def test_parity_all_prints_the_matrix(tmp_path):
     assert done.returncode == 0, done.stderr
     matrix = done.stdout[done.stdout.index("parity matrix") :]
     names = sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))
-    rows = [line.split()[:2] for line in matrix.splitlines()[2 : 2 + len(names)]]
-    assert rows == [[name, "keras"] for name in names]
+    others = [column for column in NAMES if column != "torch"]
+    lines = matrix.splitlines()
+    assert lines[1].split()[:2] == ["model", "backend"]
+    rows = [line.split()[:2] for line in lines[2 : 2 + len(names) * len(others)]]
+    assert rows == [[name, column] for name in names for column in others]
     figures = json.loads(report.read_text())
     assert [m["model"] for m in figures["models"]] == names and figures["passed"] is True
     done = run_python("run.py", "parity", "--all", "--model", "relu")

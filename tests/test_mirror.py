@@ -39,26 +39,60 @@ def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, ...]:
     return tuple(a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs])
 
 
+def _methods(node: ast.ClassDef) -> tuple:
+    return tuple(
+        (item.name, _signature(item))
+        for item in node.body
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and (not item.name.startswith("_") or item.name == "__init__")
+    )
+
+
+def _sibling_api(module: str) -> dict[str, tuple]:
+    """``torch_impl.train`` -> the public API of that module of that column, by name."""
+    package, _, rest = module.partition(".")
+    sibling = next(other for other in columns.COLUMNS if columns.column(other).package == package)
+    return dict(api(sibling, rest or "__init__"))
+
+
 def api(name: str, module: str, package: Path | None = None) -> list[tuple[str, tuple]]:
     """The public functions and classes of a column's module, in order: a function with its
-    parameter names, a class with its public methods and theirs."""
+    parameter names, a class with its public methods and theirs.
+
+    A name imported from a sibling column counts as re-exported when it is one of that
+    module's public functions or classes (a re-exported table or module is a table or
+    module). A class that subclasses a sibling's class has that class's methods; those it
+    overrides must keep their signatures (``lightning_impl.train.StepByStep``).
+    """
     tree = ast.parse(((package or _package(name)) / f"{module}.py").read_text(encoding="utf-8"))
     siblings = {columns.column(other).package for other in columns.COLUMNS if other != name}
+    imported: dict[str, str] = {}  # local name -> the sibling module it names
     found: list[tuple[str, tuple]] = []
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
             found.append((node.name, _signature(node)))
         elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
-            methods = tuple(
-                (item.name, _signature(item))
-                for item in node.body
-                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
-                and (not item.name.startswith("_") or item.name == "__init__")
-            )
-            found.append((node.name, methods))
+            found.append((node.name, _inherited(node, imported) or _methods(node)))
         elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in siblings:
-            found += [(alias.asname or alias.name, ("re-exported",)) for alias in node.names]
+            public = _sibling_api(node.module)
+            for alias in node.names:
+                if alias.name in public:
+                    found.append((alias.asname or alias.name, ("re-exported",)))
+                elif "." not in node.module:  # from torch_impl import train as torch_train
+                    imported[alias.asname or alias.name] = f"{node.module}.{alias.name}"
     return found
+
+
+def _inherited(node: ast.ClassDef, imported: dict[str, str]) -> tuple | None:
+    """The methods of a subclass of a sibling column's class, its overrides checked."""
+    for base in node.bases:
+        if isinstance(base, ast.Attribute) and isinstance(base.value, ast.Name) and base.value.id in imported:
+            methods = _sibling_api(imported[base.value.id])[base.attr]
+            overridden = dict(_methods(node))
+            assert all(overridden[m] == dict(methods).get(m) for m in overridden), f"{node.name} changes a signature"
+            assert set(overridden) <= set(dict(methods)), f"{node.name} adds public methods"
+            return methods
+    return None
 
 
 def _names(entries: list[tuple[str, tuple]]) -> list[str]:
@@ -101,3 +135,17 @@ def test_a_difference_is_caught(tmp_path):
     reference = api(columns.REFERENCE, "train")
     broken = api(columns.REFERENCE, "train", package=tmp_path)
     assert [m for m, _ in dict(reference)["StepByStep"]] != [m for m, _ in dict(broken)["StepByStep"]]
+
+
+def test_a_subclass_that_changes_a_signature_or_adds_a_method_is_caught(tmp_path):
+    """Lightning's trainer subclasses torch's: overriding is allowed, changing the API is not."""
+    source = (_package("lightning") / "train.py").read_text(encoding="utf-8")
+    assert "class StepByStep(torch_train.StepByStep):" in source
+    for broken in (
+        source.replace("def set_seed(self, seed: int = 42)", "def set_seed(self, seed: int = 42, extra: int = 0)"),
+        source.replace("    def set_seed(", "    def reseed(self) -> None:\n        pass\n\n    def set_seed("),
+    ):
+        assert broken != source
+        (tmp_path / "train.py").write_text(broken, encoding="utf-8")
+        with pytest.raises(AssertionError, match="StepByStep"):
+            api("lightning", "train", package=tmp_path)

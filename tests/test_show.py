@@ -20,9 +20,12 @@ import numpy as np
 import pytest
 import torch
 
+from common import columns
 from common.present.source import definition
 from keras_impl import build as keras_build
 from keras_impl import listing as keras_listing
+from lightning_impl import listing as lightning_listing
+from lightning_impl import runner as lightning_runner
 from spec import list_specs, load_spec
 from spec.schema import Spec
 from tf_impl import build as tf_build
@@ -33,7 +36,7 @@ from torch_impl import listing as torch_listing
 from torch_impl.runner import train_spec
 
 ROOT = Path(__file__).resolve().parent.parent
-LISTINGS = {"torch": torch_listing, "keras": keras_listing, "tf": tf_listing}
+LISTINGS = {"torch": torch_listing, "lightning": lightning_listing, "keras": keras_listing, "tf": tf_listing}
 # Every shipped spec, and the test specs (given by path), which use every layer kind.
 SPECS = {spec.name: spec for spec in list_specs()}
 SPECS.update({path.stem: load_spec(path) for path in sorted((ROOT / "tests" / "specs").glob("*.yaml"))})
@@ -64,8 +67,13 @@ def run_listing(source: str, epochs: int) -> dict:
     return namespace
 
 
+def _torch_family(backend: str) -> bool:
+    return columns.column(backend).family == "torch"
+
+
 def weights(backend: str, model) -> list[np.ndarray]:
-    if backend == "torch":
+    """A torch model's (or a LightningModule's: its state is its nn.Sequential's), or Keras'."""
+    if _torch_family(backend):
         return [tensor.detach().numpy().copy() for tensor in model.state_dict().values()]
     if backend == "tf":  # by name: a tf.Module lists its variables in its attributes' order
         return [variable.numpy() for variable in sorted(model.variables, key=lambda variable: variable.name)]
@@ -73,8 +81,8 @@ def weights(backend: str, model) -> list[np.ndarray]:
 
 
 def fresh_weights(backend: str, spec: Spec) -> list[np.ndarray]:
-    """The backend's own seeded build, in the layout its listing uses."""
-    if backend == "torch":
+    """The backend's own seeded build, in the layout its listing uses (Lightning's is torch's)."""
+    if _torch_family(backend):
         return weights(backend, torch_build.build_model(spec.model, "nchw"))
     if backend == "tf":
         return weights(backend, tf_build.build_model(spec.model, "nhwc"))
@@ -82,13 +90,16 @@ def fresh_weights(backend: str, spec: Spec) -> list[np.ndarray]:
 
 
 def count_parameters(backend: str, model) -> int:
-    builds = {"torch": torch_build, "keras": keras_build}
+    if _torch_family(backend):
+        return torch_build.count_parameters(model)
     if backend == "tf":
         return int(sum(math.prod(variable.shape) for variable in model.trainable_variables))
-    return builds[backend].count_parameters(model)
+    return keras_build.count_parameters(model)
 
 
 def first_losses(backend: str, namespace: dict) -> list[float]:
+    if backend == "lightning":
+        return list(namespace["model"].losses)  # LitModel keeps the book's lists
     return namespace["history"].history["loss"] if backend == "keras" else list(namespace["losses"])
 
 
@@ -128,6 +139,17 @@ def test_torch_listing_is_the_books_run():
     result = train_spec(spec.with_overrides(epochs=1), "nchw")
     assert namespace["losses"][0] == result.train_loss[0]
     assert namespace["val_losses"][0] == result.val_loss[0]
+
+
+def test_lightning_listing_is_the_columns_run():
+    """The slides' LitModel under Trainer.fit: the Lightning column's first epoch, bit for bit,
+    and the same module (the book's nn.Sequential inside a LightningModule)."""
+    spec = SPECS["relu"]
+    namespace = run_listing(lightning_listing.listing(spec), epochs=1)
+    result = lightning_runner.train_spec(spec.with_overrides(epochs=1), "nchw")
+    assert namespace["model"].losses[0] == result.train_loss[0]
+    assert namespace["model"].val_losses[0] == result.val_loss[0]
+    assert namespace["trainer"].callback_metrics["test_acc"].item() == pytest.approx(result.val_accuracy)
 
 
 def test_keras_training_batches_redraw_every_epoch():
@@ -188,7 +210,7 @@ def test_the_listing_modules_are_mirror_images_without_a_framework():
         imported = {
             alias.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import) for alias in node.names
         } | {node.module.split(".")[0] for node in tree.body if isinstance(node, ast.ImportFrom)}
-        assert not imported & {"torch", "torchvision", "keras", "tensorflow"}
+        assert not imported & {"torch", "torchvision", "pytorch_lightning", "keras", "tensorflow"}
     functions = {
         backend: [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
         for backend, tree in trees.items()
@@ -196,8 +218,14 @@ def test_the_listing_modules_are_mirror_images_without_a_framework():
     sections = ["listing", "_header", "_imports", "_data", "_pipeline", "_model", "_init", "_layer"]
     sections += ["_conv2d", "_pool2d", "_pad2d", "_batchnorm", "_linear", "_loss_and_optimizer", "_optimizer"]
     sections += ["_training"]
-    for names in functions.values():
-        assert [name for name in names if name in sections] == sections
+    for backend, names in functions.items():
+        if backend == "lightning":  # the plain-PyTorch sections are torch's own, re-exported
+            own = [name for name in sections if name in names]
+            assert own == ["listing", "_header", "_imports", "_model", "_loss_and_optimizer", "_training"] == names
+            shared = {"_data", "_pipeline", "_init", "_layer", "_optimizer"}
+            assert all(getattr(lightning_listing, name) is getattr(torch_listing, name) for name in shared)
+        else:
+            assert [name for name in names if name in sections] == sections
 
 
 def test_tf_listing_is_tensorflow_without_keras_and_copies_the_code_that_runs():

@@ -279,8 +279,9 @@ LOSSES = {
 }
 
 
-def _optimizer(spec: Spec) -> Call:
-    """The spec's optimizer: ``lr``, and what differs from torch's defaults."""
+def _optimizer(spec: Spec, parameters: str = "model.parameters()") -> Call:
+    """The spec's optimizer: ``lr``, and what differs from torch's defaults (``parameters``:
+    whose; the Lightning listing's ``configure_optimizers`` passes ``self.parameters()``)."""
     p = spec.train.optimizer_params
     kwargs = {"lr": p["lr"]}
     if spec.train.optimizer == "sgd":
@@ -288,12 +289,12 @@ def _optimizer(spec: Spec) -> Call:
             kwargs["momentum"] = p["momentum"]
         if p["nesterov"]:
             kwargs["nesterov"] = True
-        return Call("optim.SGD(", call_args(*code("model.parameters()"), **kwargs))
+        return Call("optim.SGD(", call_args(*code(parameters), **kwargs))
     if tuple(p["betas"]) != (0.9, 0.999):
         kwargs["betas"] = tuple(p["betas"])
     if p["eps"] != 1e-8:
         kwargs["eps"] = p["eps"]
-    return Call("optim.Adam(", call_args(*code("model.parameters()"), **kwargs))
+    return Call("optim.Adam(", call_args(*code(parameters), **kwargs))
 
 
 def _training(spec: Spec) -> list[str]:

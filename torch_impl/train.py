@@ -140,15 +140,25 @@ class StepByStep:
                 self.writer.close()  # as the book does; the next add_scalars opens it again
 
     def _epoch(self, on_epoch: EpochCallback | None) -> None:
+        batch_losses = [self._train_step(x, y) for x, y in self.train_loader]
+        val_steps = []
+        if self.val_loader is not None:
+            with torch.no_grad():
+                val_steps = [self._val_step(x, y) for x, y in self.val_loader]
+        self._end_epoch(batch_losses, val_steps, on_epoch)
+
+    def _end_epoch(
+        self, batch_losses: list[float], val_steps: list[tuple[float, np.ndarray]], on_epoch: EpochCallback | None
+    ) -> None:
+        """The epoch's figures as the book computes them: plain means of the batch losses
+        (the Lightning column, whose loop is the Trainer's, ends its epochs here too)."""
         self.total_epochs += 1
-        loss = float(np.mean([self._train_step(x, y) for x, y in self.train_loader]))
+        loss = float(np.mean(batch_losses))
         self.losses.append(loss)
         val_loss = val_acc = float("nan")
         if self.val_loader is not None:
-            with torch.no_grad():
-                steps = [self._val_step(x, y) for x, y in self.val_loader]
-            val_loss = float(np.mean([step_loss for step_loss, _ in steps]))
-            counts = np.sum([step_counts for _, step_counts in steps], axis=0)
+            val_loss = float(np.mean([step_loss for step_loss, _ in val_steps]))
+            counts = np.sum([step_counts for _, step_counts in val_steps], axis=0)
             val_acc = float(counts[:, 0].sum() / counts[:, 1].sum())
             self.val_losses.append(val_loss)
             self.val_accuracies.append(val_acc)

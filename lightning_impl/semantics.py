@@ -1,0 +1,178 @@
+"""What Lightning needs to run the book's loop: the ``LightningModule``, one callback and the
+Trainer's options, each adapting one thing the Trainer does otherwise.
+
+``train.py`` (``StepByStep``) is then torch's trainer with ``train`` handing this module to
+``pl.Trainer.fit``. What the Trainer does differently from the book's loop, and what is done
+about it, is marked ``LIGHTNING:`` below; ``tests/test_lightning.py`` holds each point by
+comparing losses, weights and the global generator's state, bit for bit, with torch's column.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from common.runs.metrics import batch_counts
+from torch_impl.train import EpochCallback
+
+ADAPTATIONS: dict[str, str] = {
+    "LitModel": "the book's step as a LightningModule: loss.item() per step, model.train() each epoch "
+    "(the Trainer never sets it), the optimizer built once (fit asks configure_optimizers at every start)",
+    "BookEpochs": "the book's epoch loss, the plain mean of the batch losses (self.log weighs batches by size)",
+    "trainer_options": "no sanity-check batches (an epoch the book never ran), no logger or checkpoints "
+    "(nothing in the working folder, no TensorFlow), the CPU torch computes on",
+    "trainer_quiet": "the Trainer's banners and three of its warnings silenced around fit: the command line "
+    "prints one line per epoch",
+}
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class LitModel(pl.LightningModule):
+    """The book's model, loss and optimizer as a ``LightningModule``: what one step is.
+
+    It wraps the ``nn.Sequential`` torch's column builds (the same ``Parameter`` objects),
+    and records what the book's trainer records: each training batch's ``loss.item()``, each
+    validation batch's loss and per-class counts.
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, loss_kind: str) -> None:
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+        # LIGHTNING: fit calls configure_optimizers at every start. The optimizer is built once,
+        # outside (make_optimizer: every optimizer of the spec language), so that a second
+        # train() - a resumed run - keeps SGD's momentum and Adam's moments, as the book's does.
+        self.optimizer = optimizer
+        self.loss_kind = loss_kind  # how outputs become classes: see common.runs.metrics
+        self.batch_losses: list[float] = []  # this epoch's, as the book's loop collects them
+        self.val_steps: list[tuple[float, np.ndarray]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def on_train_epoch_start(self) -> None:
+        # LIGHTNING: the book calls model.train() before every training step; Lightning never
+        # sets train mode itself (its validation loop puts back the modes it found). Once per
+        # epoch is the same: nothing else changes a mode between two training steps.
+        self.model.train()
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        # LIGHTNING: automatic optimisation runs this inside optimizer.step(closure), as
+        # training_step, zero_grad, backward, then the update; the book runs forward, backward,
+        # step, zero_grad. The same numbers: zero_grad sets the gradients to None either way, so
+        # backward starts from None both times (the Trainer also zeroes the model once when fit
+        # starts: they are None already); the loss is divided by accumulate_grad_batches=1, exact;
+        # no clipping, precision "32-true".
+        x, y = batch
+        loss = self.loss_fn(self(x), y)
+        self.batch_losses.append(loss.item())  # the book's loss.item(), before the step
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        # LIGHTNING: fit's validation loop runs in eval mode under torch.no_grad (not
+        # inference_mode), as the book's does; it runs after the epoch's last training batch,
+        # inside the training epoch (val_check_interval=1.0), so the book's order holds.
+        x, y = batch
+        yhat = self(x)
+        self.val_steps.append((self.loss_fn(yhat, y).item(), batch_counts(yhat.numpy(), y.numpy(), self.loss_kind)))
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        """``trainer.test``: Lightning's own epoch means, weighted by batch size."""
+        x, y = batch
+        yhat = self(x)
+        counts = batch_counts(yhat.numpy(), y.numpy(), self.loss_kind)
+        self.log("test_loss", self.loss_fn(yhat, y), batch_size=len(y))
+        self.log("test_acc", float(counts[:, 0].sum() / counts[:, 1].sum()), batch_size=len(y))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.optimizer
+
+    def take_epoch(self) -> tuple[list[float], list[tuple[float, np.ndarray]]]:
+        """This epoch's training losses and validation steps; the next epoch starts empty."""
+        taken = self.batch_losses, self.val_steps
+        self.batch_losses, self.val_steps = [], []
+        return taken
+
+
+EndEpoch = Callable[[list[float], list[tuple[float, np.ndarray]], EpochCallback | None], None]
+
+
+class BookEpochs(pl.Callback):
+    """At each epoch's end, hand the epoch to the trainer (``StepByStep._end_epoch``, torch's):
+    the book's means, TensorBoard, the progress line."""
+
+    def __init__(self, end_epoch: EndEpoch, on_epoch: EpochCallback | None) -> None:
+        self.end_epoch = end_epoch
+        self.on_epoch = on_epoch
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: LitModel) -> None:
+        # LIGHTNING: by this hook the epoch's validation has run too (fit_loop.on_advance_end).
+        # The epoch loss is the book's plain float64 mean of the batch losses (torch's
+        # _end_epoch); self.log(..., on_epoch=True) would average in float32, weighted by batch
+        # size (cnn1's last validation batch has 8 samples, not 16): another number.
+        self.end_epoch(*pl_module.take_epoch(), self.on_epoch)
+
+
+def trainer_options(n_epochs: int, root: str) -> dict:
+    """``pl.Trainer``'s arguments for the book's run, each default it changes explained."""
+    return {
+        "max_epochs": n_epochs,
+        # The torch column computes on the CPU; the same device is what makes lockstep bit for bit.
+        "accelerator": "cpu",
+        "devices": 1,
+        # LIGHTNING: fit first runs 2 validation batches as a sanity check. It restores the
+        # global generators afterwards (isolate_rng: the validation iterator's base-seed draw
+        # does not shift the book's stream) and runs in eval mode under no_grad, so nothing
+        # moves, but its batches would reach validation_step as an extra epoch the book never
+        # ran, and cost time (tests/test_lightning.py shows both). Off.
+        "num_sanity_val_steps": 0,
+        # LIGHTNING: the default logger (TensorBoardLogger, tensorboard being installed) writes
+        # ./lightning_logs/version_N and imports TensorFlow through tensorboard; the default
+        # ModelCheckpoint writes .ckpt files under it. Off: the book's trainer logs through
+        # set_tensorboard and checkpoints through save_checkpoint, both inherited, and
+        # default_root_dir is a temporary folder, so nothing lands in the working folder.
+        "logger": False,
+        "enable_checkpointing": False,
+        "default_root_dir": root,
+        # The progress bar and model summary: the command line prints one line per epoch instead.
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        # Defaults kept: reload_dataloaders_every_n_epochs=0 (the loaders are set up once and
+        # iterated once per epoch, train then validation, like the book's for-loops: each iterator
+        # draws its base seed from the global generator in the book's order, and a sized loader
+        # is not pre-fetched ahead of the step); use_distributed_sampler acts only when
+        # distributed, so the sampler and its generator are used as given; deterministic and
+        # benchmark None leave torch's flags as set_seed put them.
+    }
+
+
+@contextlib.contextmanager
+def trainer_quiet() -> Iterator[None]:
+    """The Trainer's own start-up lines and warnings, silenced where they arise, not process-wide.
+
+    LIGHTNING: "GPU available: ..., used: ...", "TPU available: ..." and "`Trainer.fit` stopped:
+    `max_epochs=N` reached." are logged at INFO to ``pytorch_lightning.utilities.rank_zero``
+    (pytorch_lightning gives its logger a handler of its own). The warnings: "GPU available
+    but not used" (a CUDA machine, accelerator="cpu"), "does not have many workers" (more
+    than two cores: the book's loaders read in the main process), and torch 2.14's
+    FutureWarning about ``LeafSpec``, raised by Lightning's own loader flattening.
+    """
+    logger = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*", category=FutureWarning)
+            yield
+    finally:
+        logger.setLevel(level)

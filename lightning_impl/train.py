@@ -1,0 +1,82 @@
+"""The book's ``StepByStep`` trainer under PyTorch Lightning: the loop removed, the mathematics kept.
+
+``torch_impl/train.py`` writes the book's loop by hand. Here a ``LightningModule``
+(``semantics.LitModel``) holds the same ``nn.Sequential``, loss and optimizer and says what
+one step is (``training_step``, ``validation_step``, ``test_step``, ``configure_optimizers``),
+and ``pl.Trainer.fit`` runs the loop. ``StepByStep`` is torch's trainer with ``set_seed`` and
+``train`` replaced: everything else (prediction, checkpoints, hooks, figures, the range test)
+acts on the same model, optimizer and loaders, so it is torch's, inherited.
+
+What the Trainer does differently from the book's loop is marked ``LIGHTNING:`` here and in
+``semantics.py``, with what is done about it.
+"""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from lightning_impl.semantics import BookEpochs, LitModel, trainer_options, trainer_quiet
+from spec.errors import TwinspecError
+from torch_impl import data
+from torch_impl import train as torch_train
+from torch_impl.train import CHECKPOINT_KEYS, LOSSES, EpochCallback, make_loss, make_optimizer
+
+__all__ = ["EpochCallback", "CHECKPOINT_KEYS", "LOSSES", "make_loss", "make_optimizer", "StepByStep"]
+
+
+class StepByStep(torch_train.StepByStep):
+    """The book's trainer, its loop run by ``pl.Trainer.fit``: the same API as torch's."""
+
+    def __init__(self, model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, loss_kind: str) -> None:
+        super().__init__(model, loss_fn, optimizer, loss_kind)
+        self.module = LitModel(model, loss_fn, optimizer, loss_kind)
+
+    def set_seed(self, seed: int = 42) -> None:
+        """The book's ``set_seed``, with Lightning's ``seed_everything``.
+
+        LIGHTNING: ``pl.seed_everything`` seeds Python's, numpy's and torch's global generators
+        as the book's set_seed does (and sets PL_GLOBAL_SEED, read only by distributed
+        strategies); it does not know the sampler's own generator, reseeded here as the book
+        does. The Trainer seeds nothing itself on one device.
+        """
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        pl.seed_everything(seed, workers=False, verbose=False)
+        if self.train_loader is not None:
+            data.reseed(self.train_loader, seed)
+
+    def train(self, n_epochs: int, seed: int | None = 42, on_epoch: EpochCallback | None = None) -> None:
+        """Train ``n_epochs`` more epochs with ``Trainer.fit``. Like the book, reseed first;
+        ``seed=None`` draws on from where the generators stand (resuming from a checkpoint)."""
+        if self.train_loader is None:
+            raise TwinspecError("set_loaders() first: the trainer has no training loader")
+        if seed is not None:
+            self.set_seed(seed)
+        left = data.planned_epochs_left(self.train_loader)
+        if left is not None and n_epochs > left:
+            raise TwinspecError(f"the batch plan has {left} of its epochs left, not {n_epochs}: make a longer plan")
+        if n_epochs == 0:
+            return
+        sigint = signal.getsignal(signal.SIGINT)
+        try:
+            with tempfile.TemporaryDirectory(prefix="twinspec-lightning-") as root, trainer_quiet():
+                # A fresh Trainer per call: it counts epochs from 0, and draws nothing.
+                epochs = BookEpochs(self._end_epoch, on_epoch)
+                trainer = pl.Trainer(**trainer_options(n_epochs, root), callbacks=[epochs])
+                trainer.fit(self.module, self.train_loader, self.val_loader)
+        except SystemExit as exit_:
+            # LIGHTNING: fit turns Ctrl-C into sys.exit(1), after ignoring SIGINT for the rest
+            # of the process. Put both back: an interrupt stays an interrupt, as in every column.
+            signal.signal(signal.SIGINT, sigint)
+            if isinstance(exit_.__context__, KeyboardInterrupt):
+                raise exit_.__context__ from None
+            raise
+        finally:
+            self.module.take_epoch()  # an interrupted epoch leaves nothing behind
+            if self.writer is not None:
+                self.writer.close()  # as the book does; the next add_scalars opens it again
