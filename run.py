@@ -34,6 +34,7 @@ from common.parity.checks import (
 )
 from common.parity.stats import LockstepParity
 from common.present.tables import format_comparison, format_epoch, format_summary, parity_matrix
+from common.replay.plan import layout_dependent_masks
 from common.runs.inputs import MODES, check_inputs
 from common.runs.result import RunResult
 from common.runs.store import check_run_dir, check_writable, default_run_dir, write_comparison, write_run
@@ -267,9 +268,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _layouts(spec: Spec, names: list[str], mode: str, override: str | None = None) -> dict[str, str]:
+    """Each backend's layout. In lockstep, a dropout on a feature map makes the plan's masks
+    depend on the layout torch computes in (``common.replay.plan``): every backend must
+    then run in one layout, or they would train on different masks."""
+    layouts = {name: layout_for(spec, name, override) for name in names}
+    on_maps = layout_dependent_masks(spec.model)
+    if mode == "lockstep" and on_maps and len(set(layouts.values())) > 1:
+        raise TwinspecError(
+            f"lockstep: {spec.name} has dropout on feature maps ({', '.join(on_maps)}): torch draws their masks in"
+            " its layout's memory order, so every backend must run in one layout (--layout, or the spec's layout)"
+        )
+    return layouts
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     spec = _spec(args)
     names = columns.parse_backends(args.backends)
+    layouts = _layouts(spec, names, args.mode, args.layout)
     out = _run_dir(args, spec, "compare")
     init = load_weights(args.init_from, spec.model) if args.init_from else None
     _check_data(spec, args, args.mode)
@@ -277,7 +293,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     results: dict[str, RunResult] = {}
     for name in names:  # torch's family first: see the torch_impl docstring
         runner = columns.load(name, "runner")
-        layout = layout_for(spec, name, args.layout)
+        layout = layouts[name]
         progress = _progress(name, spec.train.epochs, args.quiet)
         results[name] = runner.train_spec(spec, layout, args.mode, on_epoch=progress, init=init)
     lockstep = _lockstep_against_reference(spec, results, init) if args.mode == "lockstep" else None
@@ -342,13 +358,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     spec = _spec(args, args.report_model)
     names = columns.parse_backends(args.backends)
+    layouts = _layouts(spec, names, args.mode)
     out = args.out or default_run_dir(spec.name, "report", suffix=".html")
     out = _output_file(out, "--out", _inputs(args, [spec]), args.force, make_parent=args.out is None)
     _check_data(spec, args, args.mode)
     print(f"report on {spec.name} ({spec.title}): training {', '.join(names)}, {args.mode}, {spec.train.epochs} epochs")
     sides = {}
     for name in names:  # torch's family first: see the torch_impl docstring
-        layout = layout_for(spec, name)
+        layout = layouts[name]
         trainer = columns.load(name, "runner").make_trainer(spec, layout, args.mode)
         export = columns.load(name, "weights").export_weights
         progress = _progress(name, spec.train.epochs, args.quiet)

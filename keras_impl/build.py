@@ -9,7 +9,7 @@ from typing import NamedTuple
 import keras
 import tensorflow as tf
 
-from keras_impl.semantics import Pad2D, TorchBatchNormalization
+from keras_impl.semantics import LockstepSequential, Pad2D, PlannedDropout, TorchBatchNormalization
 from spec.layers import fan_in
 from spec.schema import LayerSpec, ModelSpec
 
@@ -20,6 +20,7 @@ class _Options(NamedTuple):
     init: str  # torch or keras
     data_format: str  # channels_first or channels_last
     mode: str  # native, or lockstep: torch's semantics where Keras' differ
+    model: ModelSpec  # the whole spec, for what a layer's neighbours decide (a flatten's feature order)
 
 
 def _torch_init(layer: LayerSpec) -> dict:
@@ -72,6 +73,18 @@ def _batchnorm(layer: LayerSpec, options: _Options) -> keras.layers.Layer:
     return norm(axis=axis, momentum=1 - p["momentum"], epsilon=p["eps"], name=layer.name)
 
 
+def _dropout(layer: LayerSpec, options: _Options) -> keras.layers.Layer:
+    """Keras' own dropout; in lockstep, one that applies the plan's masks, torch's draws."""
+    p = layer.params["p"]
+    if options.mode != "lockstep":
+        return keras.layers.Dropout(p, name=layer.name)
+    if len(layer.in_shape) == 3:
+        channels_last_map = layer.in_shape if options.data_format == "channels_last" else None
+    else:
+        channels_last_map = options.model.flattened_from(layer.name)
+    return PlannedDropout(p, channels_last_map, name=layer.name)
+
+
 def _linear(layer: LayerSpec, options: _Options) -> keras.layers.Layer:
     return keras.layers.Dense(
         layer.params["units"], use_bias=layer.params["bias"], name=layer.name, **_inits(layer, options.init)
@@ -90,7 +103,7 @@ LAYERS: dict[str, Callable[[LayerSpec, _Options], keras.layers.Layer | list[kera
     "batchnorm": _batchnorm,
     "flatten": lambda layer, options: keras.layers.Flatten(data_format=options.data_format, name=layer.name),
     "linear": _linear,
-    "dropout": lambda layer, options: keras.layers.Dropout(layer.params["p"], name=layer.name),
+    "dropout": _dropout,
     "relu": lambda layer, options: keras.layers.ReLU(name=layer.name),
     "leaky_relu": lambda layer, options: keras.layers.LeakyReLU(negative_slope=layer.params["slope"], name=layer.name),
     "prelu": lambda layer, options: keras.layers.PReLU(
@@ -121,16 +134,18 @@ def _permutes_nchw(model: ModelSpec, layout: str) -> bool:
 def build_model(model: ModelSpec, layout: str, mode: str = "native") -> keras.Sequential:
     """Seed keras' generators (its counterpart of ``torch.manual_seed``), then add the layers.
 
-    In ``lockstep`` mode a batchnorm keeps torch's running variance (``TorchBatchNormalization``).
+    In ``lockstep`` mode a batchnorm keeps torch's running variance (``TorchBatchNormalization``)
+    and a dropout applies the plan's masks (``PlannedDropout``, in a ``LockstepSequential``).
     """
     keras.utils.set_random_seed(model.seed)
-    net = keras.Sequential()
+    has_dropout = any(layer.kind == "dropout" for layer in model.layers)
+    net = LockstepSequential() if mode == "lockstep" and has_dropout else keras.Sequential()
     net.add(keras.Input(shape=_input_shape(model, layout)))
     data_format = "channels_first" if layout == "nchw" else "channels_last"
     if _permutes_nchw(model, layout):
         net.add(keras.layers.Permute((2, 3, 1), name="nchw_to_nhwc"))
         data_format = "channels_last"
-    options = _Options(model.init, data_format, mode)
+    options = _Options(model.init, data_format, mode, model)
     for layer in model.layers:
         made = LAYERS[layer.kind](layer, options)
         for keras_layer in made if isinstance(made, list) else [made]:

@@ -12,12 +12,16 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from common.replay.plan import dropout_scale
+
 ADAPTATIONS: dict[str, str] = {
     "NLLLoss": "torch's NLLLoss, which Keras lacks (native and lockstep)",
     "Pad2D": "torch's ReflectionPad2d and ReplicationPad2d, which Keras lacks (native and lockstep)",
     "TorchBCELoss": "BCE on probabilities with torch's log clamp at -100 (lockstep)",
     "TorchAdam": "Adam with eps added to the bias-corrected sqrt(v), as torch adds it (lockstep)",
     "TorchBatchNormalization": "torch's unbiased running variance (lockstep)",
+    "PlannedDropout": "dropout with the masks torch draws, from the plan, at torch's float32 scale (lockstep)",
+    "LockstepSequential": "a Sequential whose train step hands each batch's dropout masks to their layers (lockstep)",
     "BatchMeanLoss": "the book's epoch loss, the plain mean of the batch losses (native and lockstep)",
 }
 
@@ -115,6 +119,60 @@ class TorchBatchNormalization(keras.layers.BatchNormalization):
         n = keras.ops.cast(keras.ops.size(inputs) // keras.ops.shape(inputs)[self.axis], variance.dtype)
         self.moving_variance.assign(previous * self.momentum + variance * n / (n - 1) * (1 - self.momentum))
         return outputs
+
+
+@keras.saving.register_keras_serializable("twinspec")
+class PlannedDropout(keras.layers.Layer):
+    """Dropout with the mask torch drew, from ``common``'s plan: torch's ``x * mask / (1 - p)``,
+    the scale rounded to float32 as torch rounds it. The lockstep model's train step hands
+    each batch's mask over (``LockstepSequential``); evaluation passes inputs through.
+    Lockstep only: Keras' ``Dropout`` draws from its own generator.
+
+    The masks come in torch's order, ``(N, C, H, W)`` or ``(N, F)``. ``channels_last_map``,
+    a ``(C, H, W)``, says that this layer sees that map channels-last: as a feature map, or
+    flattened (Keras flattens H, W, C, torch C, H, W).
+    """
+
+    def __init__(self, rate: float, channels_last_map: tuple[int, int, int] | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.rate, self.channels_last_map = rate, channels_last_map
+        self.scale = float(dropout_scale(rate))
+        self.step_mask = None  # set by LockstepSequential.train_step, for one trace of the train step
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        if self.step_mask is None:
+            raise ValueError(f"{self.name}: a planned dropout trains only in LockstepSequential.fit, given masks")
+        mask = keras.ops.cast(self.step_mask, inputs.dtype)
+        if self.channels_last_map is not None:
+            mask = keras.ops.reshape(mask, (-1, *self.channels_last_map))
+            mask = keras.ops.reshape(keras.ops.transpose(mask, (0, 2, 3, 1)), keras.ops.shape(inputs))
+        return inputs * (mask * self.scale)
+
+    def compute_output_shape(self, shape):
+        return shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rate": self.rate, "channels_last_map": self.channels_last_map}
+
+
+@keras.saving.register_keras_serializable("twinspec")
+class LockstepSequential(keras.Sequential):
+    """A ``Sequential`` whose training batches are ``((x, masks), y)``: the plan's dropout
+    masks, one per ``PlannedDropout`` in layer order, next to the images. Its train step
+    hands each layer its mask, then trains as ``Sequential`` does. Lockstep only."""
+
+    def train_step(self, data):
+        (x, masks), y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)  # fit: (x, y); train_on_batch: 3
+        dropouts = [layer for layer in self.layers if isinstance(layer, PlannedDropout)]
+        for layer, mask in zip(dropouts, masks, strict=True):
+            layer.step_mask = mask
+        try:
+            return super().train_step((x, y, sample_weight))
+        finally:
+            for layer in dropouts:
+                layer.step_mask = None  # the tensor belongs to this trace alone
 
 
 class BatchMeanLoss(keras.metrics.Metric):

@@ -70,7 +70,7 @@ class ModelSpec:
 
     @property
     def dropout_layers(self) -> list[str]:
-        """Names of the dropout layers: they draw between batches, so lockstep cannot replay them."""
+        """Names of the dropout layers, in order: a lockstep plan holds a mask per batch for each."""
         return [layer.name for layer in self.layers if layer.kind == "dropout"]
 
     def layer(self, name: str) -> LayerSpec:

@@ -59,6 +59,19 @@ def test_losses_figure_overlays_both_backends_on_a_log_scale():
     decoded(plots.png_bytes(fig))
 
 
+def test_losses_figure_keeps_curves_that_coincide_visible():
+    """Lockstep: every backend's curves on top of each other, a thick pale line under marked ones."""
+    same = ([1.0, 0.5, 0.2], [1.1, 0.6, 0.3])
+    (ax,) = plots.losses_figure({"torch": same, "keras": same, "tf": same}).axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    for kind in ("training", "validation"):
+        torch_line, keras_line, tf_line = (lines[f"{name} {kind}"] for name in ("torch", "keras", "tf"))
+        assert torch_line.get_linewidth() > keras_line.get_linewidth() > tf_line.get_linewidth()
+        assert torch_line.get_alpha() < 1 and torch_line.get_marker() in ("", "None", None)
+        assert keras_line.get_marker() != tf_line.get_marker() and tf_line.get_marker() not in ("", "None", None)
+        assert list(keras_line.get_ydata()) == list(torch_line.get_ydata())
+
+
 def test_png_bytes_embeds_at_a_higher_dpi_with_the_dpi_recorded():
     fig = plots.losses_figure({"torch": ([1.0, 0.5], [1.2, 0.7])})
     image = Image.open(io.BytesIO(plots.png_bytes(fig)))

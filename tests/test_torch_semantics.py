@@ -1,6 +1,6 @@
 """Where Keras' semantics differ from torch's, lockstep's Keras classes follow torch's:
-BCE on probabilities, Adam's eps, batchnorm's running variance. Each against torch itself,
-and each against Keras' own, to show the difference is real."""
+BCE on probabilities, Adam's eps, batchnorm's running variance, dropout's masks. Each
+against torch itself, and each against Keras' own, to show the difference is real."""
 
 import keras
 import numpy as np
@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 import torch
 
-from keras_impl.semantics import TorchAdam, TorchBatchNormalization, TorchBCELoss
+from keras_impl.semantics import PlannedDropout, TorchAdam, TorchBatchNormalization, TorchBCELoss
 
 
 def test_bce_on_probabilities_clamps_logs_as_torch_does():
@@ -75,3 +75,38 @@ def test_batchnorm_keeps_the_unbiased_running_variance(shape, axis):
     np.testing.assert_allclose(np.asarray(ours.moving_mean), norm.running_mean.numpy(), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(np.asarray(ours.moving_variance), norm.running_var.numpy(), rtol=1e-6)
     assert not np.allclose(np.asarray(theirs.moving_variance), norm.running_var.numpy(), rtol=1e-4)
+
+
+def _channels_last(x: np.ndarray) -> np.ndarray:
+    return x.transpose(0, 2, 3, 1)
+
+
+def _flat_hwc(x: np.ndarray) -> np.ndarray:
+    return _channels_last(x).reshape(len(x), -1)
+
+
+@pytest.mark.parametrize("p", [0.3, 0.5, 0.9])
+@pytest.mark.parametrize(
+    "seen, channels_last_map",
+    [(lambda x: x, None), (_channels_last, (3, 5, 6)), (_flat_hwc, (3, 5, 6))],
+    ids=["channels-first", "channels-last", "flattened"],
+)
+def test_planned_dropout_is_torchs_given_torchs_mask(seen, channels_last_map, p):
+    """Forward and backward, bit for bit, with the mask in torch's order whatever Keras sees."""
+    x = np.random.default_rng(1).random((4, 3, 5, 6), dtype=np.float32) + 0.5  # never 0: the mask shows
+    inputs = torch.tensor(x, requires_grad=True)
+    torch.manual_seed(0)
+    expected = torch.nn.Dropout(p)(inputs)
+    expected.backward(torch.full_like(expected, 3.0))
+    mask = expected.detach().numpy() != 0  # (N, C, H, W), as the plan stores it
+    layer = PlannedDropout(p, channels_last_map)
+    variable = tf.Variable(seen(x))
+    layer.step_mask = tf.constant(mask.reshape(len(x), -1) if seen is _flat_hwc else mask)
+    with tf.GradientTape() as tape:
+        outputs = layer(variable, training=True)
+        loss = tf.reduce_sum(outputs * 3.0)
+    assert np.array_equal(outputs.numpy(), seen(expected.detach().numpy()))
+    assert np.array_equal(tape.gradient(loss, variable).numpy(), seen(inputs.grad.numpy()))
+    assert layer(variable, training=False) is variable
+    keras_own = keras.layers.Dropout(p, seed=0)(seen(x), training=True).numpy() != 0
+    assert not np.array_equal(keras_own, seen(mask))

@@ -26,6 +26,8 @@ from torch_impl import train as torch_train
 RUNNERS = {"torch": torch_runner, "keras": keras_runner, "tf": tf_runner}
 OTHERS = [backend for backend in RUNNERS if backend != "torch"]
 ZOO = Path(__file__).parent / "specs" / "lockstep_zoo.yaml"  # Adam and batchnorm: state beyond the weights
+DROPOUT = Path(__file__).parent / "specs" / "dropout_maps.yaml"  # in lockstep: the plan's masks
+TEST_SPECS = {"lockstep_zoo": ZOO, "dropout_maps": DROPOUT}
 LAYOUTS = {"torch": "nchw", "keras": "nhwc", "tf": "nhwc"}
 API = [
     "from_spec",
@@ -64,15 +66,15 @@ def test_every_trainer_offers_the_same_methods_in_the_same_order(other):
 
 
 def _trainer(backend: str, name: str, mode: str = "native", epochs: int | None = None):
-    spec = load_spec(ZOO if name == "lockstep_zoo" else resolve_spec(name)).with_overrides(epochs=epochs)
+    spec = load_spec(TEST_SPECS.get(name) or resolve_spec(name)).with_overrides(epochs=epochs)
     return RUNNERS[backend].make_trainer(spec, LAYOUTS[backend], mode), spec
 
 
 @pytest.mark.parametrize("backend", RUNNERS)
 @pytest.mark.parametrize(
     "name, mode",
-    [("cnn2", "native"), ("relu", "native"), ("relu", "lockstep")],
-    ids=["dropout-shuffle-adam", "balanced-flips", "plan"],
+    [("cnn2", "native"), ("relu", "native"), ("relu", "lockstep"), ("dropout_maps", "lockstep")],
+    ids=["dropout-shuffle-adam", "balanced-flips", "plan", "plan-dropout"],
 )
 def test_a_resumed_run_is_the_uninterrupted_run(tmp_path, backend, name, mode):
     whole, spec = _trainer(backend, name, mode, epochs=4)
@@ -115,9 +117,11 @@ def test_a_checkpoint_that_does_not_fit_is_refused_and_changes_nothing(tmp_path,
 
 
 @pytest.mark.parametrize("backend", RUNNERS)
-@pytest.mark.parametrize("name", ["relu", "lockstep_zoo"])  # zoo: Adam's moments and batchnorm's statistics
-def test_the_range_test_leaves_no_trace(backend, name):
-    trainer, spec = _trainer(backend, name, epochs=2)
+@pytest.mark.parametrize(  # zoo: Adam's moments and batchnorm's statistics; dropout_maps: the plan's masks
+    "name, mode", [("relu", "native"), ("lockstep_zoo", "native"), ("dropout_maps", "lockstep")]
+)
+def test_the_range_test_leaves_no_trace(backend, name, mode):
+    trainer, spec = _trainer(backend, name, mode, epochs=4)  # a plan of 4 epochs holds the 20 steps
     before = [np.array(w) for w in _weights(trainer)]
     tracking, figure = trainer.lr_range_test(end_lr=1.0, num_iter=20)
     assert isinstance(figure, Figure)
@@ -128,7 +132,7 @@ def test_the_range_test_leaves_no_trace(backend, name):
     )
     assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(before, _weights(trainer)))
     trainer.train(2, seed=None)
-    untouched, _ = _trainer(backend, name, epochs=2)
+    untouched, _ = _trainer(backend, name, mode, epochs=4)
     untouched.train(2, seed=None)
     assert trainer.losses == untouched.losses  # optimizer, generators and loader put back too
 

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from spec.layers import fan_in
 from spec.schema import LayerSpec, ModelSpec
-from tf_impl.semantics import pad2d, torch_running_variance
+from tf_impl.semantics import pad2d, planned_dropout, torch_running_variance
 
 
 class Options(NamedTuple):
@@ -28,6 +28,7 @@ class Options(NamedTuple):
     data_format: str  # NHWC or NCHW: how the feature maps lie
     mode: str  # native, or lockstep: torch's semantics where TensorFlow's differ
     generator: tf.random.Generator  # the model's: it draws the initial weights, then dropout's masks
+    model: ModelSpec  # the whole spec, for what a layer's neighbours decide (a flatten's feature order)
 
 
 def _initial(layer: LayerSpec, options: Options, shape: list[int]) -> tuple[tf.Tensor, tf.Tensor | None]:
@@ -159,15 +160,22 @@ class PReLU(tf.Module):
 
 class Dropout(tf.Module):
     """``tf.nn.dropout``'s stateless form, its seeds drawn from the model's generator: a run
-    is reproducible from the seed, and a checkpoint can save where the masks stand."""
+    is reproducible from the seed, and a checkpoint can save where the masks stand. In
+    lockstep the trainer hands it the plan's mask instead (``semantics.planned_dropout``)."""
 
     def __init__(self, layer: LayerSpec, options: Options) -> None:
         super().__init__(name=layer.name)
         self.rate, self.generator = layer.params["p"], options.generator
+        if len(layer.in_shape) == 3:  # the plan's masks are in torch's order: where this layer's is not
+            self.channels_last_map = layer.in_shape if options.data_format == "NHWC" else None
+        else:
+            self.channels_last_map = options.model.flattened_from(layer.name)
 
-    def __call__(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+    def __call__(self, x: tf.Tensor, training: bool = False, mask: tf.Tensor | None = None) -> tf.Tensor:
         if not training:
             return x
+        if mask is not None:
+            return planned_dropout(x, mask, self.rate, self.channels_last_map)
         return tf.nn.experimental.stateless_dropout(x, self.rate, seed=self.generator.make_seeds(1)[:, 0])
 
 
@@ -225,9 +233,11 @@ class Model(tf.Module):
         self.generator = generator
         self.input_format, self.data_format = input_format, data_format
 
-    def __call__(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+    def __call__(self, x: tf.Tensor, training: bool = False, masks: tuple[tf.Tensor, ...] = ()) -> tf.Tensor:
+        """``masks``: the plan's, one per dropout layer in order (lockstep); none: dropout draws its own."""
+        planned = iter(masks)
         for layer in self.layers:
-            x = layer(x, training)
+            x = layer(x, training, next(planned)) if masks and isinstance(layer, Dropout) else layer(x, training)
         return x
 
     def layer(self, name: str) -> tf.Module:
@@ -255,7 +265,7 @@ def build_model(model: ModelSpec, layout: str, mode: str = "native") -> Model:
     if _permutes_nchw(model, layout):
         layers.append(Op("nchw_to_nhwc", lambda x: tf.transpose(x, [0, 2, 3, 1])))
         data_format = "NHWC"
-    options = Options(model.init, data_format, mode, generator)
+    options = Options(model.init, data_format, mode, generator, model)
     layers += [LAYERS[layer.kind](layer, options) for layer in model.layers]
     return Model("model", layers, generator, input_format, data_format)
 

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from common.data.prep import Split, balanced_weights, to_layout
-from common.replay.plan import Plan, epoch_arrays
+from common.replay.plan import Plan, epoch_arrays, mask_arrays
 from spec.schema import DataSpec
 
 
@@ -46,12 +46,13 @@ def _epoch_draws(split: Split, data: DataSpec, generator: tf.random.Generator):
 
 def _plan_replays(plan: Plan, epoch: tf.Variable):
     """A function that returns the plan's next epoch, counted by ``epoch`` (the trainer
-    checks, before it trains, that the plan holds enough: ``planned_epochs_left``)."""
-    orders, flips = (tf.constant(array) for array in epoch_arrays(plan))
+    checks, before it trains, that the plan holds enough: ``planned_epochs_left``): the
+    sample order, the flips, and each dropout layer's masks."""
+    arrays = [tf.constant(array) for array in (*epoch_arrays(plan), *mask_arrays(plan))]
 
-    def draw() -> tuple[tf.Tensor, tf.Tensor]:
+    def draw() -> tuple[tf.Tensor, ...]:
         current = epoch.assign_add(1) - 1
-        return tf.gather(orders, current), tf.gather(flips, current)
+        return tuple(tf.gather(array, current) for array in arrays)
 
     return draw
 
@@ -93,7 +94,7 @@ def make_loaders(
         tf.data.Dataset.range(1)
         .flat_map(lambda _: tf.data.Dataset.from_tensor_slices(draw()).batch(data.batch_size))  # one epoch
         .apply(tf.data.experimental.assert_cardinality(n_batches))
-        .map(lambda i, flip: prepare(tf.gather(x_train, i), tf.gather(y_train, i), flip))
+        .map(lambda i, flip, *masks: _with_masks(prepare(tf.gather(x_train, i), tf.gather(y_train, i), flip), masks))
         .prefetch(tf.data.AUTOTUNE)
     )
     # The pipeline's state, kept where the trainer finds it (as torch's sampler keeps its generator).
@@ -106,6 +107,12 @@ def make_loaders(
         .prefetch(tf.data.AUTOTUNE)
     )
     return train, val
+
+
+def _with_masks(batch: tuple[tf.Tensor, tf.Tensor], masks: tuple[tf.Tensor, ...]) -> tuple:
+    """A training batch, with the plan's dropout masks beside its images when there are any."""
+    x, y = batch
+    return ((x, masks), y) if masks else (x, y)
 
 
 def reseed(loader: tf.data.Dataset, seed: int) -> None:

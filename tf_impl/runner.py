@@ -18,7 +18,7 @@ from tf_impl.weights import export_weights, import_weights
 def make_trainer(spec: Spec, layout: str, mode: str = "native", init: Weights | None = None) -> StepByStep:
     """A trainer with its model and loaders, ready to ``train``; ``init`` replaces the
     initial weights (neutral format)."""
-    inputs = run_inputs(spec, mode, init)
+    inputs = run_inputs(spec, layout, mode, init)
     train_loader, val_loader = make_loaders(
         inputs.split, spec.data, spec.train.loss, layout, spec.train.seed, inputs.plan
     )

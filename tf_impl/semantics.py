@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from common.replay.plan import dropout_scale
+
 ADAPTATIONS: dict[str, str] = {
     "bce, bce_logits, cross_entropy": "the losses, in tf ops: TensorFlow without Keras has none (native and lockstep)",
     "nll_loss": "torch's NLLLoss (native and lockstep)",
     "pad2d": "torch's reflect and replicate padding around tf.pad (native and lockstep)",
     "torch_bce_loss": "BCE on probabilities with torch's log clamp at -100 (lockstep)",
     "torch_running_variance": "torch's unbiased running variance (lockstep)",
+    "planned_dropout": "dropout with the plan's masks, torch's own draws (lockstep)",
 }
 
 
@@ -49,6 +52,17 @@ def pad2d(x: tf.Tensor, padding: int, mode: str, spatial_axes: tuple = (1, 2)) -
     widths = [[padding, padding] if axis in spatial_axes else [0, 0] for axis in range(4)]
     return tf.pad(x, widths, mode="REFLECT" if mode == "reflect" else "CONSTANT")
 
+def planned_dropout(
+    x: tf.Tensor, mask: tf.Tensor, rate: float, channels_last_map: tuple[int, int, int] | None
+) -> tf.Tensor:
+    """torch's dropout with torch's mask, from the plan: ``x * mask / (1 - p)``, the scale in
+    float32 as torch rounds it. The mask is in torch's order, ``(N, C, H, W)`` or ``(N, F)``;
+    ``channels_last_map``, a ``(C, H, W)``, says ``x`` holds that map channels-last, as a
+    feature map or flattened (H, W, C). Lockstep only."""
+    mask = tf.cast(mask, x.dtype)
+    if channels_last_map is not None:
+        mask = tf.reshape(tf.transpose(tf.reshape(mask, [-1, *channels_last_map]), [0, 2, 3, 1]), tf.shape(x))
+    return x * (mask * float(dropout_scale(rate)))
 
 
 def nll_loss(y: tf.Tensor, log_probs: tf.Tensor) -> tf.Tensor:

@@ -148,11 +148,14 @@ class StepByStep:
     def from_spec(cls, model: Model, train: TrainSpec, mode: str = "native") -> StepByStep:
         return cls(model, make_loss(train.loss, mode), make_optimizer(model, train, mode), train.loss)
 
-    def _compile(self, signature: Sequence[tf.TensorSpec] | None = None) -> None:
+    def _compile(
+        self, signature: Sequence[tf.TensorSpec] | None = None, val_signature: Sequence[tf.TensorSpec] | None = None
+    ) -> None:
         """``tf.function`` traces each step into a graph at its first call, and again for
-        every new input shape, unless a signature with a free batch size says it need not."""
+        every new input shape, unless a signature with a free batch size says it need not.
+        (In lockstep a training batch's images come with the plan's dropout masks.)"""
         self._train_step = tf.function(self._step, input_signature=signature)
-        self._val_step = tf.function(self._evaluate, input_signature=signature)
+        self._val_step = tf.function(self._evaluate, input_signature=val_signature or signature)
 
     # -- training ----------------------------------------------------------------------
 
@@ -160,7 +163,7 @@ class StepByStep:
         """Also compiles the steps for the datasets' batches: one trace, short last batch included."""
         self.train_loader = train_loader
         self.val_loader = val_loader
-        self._compile(list(train_loader.element_spec))
+        self._compile(list(train_loader.element_spec), val_loader and list(val_loader.element_spec))
 
     def set_tensorboard(self, name: str, folder: str | Path = "runs") -> Path:
         """Log each epoch's losses and validation accuracy under ``folder/name_<time>``.
@@ -180,10 +183,12 @@ class StepByStep:
         if self.train_loader is not None:
             data.reseed(self.train_loader, seed)
 
-    def _step(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-        """One training step: the tape records the forward pass, then gives the gradients."""
+    def _step(self, x: tf.Tensor | tuple, y: tf.Tensor) -> tf.Tensor:
+        """One training step: the tape records the forward pass, then gives the gradients.
+        ``x`` is ``(images, masks)`` where a lockstep plan brings dropout's masks."""
+        images, masks = x if isinstance(x, tuple) else (x, ())
         with tf.GradientTape() as tape:
-            loss = self.loss_fn(y, self.model(x, training=True))
+            loss = self.loss_fn(y, self.model(images, training=True, masks=masks))
         gradients = tape.gradient(loss, self.model.trainable_variables)
         self.optimizer.apply_gradients(gradients)
         return loss

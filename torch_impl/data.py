@@ -1,7 +1,9 @@
 """The book's data pipeline: a transforming ``Dataset``, ``DataLoader`` and sampler.
 
 In lockstep mode the training loader replays a batch plan from ``common.replay.plan`` instead:
-a batch sampler hands out the plan's samples and flip decisions, epoch after epoch.
+a batch sampler hands out the plan's samples and flip decisions, epoch after epoch. It still
+draws from the global generator what the book's sampler and flips draw, and discards it, so
+that the model's own ``nn.Dropout`` draws the plan's masks: torch needs no lockstep layer.
 """
 
 from __future__ import annotations
@@ -34,10 +36,17 @@ class TransformedTensorDataset(Dataset):
 
 
 class PlannedDataset(TransformedTensorDataset):
-    """Items are ``(index, flip)`` pairs: the plan decides each flip, not a random draw."""
+    """Items are ``(index, flip)`` pairs: the plan decides each flip. With ``hflip``, each
+    item still draws the word ``RandomHorizontalFlip`` draws (``torch.rand(1)``), unused."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, transform: v2.Transform | None, hflip: float) -> None:
+        super().__init__(x, y, transform)
+        self.hflip = hflip
 
     def __getitem__(self, item: tuple[int, bool]) -> tuple[torch.Tensor, torch.Tensor]:
         index, flip = item
+        if self.hflip:
+            torch.rand(1)  # the book's flip draw: the global generator moves on as in the book
         x = v2.functional.horizontal_flip(self.x[index]) if flip else self.x[index]
         if self.transform is not None:
             x = self.transform(x)
@@ -45,15 +54,19 @@ class PlannedDataset(TransformedTensorDataset):
 
 
 class PlanSampler(Sampler[list[tuple[int, bool]]]):
-    """A batch sampler that replays one epoch of the plan each time the loader is iterated."""
+    """A batch sampler that replays one epoch of the plan each time the loader is iterated.
+    With ``shuffles``, each epoch still draws the seed ``RandomSampler`` draws, unused."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, shuffles: bool) -> None:
         self.plan = plan
+        self.shuffles = shuffles
         self.epoch = 0  # the next epoch to replay
 
     def __iter__(self):
         batches = self.plan[self.epoch]  # the trainer checks first: planned_epochs_left
         self.epoch += 1
+        if self.shuffles:
+            torch.empty((), dtype=torch.int64).random_()  # RandomSampler's seed, as in the book
         for batch in batches:
             yield list(zip(batch.indices.tolist(), batch.flips.tolist()))
 
@@ -92,8 +105,8 @@ def make_loaders(
         torch.as_tensor(split.x_val), _targets(split.y_val, loss), _transform(data, layout, random_flip=False)
     )
     if plan is not None:
-        train_set = PlannedDataset(x_train, y_train, _transform(data, layout, random_flip=False))
-        train_loader = DataLoader(train_set, batch_sampler=PlanSampler(plan))
+        train_set = PlannedDataset(x_train, y_train, _transform(data, layout, random_flip=False), data.hflip)
+        train_loader = DataLoader(train_set, batch_sampler=PlanSampler(plan, data.sampler == "shuffle"))
     elif data.sampler == "balanced":
         train_set = TransformedTensorDataset(x_train, y_train, _transform(data, layout, random_flip=True))
         weights = torch.as_tensor(balanced_weights(split.y_train))

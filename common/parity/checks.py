@@ -163,22 +163,13 @@ def parity_report(
     if "native" in checks:
         report["native"] = _native_report(spec, others, layout, first_seed, say)
     report["verdict"] = worst_verdict(
-        report[check].get("verdict", "passed" if report[check]["passed"] else "FAILED")
-        for check in checks
-        if report[check].get("applicable", True)
+        report[check].get("verdict", "passed" if report[check]["passed"] else "FAILED") for check in checks
     )
     report["passed"] = report["verdict"] == "passed"
     return report
 
 
 def _lockstep_report(spec: Spec, names: list[str], layouts: tuple[str, ...], say: Callable[[str], None]) -> dict:
-    if spec.model.dropout_layers:
-        reason = (
-            f"dropout ({', '.join(spec.model.dropout_layers)}) draws from each framework's own generator; "
-            "covered by forward parity (eval mode) and native parity"
-        )
-        say(f"lockstep parity, {spec.name}: not applicable: {reason}")
-        return {"applicable": False, "reason": reason}
     say(
         f"lockstep parity, {spec.name}: same weights and batches; each difference against {LOCKSTEP_K:g} x the"
         f" noise floor ({columns.REFERENCE} with round-off injected at every step, measured now)"

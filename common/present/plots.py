@@ -55,14 +55,17 @@ def png_bytes(fig: Figure, dpi: float | None = EMBED_DPI) -> bytes:
 def losses_figure(curves: dict[str, tuple[Sequence[float], Sequence[float]]], title: str = "") -> Figure:
     """Training (solid) and validation (dashed) loss per epoch, one colour per label.
 
-    Both backends go on the same axes so that their runs are compared at a glance; the y
-    axis is logarithmic because losses fall by orders of magnitude.
+    Every backend goes on the same axes so that their runs are compared at a glance; the y
+    axis is logarithmic because losses fall by orders of magnitude. In lockstep the curves
+    coincide, so each backend also has its width and markers (``FRAMEWORK_STYLES``): a
+    thick pale line under thin marked ones, all visible on top of each other.
     """
     fig = Figure(figsize=(7, 4), dpi=100, layout="constrained")
     ax = fig.subplots()
     for i, (label, (train, val)) in enumerate(curves.items()):
-        ax.plot(range(1, len(train) + 1), train, color=f"C{i}", label=f"{label} training")
-        ax.plot(range(1, len(val) + 1), val, color=f"C{i}", linestyle="--", label=f"{label} validation")
+        style = {key: value for key, value in FRAMEWORK_STYLES[i % len(FRAMEWORK_STYLES)].items() if key != "linestyle"}
+        ax.plot(range(1, len(train) + 1), train, color=f"C{i}", label=f"{label} training", **style)
+        ax.plot(range(1, len(val) + 1), val, color=f"C{i}", linestyle="--", label=f"{label} validation", **style)
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("loss")

@@ -110,8 +110,6 @@ def parity_matrix(reports: list[dict]) -> str:
             for layout in ("nchw", "nhwc"):
                 if lockstep is None:
                     cells.append("-")
-                elif not lockstep.get("applicable", True):
-                    cells.append("n/a (dropout)")
                 elif layout in lockstep["backends"][column]["layouts"]:
                     figures = lockstep["backends"][column]["layouts"][layout]
                     cells.append(

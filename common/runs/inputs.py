@@ -15,25 +15,28 @@ from common.replay.torch_init import torch_initial_weights
 from spec.schema import Spec
 
 MODES = ("native", "lockstep")
-MAX_PLAN_DRAWS = 10**8  # samples over all epochs of a lockstep plan: 9 bytes each, held twice (about 2 GB)
+# Draws over all epochs of a lockstep plan, a sample's and each of its dropout units':
+# at most 9 bytes each (a sample 9, a mask unit 1), held twice (about 2 GB)
+MAX_PLAN_DRAWS = 10**8
 
 
 @dataclass(frozen=True)
 class RunInputs:
     split: Split
-    plan: Plan | None  # lockstep: every epoch's batches and flips; native: each backend draws its own
+    plan: Plan | None  # lockstep: every epoch's batches, flips and dropout masks; native: each backend draws its own
     init: Weights | None  # None: the backend's own seeded init
 
 
-def run_inputs(spec: Spec, mode: str = "native", init: Weights | None = None) -> RunInputs:
+def run_inputs(spec: Spec, layout: str, mode: str = "native", init: Weights | None = None) -> RunInputs:
     """``init`` (neutral weights) replaces the initial weights in either mode; lockstep
-    otherwise starts from torch's default init, replayed in numpy."""
+    otherwise starts from torch's default init, replayed in numpy. The plan's dropout
+    masks depend on the ``layout`` of the torch run they replay (``common.replay.plan``)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     split = split_dataset(load_dataset(spec.data.dataset), spec.data)
     if mode == "native":
         return RunInputs(split, None, init)
-    plan = book_plan(spec.data, spec.model, split.y_train, spec.train.seed, spec.train.epochs)
+    plan = book_plan(spec.data, spec.model, split.y_train, spec.train.seed, spec.train.epochs, layout)
     return RunInputs(split, plan, init if init is not None else torch_initial_weights(spec.model))
 
 
@@ -64,12 +67,14 @@ def check_inputs(spec: Spec, mode: str, epochs_given: bool = False) -> list[str]
                     f" ({n_train} training samples in batches of {batch}), which has no variance (torch refuses it);"
                     f" change data.batch_size at line {spec.lines.get('data.batch_size')}"
                 )
-    draws = n_train * spec.train.epochs
+    units = sum(math.prod(layer.in_shape) for layer in spec.model.layers if layer.kind == "dropout")
+    draws = n_train * spec.train.epochs * (1 + units)
     if mode == "lockstep" and draws > MAX_PLAN_DRAWS:
         source = "--epochs" if epochs_given else f"{spec.path}:{spec.lines.get('train.epochs')}: train.epochs"
         raise DataError(
             f"{source} {spec.train.epochs}: a lockstep plan of {spec.train.epochs} epochs of {n_train} samples"
-            f" holds {draws:.2g} draws, more than the {MAX_PLAN_DRAWS:.0e} lockstep replays; use fewer epochs"
+            + (f" and their dropout masks ({units} units each)" if units else "")
+            + f" holds {draws:.2g} draws, more than the {MAX_PLAN_DRAWS:.0e} lockstep replays; use fewer epochs"
             " or --mode native"
         )
     return warnings
