@@ -21,10 +21,11 @@ from matplotlib.figure import Figure
 from common.errors import DataError
 from common.files.atomic import atomic_write
 from common.present import plots
+from common.present.tables import format_parameter_table
 from common.runs.lr_range import learning_rates, smoothed
 from common.runs.metrics import batch_counts
 from keras_impl import data
-from keras_impl.build import count_parameters
+from keras_impl.build import count_parameters, parameter_table
 from spec.errors import TwinspecError
 from spec.schema import TrainSpec
 
@@ -56,6 +57,21 @@ class TorchBCELoss(keras.losses.Loss):
         return -(y_true * _clamped_log(probs) + (1.0 - y_true) * _clamped_log(1.0 - probs))
 
 
+class TorchProbsNLLLoss(keras.losses.Loss):
+    """torch's cross-entropy on probabilities (``torch_impl.train.ProbsNLLLoss``): minus the
+    log of the true class's probability, clamped at the smallest normal float. Keras'
+    ``SparseCategoricalCrossentropy()`` on a softmax output works on the logits behind it
+    instead (or clips probabilities to [1e-7, 1 - 1e-7] when it cannot find them). Lockstep only."""
+
+    def __init__(self) -> None:
+        super().__init__(name="torch_probs_nll")
+
+    def call(self, y_true: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
+        classes = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
+        true_probs = tf.gather(probs, classes, axis=1, batch_dims=1)
+        return -ops.log(ops.maximum(true_probs, np.finfo(np.float32).tiny))
+
+
 def _clamped_log(p: tf.Tensor) -> tf.Tensor:
     """``max(log p, -100)``, with a zero gradient (not 0 * inf = NaN) where p is exactly 0:
     a saturated sigmoid gives exactly 0 or 1 in float32."""
@@ -67,6 +83,7 @@ LOSSES: dict[str, Callable[[], keras.losses.Loss]] = {
     "bce": keras.losses.BinaryCrossentropy,
     "bce_logits": lambda: keras.losses.BinaryCrossentropy(from_logits=True),
     "cross_entropy": lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    "cross_entropy_probs": keras.losses.SparseCategoricalCrossentropy,
     "nll": NLLLoss,
 }
 
@@ -74,15 +91,35 @@ ACCURACY: dict[str, Callable[[], keras.metrics.Metric]] = {
     "bce": lambda: keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.5),
     "bce_logits": lambda: keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0),
     "cross_entropy": lambda: keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+    "cross_entropy_probs": lambda: keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
     "nll": lambda: keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
 }
 
 
 def make_loss(loss: str, mode: str = "native") -> keras.losses.Loss:
-    """The spec's loss; in lockstep, torch's BCE where Keras' differs."""
+    """The spec's loss; in lockstep, torch's losses on probabilities where Keras' differ."""
     if loss == "bce" and mode == "lockstep":
         return TorchBCELoss()
+    if loss == "cross_entropy_probs" and mode == "lockstep":
+        return TorchProbsNLLLoss()
     return LOSSES[loss]()
+
+
+def infer_loss_kind(loss_fn: keras.losses.Loss) -> str:
+    """The spec's name for a loss object: how the trainer turns outputs into classes."""
+    if isinstance(loss_fn, TorchBCELoss):
+        return "bce"
+    if isinstance(loss_fn, TorchProbsNLLLoss):
+        return "cross_entropy_probs"
+    if isinstance(loss_fn, NLLLoss):
+        return "nll"
+    logits = getattr(loss_fn, "_fn_kwargs", {}).get("from_logits", False)
+    if isinstance(loss_fn, keras.losses.BinaryCrossentropy):
+        return "bce_logits" if logits else "bce"
+    if isinstance(loss_fn, keras.losses.SparseCategoricalCrossentropy):
+        return "cross_entropy" if logits else "cross_entropy_probs"
+    known = "BinaryCrossentropy, SparseCategoricalCrossentropy, NLLLoss"
+    raise TwinspecError(f"cannot tell what {type(loss_fn).__name__} expects: use one of {known}, or pass loss_kind")
 
 
 class TorchAdam(keras.optimizers.Adam):
@@ -147,14 +184,20 @@ class StepByStep:
     """The book's trainer on Keras: ``set_seed`` at the start, then ``fit`` over the datasets."""
 
     def __init__(
-        self, model: keras.Model, loss_fn: keras.losses.Loss, optimizer: keras.optimizers.Optimizer, loss_kind: str
+        self,
+        model: keras.Model,
+        loss_fn: keras.losses.Loss,
+        optimizer: keras.optimizers.Optimizer,
+        loss_kind: str | None = None,
     ) -> None:
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
-        self.loss_kind = loss_kind  # how outputs become classes: see common.runs.metrics
+        # how outputs become classes (common.runs.metrics); the book's three arguments infer it
+        self.loss_kind = loss_kind or infer_loss_kind(loss_fn)
         self.train_loader: tf.data.Dataset | None = None
         self.val_loader: tf.data.Dataset | None = None
+        self.test_loader: tf.data.Dataset | None = None
         self.writer: Path | None = None  # the log directory; train() opens and closes its writers
         self._summaries: dict[str, tf.summary.SummaryWriter] = {}
         self.losses: list[float] = []
@@ -177,10 +220,17 @@ class StepByStep:
 
     # -- training ----------------------------------------------------------------------
 
-    def set_loaders(self, train_loader: tf.data.Dataset, val_loader: tf.data.Dataset | None = None) -> None:
-        """Also compiles a whole epoch into one call of the train step (``steps_per_execution``)."""
+    def set_loaders(
+        self,
+        train_loader: tf.data.Dataset,
+        val_loader: tf.data.Dataset | None = None,
+        test_loader: tf.data.Dataset | None = None,
+    ) -> None:
+        """``test_loader`` is kept for :meth:`evaluate` after training; ``train`` never reads it.
+        Also compiles a whole epoch into one call of the train step (``steps_per_execution``)."""
         self.train_loader = train_loader
         self.val_loader = val_loader
+        self.test_loader = test_loader
         steps = int(train_loader.cardinality())
         self._compile(steps if steps > 0 else 1)
 
@@ -251,6 +301,12 @@ class StepByStep:
                 summary.close()
             self._summaries = {}
 
+    def evaluate(self, loader: tf.data.Dataset) -> tuple[float, np.ndarray]:
+        """The mean batch loss and per-class ``[correct, total]`` over ``loader``: Keras'
+        ``evaluate``, run once (on the test split, after training), and the counts."""
+        logs = self.model.evaluate(loader, return_dict=True, verbose=0)
+        return float(logs["batch_mean_loss"]), self.loader_apply(loader, self.correct).sum(axis=0)
+
     # -- prediction and metrics ----------------------------------------------------------
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -274,6 +330,10 @@ class StepByStep:
 
     def count_parameters(self) -> int:
         return count_parameters(self.model)
+
+    def parameter_table(self) -> str:
+        """Each trainable tensor's shape and ``numel``, layer by layer, and the total."""
+        return format_parameter_table(parameter_table(self.model), "keras: model.summary()'s trainable weights")
 
     def _optimizer_variables(self) -> list:
         """The optimizer's variables, made now if it has not stepped yet (a checkpoint or a

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.data.datasets import load_dataset
-from common.data.prep import Split, split_dataset
+from common.data.prep import Split, resolve_normalization, split_dataset
 from common.files.weights import Weights
 from common.replay.plan import Plan, book_plan
 from common.replay.torch_init import torch_initial_weights
-from spec.schema import Spec
+from spec.schema import DataSpec, Spec
 
 MODES = ("native", "lockstep")
 
@@ -18,6 +18,7 @@ MODES = ("native", "lockstep")
 @dataclass(frozen=True)
 class RunInputs:
     split: Split
+    data: DataSpec  # the spec's, with normalize: auto resolved to the training split's statistics
     plan: Plan | None  # lockstep: every epoch's batches and flips; native: each backend draws its own
     init: Weights | None  # None: the backend's own seeded init
 
@@ -28,7 +29,8 @@ def run_inputs(spec: Spec, mode: str = "native", init: Weights | None = None) ->
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     split = split_dataset(load_dataset(spec.data.dataset), spec.data)
+    data = resolve_normalization(spec.data, split)
     if mode == "native":
-        return RunInputs(split, None, init)
+        return RunInputs(split, data, None, init)
     plan = book_plan(spec.data, spec.model, split.y_train, spec.train.seed, spec.train.epochs)
-    return RunInputs(split, plan, init if init is not None else torch_initial_weights(spec.model))
+    return RunInputs(split, data, plan, init if init is not None else torch_initial_weights(spec.model))

@@ -61,8 +61,13 @@ def _write_json(path: Path, content: dict) -> None:
         json.dump(content, handle, indent=2)
 
 
-def write_run(result: RunResult, out: Path) -> Path:
-    """Write ``metrics.json``, ``loss.png`` and ``weights.npz`` into ``out``, all or nothing."""
+RUN_SPEC = "spec.yaml"  # the spec a run came from, as it was when it trained
+
+
+def write_run(result: RunResult, out: Path, native: dict[str, Callable[[Path], None]] | None = None) -> Path:
+    """Write ``metrics.json``, ``loss.png``, ``weights.npz`` and ``spec.yaml`` into ``out``,
+    all or nothing; ``native`` maps more file names to what writes them (the column's own
+    model file, ``model.pt`` or ``model.keras``)."""
 
     def write(staging: Path) -> None:
         title = f"{result.model} ({result.backend}, {result.mode})"
@@ -70,6 +75,9 @@ def write_run(result: RunResult, out: Path) -> Path:
             plots.losses_figure({result.backend: (result.train_loss, result.val_loss)}, title), staging / "loss.png"
         )
         save_weights(result.weights, staging / "weights.npz")
+        (staging / RUN_SPEC).write_text(result.spec_yaml)
+        for name, save in (native or {}).items():
+            save(staging / name)
         _write_json(staging / "metrics.json", result.metrics())
 
     return _write_dir(out, write)
