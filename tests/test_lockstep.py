@@ -25,10 +25,16 @@ CHANNELS_FIRST = Path(__file__).parent / "specs" / "channels_first.yaml"
 # LeNet at lr 0.1 escapes its plateau chaotically: torch against itself, one ulp apart,
 # parts within a few epochs (test_lenet_is_chaotic_not_drifting). Its lockstep horizon:
 LENET_HORIZON = 3
+# The slides' CNN (Adam with Keras' eps 1e-7, Keras' init) is sensitive too: over its five
+# epochs torch parts from itself by 1.4e-2 (relative loss) from weights one ulp apart,
+# and from Keras by 6.5e-5, with weights 1.2e-4 apart; over two epochs they agree within
+# 1.2e-5 and 3.5e-6.
+SLIDES_HORIZON = 2
+SENSITIVE = ("lenet", "mnist_cnn_slides")
 LAYOUT = {torch_runner: "nchw", keras_runner: "nhwc"}
 
 
-STEADY = [spec for spec in list_specs() if not spec.model.dropout_layers and spec.name != "lenet"]
+STEADY = [spec for spec in list_specs() if not spec.model.dropout_layers and spec.name not in SENSITIVE]
 STEADY += [load_spec(ZOO), load_spec(CHANNELS_FIRST)]
 
 
@@ -39,7 +45,7 @@ def _runs(path: Path, layout: str, epochs: int | None = None) -> tuple[RunResult
 
 
 def test_every_spec_without_dropout_is_covered():
-    covered = {spec.name for spec in STEADY} | {"lenet"}
+    covered = {spec.name for spec in STEADY} | set(SENSITIVE)
     assert covered >= {spec.name for spec in list_specs() if not spec.model.dropout_layers}
     assert {"cnn2"} == {spec.name for spec in list_specs() if spec.model.dropout_layers}
 
@@ -59,6 +65,12 @@ def test_both_frameworks_follow_the_same_trajectory(spec, layout):
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
 def test_lenet_follows_within_its_horizon(layout):
     torch_run, keras_run = _runs(resolve_spec("lenet"), layout, LENET_HORIZON)
+    assert lockstep_parity(torch_run, keras_run).passed
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_the_slides_cnn_follows_within_its_horizon(layout):
+    torch_run, keras_run = _runs(resolve_spec("mnist_cnn_slides"), layout, SLIDES_HORIZON)
     assert lockstep_parity(torch_run, keras_run).passed
 
 
