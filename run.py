@@ -301,7 +301,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         progress = _progress(name, spec.train.epochs, args.quiet)
         result = train_run(trainer, spec, backend=name, layout=layout, mode=args.mode, export=export, on_epoch=progress)
         curves = columns.load(name, "activations").activation_curves(ACTIVATION_RANGE)
-        sides[name] = Side(result, trainer, columns.load(name, "listing").listing(spec), curves)
+        listing = columns.load(name, "listing").listing(spec)
+        sides[name] = Side(result, trainer, listing, curves, columns.load(name, "semantics").ADAPTATIONS)
     runs = {name: side.result for name, side in sides.items()}
     lockstep = _lockstep_against_reference(runs) if args.mode == "lockstep" else None
     print(format_comparison(runs, lockstep, columns.REFERENCE))

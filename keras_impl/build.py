@@ -9,11 +9,12 @@ from typing import NamedTuple
 import keras
 import tensorflow as tf
 
+from keras_impl.semantics import Pad2D, TorchBatchNormalization
 from spec.layers import fan_in
 from spec.schema import LayerSpec, ModelSpec
 
 
-class Options(NamedTuple):
+class _Options(NamedTuple):
     """What every layer constructor needs besides its spec."""
 
     init: str  # torch or keras
@@ -35,7 +36,7 @@ def _inits(layer: LayerSpec, init: str) -> dict:
     return _torch_init(layer) if init == "torch" else {}
 
 
-def _conv2d(layer: LayerSpec, options: Options) -> list[keras.layers.Layer]:
+def _conv2d(layer: LayerSpec, options: _Options) -> list[keras.layers.Layer]:
     """torch pads by a number of pixels; keras knows only valid and same, so a number
     becomes a ZeroPadding2D in front of a valid convolution."""
     p = layer.params
@@ -57,58 +58,14 @@ def _conv2d(layer: LayerSpec, options: Options) -> list[keras.layers.Layer]:
     return [*layers, conv]
 
 
-@keras.saving.register_keras_serializable("twinspec")
-class Pad2D(keras.layers.Layer):
-    """torch's ReflectionPad2d and ReplicationPad2d, which Keras has no layer for."""
-
-    def __init__(self, padding: int, mode: str, data_format: str, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.padding, self.mode, self.data_format = padding, mode, data_format
-        self.spatial_axes = (2, 3) if data_format == "channels_first" else (1, 2)
-
-    def call(self, x):
-        if self.mode == "reflect":
-            widths = [[self.padding] * 2 if axis in self.spatial_axes else [0, 0] for axis in range(4)]
-            return keras.ops.pad(x, widths, mode="reflect")
-        for axis in self.spatial_axes:  # replicate: repeat the edge pixels, by clipped indices
-            size = x.shape[axis]
-            x = keras.ops.take(
-                x, keras.ops.clip(keras.ops.arange(-self.padding, size + self.padding), 0, size - 1), axis
-            )
-        return x
-
-    def compute_output_shape(self, shape):
-        return tuple(d + 2 * self.padding if i in self.spatial_axes else d for i, d in enumerate(shape))
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "padding": self.padding, "mode": self.mode, "data_format": self.data_format}
-
-
-def _pad2d(layer: LayerSpec, options: Options) -> keras.layers.Layer:
+def _pad2d(layer: LayerSpec, options: _Options) -> keras.layers.Layer:
     padding, mode = layer.params["padding"], layer.params["mode"]
     if mode == "zeros":
         return keras.layers.ZeroPadding2D(padding, data_format=options.data_format, name=layer.name)
     return Pad2D(padding, mode, options.data_format, name=layer.name)
 
 
-@keras.saving.register_keras_serializable("twinspec")
-class TorchBatchNormalization(keras.layers.BatchNormalization):
-    """torch's running variance: the batch variance with Bessel's correction, n / (n - 1).
-    Keras keeps the biased one (both normalise with the biased one). Lockstep only."""
-
-    def call(self, inputs, training=None, mask=None):
-        if not (training and self.trainable):
-            return super().call(inputs, training=training, mask=mask)
-        previous = keras.ops.copy(self.moving_variance)  # a snapshot, not the variable itself
-        outputs = super().call(inputs, training=training, mask=mask)
-        axes = [axis for axis in range(len(inputs.shape)) if axis != self.axis % len(inputs.shape)]
-        _, variance = keras.ops.moments(inputs, axes)
-        n = keras.ops.cast(keras.ops.size(inputs) // keras.ops.shape(inputs)[self.axis], variance.dtype)
-        self.moving_variance.assign(previous * self.momentum + variance * n / (n - 1) * (1 - self.momentum))
-        return outputs
-
-
-def _batchnorm(layer: LayerSpec, options: Options) -> keras.layers.Layer:
+def _batchnorm(layer: LayerSpec, options: _Options) -> keras.layers.Layer:
     """torch's momentum weighs the new statistic, keras' the old one: 1 - m."""
     axis = 1 if len(layer.in_shape) == 3 and options.data_format == "channels_first" else -1
     p = layer.params
@@ -116,7 +73,7 @@ def _batchnorm(layer: LayerSpec, options: Options) -> keras.layers.Layer:
     return norm(axis=axis, momentum=1 - p["momentum"], epsilon=p["eps"], name=layer.name)
 
 
-def _linear(layer: LayerSpec, options: Options) -> keras.layers.Layer:
+def _linear(layer: LayerSpec, options: _Options) -> keras.layers.Layer:
     return keras.layers.Dense(
         layer.params["units"],
         use_bias=layer.params["bias"],
@@ -126,7 +83,7 @@ def _linear(layer: LayerSpec, options: Options) -> keras.layers.Layer:
     )
 
 
-LAYERS: dict[str, Callable[[LayerSpec, Options], keras.layers.Layer | list[keras.layers.Layer]]] = {
+LAYERS: dict[str, Callable[[LayerSpec, _Options], keras.layers.Layer | list[keras.layers.Layer]]] = {
     "conv2d": _conv2d,
     "maxpool2d": lambda layer, options: keras.layers.MaxPooling2D(
         layer.params["kernel"], layer.params["stride"], data_format=options.data_format, name=layer.name
@@ -153,12 +110,12 @@ LAYERS: dict[str, Callable[[LayerSpec, Options], keras.layers.Layer | list[keras
 }
 
 
-def input_shape(model: ModelSpec, layout: str) -> tuple[int, ...]:
+def _input_shape(model: ModelSpec, layout: str) -> tuple[int, ...]:
     channels, height, width = model.layers[0].in_shape
     return (channels, height, width) if layout == "nchw" else (height, width, channels)
 
 
-def permutes_nchw(model: ModelSpec, layout: str) -> bool:
+def _permutes_nchw(model: ModelSpec, layout: str) -> bool:
     """TensorFlow's CPU Conv2D has no channels-first kernel (it runs only under XLA), so
     without a GPU an ``nchw`` model with convolutions permutes once to channels-last at
     its input. Pooling, padding, batchnorm and flatten run channels-first natively."""
@@ -173,12 +130,12 @@ def build_model(model: ModelSpec, layout: str, mode: str = "native") -> keras.Se
     """
     keras.utils.set_random_seed(model.seed)
     net = keras.Sequential()
-    net.add(keras.Input(shape=input_shape(model, layout)))
+    net.add(keras.Input(shape=_input_shape(model, layout)))
     data_format = "channels_first" if layout == "nchw" else "channels_last"
-    if permutes_nchw(model, layout):
+    if _permutes_nchw(model, layout):
         net.add(keras.layers.Permute((2, 3, 1), name="nchw_to_nhwc"))
         data_format = "channels_last"
-    options = Options(model.init, data_format, mode)
+    options = _Options(model.init, data_format, mode)
     for layer in model.layers:
         made = LAYERS[layer.kind](layer, options)
         for keras_layer in made if isinstance(made, list) else [made]:

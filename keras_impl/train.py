@@ -15,7 +15,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import ops
 from matplotlib.figure import Figure
 
 from common.errors import DataError
@@ -23,60 +22,15 @@ from common.files.atomic import atomic_write
 from common.present import plots
 from common.present.tables import format_parameter_table
 from common.runs.lr_range import learning_rates, smoothed
-from common.runs.metrics import batch_counts
+from common.runs.metrics import batch_counts, check_finite_losses
 from keras_impl import data
 from keras_impl.build import count_parameters, parameter_table
+from keras_impl.semantics import BatchMeanLoss, NLLLoss, TorchAdam, TorchBCELoss, TorchProbsNLLLoss
 from spec.errors import TwinspecError
 from spec.schema import TrainSpec
 
 EpochCallback = Callable[[int, float, float, float], None]  # epoch, loss, val_loss, val_acc
 CHECKPOINT_KEYS = {"epoch", "loss", "val_loss", "val_accuracy"}  # the arrays hold the rest
-
-
-class NLLLoss(keras.losses.Loss):
-    """torch's ``NLLLoss``, which Keras lacks: minus the log-probability of the true class."""
-
-    def __init__(self) -> None:
-        super().__init__(name="nll")
-
-    def call(self, y_true: tf.Tensor, log_probs: tf.Tensor) -> tf.Tensor:
-        classes = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
-        return -tf.gather(log_probs, classes, axis=1, batch_dims=1)
-
-
-class TorchBCELoss(keras.losses.Loss):
-    """torch's ``BCELoss``: on the probabilities themselves, each log clamped at -100.
-    Keras' ``BinaryCrossentropy`` spots the logits behind a sigmoid output and works on
-    those instead (or clips probabilities to [1e-7, 1 - 1e-7]). Lockstep only."""
-
-    def __init__(self) -> None:
-        super().__init__(name="torch_bce")
-
-    def call(self, y_true: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
-        y_true = ops.cast(y_true, probs.dtype)
-        return -(y_true * _clamped_log(probs) + (1.0 - y_true) * _clamped_log(1.0 - probs))
-
-
-class TorchProbsNLLLoss(keras.losses.Loss):
-    """torch's cross-entropy on probabilities (``torch_impl.train.ProbsNLLLoss``): minus the
-    log of the true class's probability, clamped at the smallest normal float. Keras'
-    ``SparseCategoricalCrossentropy()`` on a softmax output works on the logits behind it
-    instead (or clips probabilities to [1e-7, 1 - 1e-7] when it cannot find them). Lockstep only."""
-
-    def __init__(self) -> None:
-        super().__init__(name="torch_probs_nll")
-
-    def call(self, y_true: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
-        classes = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
-        true_probs = tf.gather(probs, classes, axis=1, batch_dims=1)
-        return -ops.log(ops.maximum(true_probs, np.finfo(np.float32).tiny))
-
-
-def _clamped_log(p: tf.Tensor) -> tf.Tensor:
-    """``max(log p, -100)``, with a zero gradient (not 0 * inf = NaN) where p is exactly 0:
-    a saturated sigmoid gives exactly 0 or 1 in float32."""
-    positive = p > 0
-    return ops.where(positive, ops.maximum(ops.log(ops.where(positive, p, 1.0)), -100.0), -100.0)
 
 
 LOSSES: dict[str, Callable[[], keras.losses.Loss]] = {
@@ -122,24 +76,6 @@ def infer_loss_kind(loss_fn: keras.losses.Loss) -> str:
     raise TwinspecError(f"cannot tell what {type(loss_fn).__name__} expects: use one of {known}, or pass loss_kind")
 
 
-class TorchAdam(keras.optimizers.Adam):
-    """torch's Adam: ``eps`` is added to the bias-corrected ``sqrt(v)``; Keras adds it to the
-    raw one and folds the corrections into the step size. Lockstep only."""
-
-    def update_step(self, gradient, variable, learning_rate):
-        lr = ops.cast(learning_rate, variable.dtype)
-        gradient = ops.cast(gradient, variable.dtype)
-        step = ops.cast(self.iterations + 1, variable.dtype)
-        correction_1 = 1 - ops.power(ops.cast(self.beta_1, variable.dtype), step)
-        correction_2 = 1 - ops.power(ops.cast(self.beta_2, variable.dtype), step)
-        m = self._momentums[self._get_variable_index(variable)]
-        v = self._velocities[self._get_variable_index(variable)]
-        self.assign(m, m + (gradient - m) * (1 - self.beta_1))  # torch: exp_avg.lerp_(grad, 1 - beta1)
-        self.assign(v, v * self.beta_2 + gradient * gradient * (1 - self.beta_2))
-        denominator = ops.sqrt(v) / ops.sqrt(correction_2) + self.epsilon
-        self.assign_sub(variable, (lr / correction_1) * (m / denominator))
-
-
 def make_optimizer(model: keras.Model, train: TrainSpec, mode: str = "native") -> keras.optimizers.Optimizer:
     """The spec's optimizer; in lockstep, torch's Adam where Keras' differs."""
     p = train.optimizer_params
@@ -148,24 +84,6 @@ def make_optimizer(model: keras.Model, train: TrainSpec, mode: str = "native") -
     adam = TorchAdam if mode == "lockstep" else keras.optimizers.Adam
     beta_1, beta_2 = p["betas"]
     return adam(learning_rate=p["lr"], beta_1=beta_1, beta_2=beta_2, epsilon=p["eps"])
-
-
-class BatchMeanLoss(keras.metrics.Metric):
-    """The book's epoch loss: the plain mean of the batch losses. Keras' own ``loss`` weighs
-    each batch by its size, which differs from it when the last batch is short."""
-
-    def __init__(self, loss_fn: keras.losses.Loss, name: str = "batch_mean_loss") -> None:
-        super().__init__(name=name)
-        self.loss_fn = loss_fn
-        self.total = self.add_variable(shape=(), initializer="zeros", dtype="float64", name="total")
-        self.batches = self.add_variable(shape=(), initializer="zeros", dtype="float64", name="batches")
-
-    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        self.total.assign_add(ops.cast(self.loss_fn(y_true, y_pred), "float64"))
-        self.batches.assign_add(1.0)
-
-    def result(self):
-        return self.total / self.batches
 
 
 class _EpochEnd(keras.callbacks.Callback):
@@ -260,6 +178,7 @@ class StepByStep:
             val_loss, val_acc = float(logs["val_batch_mean_loss"]), float(logs["val_accuracy"])
             self.val_losses.append(val_loss)
             self.val_accuracies.append(val_acc)
+        check_finite_losses(epoch, loss, val_loss if self.val_loader is not None else None)
         if self.writer is not None:
             self._log_epoch(epoch, loss, val_loss, val_acc)
         if on_epoch is not None:

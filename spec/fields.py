@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from spec.errors import SpecError
+from spec.errors import SpecError, excerpt
 from spec.yaml_lines import LineDict, LineList
 
 Checker = Callable[[Any], Any]
@@ -74,8 +74,9 @@ def boolean(value: Any) -> bool:
 
 
 def identifier(value: Any) -> str:
-    if not isinstance(value, str) or not value.isidentifier():
-        raise Invalid("a name made of letters, digits and underscores")
+    """ASCII only: every backend and every listing takes such a name as it is."""
+    if not isinstance(value, str) or not value.isascii() or not value.isidentifier():
+        raise Invalid("a name made of ASCII letters, digits and underscores, not starting with a digit")
     return value
 
 
@@ -150,7 +151,7 @@ class Section:
         try:
             return check(value)
         except Invalid as exc:
-            raise self.error(key, f"{self.name_of(key)} must be {exc}, got {value!r}") from None
+            raise self.error(key, f"{self.name_of(key)} must be {exc}, got {excerpt(value)}") from None
 
     def section(self, key: str) -> Section:
         self._seen.add(key)
@@ -168,7 +169,7 @@ class Section:
         for key in self.mapping:
             if key not in self._seen:
                 known = ", ".join(sorted(self._seen))
-                raise self.error(key, f"unknown key '{key}' in {self.where or 'the spec'} (expected: {known})")
+                raise self.error(key, f"unknown key {excerpt(key)} in {self.where or 'the spec'} (expected: {known})")
 
 
 def single_key(
@@ -180,7 +181,7 @@ def single_key(
         raise SpecError(path, line, f"{where} must be a mapping with one key, one of: {', '.join(choices)}")
     ((kind, body),) = value.items()
     if kind not in choices:
-        raise SpecError(path, line, f"unknown {where} '{kind}' (expected one of: {', '.join(choices)})")
+        raise SpecError(path, line, f"unknown {where} {excerpt(kind)} (expected one of: {', '.join(choices)})")
     return kind, LineDict() if body is None else body, line
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
-from spec.errors import SpecError, TwinspecError
+from spec.errors import SpecError, TwinspecError, excerpt
 from spec.fields import (
     REQUIRED,
     Invalid,
@@ -26,7 +27,7 @@ from spec.fields import (
     single_key,
     text,
 )
-from spec.layers import LAYER_KINDS, ShapeError
+from spec.layers import LAYER_KINDS, ShapeError, fan_in
 from spec.schema import (
     INITS,
     LAYOUTS,
@@ -43,7 +44,95 @@ from spec.schema import (
 from spec.yaml_lines import load_yaml
 
 SPEC_DIR = Path(__file__).resolve().parent / "models"
-RESERVED_NAMES = ("nchw_to_nhwc", "nhwc_to_nchw")
+LOCATED_KEYS = ("data.split", "data.batch_size", "train.epochs")  # kept in Spec.lines for errors found later
+# Layer names a backend gives layers of its own: the layout permutes, and Keras' input.
+RESERVED_NAMES = ("nchw_to_nhwc", "nhwc_to_nchw", "input_layer")
+# The public attributes of torch's nn.Sequential (torch 2.14): add_module refuses a child
+# of the same name. Names that start with "_" (its private attributes) are refused too.
+# tests/test_bad_input.py checks this list against the installed torch.
+TORCH_ATTRIBUTES = frozenset(
+    [
+        "T_destination",
+        "add_module",
+        "append",
+        "apply",
+        "bfloat16",
+        "buffers",
+        "call_super_init",
+        "children",
+        "compile",
+        "cpu",
+        "cuda",
+        "double",
+        "dump_patches",
+        "eval",
+        "extend",
+        "extra_repr",
+        "float",
+        "forward",
+        "get_buffer",
+        "get_extra_state",
+        "get_parameter",
+        "get_submodule",
+        "half",
+        "insert",
+        "ipu",
+        "load_state_dict",
+        "modules",
+        "mtia",
+        "named_buffers",
+        "named_children",
+        "named_modules",
+        "named_parameters",
+        "parameters",
+        "pop",
+        "register_backward_hook",
+        "register_buffer",
+        "register_forward_hook",
+        "register_forward_pre_hook",
+        "register_full_backward_hook",
+        "register_full_backward_pre_hook",
+        "register_load_state_dict_post_hook",
+        "register_load_state_dict_pre_hook",
+        "register_module",
+        "register_parameter",
+        "register_state_dict_post_hook",
+        "register_state_dict_pre_hook",
+        "requires_grad_",
+        "set_extra_state",
+        "set_submodule",
+        "share_memory",
+        "state_dict",
+        "to",
+        "to_empty",
+        "train",
+        "training",
+        "type",
+        "xpu",
+        "zero_grad",
+    ]
+)
+# Generous estimates of the bytes each value takes while a run trains: a dataset's pixel
+# (the uint8 cache, the float32 split, a normalised copy, the framework's tensors), and a
+# parameter or an activation (float32 value, gradient, two Adam moments).
+BYTES_PER_PIXEL = 16
+BYTES_PER_PARAMETER = 16
+
+
+def physical_memory() -> int:
+    """This machine's RAM in bytes: what no run can exceed."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):  # not a POSIX system: assume a laptop's
+        return 16 * 2**30
+
+
+def _size(n_bytes: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n_bytes < 1000 or unit == "PB":
+            return f"{n_bytes:.0f} {unit}" if unit == "bytes" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1000
+    raise AssertionError("unreachable")
 
 
 def list_specs() -> list[Spec]:
@@ -71,11 +160,19 @@ def load_spec(path: Path | str, dataset: DatasetSpec | None = None) -> Spec:
     title = top.get("title", text)
     layout = top.get("layout", one_of(*LAYOUTS), None)
     data = _data(top.section("data"), dataset)
-    model = _model(top.section("model"), data.dataset)
+    model = _model(top.section("model"), data.dataset, data.batch_size)
     train = _train(top.section("train"))
     top.done()
     _check_head(path, model, train.loss, data.dataset.n_classes)
-    return Spec(name=name, title=title, path=path, layout=layout, data=data, model=model, train=train)
+    lines = {key: _line_of(top.mapping, key) for key in LOCATED_KEYS}
+    return Spec(name=name, title=title, path=path, layout=layout, data=data, model=model, train=train, lines=lines)
+
+
+def _line_of(mapping: Any, key: str) -> int:
+    *parents, last = key.split(".")
+    for parent in parents:
+        mapping = mapping[parent]
+    return mapping.lines.get(last, mapping.line)
 
 
 # -- data ---------------------------------------------------------------------------
@@ -94,6 +191,16 @@ def _dataset(sec: Section) -> DatasetSpec:
         params["n_classes"] = sec.get("n_classes", one_of(2, 3), 3)
     params["seed"] = sec.get("seed", seed)
     sec.done()
+    channels = 1 if kind == "lines" else 3
+    per_image = channels * size * size * BYTES_PER_PIXEL
+    needed = params["n_images"] * per_image
+    if needed > physical_memory():
+        key = "img_size" if 1000 * per_image > physical_memory() else "n_images"  # a thousand would not fit either
+        raise sec.error(
+            key,
+            f"{params['n_images']} images of {channels}x{size}x{size} need about {_size(needed)} to train on;"
+            f" this machine has {_size(physical_memory())}",
+        )
     if kind == "lines":
         return DatasetSpec(kind, params, (1, size, size), 2 if params["binary"] else 3)
     return DatasetSpec(kind, params, (3, size, size), params["n_classes"])
@@ -104,6 +211,8 @@ def _source(sec: Section) -> SourceSpec:
     params: dict[str, Any] = {}
     if kind == "cifar10":
         params["classes"] = sec.get("classes", list_of(text), None)
+        if params["classes"] is not None and len(params["classes"]) < 2:
+            raise sec.error("classes", "data.source.classes must name two or more classes: one class is no classifier")
     elif kind == "image_folder":
         params["size"] = sec.get("size", list_of(positive_int, length=2))
         params["channels"] = sec.get("channels", one_of(1, 3), 3)
@@ -172,7 +281,7 @@ def _data(sec: Section, user_dataset: DatasetSpec | None) -> DataSpec:
         try:
             hflip = probability(body)
         except Invalid as exc:
-            raise SpecError(sec.path, line, f"hflip must be {exc}, got {body!r}") from None
+            raise SpecError(sec.path, line, f"hflip must be {exc}, got {excerpt(body)}") from None
 
     normalize, mean, std = _normalize(sec, dataset.input_shape[0])
 
@@ -195,7 +304,23 @@ def _data(sec: Section, user_dataset: DatasetSpec | None) -> DataSpec:
 # -- model --------------------------------------------------------------------------
 
 
-def _model(sec: Section, dataset: DatasetSpec) -> ModelSpec:
+def _check_layer_memory(
+    path: Path, line: int, name: str, kind: str, shape: tuple, out_shape: tuple, params: dict, batch_size: int
+) -> None:
+    """Refuse a layer whose weights, or one batch of its outputs, cannot fit in memory."""
+    weights = fan_in(kind, shape, params) * out_shape[0] if kind in ("linear", "conv2d") else 0
+    outputs = batch_size * math.prod(out_shape)
+    needed = (weights + outputs) * BYTES_PER_PARAMETER
+    if needed > physical_memory():
+        raise SpecError(
+            path,
+            line,
+            f"layer '{name}' ({kind}): {weights} weights and {outputs} outputs per batch need about {_size(needed)}"
+            f" to train; this machine has {_size(physical_memory())}",
+        )
+
+
+def _model(sec: Section, dataset: DatasetSpec, batch_size: int) -> ModelSpec:
     model_seed = sec.get("seed", seed)
     init = sec.get("init", one_of(*INITS), "torch")
     items = as_list(sec.path, sec.raw("layers"), "model.layers", sec.line_of("layers"))
@@ -211,7 +336,9 @@ def _model(sec: Section, dataset: DatasetSpec) -> ModelSpec:
         if name in names:
             raise SpecError(sec.path, line, f"layer name '{name}' is used twice")
         if name in RESERVED_NAMES:
-            raise SpecError(sec.path, line, f"layer name '{name}' is reserved for the backends' layout permutes")
+            raise SpecError(sec.path, line, f"layer name '{name}' is reserved for a layer the backends add")
+        if name.startswith("_") or name in TORCH_ATTRIBUTES:
+            raise SpecError(sec.path, line, f"layer name '{name}' is taken by an attribute of torch's nn.Sequential")
         names.add(name)
         spec_kind = LAYER_KINDS[kind]
         params = spec_kind.finish(
@@ -224,6 +351,7 @@ def _model(sec: Section, dataset: DatasetSpec) -> ModelSpec:
             out_shape = spec_kind.infer(shape, params)
         except ShapeError as exc:
             raise SpecError(sec.path, line, f"layer '{name}' ({kind}) {exc}") from None
+        _check_layer_memory(sec.path, line, name, kind, shape, out_shape, params, batch_size)
         layers.append(LayerSpec(kind, name, params, shape, out_shape, line))
         shape = out_shape
     sec.done()

@@ -11,7 +11,11 @@ from typing import Any
 
 import yaml
 
-from spec.errors import SpecError
+from spec.errors import SpecError, excerpt
+
+MAX_SPEC_BYTES = 1_000_000  # the shipped specs are about 1 KB
+MAX_DEPTH = 32  # nested mappings and lists; a spec needs 4
+MAX_VALUES = 100_000  # scalars, lists and mappings once aliases are expanded
 
 
 class LineDict(dict):
@@ -29,6 +33,19 @@ class LineList(list):
 
 
 class _Loader(yaml.SafeLoader):
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        """PyYAML composes recursively: refuse deep nesting before Python's stack runs out."""
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                line = self.peek_event().start_mark.line + 1
+                raise SpecError(self.name, line, f"values nested more than {MAX_DEPTH} deep")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LineDict:
         mapping = LineDict()
         mapping.line = node.start_mark.line + 1
@@ -36,9 +53,11 @@ class _Loader(yaml.SafeLoader):
         for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int, float, bool)) and key is not None:
-                raise SpecError(self.name, key_node.start_mark.line + 1, f"a key must be a plain name, got {key!r}")
+                raise SpecError(
+                    self.name, key_node.start_mark.line + 1, f"a key must be a plain name, got {excerpt(key)}"
+                )
             if key in mapping:
-                raise SpecError(self.name, key_node.start_mark.line + 1, f"duplicate key {key!r}")
+                raise SpecError(self.name, key_node.start_mark.line + 1, f"duplicate key {excerpt(key)}")
             mapping[key] = self.construct_object(value_node, deep=True)
             mapping.lines[key] = key_node.start_mark.line + 1
         return mapping
@@ -54,18 +73,54 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _Loader.construct_sequence)
 
 
+def _expanded_size(node: yaml.Node, path: Path, sizes: dict[int, int]) -> int:
+    """How many values ``node`` stands for once every alias in it is expanded (aliases
+    share nodes, so a few lines can stand for billions: the "billion laughs")."""
+    key = id(node)
+    if key in sizes:
+        if sizes[key] < 0:
+            raise SpecError(path, node.start_mark.line + 1, "an alias refers to a value that contains it")
+        return sizes[key]
+    sizes[key] = -1
+    children = [] if isinstance(node, yaml.ScalarNode) else node.value
+    if isinstance(node, yaml.MappingNode):
+        children = [child for pair in children for child in pair]
+    size = 1 + sum(_expanded_size(child, path, sizes) for child in children)
+    if size > MAX_VALUES:
+        raise SpecError(path, node.start_mark.line + 1, f"aliases expand this to more than {MAX_VALUES} values")
+    sizes[key] = size
+    return size
+
+
 def load_yaml(path: Path) -> Any:
-    """Parse ``path``; syntax errors become a :class:`SpecError` at the right line."""
+    """Parse ``path``; syntax errors become a :class:`SpecError` at the right line.
+
+    Specs are small: a file over ``MAX_SPEC_BYTES``, nesting deeper than ``MAX_DEPTH``
+    or aliases that expand to more than ``MAX_VALUES`` values are refused before any of
+    it is built."""
     try:
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise SpecError(path, None, f"a spec file of {size} bytes; specs are at most {MAX_SPEC_BYTES} bytes")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError(path, None, "no such spec file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(path, None, f"cannot read spec file: {exc}") from None
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # checks that every character is printable
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise SpecError(
+            path, line, f"invalid YAML: character #x{exc.character:04x} is not allowed ({exc.reason})"
+        ) from None
     loader.name = str(path)
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, path, {})
+        return loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

@@ -57,7 +57,7 @@ def test_truncated_file_is_reported(cache_dir):
     cache.load_or_create("k", _arrays)
     path = cache_dir / "k.npz"
     path.write_bytes(path.read_bytes()[:50])
-    with pytest.raises(DataError, match=r"k\.npz is unreadable"):
+    with pytest.raises(DataError, match=r"k\.npz is not a readable dataset cache"):
         cache.load_or_create("k", _arrays)
 
 

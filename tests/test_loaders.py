@@ -227,7 +227,7 @@ def test_mnist_not_an_npz(tmp_path):
     with pytest.raises(DataError, match="mnist.npz is not a readable .npz file"):
         load_mnist_npz(tmp_path / "mnist.npz")
     np.save(tmp_path / "one.npy", np.zeros((2, 3, 3), np.uint8))
-    with pytest.raises(DataError, match="one.npy is a single .npy array"):
+    with pytest.raises(DataError, match="one.npy holds one array, not a .npz file"):
         load_mnist_npz(tmp_path / "one.npy")
 
 

@@ -8,8 +8,7 @@ import pytest
 import tensorflow as tf
 import torch
 
-from keras_impl.build import TorchBatchNormalization
-from keras_impl.train import TorchAdam, TorchBCELoss
+from keras_impl.semantics import TorchAdam, TorchBatchNormalization, TorchBCELoss
 
 
 def test_bce_on_probabilities_clamps_logs_as_torch_does():

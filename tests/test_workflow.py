@@ -24,11 +24,13 @@ from common.files.weights import load_weights
 from common.parity.checks import check_lockstep
 from common.runs.inputs import run_inputs
 from keras_impl import forward as keras_forward
+from keras_impl import semantics as keras_semantics
 from keras_impl import train as keras_train
 from keras_impl.runner import make_trainer as keras_trainer
 from spec import SpecError, load_spec, resolve_spec
 from torch_impl import forward as torch_forward
 from torch_impl import listing as torch_listing
+from torch_impl import semantics as torch_semantics
 from torch_impl import train as torch_train
 from torch_impl.runner import make_trainer as torch_trainer
 
@@ -197,7 +199,7 @@ def test_torch_loss_on_probabilities_is_nll_of_their_log_and_stays_finite():
     target = torch.tensor([0, 2])
     probs = torch.softmax(logits, dim=1)
     assert probs[1, 2] == 0  # underflowed: log(0) = -inf
-    loss = torch_train.ProbsNLLLoss()(probs, target)
+    loss = torch_semantics.ProbsNLLLoss()(probs, target)
     loss.backward()
     tiny = torch.finfo(torch.float32).tiny
     expected = -(torch.log_softmax(logits[:1].detach(), 1)[0, 0] + math.log(tiny)) / 2
@@ -210,8 +212,8 @@ def test_keras_clips_probabilities_and_the_lockstep_loss_takes_torchs():
     (on a softmax layer's output it uses the logits behind it); torch's log goes lower."""
     probs = np.array([[1e-9, 0.5, 0.5 - 1e-9], [0.2, 0.3, 0.5]], np.float32)
     y = np.array([0, 2])
-    torch_loss = torch_train.ProbsNLLLoss()(torch.as_tensor(probs), torch.as_tensor(y)).item()
-    lockstep = float(keras.ops.mean(keras_train.TorchProbsNLLLoss()(y, probs)))
+    torch_loss = torch_semantics.ProbsNLLLoss()(torch.as_tensor(probs), torch.as_tensor(y)).item()
+    lockstep = float(keras.ops.mean(keras_semantics.TorchProbsNLLLoss()(y, probs)))
     native = float(keras.losses.SparseCategoricalCrossentropy()(y, probs))
     assert lockstep == pytest.approx(torch_loss, rel=1e-6)
     assert native == pytest.approx((-math.log(1e-7) - math.log(0.5)) / 2, rel=1e-5)
@@ -443,7 +445,7 @@ def test_a_fresh_process_loads_the_native_file_with_the_framework_alone(tmp_path
         (nn.BCELoss(), "bce"),
         (nn.BCEWithLogitsLoss(), "bce_logits"),
         (nn.CrossEntropyLoss(), "cross_entropy"),
-        (torch_train.ProbsNLLLoss(), "cross_entropy_probs"),
+        (torch_semantics.ProbsNLLLoss(), "cross_entropy_probs"),
         (nn.NLLLoss(), "nll"),
     ],
 )
@@ -460,8 +462,8 @@ def test_torch_step_by_step_takes_the_books_three_arguments(loss_fn, kind):
         (keras.losses.BinaryCrossentropy(from_logits=True), "bce_logits"),
         (keras.losses.SparseCategoricalCrossentropy(from_logits=True), "cross_entropy"),
         (keras.losses.SparseCategoricalCrossentropy(), "cross_entropy_probs"),
-        (keras_train.TorchProbsNLLLoss(), "cross_entropy_probs"),
-        (keras_train.NLLLoss(), "nll"),
+        (keras_semantics.TorchProbsNLLLoss(), "cross_entropy_probs"),
+        (keras_semantics.NLLLoss(), "nll"),
     ],
 )
 def test_keras_step_by_step_takes_the_books_three_arguments(loss_fn, kind):

@@ -73,10 +73,13 @@ def _transform(data: DataSpec, layout: str, random_flip: bool) -> v2.Compose | N
 
 
 def _targets(y, loss: str) -> torch.Tensor:
-    """BCE wants float ``(N, 1)`` targets; the multiclass losses want int64 ``(N,)``."""
+    """BCE wants float ``(N, 1)`` targets; the multiclass losses want int64 ``(N,)``.
+
+    Copied (``torch.tensor``): a dataset's own labels (MNIST's test set) are read-only
+    arrays, which ``torch.as_tensor`` would share, with a warning on every run."""
     if loss in ("bce", "bce_logits"):
-        return torch.as_tensor(y.reshape(-1, 1)).float()
-    return torch.as_tensor(y).long()
+        return torch.tensor(y.reshape(-1, 1)).float()
+    return torch.tensor(y).long()
 
 
 def make_loaders(

@@ -26,26 +26,16 @@ from common.files.atomic import atomic_write
 from common.present import plots
 from common.present.tables import format_parameter_table
 from common.runs.lr_range import learning_rates, smoothed
-from common.runs.metrics import batch_counts
+from common.runs.metrics import batch_counts, check_finite_losses
 from spec.errors import TwinspecError
 from spec.schema import TrainSpec
 from torch_impl import data
 from torch_impl.build import FUSED, count_parameters, parameter_table
+from torch_impl.semantics import ProbsNLLLoss
 
 EpochCallback = Callable[[int, float, float, float], None]  # epoch, loss, val_loss, val_acc
 CHECKPOINT_KEYS = {"epoch", "model_state_dict", "optimizer_state_dict", "loss", "val_loss", "val_accuracy", "rng_state"}
 CHECKPOINT_KEYS |= {"pipeline"}  # the rest of the book's checkpoint: generators and the loader's position
-
-class ProbsNLLLoss(nn.NLLLoss):
-    """Cross-entropy on probabilities, for a model that ends in ``nn.Softmax``: what a
-    PyTorch user writes, ``NLLLoss`` of their log. Torch has no such loss, and
-    ``log(0) = -inf`` once a probability underflows, so the probabilities are clamped at
-    the smallest normal float first (a log of -87.3 at worst): finite loss and gradients,
-    as ``BCELoss`` keeps its own by clamping its logs at -100."""
-
-    def forward(self, probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return super().forward(torch.log(probs.clamp(min=torch.finfo(probs.dtype).tiny)), target)
-
 
 LOSSES: dict[str, Callable[[], nn.Module]] = {
     "bce": nn.BCELoss,
@@ -185,6 +175,7 @@ class StepByStep:
             val_acc = float(counts[:, 0].sum() / counts[:, 1].sum())
             self.val_losses.append(val_loss)
             self.val_accuracies.append(val_acc)
+        check_finite_losses(self.total_epochs, loss, val_loss if self.val_loader is not None else None)
         if self.writer is not None:
             self._log_epoch(self.total_epochs, loss, val_loss, val_acc)
         if on_epoch is not None:

@@ -2,7 +2,8 @@
 
 Writes are atomic (temporary file, then rename) so that two processes generating the
 same dataset never see half a file; reads verify a checksum so that a damaged file is
-reported instead of silently feeding wrong pixels to a model.
+reported instead of silently feeding wrong pixels to a model, and the key the file was
+written under, so that another dataset's file copied over it is reported too.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,10 @@ import numpy as np
 
 from common.errors import DataError
 from common.files.atomic import atomic_write
+from common.files.npz import read_npz
 
 # Bump when a generator changes its output, so that stale caches are not reused.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: each file holds its own key
 
 
 def cache_dir() -> Path:
@@ -50,30 +51,29 @@ def load_or_create(key: str, create: Callable[[], dict[str, np.ndarray]]) -> dic
     """The arrays cached under ``key``, generating and storing them on first use."""
     path = cache_dir() / f"{key}.npz"
     if path.exists():
-        return _read(path)
+        return _read(path, key)
     arrays = create()
-    _write(path, arrays)
+    _write(path, key, arrays)
     return arrays
 
 
-def _read(path: Path) -> dict[str, np.ndarray]:
+def _read(path: Path, key: str) -> dict[str, np.ndarray]:
     fix = f"delete {path} to have it generated again"
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"dataset cache {path} is unreadable ({exc}); {fix}") from None
-    stored = arrays.pop("checksum", None)
+    arrays = read_npz(path, "dataset cache", fix)
+    stored, stored_key = arrays.pop("checksum", None), arrays.pop("key", None)
+    if stored_key is None or stored_key.shape != () or str(stored_key) != key:
+        found = "no key" if stored_key is None else f"key {str(stored_key)[:40]}"
+        raise DataError(f"dataset cache {path} holds another dataset ({found}, not {key}); {fix}")
     if stored is None or str(stored) != checksum(arrays):
         raise DataError(f"dataset cache {path} is corrupt (checksum mismatch); {fix}")
     return arrays
 
 
-def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:
+def _write(path: Path, key: str, arrays: dict[str, np.ndarray]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path) as handle:
-            np.savez(handle, checksum=np.array(checksum(arrays)), **arrays)
+            np.savez(handle, checksum=np.array(checksum(arrays)), key=np.array(key), **arrays)
     except OSError as exc:
         raise DataError(
             f"cannot write the dataset cache {path} ({exc.strerror or exc}); set TWINSPEC_CACHE to a writable directory"

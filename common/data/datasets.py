@@ -15,6 +15,7 @@ import numpy as np
 
 from common.data import cache, colors, loaders
 from common.data.lines import generate_lines
+from common.errors import DataError
 from spec.schema import DatasetSpec, SourceSpec
 
 GENERATORS = {"lines": generate_lines, "colors": colors.generate_colors}
@@ -39,6 +40,8 @@ def user_dataset(source: SourceSpec, path: Path) -> DatasetSpec:
     """Describe the user's files at ``path`` as the spec's dataset (shape and classes read from them)."""
     params = {"path": str(Path(path).resolve()), **source.params}
     data = _load(source.kind, tuple(sorted(params.items())))
+    if len(data.classes) < 2:
+        raise DataError(f"--data {path}: one class ({', '.join(data.classes)}); a classifier needs two or more")
     channels, height, width = data.images.shape[1:]
     return DatasetSpec(source.kind, params, (channels, height, width), len(data.classes))
 
@@ -67,13 +70,24 @@ def _read_user_files(kind: str, params: dict) -> dict[str, np.ndarray]:
     }
 
 
-def _fingerprint(path: Path) -> str:
-    """Size and modification time of every file under ``path``: a changed file is a new key."""
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.exists() else []
+def _files_read(kind: str, path: Path) -> list[Path]:
+    """Exactly the files the loader of ``kind`` reads from ``path``, links followed."""
+    if kind == "image_folder":
+        files, _ = loaders.image_folder_files(path)
+        return [file for file, _ in files]
+    if kind == "cifar10":
+        folder = path / loaders.CIFAR10_FOLDER if (path / loaders.CIFAR10_FOLDER).is_dir() else path
+        return [folder / name for name in (*loaders.CIFAR10_TRAIN, loaders.CIFAR10_TEST, loaders.CIFAR10_META)]
+    return [path]
+
+
+def _fingerprint(kind: str, path: Path) -> str:
+    """Name, label folder, size and modification time of every file the loader reads (the
+    files the links lead to): a changed, added or removed file is a new key."""
     digest = hashlib.sha256()
-    for file in files:
+    for file in _files_read(kind, path):
         stat = file.stat()
-        digest.update(f"{file.relative_to(path) if file != path else ''}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        digest.update(f"{file}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 
@@ -86,9 +100,12 @@ def _load(kind: str, params: tuple) -> Dataset:
         arrays = cache.load_or_create(key, lambda: dict(zip(("images", "labels"), GENERATORS[kind](**kwargs))))
         classes = _class_names(kind, kwargs)
     else:
-        if not Path(kwargs["path"]).exists():
+        try:
+            fingerprint = _fingerprint(kind, Path(kwargs["path"]))
+        except OSError as exc:
             _read_user_files(kind, kwargs)  # the loader says what is missing and how to supply it
-        key = cache.cache_key(kind, {**kwargs, "files": _fingerprint(Path(kwargs["path"]))})
+            raise DataError(f"cannot read {exc.filename}: {exc.strerror}") from None
+        key = cache.cache_key(kind, {**kwargs, "files": fingerprint})
         arrays = cache.load_or_create(key, lambda: _read_user_files(kind, kwargs))
         classes = tuple(str(name) for name in arrays.pop("classes"))
     for array in arrays.values():

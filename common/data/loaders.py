@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from common.errors import DataError
+from common.files.npz import read_npz
 
 Labelled = tuple[np.ndarray, np.ndarray]  # images uint8 (N, C, H, W), labels int64 (N,)
 
@@ -74,6 +74,22 @@ def load_image_folder(
     height, width = size
     if height < 1 or width < 1:
         raise ValueError(f"size must be a positive (height, width), not {size}")
+    files, classes = image_folder_files(root)
+    images = np.empty((len(files), channels, height, width), dtype=np.uint8)
+    mode = "RGB" if channels == 3 else "L"
+    for i, (path, _) in enumerate(files):
+        images[i] = read_image(path, mode, (height, width))
+    labels = np.array([label for _, label in files], dtype=np.int64)
+    return images, labels, tuple(classes)
+
+
+def image_folder_files(root: Path) -> tuple[list[tuple[Path, int]], tuple[str, ...]]:
+    """The files ``load_image_folder`` reads, each with its label, and the class names.
+
+    A symlink loop, and a file reached twice (two links to one folder or one file, a
+    class folder linked into another), are refused: they would multiply samples and put
+    the same image in both the training and the validation split.
+    """
     root = Path(root)
     how = f"put one sub-folder of PNG or JPEG images per class in it and pass --data {root}"
     if not root.exists():
@@ -83,20 +99,38 @@ def load_image_folder(
     classes = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
     if not classes:
         raise DataError(f"image folder {root} has no class sub-folders; {how}")
-    files = [(path, label) for label, name in enumerate(classes) for path in _image_files(root / name)]
-    images = np.empty((len(files), channels, height, width), dtype=np.uint8)
-    mode = "RGB" if channels == 3 else "L"
-    for i, (path, _) in enumerate(files):
-        images[i] = read_image(path, mode, (height, width))
-    labels = np.array([label for _, label in files], dtype=np.int64)
-    return images, labels, tuple(classes)
+    if len(classes) == 1:
+        raise DataError(f"image folder {root} has one class folder ({classes[0]}); a classifier needs two or more")
+    seen: dict[tuple[int, int], Path] = {}
+    files = [(path, label) for label, name in enumerate(classes) for path in _image_files(root / name, seen)]
+    return files, tuple(classes)
 
 
-def _image_files(folder: Path) -> list[Path]:
+def _image_files(folder: Path, seen: dict[tuple[int, int], Path]) -> list[Path]:
+    """``folder``'s images, sub-folders included; ``seen`` maps each (device, inode)
+    already reached, folders and files, to where it was reached."""
     found = []
-    for dirpath, _, names in sorted(os.walk(folder, followlinks=True)):
+
+    def first_visit(path: Path, what: str) -> None:
+        try:
+            stat = path.stat()
+        except OSError as exc:  # a dangling link, a file gone meanwhile
+            raise DataError(f"{path} cannot be read ({exc.strerror}); replace it or remove it") from None
+        earlier = seen.setdefault((stat.st_dev, stat.st_ino), path)
+        if earlier == path:
+            return
+        if what == "folder" and path.is_relative_to(earlier):
+            raise DataError(f"{path} leads back to {earlier} (a symlink loop); remove the link")
+        raise DataError(f"{path} is the same {what} as {earlier}; remove one link, so that each image is read once")
+
+    walked = []
+    for dirpath, _, names in os.walk(folder, followlinks=True):  # a loop is refused as soon as it is entered
+        first_visit(Path(dirpath), "folder")
+        walked.append((dirpath, names))
+    for dirpath, names in sorted(walked):  # torchvision's order: sorted(os.walk(...))
         for name in sorted(names):
             if name.lower().endswith(IMAGE_SUFFIXES):
+                first_visit(Path(dirpath, name), "file")
                 found.append(Path(dirpath, name))
             elif name.lower().endswith(OTHER_IMAGE_SUFFIXES):
                 raise DataError(f"{Path(dirpath, name)}: only PNG and JPEG images are read; convert it or move it out")
@@ -136,17 +170,10 @@ def load_mnist_npz(path: Path) -> tuple[Labelled, Labelled, tuple[str, ...]]:
     how = f"download mnist.npz from {MNIST_URL} and pass --data PATH"
     if not path.is_file():
         raise DataError(f"MNIST file {path} not found; {how}")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise DataError(f"{path} is a single .npy array, not an .npz archive; {how}")
-        with loaded:
-            missing = [key for key in MNIST_KEYS if key not in loaded.files]
-            if missing:
-                raise DataError(f"{path} lacks {', '.join(missing)}; an MNIST .npz holds {', '.join(MNIST_KEYS)}")
-            arrays = {key: loaded[key] for key in MNIST_KEYS}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path} is not a readable .npz file ({exc}); {how}") from None
+    arrays = read_npz(path, ".npz file", how)
+    missing = [key for key in MNIST_KEYS if key not in arrays]
+    if missing:
+        raise DataError(f"{path} lacks {', '.join(missing)}; an MNIST .npz holds {', '.join(MNIST_KEYS)}")
     train = _mnist_split(path, arrays["x_train"], arrays["y_train"], "train")
     test = _mnist_split(path, arrays["x_test"], arrays["y_test"], "test")
     if train[0].shape[2:] != test[0].shape[2:]:

@@ -1,19 +1,63 @@
-"""Files that appear whole or not at all, even if the process dies while writing."""
+"""Files that appear whole or not at all, even if the process dies while writing.
+
+Temporary files and staging folders are named ``.<name>.twinspec-<pid>-<random>`` beside
+their target. A process killed while writing (SIGKILL, a power cut) cannot remove its own,
+so every write first clears those of processes that no longer run on this machine.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from common.errors import DataError
+
+_LEFTOVER = re.compile(r"\..+\.twinspec-(\d+)-[a-z0-9_]+(\.tmp)?")
+
+
+def temporary_prefix(name: str) -> str:
+    """The prefix of this process' temporary files and folders for a target called ``name``."""
+    return f".{name}.twinspec-{os.getpid()}-"
+
+
+def clear_leftovers(folder: Path) -> None:
+    """Remove the temporary files and staging folders that dead twinspec processes left in ``folder``."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return  # nothing to clear, or not ours to clear
+    for entry in entries:
+        match = _LEFTOVER.fullmatch(entry.name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            Path(entry.path).unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
 
 @contextmanager
 def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO]:
     """Write to a temporary file beside ``path`` and rename it over ``path`` on success."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    clear_leftovers(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temporary_prefix(path.name), suffix=".tmp")
     os.fchmod(fd, 0o666 & ~umask())  # mkstemp's 0600 would survive the rename
     try:
         with os.fdopen(fd, mode) as handle:
@@ -22,6 +66,17 @@ def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: Path, content: object) -> None:
+    """Strict JSON (no NaN or Infinity, which JSON does not have), written whole."""
+    try:
+        with atomic_write(path, "w") as handle:
+            json.dump(content, handle, indent=2, allow_nan=False)
+    except ValueError as exc:
+        raise DataError(f"{path}: not written, a figure is not a finite number ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def umask() -> int:

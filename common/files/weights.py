@@ -9,13 +9,13 @@ frameworks and layouts.
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from common.errors import DataError
 from common.files.atomic import atomic_write
+from common.files.npz import read_npz
 from spec.schema import ModelSpec
 
 Weights = dict[str, dict[str, np.ndarray]]
@@ -40,7 +40,8 @@ def expected_shapes(model: ModelSpec) -> dict[str, dict[str, tuple[int, ...]]]:
 
 
 def check_weights(weights: Weights, model: ModelSpec, source: str) -> Weights:
-    """Reject weights that do not fit the spec, naming the first mismatch."""
+    """Reject weights that do not fit the spec, naming the first mismatch, and weights
+    that are not finite real numbers in float32 (NaN, infinity, complex, text...)."""
     expected = expected_shapes(model)
     if set(weights) != set(expected):
         raise DataError(f"{source}: layers {sorted(weights)} do not match the spec's {sorted(expected)}")
@@ -48,6 +49,17 @@ def check_weights(weights: Weights, model: ModelSpec, source: str) -> Weights:
         got = {key: tuple(value.shape) for key, value in weights[name].items()}
         if got != params:
             raise DataError(f"{source}: layer '{name}' has {got}, the spec needs {params}")
+        for key, value in weights[name].items():
+            value = np.asarray(value)
+            if value.dtype == bool or not (
+                np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)
+            ):
+                raise DataError(f"{source}: {name}/{key} holds {value.dtype} values; weights are real numbers")
+            with np.errstate(over="ignore"):
+                finite = np.isfinite(value.astype(np.float32))
+            if not finite.all():
+                bad = value.reshape(-1)[np.argmin(finite.reshape(-1))]
+                raise DataError(f"{source}: {name}/{key} holds {bad}, which is not a finite float32; weights must be")
     return weights
 
 
@@ -75,16 +87,8 @@ def save_weights(weights: Weights, path: Path) -> Path:
 
 
 def load_weights(path: Path, model: ModelSpec) -> Weights:
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise DataError(f"{path} holds one array, not a weights file (an .npz from 'run.py export')")
-        with loaded:
-            flat = {key: loaded[key] for key in loaded.files}
-    except FileNotFoundError:
-        raise DataError(f"no weights file at {path}; write one with 'run.py export'") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path} is not a weights file ({exc})") from None
+    """A weights file checked against the spec: every failure is one ``DataError``."""
+    flat = read_npz(path, "weights file", "write one with 'run.py export', or use a run's weights.npz")
     weights: Weights = {}
     for key, value in flat.items():
         layer, _, param = key.partition("/")

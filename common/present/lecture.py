@@ -20,8 +20,8 @@ from common.errors import DataError
 from common.parity.stats import ForwardParity, LockstepParity
 from common.present import plots
 from common.present.html_report import Report
-from common.runs.metrics import confusion_matrix, predicted_classes
 from common.present.tables import final_rows
+from common.runs.metrics import confusion_matrix, predicted_classes
 from common.runs.result import RunResult
 from spec.schema import Spec
 
@@ -38,6 +38,7 @@ class Side:
     trainer: Any  # the column's StepByStep: every column's has the book's API
     listing: str
     activations: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    adaptations: dict[str, str]  # the column's semantics.ADAPTATIONS: what it adds to follow torch
 
 
 def _feature_layers(spec: Spec) -> list[str]:
@@ -83,6 +84,10 @@ def write_lecture_report(
     page.heading("The code")
     page.paragraph("What python run.py show prints for each framework: the same model and loop, written natively.")
     page.code_columns([(titles[name], side.listing) for name, side in sides.items()])
+    added = [[titles[name], what, why] for name, side in sides.items() for what, why in side.adaptations.items()]
+    if added:
+        page.paragraph("What a column adds to its framework to compute what torch computes (its semantics module):")
+        page.table(["column", "class", "why"], added)
 
     page.heading("The data")
     page.paragraph(

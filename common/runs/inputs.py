@@ -3,16 +3,19 @@ lockstep mode the batch plan and the initial weights, all drawn in numpy as torc
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from common.data.datasets import load_dataset
 from common.data.prep import Split, resolve_normalization, split_dataset
+from common.errors import DataError
 from common.files.weights import Weights
 from common.replay.plan import Plan, book_plan
 from common.replay.torch_init import torch_initial_weights
 from spec.schema import DataSpec, Spec
 
 MODES = ("native", "lockstep")
+MAX_PLAN_DRAWS = 10**8  # samples over all epochs of a lockstep plan: 9 bytes each, held twice (about 2 GB)
 
 
 @dataclass(frozen=True)
@@ -34,3 +37,40 @@ def run_inputs(spec: Spec, mode: str = "native", init: Weights | None = None) ->
         return RunInputs(split, data, None, init)
     plan = book_plan(spec.data, spec.model, split.y_train, spec.train.seed, spec.train.epochs)
     return RunInputs(split, data, plan, init if init is not None else torch_initial_weights(spec.model))
+
+
+def check_inputs(spec: Spec, mode: str, epochs_given: bool = False) -> list[str]:
+    """What the data alone can show is wrong with a run, found before any framework is
+    imported: refused as a ``DataError`` at the spec line that causes it; returns the
+    warnings about what can still train. ``epochs_given``: the epochs come from ``--epochs``."""
+    where = f"{spec.path}:{spec.lines.get('data.split')}"
+    try:
+        split = split_dataset(load_dataset(spec.data.dataset), spec.data)
+    except DataError as exc:
+        raise DataError(f"{where}: data.split: {exc}") from None
+    n_train, batch = len(split.y_train), spec.data.batch_size
+    if "path" in spec.data.dataset.params:  # the user's files (--data)
+        where = f"--data {spec.data.dataset.params['path']}"
+    warnings = []
+    for label, name in enumerate(split.classes):
+        if not (split.y_train == label).any():
+            raise DataError(f"{where}: class {name!r} has no sample in the training split; the model cannot learn it")
+        if not (split.y_val == label).any():
+            warnings.append(f"class {name!r} has no sample in the validation split: its accuracy is not measured")
+    if n_train % batch == 1:
+        for layer in spec.model.layers:
+            if layer.kind == "batchnorm" and math.prod(layer.in_shape[1:]) == 1:
+                raise DataError(
+                    f"{spec.path}:{layer.line}: batchnorm '{layer.name}' would train on a last batch of 1"
+                    f" ({n_train} training samples in batches of {batch}), which has no variance (torch refuses it);"
+                    f" change data.batch_size at line {spec.lines.get('data.batch_size')}"
+                )
+    draws = n_train * spec.train.epochs
+    if mode == "lockstep" and draws > MAX_PLAN_DRAWS:
+        source = "--epochs" if epochs_given else f"{spec.path}:{spec.lines.get('train.epochs')}: train.epochs"
+        raise DataError(
+            f"{source} {spec.train.epochs}: a lockstep plan of {spec.train.epochs} epochs of {n_train} samples"
+            f" holds {draws:.2g} draws, more than the {MAX_PLAN_DRAWS:.0e} lockstep replays; use fewer epochs"
+            " or --mode native"
+        )
+    return warnings

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from spec.errors import TwinspecError
 
 
 def predicted_classes(outputs: np.ndarray, loss: str) -> np.ndarray:
@@ -63,3 +67,17 @@ def confusion_matrix(predicted: np.ndarray, labels: np.ndarray, n_classes: int) 
             raise ValueError(f"{what} must lie in 0..{n_classes - 1}, got {values.min()}..{values.max()}")
     counts = np.bincount(labels * n_classes + predicted, minlength=n_classes * n_classes)
     return counts.reshape(n_classes, n_classes).astype(np.int64)
+
+
+def check_finite_losses(epoch: int, loss: float, val_loss: float | None = None) -> None:
+    """End a run whose loss stopped being a number (mostly a learning rate that diverges):
+    every later epoch, metric and weight would be NaN too, reported as if it had trained."""
+    bad = [
+        f"{what} loss is {value}"
+        for what, value in (("training", loss), ("validation", val_loss))
+        if value is not None and not math.isfinite(value)
+    ]
+    if bad:
+        raise TwinspecError(
+            f"epoch {epoch}: the {' and the '.join(bad)}: training diverged; lower the optimizer's lr in the spec"
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import os
 import shutil
 import tempfile
 import time
@@ -10,10 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from common.errors import DataError
-from common.files.atomic import atomic_write, umask
+from common.files.atomic import clear_leftovers, temporary_prefix, umask, write_json
 from common.files.weights import save_weights
 from common.parity.stats import LockstepParity
-from common.present import plots
 from common.runs.result import RunResult
 
 
@@ -31,7 +30,21 @@ def check_run_dir(out: Path) -> Path:
     """Refuse, before training, a run directory that cannot be written whole."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DataError(f"--out {out}: already exists and is not an empty directory; choose another")
+    check_writable(out, "--out")
     return out
+
+
+def check_writable(path: Path, option: str) -> Path:
+    """Refuse, before any work, a path whose folder cannot be created or written: the
+    nearest existing folder above it must be a folder we may write in."""
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise DataError(f"{option} {path}: cannot be written, {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DataError(f"{option} {path}: cannot be written, no permission to write in {parent}")
+    return path
 
 
 def _write_dir(out: Path, write: Callable[[Path], None]) -> Path:
@@ -40,7 +53,8 @@ def _write_dir(out: Path, write: Callable[[Path], None]) -> Path:
     check_run_dir(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
+        clear_leftovers(out.parent)
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=temporary_prefix(out.name)))
     except OSError as exc:
         raise DataError(f"cannot write the run to {out}: {exc.strerror or exc}") from None
     try:
@@ -56,11 +70,6 @@ def _write_dir(out: Path, write: Callable[[Path], None]) -> Path:
     return out
 
 
-def _write_json(path: Path, content: dict) -> None:
-    with atomic_write(path, "w") as handle:
-        json.dump(content, handle, indent=2)
-
-
 RUN_SPEC = "spec.yaml"  # the spec a run came from, as it was when it trained
 
 
@@ -68,6 +77,8 @@ def write_run(result: RunResult, out: Path, native: dict[str, Callable[[Path], N
     """Write ``metrics.json``, ``loss.png``, ``weights.npz`` and ``spec.yaml`` into ``out``,
     all or nothing; ``native`` maps more file names to what writes them (the column's own
     model file, ``model.pt`` or ``model.keras``)."""
+
+    from common.present import plots  # matplotlib takes a second to import: only a run that writes pays it
 
     def write(staging: Path) -> None:
         title = f"{result.model} ({result.backend}, {result.mode})"
@@ -78,7 +89,7 @@ def write_run(result: RunResult, out: Path, native: dict[str, Callable[[Path], N
         (staging / RUN_SPEC).write_text(result.spec_yaml)
         for name, save in (native or {}).items():
             save(staging / name)
-        _write_json(staging / "metrics.json", result.metrics())
+        write_json(staging / "metrics.json", result.metrics())
 
     return _write_dir(out, write)
 
@@ -111,14 +122,14 @@ def write_comparison(
     results: dict[str, RunResult], lockstep: dict[str, LockstepParity] | None, out: Path, reference: str = "torch"
 ) -> Path:
     """Write ``compare.json`` and ``loss.png`` (every column's curves on one set of axes) into ``out``."""
+    from common.present import plots  # as in write_run
+
     first = next(iter(results.values()))
 
     def write(staging: Path) -> None:
         curves = {name: (result.train_loss, result.val_loss) for name, result in results.items()}
         title = f"{first.model} ({first.mode}): " + " vs ".join(results)
         plots.save_png(plots.losses_figure(curves, title), staging / "loss.png")
-        _write_json(staging / "compare.json", comparison(results, lockstep, reference))
+        write_json(staging / "compare.json", comparison(results, lockstep, reference))
 
     return _write_dir(out, write)
-
-

@@ -1,0 +1,154 @@
+"""What Keras needs to compute what torch computes: torch's layers and losses that Keras
+lacks, and, for lockstep only, torch's semantics where Keras' own differ.
+
+Kept apart from ``build.py`` and ``train.py`` so that those read as plain Keras, and so
+that ``diff`` against another column's modules shows the framework and nothing else. The
+listing (``run.py show``) prints these classes' own source where a spec needs them.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+ADAPTATIONS: dict[str, str] = {
+    "NLLLoss": "torch's NLLLoss, which Keras lacks (native and lockstep)",
+    "Pad2D": "torch's ReflectionPad2d and ReplicationPad2d, which Keras lacks (native and lockstep)",
+    "TorchBCELoss": "BCE on probabilities with torch's log clamp at -100 (lockstep)",
+    "TorchProbsNLLLoss": "cross-entropy on probabilities as torch computes it, NLL of their clamped log (lockstep)",
+    "TorchAdam": "Adam with eps added to the bias-corrected sqrt(v), as torch adds it (lockstep)",
+    "TorchBatchNormalization": "torch's unbiased running variance (lockstep)",
+    "BatchMeanLoss": "the book's epoch loss, the plain mean of the batch losses (native and lockstep)",
+}
+
+
+class NLLLoss(keras.losses.Loss):
+    """PyTorch's NLLLoss, which Keras lacks: minus the log-probability of the true class."""
+
+    def __init__(self, name: str = "nll", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        classes = keras.ops.cast(keras.ops.reshape(y_true, (-1, 1)), "int32")
+        return -keras.ops.take_along_axis(y_pred, classes, axis=1)[:, 0]
+
+
+@keras.saving.register_keras_serializable("twinspec")
+class Pad2D(keras.layers.Layer):
+    """torch's ReflectionPad2d and ReplicationPad2d, which Keras has no layer for."""
+
+    def __init__(self, padding: int, mode: str, data_format: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.padding, self.mode, self.data_format = padding, mode, data_format
+        self.spatial_axes = (2, 3) if data_format == "channels_first" else (1, 2)
+
+    def call(self, x):
+        p = self.padding
+        if self.mode == "reflect":
+            widths = [[p, p] if axis in self.spatial_axes else [0, 0] for axis in range(4)]
+            return keras.ops.pad(x, widths, mode="reflect")
+        for axis in self.spatial_axes:  # replicate: repeat the edge pixels, by clipped indices
+            size = x.shape[axis]
+            index = keras.ops.clip(keras.ops.arange(-p, size + p), 0, size - 1)
+            x = keras.ops.take(x, index, axis)
+        return x
+
+    def compute_output_shape(self, shape):
+        grow = [2 * self.padding if i in self.spatial_axes else 0 for i in range(len(shape))]
+        return tuple(None if d is None else d + g for d, g in zip(shape, grow))
+
+    def get_config(self) -> dict:
+        extra = {"padding": self.padding, "mode": self.mode, "data_format": self.data_format}
+        return {**super().get_config(), **extra}
+
+
+class TorchBCELoss(keras.losses.Loss):
+    """torch's ``BCELoss``: on the probabilities themselves, each log clamped at -100.
+    Keras' ``BinaryCrossentropy`` spots the logits behind a sigmoid output and works on
+    those instead (or clips probabilities to [1e-7, 1 - 1e-7]). Lockstep only."""
+
+    def __init__(self) -> None:
+        super().__init__(name="torch_bce")
+
+    def call(self, y_true: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
+        y_true = ops.cast(y_true, probs.dtype)
+        return -(y_true * _clamped_log(probs) + (1.0 - y_true) * _clamped_log(1.0 - probs))
+
+
+TINY = 1.1754944e-38  # the smallest normal float32, torch.finfo(torch.float32).tiny
+
+
+class TorchProbsNLLLoss(keras.losses.Loss):
+    """torch's cross-entropy on probabilities (``torch_impl.train.ProbsNLLLoss``): minus the
+    log of the true class's probability, clamped at the smallest normal float. Keras'
+    ``SparseCategoricalCrossentropy()`` on a softmax output works on the logits behind it
+    instead (or clips probabilities to [1e-7, 1 - 1e-7] when it cannot find them). Lockstep only."""
+
+    def __init__(self) -> None:
+        super().__init__(name="torch_probs_nll")
+
+    def call(self, y_true: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
+        classes = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
+        true_probs = tf.gather(probs, classes, axis=1, batch_dims=1)
+        return -ops.log(ops.maximum(true_probs, TINY))
+
+
+def _clamped_log(p: tf.Tensor) -> tf.Tensor:
+    """``max(log p, -100)``, with a zero gradient (not 0 * inf = NaN) where p is exactly 0:
+    a saturated sigmoid gives exactly 0 or 1 in float32."""
+    positive = p > 0
+    return ops.where(positive, ops.maximum(ops.log(ops.where(positive, p, 1.0)), -100.0), -100.0)
+
+
+class TorchAdam(keras.optimizers.Adam):
+    """torch's Adam: ``eps`` is added to the bias-corrected ``sqrt(v)``; Keras adds it to the
+    raw one and folds the corrections into the step size. Lockstep only."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        step = ops.cast(self.iterations + 1, variable.dtype)
+        correction_1 = 1 - ops.power(ops.cast(self.beta_1, variable.dtype), step)
+        correction_2 = 1 - ops.power(ops.cast(self.beta_2, variable.dtype), step)
+        m = self._momentums[self._get_variable_index(variable)]
+        v = self._velocities[self._get_variable_index(variable)]
+        self.assign(m, m + (gradient - m) * (1 - self.beta_1))  # torch: exp_avg.lerp_(grad, 1 - beta1)
+        self.assign(v, v * self.beta_2 + gradient * gradient * (1 - self.beta_2))
+        denominator = ops.sqrt(v) / ops.sqrt(correction_2) + self.epsilon
+        self.assign_sub(variable, (lr / correction_1) * (m / denominator))
+
+
+@keras.saving.register_keras_serializable("twinspec")
+class TorchBatchNormalization(keras.layers.BatchNormalization):
+    """torch's running variance: the batch variance with Bessel's correction, n / (n - 1).
+    Keras keeps the biased one (both normalise with the biased one). Lockstep only."""
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable):
+            return super().call(inputs, training=training, mask=mask)
+        previous = keras.ops.copy(self.moving_variance)  # a snapshot, not the variable itself
+        outputs = super().call(inputs, training=training, mask=mask)
+        axes = [axis for axis in range(len(inputs.shape)) if axis != self.axis % len(inputs.shape)]
+        _, variance = keras.ops.moments(inputs, axes)
+        n = keras.ops.cast(keras.ops.size(inputs) // keras.ops.shape(inputs)[self.axis], variance.dtype)
+        self.moving_variance.assign(previous * self.momentum + variance * n / (n - 1) * (1 - self.momentum))
+        return outputs
+
+
+class BatchMeanLoss(keras.metrics.Metric):
+    """The book's epoch loss: the plain mean of the batch losses. Keras' own ``loss`` weighs
+    each batch by its size, which differs from it when the last batch is short."""
+
+    def __init__(self, loss_fn: keras.losses.Loss, name: str = "batch_mean_loss") -> None:
+        super().__init__(name=name)
+        self.loss_fn = loss_fn
+        self.total = self.add_variable(shape=(), initializer="zeros", dtype="float64", name="total")
+        self.batches = self.add_variable(shape=(), initializer="zeros", dtype="float64", name="batches")
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        self.total.assign_add(ops.cast(self.loss_fn(y_true, y_pred), "float64"))
+        self.batches.assign_add(1.0)
+
+    def result(self):
+        return self.total / self.batches
