@@ -63,7 +63,7 @@ def _header(spec: Spec) -> str:
 def _imports(spec: Spec) -> str:
     lines = ["import math", ""] if _batches(spec) or (spec.model.init == "torch" and _initialised(spec)) else []
     lines.append("import keras")
-    if _batches(spec) or spec.data.normalize in ("stats", "auto"):
+    if _batches(spec) or _normalizes(spec):
         lines.append("import numpy as np")
     lines.append("from keras import layers")
     return "\n".join([*lines, "", *TWINSPEC_IMPORTS])
@@ -101,7 +101,7 @@ def _data(spec: Spec) -> list[str]:
         ]
     for name in splits:
         comment = "  # channels-last: (N, H, W, C)" if name == "train" else ""
-        if spec.data.normalize in ("stats", "auto"):
+        if _normalizes(spec):
             lines.append(f"x_{name} = (split.x_{name}.transpose(0, 2, 3, 1) - mean) / std{comment}")
         else:
             lines.append(f"x_{name} = split.x_{name}.transpose(0, 2, 3, 1){comment}")
@@ -373,3 +373,8 @@ def _inits(layer: LayerSpec, init: str) -> list[tuple[str, object]]:
     if init != "torch":
         return []
     return [("**", Call("torch_init(", call_args(fan_in=fan_in(layer.kind, layer.in_shape, layer.params))))]
+
+
+def _normalizes(spec: Spec) -> bool:
+    """Whether the inputs are normalised: by the spec's mean and std, or by the training split's."""
+    return spec.data.mean is not None or spec.data.normalize == "auto"

@@ -50,7 +50,7 @@ class DataSpec:
     std: tuple[float, ...] | None
     batch_size: int
     source: SourceSpec | None = None
-    normalize: str = "stats"  # one of NORMALIZE; "stats" with mean and std, else see NORMALIZE
+    normalize: str = "stats"  # one of NORMALIZE: how mean and std came about (see NORMALIZE)
 
     @property
     def has_test_split(self) -> bool:

@@ -490,3 +490,19 @@ def test_the_parameter_tables_list_each_tensor_as_the_frameworks_hold_it():
         assert table.endswith("total: 121,475 parameters")
     shown = run_python("run.py", "show", SLIDES).stdout
     assert "# conv2   weight  (64, 32, 3, 3)   18,432" in shown and shown.endswith("# total: 121,475 parameters\n")
+
+
+def test_the_listings_normalise_as_the_columns_do(monkeypatch):
+    """normalize: auto in the listings: the training split's mean and std, as the runs' own."""
+    from test_show import run_listing
+
+    from keras_impl import listing as keras_listing
+
+    monkeypatch.chdir(ROOT)
+    spec = load_spec(ROOT / "tests" / "specs" / "auto_test_split.yaml")
+    data = run_inputs(spec).data
+    torch_ns = run_listing(torch_listing.listing(spec), epochs=0)
+    keras_ns = run_listing(keras_listing.listing(spec), epochs=0)
+    for mean, std in ((torch_ns["normalizer"].mean, torch_ns["normalizer"].std), (keras_ns["mean"], keras_ns["std"])):
+        assert list(mean) == pytest.approx(data.mean, rel=1e-5) and list(std) == pytest.approx(data.std, rel=1e-5)
+    assert len(torch_ns["test_set"]) == len(keras_ns["y_test"]) == 18

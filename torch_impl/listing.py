@@ -393,4 +393,9 @@ print(f"test_loss {{np.mean(batch_losses):.4f}}  test_acc {{n_correct / len(test
 
 
 def _transforms(spec: Spec) -> bool:
-    return bool(spec.data.hflip) or spec.data.normalize in ("stats", "auto")
+    return bool(spec.data.hflip) or _normalizes(spec)
+
+
+def _normalizes(spec: Spec) -> bool:
+    """Whether the inputs are normalised: by the spec's mean and std, or by the training split's."""
+    return spec.data.mean is not None or spec.data.normalize == "auto"
