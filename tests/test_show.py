@@ -164,7 +164,7 @@ def test_listings_are_black_shaped(backend):
         for line in source.splitlines():
             assert len(line) <= 100 and line == line.rstrip(), line
         assert "\n\n\n\n" not in source and source.endswith(")\n")
-        for match in re.finditer(r"^(class|def) ", source, flags=re.MULTILINE):
+        for match in re.finditer(r"^(@.*\n)*(class|def) ", source, flags=re.MULTILINE):  # decorators first
             assert source[: match.start()].endswith("\n\n\n"), source[match.start() : match.start() + 40]
 
 

@@ -3,6 +3,9 @@ in lockstep, from common's initial weights and batch plan."""
 
 from __future__ import annotations
 
+import torch
+from torch import nn
+
 from common.files.weights import Weights
 from common.runs.inputs import run_inputs
 from common.runs.result import RunResult
@@ -37,3 +40,27 @@ def train_spec(
     """Train ``spec`` for its epochs and collect what the run produced."""
     trainer = make_trainer(spec, layout, mode, init)
     return train_run(trainer, spec, backend=BACKEND, layout=layout, mode=mode, export=export_weights, on_epoch=on_epoch)
+
+
+def train_round_off(spec: Spec, layout: str, init: Weights | None = None, seed: int = 0) -> RunResult:
+    """The lockstep run again, with every weight and running statistic moved one float32
+    ulp up or down, at random, after every optimizer step: what another correct float32
+    implementation does to the run, rounding each update its own way. The reference's
+    lockstep verdicts measure their noise floor with it (``common.parity.checks``)."""
+    trainer = make_trainer(spec, layout, "lockstep", init)
+    trainer.optimizer.register_step_post_hook(_round_off(trainer.model, seed))
+    return train_run(trainer, spec, backend=BACKEND, layout=layout, mode="lockstep", export=export_weights)
+
+
+def _round_off(model: nn.Module, seed: int):
+    generator = torch.Generator().manual_seed(seed)
+    up, down = torch.tensor(float("inf")), torch.tensor(float("-inf"))
+
+    def hook(optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
+        with torch.no_grad():
+            for tensor in (*model.parameters(), *model.buffers()):
+                if tensor.is_floating_point():
+                    upwards = torch.rand(tensor.shape, generator=generator) < 0.5
+                    tensor.copy_(torch.nextafter(tensor, torch.where(upwards, up, down)))
+
+    return hook

@@ -63,15 +63,6 @@ def check_weights(weights: Weights, model: ModelSpec, source: str) -> Weights:
     return weights
 
 
-def nudged(weights: Weights) -> Weights:
-    """Every value one float32 ulp up: the smallest change float32 can make, to measure how
-    far round-off alone carries a training run."""
-    return {
-        layer: {key: np.nextafter(value, np.float32(np.inf)).astype(np.float32) for key, value in params.items()}
-        for layer, params in weights.items()
-    }
-
-
 def save_weights(weights: Weights, path: Path) -> Path:
     flat = {
         f"{layer}/{key}": np.asarray(value, np.float32)

@@ -3,7 +3,7 @@ comparison of any number of columns, and the parity matrix."""
 
 from __future__ import annotations
 
-from common.parity.stats import LockstepParity
+from common.parity.stats import LOCKSTEP_K, LockstepParity
 from common.runs.result import RunResult
 
 
@@ -74,13 +74,28 @@ def final_rows(runs: list[RunResult]) -> list[tuple[str, list[str]]]:
     ]
 
 
-def format_lockstep(column: str, reference: str, parity: LockstepParity) -> str:
-    verdict = "the same run" if parity.passed else "NOT the same run"
-    counts = "equal" if parity.per_class_equal else "differ"
+VERDICTS = {
+    "passed": "the same run",
+    "FAILED": "NOT the same run",
+    "chaotic": "chaotic in float32: not judged (round-off alone moves this run too far)",
+}
+
+
+def format_lockstep_figures(parity: LockstepParity) -> str:
+    """A lockstep check's figures (each difference, its floor and bound, the counts) and verdict."""
+    counts = "equal" if parity.per_class_equal else f"differ ({parity.per_class} vs {parity.reference_per_class})"
+    floor = parity.floor
+    floor_counts = "" if floor.per_class_equal else f", its counts differ ({floor.per_class})"
     return (
-        f"lockstep {column} vs {reference}: losses within {parity.max_rel_loss_diff:.2g} relative, weights within"
-        f" {parity.max_abs_weight_diff:.2g}, per-class counts {counts}: {verdict}"
+        f"loss {parity.max_rel_loss_diff:.2g} relative (floor {floor.max_rel_loss_diff:.2g}, bound"
+        f" {parity.loss_bound:.2g}), weights {parity.max_rel_weight_diff:.2g} of their scale (floor"
+        f" {floor.max_rel_weight_diff:.2g}, bound {parity.weight_bound:.2g}){floor_counts};"
+        f" per-class counts {counts}; {parity.ratio:.2g} of the bound: {VERDICTS[parity.verdict]}"
     )
+
+
+def format_lockstep(column: str, reference: str, parity: LockstepParity) -> str:
+    return f"lockstep {column} vs {reference}: " + format_lockstep_figures(parity)
 
 
 def format_comparison(
@@ -128,7 +143,9 @@ def parity_matrix(reports: list[dict]) -> str:
                     cells.append("n/a (dropout)")
                 elif layout in lockstep["backends"][column]["layouts"]:
                     figures = lockstep["backends"][column]["layouts"][layout]
-                    cells.append(_verdict(f"{figures['max_rel_loss_diff']:.2g}", figures["passed"]))
+                    cells.append(
+                        "chaotic" if figures["chaotic"] else _verdict(f"{figures['ratio']:.2g}", figures["passed"])
+                    )
                 else:
                     cells.append("-")
             if native:
@@ -140,7 +157,10 @@ def parity_matrix(reports: list[dict]) -> str:
             lines.append(
                 f"{report['model']:<12}  {column:<10}" + "".join(f"  {cell:>{w}}" for cell, w in zip(cells, widths))
             )
-    lines.append("(lockstep: the largest relative loss difference over all epochs; FAIL marks a failed check)")
+    lines.append(
+        f"(lockstep: the difference from the reference over its bound, {LOCKSTEP_K:g} x the noise floor measured"
+        " alongside; chaotic: round-off alone decides the run, not judged; FAIL marks a failed check)"
+    )
     return "\n".join(lines)
 
 

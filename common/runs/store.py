@@ -105,15 +105,7 @@ def comparison(
     if lockstep is not None:
         content["lockstep"] = {
             "reference": reference,
-            "backends": {
-                name: {
-                    "max_rel_loss_diff": parity.max_rel_loss_diff,
-                    "max_abs_weight_diff": parity.max_abs_weight_diff,
-                    "per_class_equal": parity.per_class_equal,
-                    "passed": parity.passed,
-                }
-                for name, parity in lockstep.items()
-            },
+            "backends": {name: parity.figures() for name, parity in lockstep.items()},
         }
     return content
 
