@@ -33,17 +33,25 @@ from common.parity.checks import (
     worst_verdict,
 )
 from common.parity.stats import LockstepParity
-from common.present.tables import format_comparison, format_epoch, format_summary, parity_matrix
+from common.present.tables import (
+    format_comparison,
+    format_epoch,
+    format_parameter_table,
+    format_summary,
+    parity_matrix,
+)
 from common.replay.plan import layout_dependent_masks
 from common.runs.inputs import MODES, check_inputs
+from common.runs.metrics import class_probabilities
 from common.runs.result import RunResult
-from common.runs.store import check_run_dir, check_writable, default_run_dir, write_comparison, write_run
+from common.runs.saved import image_files, load_run, prepare_images
+from common.runs.store import RUN_SPEC, check_run_dir, check_writable, default_run_dir, write_comparison, write_run
 from common.runs.training import train_run
 from spec import Spec, TwinspecError, list_specs, load_spec, resolve_spec
 from spec.errors import printable
 from spec.schema import LAYOUTS
 
-COMMANDS = ("train", "compare", "show", "export", "parity", "report", "list")
+COMMANDS = ("train", "compare", "show", "export", "parity", "report", "predict", "list")
 DEFAULT_MODEL = "cnn1"
 CHECKS = ("forward", "lockstep", "native")
 ACTIVATION_RANGE = np.linspace(-5, 5, 201, dtype=np.float32)  # 0 is one of the points: relu's kink shows
@@ -167,6 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     report.add_argument("--quiet", action="store_true", help="no per-epoch progress")
 
+    predict = commands.add_parser("predict", help="classify image files with a trained run, in any backend")
+    predict.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a folder written by run.py train")
+    predict.add_argument(
+        "images", metavar="IMAGE_OR_FOLDER", type=Path, nargs="+", help="PNG or JPEG files, or folders of them"
+    )
+    predict.add_argument("--backend", choices=list(columns.COLUMNS), help="framework to run it in (default: the run's)")
+
     commands.add_parser("list", help="list the specs with their titles")
     return parser
 
@@ -263,8 +278,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     progress = _progress(args.backend, spec.train.epochs, args.quiet)
     result = runner.train_spec(spec, layout, args.mode, on_epoch=progress, init=init)
     print(format_summary(result))
-    write_run(result, out)
-    print(f"wrote {out}/: metrics.json, loss.png, weights.npz")
+    native = columns.load(args.backend, "weights")
+    save_native = {native.NATIVE_FILE: lambda path: native.save_native_model(spec.model, result.weights, path)}
+    write_run(result, out, save_native)
+    print(f"wrote {out}/: metrics.json, loss.png, weights.npz, {RUN_SPEC}, {native.NATIVE_FILE}")
     return 0
 
 
@@ -318,6 +335,11 @@ def _lockstep_against_reference(
 def cmd_show(args: argparse.Namespace) -> int:
     spec = _spec(args, args.show_model)
     print(columns.load(args.backend, "listing").listing(spec), end="")
+    build = columns.load(args.backend, "build")
+    layout = layout_for(spec, args.backend)
+    rows = build.parameter_table(build.build_model(spec.model, layout))
+    table = format_parameter_table(rows, f"Parameters, as {columns.column(args.backend).title} holds them ({layout}):")
+    print("\n" + "\n".join(f"# {line}" for line in table.splitlines()))
     return 0
 
 
@@ -383,6 +405,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    saved = load_run(args.run_dir)
+    files = image_files(args.images)
+    backend = args.backend or saved.metrics.get("backend", columns.REFERENCE)
+    x = prepare_images(files, saved)
+    layout = layout_for(saved.spec, backend)
+    outputs = columns.load(backend, "forward").forward(saved.spec.model, layout, saved.weights, x)
+    probabilities = class_probabilities(outputs, saved.spec.train.loss)
+    classes = saved.metrics["classes"]
+    print(f"{saved.spec.name} from {args.run_dir}, in {backend} ({layout}):")
+    for path, p in zip(files, probabilities):
+        ranked = "  ".join(f"{classes[c]} {p[c]:.3f}" for c in np.argsort(-p, kind="stable"))
+        print(f"{path}: {classes[int(np.argmax(p))]}  ({ranked})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
@@ -395,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         "export": cmd_export,
         "parity": cmd_parity,
         "report": cmd_report,
+        "predict": cmd_predict,
         "list": cmd_list,
     }
     signal.signal(signal.SIGTERM, _terminate)

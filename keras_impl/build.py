@@ -52,6 +52,7 @@ def _conv2d(layer: LayerSpec, options: _Options) -> list[keras.layers.Layer]:
         padding="same" if padding == "same" else "valid",
         data_format=options.data_format,
         use_bias=p["bias"],
+        activation=layer.activation,
         name=layer.name,
         **_inits(layer, options.init),
     )
@@ -87,7 +88,11 @@ def _dropout(layer: LayerSpec, options: _Options) -> keras.layers.Layer:
 
 def _linear(layer: LayerSpec, options: _Options) -> keras.layers.Layer:
     return keras.layers.Dense(
-        layer.params["units"], use_bias=layer.params["bias"], name=layer.name, **_inits(layer, options.init)
+        layer.params["units"],
+        use_bias=layer.params["bias"],
+        activation=layer.activation,
+        name=layer.name,
+        **_inits(layer, options.init),
     )
 
 
@@ -155,3 +160,13 @@ def build_model(model: ModelSpec, layout: str, mode: str = "native") -> keras.Se
 
 def count_parameters(model: keras.Model) -> int:
     return int(sum(math.prod(w.shape) for w in model.trainable_weights))
+
+
+def parameter_table(model: keras.Model) -> list[tuple[str, str, tuple[int, ...], int]]:
+    """``(layer, tensor, shape, numel)`` for each trainable tensor, layer by layer, as
+    ``model.summary()`` counts them; Keras' shapes (HWIO kernels, ``(in, out)`` dense)."""
+    return [
+        (layer.name, w.path.split("/")[-1], tuple(w.shape), math.prod(w.shape))
+        for layer in model.layers
+        for w in layer.trainable_weights
+    ]

@@ -72,12 +72,8 @@ def make_loaders(
 ) -> tuple[tf.data.Dataset, tf.data.Dataset]:
     """Training and validation datasets of ``(x, y)`` batches in ``layout``; a ``plan``
     replaces the sampler and the random flips (lockstep mode)."""
-    channel_axis, width_axis = (1, 3) if layout == "nchw" else (3, 2)
-    normalize = None
-    if data.mean is not None:
-        variance = [s * s for s in data.std]
-        normalize = keras.layers.Normalization(axis=channel_axis, mean=data.mean, variance=variance)
-        normalize.build((None, *to_layout(split.x_val[:1], layout).shape[1:]))  # eagerly, not inside tf.data
+    width_axis = 3 if layout == "nchw" else 2
+    normalize = _normalizer(data, layout, split.x_val[:1])
 
     def prepare(x: tf.Tensor, y: tf.Tensor, flip: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         if flip is not None:
@@ -104,14 +100,37 @@ def make_loaders(
     )
     # The pipeline's state, kept where the trainer finds it (as torch's sampler keeps its generator).
     train.generator, train.plan_epoch, train.plan_epochs = generator, plan_epoch, len(plan) if plan else None
-    val = (
-        tf.data.Dataset.from_tensor_slices((to_layout(split.x_val, layout), _targets(split.y_val, loss)))
+    return train, _in_order(split.x_val, split.y_val, data, loss, layout)
+
+
+def _normalizer(data: DataSpec, layout: str, sample: np.ndarray) -> keras.layers.Normalization | None:
+    """The spec's per-channel normalisation as a Keras layer, built for ``sample``'s shape."""
+    if data.mean is None:
+        return None
+    variance = [s * s for s in data.std]
+    normalize = keras.layers.Normalization(axis=1 if layout == "nchw" else 3, mean=data.mean, variance=variance)
+    normalize.build((None, *to_layout(sample, layout).shape[1:]))  # eagerly, not inside tf.data
+    return normalize
+
+
+def _in_order(x: np.ndarray, y: np.ndarray, data: DataSpec, loss: str, layout: str) -> tf.data.Dataset:
+    """Batches of a split in order, normalised once and cached: validation and test."""
+    normalize = _normalizer(data, layout, x[:1])
+    return (
+        tf.data.Dataset.from_tensor_slices((to_layout(x, layout), _targets(y, loss)))
         .batch(data.batch_size)
-        .map(prepare)
+        .map(lambda x, y: (x if normalize is None else normalize(x), y))
         .cache()
         .prefetch(tf.data.AUTOTUNE)
     )
-    return train, val
+
+
+def make_test_loader(split: Split, data: DataSpec, loss: str, layout: str) -> tf.data.Dataset | None:
+    """The test split as the validation split is served (in order, normalised, no flips);
+    None when the spec has no test split."""
+    if split.x_test is None:
+        return None
+    return _in_order(split.x_test, split.y_test, data, loss, layout)
 
 
 def _with_masks(batch: tuple[tf.Tensor, tf.Tensor], masks: tuple[tf.Tensor, ...]) -> tuple:

@@ -63,7 +63,7 @@ def _header(spec: Spec) -> str:
 def _imports(spec: Spec) -> str:
     lines = ["import math", ""] if _batches(spec) or (spec.model.init == "torch" and _initialised(spec)) else []
     lines.append("import keras")
-    if _batches(spec) or spec.data.mean is not None:
+    if _batches(spec) or _normalizes(spec):
         lines.append("import numpy as np")
     lines.append("from keras import layers")
     return "\n".join([*lines, "", *TWINSPEC_IMPORTS])
@@ -79,27 +79,35 @@ TWINSPEC_IMPORTS = [
 def _data(spec: Spec) -> list[str]:
     """twinspec's arrays channels-last, normalised in numpy; BCE wants float ``(N, 1)`` targets."""
     if binary_loss(spec):
-        targets, comment = 'split.y_{}.reshape(-1, 1).astype("float32")', "BCE wants float (N, 1) targets"
+        targets, comment_y = 'split.y_{}.reshape(-1, 1).astype("float32")', "BCE wants float (N, 1) targets"
     else:
-        targets, comment = "split.y_{}", "class indices"
+        targets, comment_y = "split.y_{}", "class indices"
     lines = [
         "# Data: twinspec's split (the PyTorch listing trains on the same bytes), float32 (N, C, H, W)",
         f"spec = load_spec({literal(spec_path(spec))})",
         "split = split_dataset(load_dataset(spec.data.dataset), spec.data)",
     ]
-    if spec.data.mean is None:
+    splits = ("train", "val", "test") if spec.data.has_test_split else ("train", "val")
+    if spec.data.normalize == "auto":
         lines += [
-            "x_train = split.x_train.transpose(0, 2, 3, 1)  # channels-last: (N, H, W, C)",
-            "x_val = split.x_val.transpose(0, 2, 3, 1)",
+            "# normalize: auto - each channel's mean and std over the training images (ddof=1: torch's std)",
+            "mean = split.x_train.mean(axis=(0, 2, 3), dtype=np.float64).astype(np.float32)",
+            "std = split.x_train.std(axis=(0, 2, 3), ddof=1, dtype=np.float64).astype(np.float32)",
         ]
-    else:
+    elif spec.data.mean is not None:
         lines += [
             render("mean = ", Call("np.array(", call_args(list(spec.data.mean), dtype="float32"))),
             render("std = ", Call("np.array(", call_args(list(spec.data.std), dtype="float32"))),
-            "x_train = (split.x_train.transpose(0, 2, 3, 1) - mean) / std  # channels-last: (N, H, W, C)",
-            "x_val = (split.x_val.transpose(0, 2, 3, 1) - mean) / std",
         ]
-    lines += [f"y_train = {targets.format('train')}  # {comment}", f"y_val = {targets.format('val')}"]
+    for name in splits:
+        comment = "  # channels-last: (N, H, W, C)" if name == "train" else ""
+        if _normalizes(spec):
+            lines.append(f"x_{name} = (split.x_{name}.transpose(0, 2, 3, 1) - mean) / std{comment}")
+        else:
+            lines.append(f"x_{name} = split.x_{name}.transpose(0, 2, 3, 1){comment}")
+    lines += [f"y_train = {targets.format('train')}  # {comment_y}", f"y_val = {targets.format('val')}"]
+    if spec.data.has_test_split:
+        lines.append(f"y_test = {targets.format('test')}  # the test split: used once, after training")
     return ["\n".join(lines)]
 
 
@@ -220,6 +228,8 @@ def _conv2d(layer: LayerSpec, init: str) -> list[Call]:
         kwargs["padding"] = "same"
     if not p["bias"]:
         kwargs["use_bias"] = False
+    if layer.activation is not None:
+        kwargs["activation"] = layer.activation
     stack.append(Call("layers.Conv2D(", call_args(p["filters"], **kwargs, name=layer.name) + _inits(layer, init)))
     return stack
 
@@ -247,6 +257,8 @@ def _batchnorm(layer: LayerSpec, init: str) -> Call:
 
 def _linear(layer: LayerSpec, init: str) -> Call:
     kwargs = {} if layer.params["bias"] else {"use_bias": False}
+    if layer.activation is not None:
+        kwargs["activation"] = layer.activation
     return Call("layers.Dense(", call_args(layer.params["units"], **kwargs, name=layer.name) + _inits(layer, init))
 
 
@@ -289,6 +301,7 @@ LOSSES = {
     "bce": "keras.losses.BinaryCrossentropy()",
     "bce_logits": "keras.losses.BinaryCrossentropy(from_logits=True)",
     "cross_entropy": "keras.losses.SparseCategoricalCrossentropy(from_logits=True)",
+    "cross_entropy_probs": "keras.losses.SparseCategoricalCrossentropy()",
     "nll": "NLLLoss()",
 }
 
@@ -327,13 +340,17 @@ def _training(spec: Spec) -> list[str]:
         kwargs["shuffle"] = spec.data.sampler == "shuffle"
     kwargs["validation_data"] = Code("(x_val, y_val)")
     lines.append(render("history = ", Call("model.fit(", call_args(*data, **kwargs, verbose=2), explode=True)))
-    return ["\n".join(lines)]
+    if not spec.data.has_test_split:
+        return ["\n".join(lines)]
+    evaluate = Call("model.evaluate(", call_args(*code("x_test", "y_test"), batch_size=spec.data.batch_size, verbose=2))
+    return ["\n".join(lines), "\n".join(["# Test: once, after training", render("test_loss, test_acc = ", evaluate)])]
 
 
 ACCURACY = {  # what model.compile measures as "accuracy"
     "bce": '["accuracy"]',
     "bce_logits": '[keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)]',  # "accuracy" would take 0.5
     "cross_entropy": '["accuracy"]',
+    "cross_entropy_probs": '["accuracy"]',
     "nll": '["accuracy"]',
 }
 
@@ -356,3 +373,8 @@ def _inits(layer: LayerSpec, init: str) -> list[tuple[str, object]]:
     if init != "torch":
         return []
     return [("**", Call("torch_init(", call_args(fan_in=fan_in(layer.kind, layer.in_shape, layer.params))))]
+
+
+def _normalizes(spec: Spec) -> bool:
+    """Whether the inputs are normalised: by the spec's mean and std, or by the training split's."""
+    return spec.data.mean is not None or spec.data.normalize == "auto"

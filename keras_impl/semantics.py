@@ -18,6 +18,7 @@ ADAPTATIONS: dict[str, str] = {
     "NLLLoss": "torch's NLLLoss, which Keras lacks (native and lockstep)",
     "Pad2D": "torch's ReflectionPad2d and ReplicationPad2d, which Keras lacks (native and lockstep)",
     "TorchBCELoss": "BCE on probabilities with torch's log clamp at -100 (lockstep)",
+    "TorchProbsNLLLoss": "cross-entropy on probabilities as torch computes it, NLL of their clamped log (lockstep)",
     "TorchAdam": "Adam with eps added to the bias-corrected sqrt(v), as torch adds it (lockstep)",
     "TorchBatchNormalization": "torch's unbiased running variance (lockstep)",
     "PlannedDropout": "dropout with the masks torch draws, from the plan, at torch's float32 scale (lockstep)",
@@ -77,6 +78,24 @@ class TorchBCELoss(keras.losses.Loss):
     def call(self, y_true: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
         y_true = ops.cast(y_true, probs.dtype)
         return -(y_true * _clamped_log(probs) + (1.0 - y_true) * _clamped_log(1.0 - probs))
+
+
+TINY = 1.1754944e-38  # the smallest normal float32, torch.finfo(torch.float32).tiny
+
+
+class TorchProbsNLLLoss(keras.losses.Loss):
+    """torch's cross-entropy on probabilities (``torch_impl.train.ProbsNLLLoss``): minus the
+    log of the true class's probability, clamped at the smallest normal float. Keras'
+    ``SparseCategoricalCrossentropy()`` on a softmax output works on the logits behind it
+    instead (or clips probabilities to [1e-7, 1 - 1e-7] when it cannot find them). Lockstep only."""
+
+    def __init__(self) -> None:
+        super().__init__(name="torch_probs_nll")
+
+    def call(self, y_true: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
+        classes = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
+        true_probs = tf.gather(probs, classes, axis=1, batch_dims=1)
+        return -ops.log(ops.maximum(true_probs, TINY))
 
 
 def _clamped_log(p: tf.Tensor) -> tf.Tensor:

@@ -20,11 +20,12 @@ from matplotlib.figure import Figure
 from common.errors import DataError
 from common.files.atomic import atomic_write
 from common.present import plots
+from common.present.tables import format_parameter_table
 from common.runs.lr_range import learning_rates, smoothed
 from common.runs.metrics import batch_counts, check_finite_losses
 from keras_impl import data
-from keras_impl.build import count_parameters
-from keras_impl.semantics import BatchMeanLoss, NLLLoss, TorchAdam, TorchBCELoss
+from keras_impl.build import count_parameters, parameter_table
+from keras_impl.semantics import BatchMeanLoss, NLLLoss, TorchAdam, TorchBCELoss, TorchProbsNLLLoss
 from spec.errors import TwinspecError
 from spec.schema import TrainSpec
 
@@ -36,6 +37,7 @@ LOSSES: dict[str, Callable[[], keras.losses.Loss]] = {
     "bce": keras.losses.BinaryCrossentropy,
     "bce_logits": lambda: keras.losses.BinaryCrossentropy(from_logits=True),
     "cross_entropy": lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    "cross_entropy_probs": keras.losses.SparseCategoricalCrossentropy,
     "nll": NLLLoss,
 }
 
@@ -43,15 +45,35 @@ ACCURACY: dict[str, Callable[[], keras.metrics.Metric]] = {
     "bce": lambda: keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.5),
     "bce_logits": lambda: keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0),
     "cross_entropy": lambda: keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+    "cross_entropy_probs": lambda: keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
     "nll": lambda: keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
 }
 
 
 def make_loss(loss: str, mode: str = "native") -> keras.losses.Loss:
-    """The spec's loss; in lockstep, torch's BCE where Keras' differs."""
+    """The spec's loss; in lockstep, torch's losses on probabilities where Keras' differ."""
     if loss == "bce" and mode == "lockstep":
         return TorchBCELoss()
+    if loss == "cross_entropy_probs" and mode == "lockstep":
+        return TorchProbsNLLLoss()
     return LOSSES[loss]()
+
+
+def infer_loss_kind(loss_fn: keras.losses.Loss) -> str:
+    """The spec's name for a loss object: how the trainer turns outputs into classes."""
+    if isinstance(loss_fn, TorchBCELoss):
+        return "bce"
+    if isinstance(loss_fn, TorchProbsNLLLoss):
+        return "cross_entropy_probs"
+    if isinstance(loss_fn, NLLLoss):
+        return "nll"
+    logits = getattr(loss_fn, "_fn_kwargs", {}).get("from_logits", False)
+    if isinstance(loss_fn, keras.losses.BinaryCrossentropy):
+        return "bce_logits" if logits else "bce"
+    if isinstance(loss_fn, keras.losses.SparseCategoricalCrossentropy):
+        return "cross_entropy" if logits else "cross_entropy_probs"
+    known = "BinaryCrossentropy, SparseCategoricalCrossentropy, NLLLoss"
+    raise TwinspecError(f"cannot tell what {type(loss_fn).__name__} expects: use one of {known}, or pass loss_kind")
 
 
 def make_optimizer(model: keras.Model, train: TrainSpec, mode: str = "native") -> keras.optimizers.Optimizer:
@@ -80,14 +102,20 @@ class StepByStep:
     """The book's trainer on Keras: ``set_seed`` at the start, then ``fit`` over the datasets."""
 
     def __init__(
-        self, model: keras.Model, loss_fn: keras.losses.Loss, optimizer: keras.optimizers.Optimizer, loss_kind: str
+        self,
+        model: keras.Model,
+        loss_fn: keras.losses.Loss,
+        optimizer: keras.optimizers.Optimizer,
+        loss_kind: str | None = None,
     ) -> None:
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
-        self.loss_kind = loss_kind  # how outputs become classes: see common.runs.metrics
+        # how outputs become classes (common.runs.metrics); the book's three arguments infer it
+        self.loss_kind = loss_kind or infer_loss_kind(loss_fn)
         self.train_loader: tf.data.Dataset | None = None
         self.val_loader: tf.data.Dataset | None = None
+        self.test_loader: tf.data.Dataset | None = None
         self.writer: Path | None = None  # the log directory; train() opens and closes its writers
         self._summaries: dict[str, tf.summary.SummaryWriter] = {}
         self.losses: list[float] = []
@@ -110,10 +138,17 @@ class StepByStep:
 
     # -- training ----------------------------------------------------------------------
 
-    def set_loaders(self, train_loader: tf.data.Dataset, val_loader: tf.data.Dataset | None = None) -> None:
-        """Also compiles a whole epoch into one call of the train step (``steps_per_execution``)."""
+    def set_loaders(
+        self,
+        train_loader: tf.data.Dataset,
+        val_loader: tf.data.Dataset | None = None,
+        test_loader: tf.data.Dataset | None = None,
+    ) -> None:
+        """``test_loader`` is kept for :meth:`evaluate` after training; ``train`` never reads it.
+        Also compiles a whole epoch into one call of the train step (``steps_per_execution``)."""
         self.train_loader = train_loader
         self.val_loader = val_loader
+        self.test_loader = test_loader
         steps = int(train_loader.cardinality())
         self._compile(steps if steps > 0 else 1)
 
@@ -185,6 +220,12 @@ class StepByStep:
                 summary.close()
             self._summaries = {}
 
+    def evaluate(self, loader: tf.data.Dataset) -> tuple[float, np.ndarray]:
+        """The mean batch loss and per-class ``[correct, total]`` over ``loader``: Keras'
+        ``evaluate``, run once (on the test split, after training), and the counts."""
+        logs = self.model.evaluate(loader, return_dict=True, verbose=0)
+        return float(logs["batch_mean_loss"]), self.loader_apply(loader, self.correct).sum(axis=0)
+
     # -- prediction and metrics ----------------------------------------------------------
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -208,6 +249,10 @@ class StepByStep:
 
     def count_parameters(self) -> int:
         return count_parameters(self.model)
+
+    def parameter_table(self) -> str:
+        """Each trainable tensor's shape and ``numel``, layer by layer, and the total."""
+        return format_parameter_table(parameter_table(self.model), "keras: model.summary()'s trainable weights")
 
     def _optimizer_variables(self) -> list:
         """The optimizer's variables, made now if it has not stepped yet (a checkpoint or a

@@ -8,10 +8,16 @@ Conv kernels are HWIO in Keras, OIHW in torch, whatever the data format.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from common.errors import DataError
 from common.files.weights import Weights, check_weights, expected_shapes
+from keras_impl.build import build_model
 from spec.schema import ModelSpec
+
+NATIVE_FILE = "model.keras"  # what a run folder holds besides the neutral weights.npz
 
 
 def _to_keras(spec: ModelSpec, name: str, key: str, value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -72,3 +78,16 @@ def import_weights(model, spec: ModelSpec, weights: Weights) -> None:
         variables = _variables(model, name)
         for key, value in params.items():
             variables[key].assign(_to_keras(spec, name, key, np.asarray(value), tuple(variables[key].shape)))
+
+
+def save_native_model(spec: ModelSpec, weights: Weights, path: Path) -> None:
+    """The model as Keras users save it, ``model.save(path)``, built channels-last as the
+    listing writes it and not compiled (a compiled model would store the trainer's own
+    loss and metrics): ``keras.saving.load_model(path)`` restores it without twinspec,
+    except for reflect/replicate padding, whose layer is ours (``keras_impl.build.Pad2D``)."""
+    model = build_model(spec, "nhwc")
+    import_weights(model, spec, weights)
+    try:
+        model.save(path)
+    except OSError as exc:
+        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None

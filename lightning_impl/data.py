@@ -2,13 +2,13 @@
 so the Lightning column trains on the very loaders (sampler, generator, plan) torch's does."""
 
 from torch_impl.data import (  # in torch's order: the mirror test reads the names in order
-    TransformedTensorDataset,
     PlannedDataset,
     PlanSampler,
+    TransformedTensorDataset,
     make_loaders,
-    reseed,
-    planned_epochs_left,
     pipeline_state,
+    planned_epochs_left,
+    reseed,
     restore_pipeline,
 )
 

@@ -135,6 +135,7 @@ LAYER_KINDS: dict[str, LayerKind] = {
             "stride": (positive_int, 1),
             "padding": (_CONV_PADDING, 0),
             "bias": (boolean, True),
+            "activation": (one_of("relu"), None),  # fused, as Keras' Conv2D(activation="relu")
         },
     ),
     "maxpool2d": LayerKind(_pool2d, _POOL, _stride_defaults_to_kernel),
@@ -150,7 +151,7 @@ LAYER_KINDS: dict[str, LayerKind] = {
     "flatten": LayerKind(_flatten),
     "linear": LayerKind(
         _linear,
-        {"units": (_UNITS, REQUIRED), "bias": (boolean, True)},
+        {"units": (_UNITS, REQUIRED), "bias": (boolean, True), "activation": (one_of("relu", "softmax"), None)},
     ),
     "dropout": LayerKind(_same, {"p": (probability, 0.5)}),
     "relu": LayerKind(_same),

@@ -220,11 +220,43 @@ def _source(sec: Section) -> SourceSpec:
     return SourceSpec(kind, params)
 
 
-def _fractions(value: Any) -> tuple[float, float]:
-    fractions = list_of(positive_number, length=2)(value)
-    if not math.isclose(sum(fractions), 1.0):
-        raise Invalid("two fractions (train, validation) that sum to 1")
+def _fractions(value: Any) -> tuple[float, ...]:
+    expected = "two fractions (train, validation) or three (train, validation, test) that sum to 1"
+    try:
+        fractions = list_of(positive_number)(value)
+    except Invalid:
+        raise Invalid(expected) from None
+    if len(fractions) not in (2, 3) or not math.isclose(sum(fractions), 1.0):
+        raise Invalid(expected)
     return fractions
+
+
+def _slides_scale(value: Any) -> int:
+    if isinstance(value, bool) or value != 255:
+        raise Invalid("255: images are uint8, scaled by 1/255 to [0, 1] (the slides' x / 255)")
+    return 255
+
+
+def _normalize(sec: Section, channels: int) -> tuple[str, tuple | None, tuple | None]:
+    """``normalize``: absent, ``auto``, ``{scale: 255}`` or ``{mean: [...], std: [...]}``."""
+    value = sec.raw("normalize", None)
+    if value is None:
+        return "none", None, None
+    if value == "auto":
+        return "auto", None, None
+    if isinstance(value, dict) and "scale" in value:
+        norm = sec.section("normalize")
+        norm.get("scale", _slides_scale)
+        norm.done()
+        return "scale", None, None
+    if not isinstance(value, dict):
+        expected = "auto, {scale: 255} or {mean: [...], std: [...]}"
+        raise sec.error("normalize", f"data.normalize must be {expected}, got {value!r}")
+    norm = sec.section("normalize")
+    mean = norm.get("mean", list_of(number, length=channels))
+    std = norm.get("std", list_of(positive_number, length=channels))
+    norm.done()
+    return "stats", mean, std
 
 
 def _data(sec: Section, user_dataset: DatasetSpec | None) -> DataSpec:
@@ -251,13 +283,7 @@ def _data(sec: Section, user_dataset: DatasetSpec | None) -> DataSpec:
         except Invalid as exc:
             raise SpecError(sec.path, line, f"hflip must be {exc}, got {excerpt(body)}") from None
 
-    channels = dataset.input_shape[0]
-    mean = std = None
-    if sec.raw("normalize", None) is not None:
-        norm = sec.section("normalize")
-        mean = norm.get("mean", list_of(number, length=channels))
-        std = norm.get("std", list_of(positive_number, length=channels))
-        norm.done()
+    normalize, mean, std = _normalize(sec, dataset.input_shape[0])
 
     data = DataSpec(
         dataset=dataset,
@@ -269,6 +295,7 @@ def _data(sec: Section, user_dataset: DatasetSpec | None) -> DataSpec:
         std=std,
         batch_size=sec.get("batch_size", positive_int),
         source=source,
+        normalize=normalize,
     )
     sec.done()
     return data
@@ -335,6 +362,12 @@ def _model(sec: Section, dataset: DatasetSpec, batch_size: int) -> ModelSpec:
                 raise SpecError(
                     sec.path, clash.line, f"layer name '{clash.name}' is taken by the padding of conv '{layer.name}'"
                 )
+        if layer.activation is not None:  # torch adds a fused activation as a module of its own
+            clash = next((other for other in layers if other.name == layer.activation_name), None)
+            if clash is not None:
+                raise SpecError(
+                    sec.path, clash.line, f"layer name '{clash.name}' is taken by the activation of '{layer.name}'"
+                )
     return ModelSpec(seed=model_seed, init=init, layers=tuple(layers))
 
 
@@ -342,6 +375,7 @@ def _check_head(path: Path, model: ModelSpec, loss: str, n_classes: int) -> None
     """Reject a model whose output cannot feed its loss (a classic silent bug)."""
     last = model.layers[-1]
     out = model.output_shape
+    ends_in = last.activation or last.kind  # a fused activation is the layer's output
 
     def fail(message: str) -> SpecError:
         return SpecError(path, last.line, f"model output {out} from layer '{last.name}' {message}")
@@ -352,11 +386,13 @@ def _check_head(path: Path, model: ModelSpec, loss: str, n_classes: int) -> None
         if binary and n_classes != 2:
             raise fail(f"cannot use loss {loss}: the dataset has {n_classes} classes")
         raise fail(f"does not fit loss {loss} on {n_classes} classes: expected shape {expected}")
-    if loss == "bce" and last.kind != "sigmoid":
+    if loss == "bce" and ends_in != "sigmoid":
         raise fail("must be probabilities for loss bce: end with a sigmoid layer, or use bce_logits")
-    if loss in ("bce_logits", "cross_entropy") and last.kind in ("sigmoid", "softmax"):
-        raise fail(f"must be logits for loss {loss}: drop the final {last.kind} layer")
-    if loss == "nll" and last.kind != "log_softmax":
+    if loss in ("bce_logits", "cross_entropy") and ends_in in ("sigmoid", "softmax"):
+        raise fail(f"must be logits for loss {loss}: drop the final {ends_in}")
+    if loss == "cross_entropy_probs" and ends_in != "softmax":
+        raise fail("must be probabilities for loss cross_entropy_probs: end with a softmax, or use cross_entropy")
+    if loss == "nll" and ends_in != "log_softmax":
         raise fail("must be log-probabilities for loss nll: end with a log_softmax layer")
 
 

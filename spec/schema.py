@@ -13,7 +13,11 @@ from typing import Any
 
 LAYOUTS = ("nchw", "nhwc")
 SAMPLERS = ("balanced", "shuffle", "sequential")
-LOSSES = ("bce", "bce_logits", "cross_entropy", "nll")
+LOSSES = ("bce", "bce_logits", "cross_entropy", "cross_entropy_probs", "nll")
+# data.normalize: none (absent), stats (given mean and std), auto (mean and std of the
+# training split, computed at run time), scale (the slides' plain /255, which every
+# image gets anyway: no further step)
+NORMALIZE = ("none", "stats", "auto", "scale")
 INITS = ("torch", "keras")
 # Layers that map each feature to itself: a flatten's feature order passes through them.
 FEATURE_WISE = ("dropout", "relu", "leaky_relu", "prelu", "tanh", "sigmoid", "batchnorm")
@@ -42,10 +46,17 @@ class DataSpec:
     split_seed: int
     sampler: str
     hflip: float  # probability of a horizontal flip, training split only; 0 for none
-    mean: tuple[float, ...] | None
+    mean: tuple[float, ...] | None  # None: no normalisation, or auto before the run resolves it
     std: tuple[float, ...] | None
     batch_size: int
     source: SourceSpec | None = None
+    normalize: str = "stats"  # one of NORMALIZE: how mean and std came about (see NORMALIZE)
+
+    @property
+    def has_test_split(self) -> bool:
+        """Three split fractions: train, validation, test. A dataset with a test set of its
+        own (MNIST, CIFAR-10) then keeps that as the test split; with two, it validates."""
+        return len(self.split_fractions) == 3
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,17 @@ class LayerSpec:
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
     line: int
+
+    @property
+    def activation(self) -> str | None:
+        """The activation fused into a conv2d or linear layer (Keras' ``activation=``), if any."""
+        return self.params.get("activation")
+
+    @property
+    def activation_name(self) -> str:
+        """The name of the separate module that applies a fused activation where a framework
+        has no such argument (torch's ``nn.ReLU`` after ``nn.Conv2d``)."""
+        return f"{self.name}_{self.activation}"
 
 
 @dataclass(frozen=True)

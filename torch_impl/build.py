@@ -47,11 +47,17 @@ LAYERS: dict[str, Callable[[LayerSpec], nn.Module]] = {
 }
 
 
+# torch's layers take no activation argument: a fused one is a module of its own after them.
+FUSED: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "softmax": lambda: nn.Softmax(dim=-1)}
+
+
 def build_model(model: ModelSpec, layout: str, mode: str = "native") -> nn.Sequential:
     """Seed like the book (``torch.manual_seed`` just before), then add the layers in order.
 
-    An ``nhwc`` model takes channels-last input and permutes it once to torch's NCHW. Both
-    modes build the same model: torch's semantics are what lockstep holds Keras to.
+    An ``nhwc`` model takes channels-last input and permutes it once to torch's NCHW. A
+    layer with a fused ``activation`` is followed by that activation's module, named
+    ``<layer>_<activation>``. Both modes build the same model: torch's semantics are what
+    lockstep holds Keras to.
     """
     torch.manual_seed(model.seed)
     net = nn.Sequential()
@@ -59,6 +65,8 @@ def build_model(model: ModelSpec, layout: str, mode: str = "native") -> nn.Seque
         net.add_module("nhwc_to_nchw", Permute([0, 3, 1, 2]))
     for layer in model.layers:
         net.add_module(layer.name, LAYERS[layer.kind](layer))
+        if layer.activation is not None:
+            net.add_module(layer.activation_name, FUSED[layer.activation]())
     if model.init == "keras":
         _keras_init(net)
     return net
@@ -75,3 +83,14 @@ def _keras_init(net: nn.Module) -> None:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def parameter_table(model: nn.Module) -> list[tuple[str, str, tuple[int, ...], int]]:
+    """``(layer, tensor, shape, numel)`` for each trainable tensor, as the slides list
+    ``[(name, p.numel()) for name, p in model.named_parameters()]``; torch's shapes."""
+    rows = []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            layer, _, tensor = name.rpartition(".")
+            rows.append((layer, tensor, tuple(p.shape), p.numel()))
+    return rows

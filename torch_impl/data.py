@@ -120,6 +120,17 @@ def make_loaders(
     return train_loader, val_loader
 
 
+def make_test_loader(split: Split, data: DataSpec, loss: str, layout: str) -> DataLoader | None:
+    """The test split as the validation split is served (in order, normalised, no flips);
+    None when the spec has no test split."""
+    if split.x_test is None:
+        return None
+    test_set = TransformedTensorDataset(
+        torch.as_tensor(split.x_test), _targets(split.y_test, loss), _transform(data, layout, random_flip=False)
+    )
+    return DataLoader(test_set, batch_size=data.batch_size)
+
+
 def reseed(loader: DataLoader, seed: int) -> None:
     """Reseed the loader's own generator, if it has one (the book's ``set_seed`` does), or
     rewind its plan to the first epoch: a plan is what the book draws after ``set_seed``."""

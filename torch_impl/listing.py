@@ -16,11 +16,14 @@ listing is text, and its line ``n_epochs = N`` is the one place that sets the ep
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from common.present.source import (
     Call,
     Code,
     binary_loss,
     call_args,
+    class_source,
     code,
     header,
     join_blocks,
@@ -31,6 +34,7 @@ from common.present.source import (
 from spec.schema import LayerSpec, Spec
 
 FRAMEWORK = "PyTorch, in the style of Deep Learning with PyTorch Step-by-Step"
+SEMANTICS = Path(__file__).with_name("semantics.py")  # the loss torch lacks, printed from its source
 
 
 def listing(spec: Spec) -> str:
@@ -92,6 +96,9 @@ def _data(spec: Spec) -> list[str]:
         f"y_train = {targets.format('train')}  # {comment}",
         f"y_val = {targets.format('val')}",
     ]
+    if spec.data.has_test_split:
+        lines += ["x_test = torch.as_tensor(split.x_test)  # used once, after training"]
+        lines.append(f"y_test = {targets.format('test')}")
     return ["\n".join(lines)]
 
 
@@ -104,7 +111,15 @@ def _pipeline(spec: Spec) -> list[str]:
         train, val = [], []
         if data.hflip:
             train.append(f"v2.RandomHorizontalFlip(p={literal(data.hflip)})")
-        if data.mean is not None:
+        if data.normalize == "auto":
+            lines += [
+                "# normalize: auto - each channel's mean and std over the stacked training images",
+                "stacked = x_train.transpose(0, 1).reshape(x_train.shape[1], -1)  # (C, N * H * W)",
+                "normalizer = v2.Normalize(mean=stacked.mean(dim=1).tolist(), std=stacked.std(dim=1).tolist())",
+            ]
+            train.append("normalizer")
+            val.append("normalizer")
+        elif data.mean is not None:
             normalize = Call("v2.Normalize(", call_args(mean=list(data.mean), std=list(data.std)))
             lines.append(render("normalizer = ", normalize))
             train.append("normalizer")
@@ -114,8 +129,13 @@ def _pipeline(spec: Spec) -> list[str]:
             train = ["train_composer"]
         lines.append(f"train_set = TransformedTensorDataset(x_train, y_train, transform={train[0]})")
         lines.append(f"val_set = TransformedTensorDataset(x_val, y_val{''.join(', transform=' + v for v in val)})")
+        if data.has_test_split:
+            transform = "".join(", transform=" + v for v in val)
+            lines.append(f"test_set = TransformedTensorDataset(x_test, y_test{transform})")
     else:
         lines += ["train_set = TensorDataset(x_train, y_train)", "val_set = TensorDataset(x_val, y_val)"]
+        if data.has_test_split:
+            lines.append("test_set = TensorDataset(x_test, y_test)")
     batch = data.batch_size
     if data.sampler == "balanced":
         lines += ["", "# Balanced sampling: each sample weighs 1 / (its class count), drawn with replacement"]
@@ -144,6 +164,8 @@ def _pipeline(spec: Spec) -> list[str]:
     else:
         lines.append(f"train_loader = DataLoader(train_set, batch_size={batch})  # in order")
     lines.append(f"val_loader = DataLoader(val_set, batch_size={batch})")
+    if data.has_test_split:
+        lines.append(f"test_loader = DataLoader(test_set, batch_size={batch})")
     return [*blocks, "\n".join(lines)]
 
 
@@ -176,6 +198,9 @@ def _model(spec: Spec) -> list[str]:
     ]
     for layer in model.layers:
         lines.append(render("", Call("model.add_module(", call_args(layer.name, _layer(layer)))))
+        if layer.activation is not None:  # torch's layers take no activation: a module of its own
+            fused = Call("model.add_module(", call_args(layer.activation_name, FUSED[layer.activation]))
+            lines.append(render("", fused))
     return ["\n".join(lines), *_init(spec)]
 
 
@@ -245,6 +270,8 @@ def _linear(layer: LayerSpec) -> Call:
     return Call("nn.Linear(", call_args(**kwargs))
 
 
+FUSED = {"relu": Call("nn.ReLU(", []), "softmax": Call("nn.Softmax(", call_args(dim=-1))}
+
 PADS = {"zeros": "nn.ZeroPad2d(", "reflect": "nn.ReflectionPad2d(", "replicate": "nn.ReplicationPad2d("}
 
 LAYERS = {
@@ -268,6 +295,8 @@ LAYERS = {
 
 def _loss_and_optimizer(spec: Spec) -> list[str]:
     lines = ["# Loss and optimizer", f"loss_fn = {LOSSES[spec.train.loss]}", render("optimizer = ", _optimizer(spec))]
+    if spec.train.loss == "cross_entropy_probs":  # torch lacks it: the very class that runs
+        return [class_source(SEMANTICS, "ProbsNLLLoss"), "\n".join(lines)]
     return ["\n".join(lines)]
 
 
@@ -275,6 +304,7 @@ LOSSES = {
     "bce": "nn.BCELoss()",
     "bce_logits": "nn.BCEWithLogitsLoss()",
     "cross_entropy": "nn.CrossEntropyLoss()",
+    "cross_entropy_probs": "ProbsNLLLoss()",
     "nll": "nn.NLLLoss()",
 }
 
@@ -303,13 +333,16 @@ def _training(spec: Spec) -> list[str]:
     seeding = [f"torch.manual_seed({seed})  # the book's set_seed({seed})"]
     if spec.data.sampler == "balanced":
         seeding.append(f"generator.manual_seed({seed})  # which reseeds the sampler's generator too")
-    return [TRAINING.format(epochs=spec.train.epochs, seeding="\n".join(seeding), predicted=ACCURACY[spec.train.loss])]
+    predicted = ACCURACY[spec.train.loss]
+    training = TRAINING.format(epochs=spec.train.epochs, seeding="\n".join(seeding), predicted=predicted)
+    return [training, TESTING.format(predicted=predicted)] if spec.data.has_test_split else [training]
 
 
 ACCURACY = {  # the predicted classes, from yhat, to compare with y_batch
     "bce": "(yhat > 0.5).float()",
     "bce_logits": "(yhat > 0).float()",
     "cross_entropy": "yhat.argmax(dim=1)",
+    "cross_entropy_probs": "yhat.argmax(dim=1)",
     "nll": "yhat.argmax(dim=1)",
 }
 
@@ -344,8 +377,25 @@ for epoch in range(1, n_epochs + 1):
     )"""
 
 
+TESTING = """\
+# Test: once, after training, as the validation loop
+model.eval()
+batch_losses, n_correct = [], 0
+with torch.no_grad():
+    for x_batch, y_batch in test_loader:
+        yhat = model(x_batch)
+        batch_losses.append(loss_fn(yhat, y_batch).item())
+        n_correct += ({predicted} == y_batch).sum().item()
+print(f"test_loss {{np.mean(batch_losses):.4f}}  test_acc {{n_correct / len(test_set):.2%}}")"""
+
+
 # -- helpers ----------------------------------------------------------------------------
 
 
 def _transforms(spec: Spec) -> bool:
-    return bool(spec.data.hflip) or spec.data.mean is not None
+    return bool(spec.data.hflip) or _normalizes(spec)
+
+
+def _normalizes(spec: Spec) -> bool:
+    """Whether the inputs are normalised: by the spec's mean and std, or by the training split's."""
+    return spec.data.mean is not None or spec.data.normalize == "auto"

@@ -24,12 +24,14 @@ from torch.utils.data import DataLoader
 from common.errors import DataError
 from common.files.atomic import atomic_write
 from common.present import plots
+from common.present.tables import format_parameter_table
 from common.runs.lr_range import learning_rates, smoothed
 from common.runs.metrics import batch_counts, check_finite_losses
 from spec.errors import TwinspecError
 from spec.schema import TrainSpec
 from torch_impl import data
-from torch_impl.build import count_parameters
+from torch_impl.build import FUSED, count_parameters, parameter_table
+from torch_impl.semantics import ProbsNLLLoss
 
 EpochCallback = Callable[[int, float, float, float], None]  # epoch, loss, val_loss, val_acc
 CHECKPOINT_KEYS = {"epoch", "model_state_dict", "optimizer_state_dict", "loss", "val_loss", "val_accuracy", "rng_state"}
@@ -39,6 +41,7 @@ LOSSES: dict[str, Callable[[], nn.Module]] = {
     "bce": nn.BCELoss,
     "bce_logits": nn.BCEWithLogitsLoss,
     "cross_entropy": nn.CrossEntropyLoss,
+    "cross_entropy_probs": ProbsNLLLoss,
     "nll": nn.NLLLoss,
 }
 
@@ -46,6 +49,18 @@ LOSSES: dict[str, Callable[[], nn.Module]] = {
 def make_loss(loss: str, mode: str = "native") -> nn.Module:
     """The spec's loss. Torch's semantics are lockstep's reference, so ``mode`` changes nothing."""
     return LOSSES[loss]()
+
+
+def infer_loss_kind(loss_fn: nn.Module) -> str:
+    """The spec's name for a loss object: how the trainer turns outputs into classes."""
+    for kind, loss_class in LOSSES.items():  # the exact class first: ProbsNLLLoss is an NLLLoss
+        if type(loss_fn) is loss_class:
+            return kind
+    for kind, loss_class in LOSSES.items():
+        if isinstance(loss_fn, loss_class):
+            return kind
+    known = ", ".join(cls.__name__ for cls in LOSSES.values())
+    raise TwinspecError(f"cannot tell what {type(loss_fn).__name__} expects: use one of {known}, or pass loss_kind")
 
 
 def make_optimizer(model: nn.Module, train: TrainSpec, mode: str = "native") -> torch.optim.Optimizer:
@@ -59,13 +74,17 @@ def make_optimizer(model: nn.Module, train: TrainSpec, mode: str = "native") -> 
 class StepByStep:
     """The book's trainer: ``set_seed`` at the start, per-batch steps, mean batch losses."""
 
-    def __init__(self, model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, loss_kind: str) -> None:
+    def __init__(
+        self, model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, loss_kind: str | None = None
+    ) -> None:
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
-        self.loss_kind = loss_kind  # how outputs become classes: see common.runs.metrics
+        # how outputs become classes (common.runs.metrics); the book's three arguments infer it
+        self.loss_kind = loss_kind or infer_loss_kind(loss_fn)
         self.train_loader: DataLoader | None = None
         self.val_loader: DataLoader | None = None
+        self.test_loader: DataLoader | None = None
         self.writer = None
         self.losses: list[float] = []
         self.val_losses: list[float] = []
@@ -81,9 +100,13 @@ class StepByStep:
 
     # -- training ----------------------------------------------------------------------
 
-    def set_loaders(self, train_loader: DataLoader, val_loader: DataLoader | None = None) -> None:
+    def set_loaders(
+        self, train_loader: DataLoader, val_loader: DataLoader | None = None, test_loader: DataLoader | None = None
+    ) -> None:
+        """``test_loader`` is kept for :meth:`evaluate` after training; ``train`` never reads it."""
         self.train_loader = train_loader
         self.val_loader = val_loader
+        self.test_loader = test_loader
 
     def set_tensorboard(self, name: str, folder: str | Path = "runs") -> Path:
         """Log each epoch's losses and validation accuracy under ``folder/name_<time>``.
@@ -175,6 +198,13 @@ class StepByStep:
             self.writer.add_scalars("accuracy", {"validation": val_acc}, epoch)
         self.writer.flush()
 
+    def evaluate(self, loader: DataLoader) -> tuple[float, np.ndarray]:
+        """The mean batch loss and per-class ``[correct, total]`` over ``loader``: the book's
+        validation loop, under ``no_grad``, run once (on the test split, after training)."""
+        with torch.no_grad():
+            steps = [self._val_step(x, y) for x, y in loader]
+        return float(np.mean([loss for loss, _ in steps])), np.sum([counts for _, counts in steps], axis=0)
+
     # -- prediction and metrics ----------------------------------------------------------
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -198,6 +228,10 @@ class StepByStep:
 
     def count_parameters(self) -> int:
         return count_parameters(self.model)
+
+    def parameter_table(self) -> str:
+        """Each trainable tensor's shape and ``numel``, layer by layer, and the total."""
+        return format_parameter_table(parameter_table(self.model), "torch: model.named_parameters()")
 
     # -- checkpoints ---------------------------------------------------------------------
 
@@ -265,6 +299,13 @@ class StepByStep:
             raise TwinspecError(f"the model has no layer '{name}' (layers: {', '.join(children)})")
         return children[name]
 
+    def _output_module(self, name: str) -> nn.Module:
+        """The module whose output is layer ``name``'s: its fused activation's, if it has one
+        (Keras' conv with ``activation="relu"`` outputs after the ReLU, and so must this)."""
+        children = dict(self.model.named_children())
+        fused = [children[f"{name}_{kind}"] for kind in FUSED if f"{name}_{kind}" in children]
+        return fused[0] if fused else self._layer(name)
+
     def visualize_filters(self, layer: str) -> Figure:
         """A conv layer's kernels, ``(out, in, kh, kw)``, as images."""
         module = self._layer(layer)
@@ -275,7 +316,7 @@ class StepByStep:
 
     def attach_hooks(self, layers: Sequence[str]) -> None:
         """Record the outputs of ``layers`` (``(N, C, H, W)`` or ``(N, F)``) at each forward pass."""
-        modules = {name: self._layer(name) for name in layers}
+        modules = {name: self._output_module(name) for name in layers}
         self.remove_hooks()
 
         def hook_for(name: str):

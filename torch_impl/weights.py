@@ -5,12 +5,18 @@ Parameters and buffers (batchnorm's running statistics) are read and written ali
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
 
+from common.errors import DataError
 from common.files.weights import Weights, check_weights, expected_shapes
 from spec.schema import ModelSpec
+from torch_impl.build import build_model
+
+NATIVE_FILE = "model.pt"  # what a run folder holds besides the neutral weights.npz
 
 
 def export_weights(model: nn.Module, spec: ModelSpec) -> Weights:
@@ -26,3 +32,15 @@ def import_weights(model: nn.Module, spec: ModelSpec, weights: Weights) -> None:
         for name, params in weights.items():
             for key, value in params.items():
                 getattr(getattr(model, name), key).copy_(torch.as_tensor(np.asarray(value)))
+
+
+def save_native_model(spec: ModelSpec, weights: Weights, path: Path) -> None:
+    """The model as PyTorch users save it, ``torch.save(model.state_dict(), path)``, built
+    channels-first as the listing writes it: ``model.load_state_dict(torch.load(path))``
+    restores it into the ``nn.Sequential`` of ``run.py show`` (no twinspec needed)."""
+    model = build_model(spec, "nchw")
+    import_weights(model, spec, weights)
+    try:
+        torch.save(model.state_dict(), path)
+    except OSError as exc:
+        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -78,7 +78,7 @@ def load_image_folder(
     images = np.empty((len(files), channels, height, width), dtype=np.uint8)
     mode = "RGB" if channels == 3 else "L"
     for i, (path, _) in enumerate(files):
-        images[i] = _read_image(path, mode, (height, width))
+        images[i] = read_image(path, mode, (height, width))
     labels = np.array([label for _, label in files], dtype=np.int64)
     return images, labels, tuple(classes)
 
@@ -139,8 +139,9 @@ def _image_files(folder: Path, seen: dict[tuple[int, int], Path]) -> list[Path]:
     return found
 
 
-def _read_image(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
-    """One image as uint8 ``(C, H, W)``."""
+def read_image(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
+    """One image as uint8 ``(C, H, W)``, converted to ``mode`` (RGB or L) and resized to
+    ``size`` as every image of a folder is (``run.py predict`` reads new images so too)."""
     try:
         with Image.open(path) as image:
             if image.mode in ("I", "F") or image.mode.startswith("I;16"):

@@ -6,6 +6,7 @@ so every backend trains and validates on the same samples as the book.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,9 @@ class Split:
     x_val: np.ndarray
     y_val: np.ndarray
     classes: tuple[str, ...]
+    # The test split, evaluated once after training and never before (None: the spec has none).
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
 
 
 def split_indices(n: int, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
@@ -43,14 +47,49 @@ def scale(images: np.ndarray) -> np.ndarray:
 
 
 def split_dataset(dataset: Dataset, data: DataSpec) -> Split:
-    """The dataset's own validation split if it has one (MNIST, CIFAR-10), else the spec's."""
+    """The spec's split (``random_split`` by two or three fractions), except for a dataset
+    with a test set of its own (MNIST, CIFAR-10): with two fractions that set is the
+    validation split, as before; with three it is the test split, and the training set is
+    split into training and validation by the first two fractions, rescaled to sum to 1
+    (``[0.625, 0.125, 0.25]`` splits MNIST's 60,000 into 50,000 and 10,000)."""
+    x, labels = scale(dataset.images), dataset.labels
     if dataset.val_images is not None:
-        return Split(
-            scale(dataset.images), dataset.labels, scale(dataset.val_images), dataset.val_labels, dataset.classes
-        )
-    train_idx, val_idx = split_indices(len(dataset.labels), data.split_fractions, data.split_seed)
-    x = scale(dataset.images)
-    return Split(x[train_idx], dataset.labels[train_idx], x[val_idx], dataset.labels[val_idx], dataset.classes)
+        own_x, own_y = scale(dataset.val_images), dataset.val_labels
+        if not data.has_test_split:
+            return Split(x, labels, own_x, own_y, dataset.classes)
+        f_train, f_val = data.split_fractions[:2]
+        fractions = (f_train / (f_train + f_val), f_val / (f_train + f_val))
+        train_idx, val_idx = split_indices(len(labels), fractions, data.split_seed)
+        return Split(x[train_idx], labels[train_idx], x[val_idx], labels[val_idx], dataset.classes, own_x, own_y)
+    parts = split_indices(len(labels), data.split_fractions, data.split_seed)
+    test = (x[parts[2]], labels[parts[2]]) if data.has_test_split else (None, None)
+    return Split(x[parts[0]], labels[parts[0]], x[parts[1]], labels[parts[1]], dataset.classes, *test)
+
+
+def channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of ``(N, C, H, W)`` images, as the CIFAR slides compute them:
+    the images stacked, viewed as ``(C, -1)``, then torch's ``mean(dim=1)`` and ``std(dim=1)``
+    (with Bessel's correction, torch's default). Summed in float64, rounded to float32."""
+    mean, std = [], []
+    for c in range(x.shape[1]):
+        channel = x[:, c]
+        n = channel.size
+        mu = channel.sum(dtype=np.float64) / n
+        variance = np.square(channel - np.float32(mu)).sum(dtype=np.float64) / (n - 1)
+        mean.append(float(np.float32(mu)))
+        std.append(float(np.float32(np.sqrt(variance))))
+    if min(std) == 0:
+        raise DataError(f"normalize: auto: a channel of the training images is constant (std {std}); give mean and std")
+    return tuple(mean), tuple(std)
+
+
+def resolve_normalization(data: DataSpec, split: Split) -> DataSpec:
+    """``data`` with ``normalize: auto`` turned into the training split's own mean and std
+    (every other setting as it is): what the loaders of every column are given."""
+    if data.normalize != "auto":
+        return data
+    mean, std = channel_stats(split.x_train)
+    return dataclasses.replace(data, mean=mean, std=std)
 
 
 def normalize(x: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:

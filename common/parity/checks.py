@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 
 from common import columns
 from common.data.datasets import load_dataset
-from common.data.prep import normalize, split_dataset
+from common.data.prep import normalize, resolve_normalization, split_dataset
 from common.files.weights import Weights
 from common.parity.stats import (
     LOCKSTEP_FLOOR_RUNS,
@@ -47,9 +47,10 @@ def check_forward(spec: Spec, names: list[str] | None = None) -> ForwardParity:
     names = columns.ordered(names or columns.names())
     forward = {name: columns.load(name, "forward") for name in names}
     split = split_dataset(load_dataset(spec.data.dataset), spec.data)
+    data = resolve_normalization(spec.data, split)
     x = split.x_val[: spec.data.batch_size]
-    if spec.data.mean is not None:
-        x = normalize(x, spec.data.mean, spec.data.std)
+    if data.mean is not None:
+        x = normalize(x, data.mean, data.std)
     weights = torch_initial_weights(spec.model)
     return forward_parity(
         {

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from common.data.datasets import load_dataset
-from common.data.prep import normalize, split_dataset, to_layout
+from common.data.prep import normalize, resolve_normalization, split_dataset, to_layout
 from common.errors import DataError
 from common.parity.stats import LOCKSTEP_K, ForwardParity, LockstepParity
 from common.present import plots
@@ -67,7 +67,8 @@ def write_lecture_report(
     names each column's framework for people (default: the column names)."""
     titles = {name: (titles or {}).get(name, name) for name in sides}
     split = split_dataset(load_dataset(spec.data.dataset), spec.data)
-    x_val = split.x_val if spec.data.mean is None else normalize(split.x_val, spec.data.mean, spec.data.std)
+    data = resolve_normalization(spec.data, split)
+    x_val = split.x_val if data.mean is None else normalize(split.x_val, data.mean, data.std)
     runs = {name: side.result for name, side in sides.items()}
     first = next(iter(runs.values()))
     page = Report(

@@ -16,17 +16,41 @@ def format_epoch(epoch: int, epochs: int, train_loss: float, val_loss: float, va
     )
 
 
+def _counts(classes: list[str], per_class: list[list[int]]) -> str:
+    return "  ".join(f"{name}: {correct}/{total}" for name, (correct, total) in zip(classes, per_class))
+
+
 def format_summary(result: RunResult) -> str:
-    counts = "  ".join(f"{name}: {correct}/{total}" for name, (correct, total) in zip(result.classes, result.per_class))
-    return "\n".join(
-        [
-            f"{result.backend} {result.model} ({result.mode}, {result.layout}): {result.epochs} epochs"
-            f" in {result.seconds:.1f}s, {result.params} parameters",
-            f"  final loss {result.train_loss[-1]:.4f}  val_loss {result.val_loss[-1]:.4f}"
-            f"  val_accuracy {result.val_accuracy:.2%}",
-            f"  per class (correct/total): {counts}",
+    lines = [
+        f"{result.backend} {result.model} ({result.mode}, {result.layout}): {result.epochs} epochs"
+        f" in {result.seconds:.1f}s, {result.params} parameters",
+        f"  final loss {result.train_loss[-1]:.4f}  val_loss {result.val_loss[-1]:.4f}"
+        f"  val_accuracy {result.val_accuracy:.2%}",
+        f"  per class (correct/total): {_counts(result.classes, result.per_class)}",
+    ]
+    if result.normalization is not None and result.normalization["from"] == "training split":
+        mean = ", ".join(f"{v:.4f}" for v in result.normalization["mean"])
+        std = ", ".join(f"{v:.4f}" for v in result.normalization["std"])
+        lines.append(f"  normalize: auto, from the training split: mean ({mean})  std ({std})")
+    if result.test_per_class is not None:
+        lines += [
+            f"  test (once, after training): loss {result.test_loss:.4f}  accuracy {result.test_accuracy:.2%}",
+            f"  test per class (correct/total): {_counts(result.classes, result.test_per_class)}",
         ]
-    )
+    return "\n".join(lines)
+
+
+def format_parameter_table(rows: list[tuple[str, str, tuple[int, ...], int]], title: str) -> str:
+    """A model's parameters, one line per tensor (layer, tensor, shape, numel) and the total,
+    as the slides list them and as Keras' ``model.summary()`` counts them."""
+    header = ("layer", "tensor", "shape", "numel")
+    cells = [(layer, tensor, str(tuple(shape)), f"{numel:,}") for layer, tensor, shape, numel in rows]
+    widths = [max(len(row[i]) for row in [header, *cells]) for i in range(4)]
+    lines = [title, "  ".join(h.ljust(w) if i < 3 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))]
+    for row in cells:
+        lines.append("  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    lines.append(f"total: {sum(numel for *_, numel in rows):,} parameters")
+    return "\n".join(lines)
 
 
 def final_rows(runs: list[RunResult]) -> list[tuple[str, list[str]]]:
@@ -36,6 +60,11 @@ def final_rows(runs: list[RunResult]) -> list[tuple[str, list[str]]]:
         ("final loss", [f"{run.train_loss[-1]:.4f}" for run in runs]),
         ("final val_loss", [f"{run.val_loss[-1]:.4f}" for run in runs]),
         ("val accuracy", [f"{run.val_accuracy:.2%}" for run in runs]),
+        *(
+            [("test accuracy", [f"{run.test_accuracy:.2%}" for run in runs])]
+            if all(run.test_accuracy is not None for run in runs)
+            else []
+        ),
         *(
             (f"  {label}", [f"{run.per_class[c][0]}/{run.per_class[c][1]}" for run in runs])
             for c, label in enumerate(runs[0].classes)

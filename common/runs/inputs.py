@@ -7,12 +7,12 @@ import math
 from dataclasses import dataclass
 
 from common.data.datasets import load_dataset
-from common.data.prep import Split, split_dataset
+from common.data.prep import Split, resolve_normalization, split_dataset
 from common.errors import DataError
 from common.files.weights import Weights
 from common.replay.plan import Plan, book_plan
 from common.replay.torch_init import torch_initial_weights
-from spec.schema import Spec
+from spec.schema import DataSpec, Spec
 
 MODES = ("native", "lockstep")
 # Draws over all epochs of a lockstep plan, a sample's and each of its dropout units':
@@ -23,6 +23,7 @@ MAX_PLAN_DRAWS = 10**8
 @dataclass(frozen=True)
 class RunInputs:
     split: Split
+    data: DataSpec  # the spec's, with normalize: auto resolved to the training split's statistics
     plan: Plan | None  # lockstep: every epoch's batches, flips and dropout masks; native: each backend draws its own
     init: Weights | None  # None: the backend's own seeded init
 
@@ -34,10 +35,11 @@ def run_inputs(spec: Spec, layout: str, mode: str = "native", init: Weights | No
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     split = split_dataset(load_dataset(spec.data.dataset), spec.data)
+    data = resolve_normalization(spec.data, split)
     if mode == "native":
-        return RunInputs(split, None, init)
+        return RunInputs(split, data, None, init)
     plan = book_plan(spec.data, spec.model, split.y_train, spec.train.seed, spec.train.epochs, layout)
-    return RunInputs(split, plan, init if init is not None else torch_initial_weights(spec.model))
+    return RunInputs(split, data, plan, init if init is not None else torch_initial_weights(spec.model))
 
 
 def check_inputs(spec: Spec, mode: str, epochs_given: bool = False) -> list[str]:

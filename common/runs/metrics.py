@@ -19,6 +19,21 @@ def predicted_classes(outputs: np.ndarray, loss: str) -> np.ndarray:
     return outputs.argmax(axis=1).astype(np.int64)
 
 
+def class_probabilities(outputs: np.ndarray, loss: str) -> np.ndarray:
+    """``(N, classes)`` probabilities from raw outputs of any head: a sigmoid's probability
+    or logit (two classes), logits (softmax), probabilities as they are, log-probabilities."""
+    outputs = np.asarray(outputs, np.float64)
+    if loss in ("bce", "bce_logits"):
+        p = outputs.reshape(-1) if loss == "bce" else 1 / (1 + np.exp(-outputs.reshape(-1)))
+        return np.stack([1 - p, p], axis=1)
+    if loss == "cross_entropy":
+        shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+    if loss == "nll":
+        return np.exp(outputs)
+    return outputs
+
+
 def per_class_counts(predicted: np.ndarray, labels: np.ndarray, n_classes: int) -> list[list[int]]:
     """``[[correct, total], ...]`` per class, as the book's ``StepByStep.correct``."""
     return [[int(np.sum((labels == c) & (predicted == c))), int(np.sum(labels == c))] for c in range(n_classes)]

@@ -70,8 +70,13 @@ def _write_dir(out: Path, write: Callable[[Path], None]) -> Path:
     return out
 
 
-def write_run(result: RunResult, out: Path) -> Path:
-    """Write ``metrics.json``, ``loss.png`` and ``weights.npz`` into ``out``, all or nothing."""
+RUN_SPEC = "spec.yaml"  # the spec a run came from, as it was when it trained
+
+
+def write_run(result: RunResult, out: Path, native: dict[str, Callable[[Path], None]] | None = None) -> Path:
+    """Write ``metrics.json``, ``loss.png``, ``weights.npz`` and ``spec.yaml`` into ``out``,
+    all or nothing; ``native`` maps more file names to what writes them (the column's own
+    model file, ``model.pt`` or ``model.keras``)."""
 
     from common.present import plots  # matplotlib takes a second to import: only a run that writes pays it
 
@@ -81,6 +86,9 @@ def write_run(result: RunResult, out: Path) -> Path:
             plots.losses_figure({result.backend: (result.train_loss, result.val_loss)}, title), staging / "loss.png"
         )
         save_weights(result.weights, staging / "weights.npz")
+        (staging / RUN_SPEC).write_text(result.spec_yaml)
+        for name, save in (native or {}).items():
+            save(staging / name)
         write_json(staging / "metrics.json", result.metrics())
 
     return _write_dir(out, write)

@@ -1,0 +1,104 @@
+"""A run folder read back: its spec, metrics and weights, and new images prepared as its
+training images were, so that any column can classify them (``run.py predict``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from common.data.loaders import IMAGE_SUFFIXES, read_image
+from common.data.prep import normalize, scale
+from common.errors import DataError
+from common.files.weights import Weights, load_weights
+from common.runs.store import RUN_SPEC
+from spec import Spec, load_spec
+from spec.schema import DatasetSpec
+
+RUN_FILES = ("metrics.json", RUN_SPEC, "weights.npz")
+GRAY_MODES = ("1", "L", "LA")  # a palette image may be either: it is converted as colour
+COLOUR_MODES = ("RGB", "RGBA", "P", "CMYK", "YCbCr")
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    folder: Path
+    spec: Spec  # as it trained: on the --data it was given, if any
+    metrics: dict
+    weights: Weights
+
+
+def load_run(folder: Path) -> SavedRun:
+    """A run folder written by ``run.py train``; refused, with the reason, if it is not one."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"run folder {folder} does not exist (train one with: python run.py --model NAME)")
+    missing = [name for name in RUN_FILES if not (folder / name).is_file()]
+    if missing:
+        raise DataError(f"{folder} is not a run folder of run.py train: it lacks {', '.join(missing)}")
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text())
+        shape, classes, data = tuple(metrics["input_shape"]), list(metrics["classes"]), metrics.get("data")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{folder / 'metrics.json'} is not the metrics of a run ({exc})") from None
+    dataset = None
+    if data is not None:  # trained on the user's files: their shape and classes, as recorded
+        source = load_spec(folder / RUN_SPEC).data.source
+        dataset = DatasetSpec(source.kind, {"path": data, **source.params}, shape, len(classes))
+    spec = load_spec(folder / RUN_SPEC, dataset=dataset)
+    if spec.data.dataset.input_shape != shape:
+        raise DataError(f"{folder}: its spec.yaml describes {spec.data.dataset.input_shape} inputs, its run {shape}")
+    return SavedRun(folder, spec, metrics, load_weights(folder / "weights.npz", spec.model))
+
+
+def image_files(paths: list[Path]) -> list[Path]:
+    """The files named, and the PNG and JPEG images under the folders named, in name order."""
+    files = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise DataError(f"folder {path} holds no PNG or JPEG images")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise DataError(f"image {path} does not exist")
+    return files
+
+
+def prepare_images(files: list[Path], run: SavedRun) -> np.ndarray:
+    """Float32 ``(N, C, H, W)`` inputs, prepared as the run's training images were: scaled
+    by 1/255, then normalised by the run's own mean and std. Images of a folder dataset are
+    converted and resized as the folder's were; for any other dataset, an image of another
+    size, or grey for a colour model (or colour for a grey one), is refused: the training
+    data was never converted, so no conversion would be the one it saw. Channels are read
+    in the file's RGB order and never swapped (OpenCV's ``imread`` would give BGR)."""
+    channels, height, width = run.spec.data.dataset.input_shape
+    folder_dataset = run.spec.data.dataset.kind == "image_folder"
+    images = np.empty((len(files), channels, height, width), np.uint8)
+    for i, path in enumerate(files):
+        if not folder_dataset:
+            _check_image(path, channels, (height, width), run.spec.data.dataset.kind)
+        images[i] = read_image(path, "RGB" if channels == 3 else "L", (height, width))
+    x = scale(images)
+    norm = run.metrics.get("normalization")
+    return x if norm is None else normalize(x, tuple(norm["mean"]), tuple(norm["std"]))
+
+
+def _check_image(path: Path, channels: int, size: tuple[int, int], dataset: str) -> None:
+    try:
+        with Image.open(path) as image:
+            mode, (width, height) = image.mode, image.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise DataError(f"{path} is not a readable image ({exc})") from None
+    trained = f"the model was trained on {size[0]}x{size[1]} {'grey' if channels == 1 else 'RGB'} images ({dataset})"
+    if (height, width) != size:
+        raise DataError(f"{path} is {height}x{width} pixels, but {trained}: resize it to {size[0]}x{size[1]} first")
+    if channels == 1 and mode not in GRAY_MODES:
+        raise DataError(f"{path} is a {mode} colour image, but {trained}: save it as one channel (grey) first")
+    if channels == 3 and mode not in COLOUR_MODES:
+        raise DataError(f"{path} is a {mode} image, but {trained}: save it with three channels (RGB) first")
