@@ -2,41 +2,36 @@
 """twinspec's command line: train a spec's model in PyTorch or Keras, compare the two,
 show their source, check their parity, write a lecture report, or list the specs.
 
-A command imports only the backends it needs: a torch run never loads TensorFlow and a
-keras run never loads torch. Commands that need both import torch first (see the
-``torch_impl`` docstring).
+A command imports only what it uses (README, "Start-up"): ``list`` and ``show`` load no
+framework and no matplotlib, a torch run never loads TensorFlow and a keras run never loads
+torch. Commands that need both families load torch's first and make the process safe for
+both (``columns.share_process``; see the ``torch_impl`` docstring). So the modules below
+are imported by the commands that need them, not here.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from common import columns
-from common.data.datasets import user_dataset
 from common.errors import DataError
-from common.files.atomic import atomic_write
-from common.files.weights import load_weights, save_weights
-from common.parity.checks import NATIVE_SEEDS, check_forward, layout_for, parity_report
-from common.parity.stats import LockstepParity, lockstep_parity
-from common.present.tables import format_comparison, format_epoch, format_summary, parity_matrix
-from common.runs.inputs import MODES
-from common.runs.result import RunResult
-from common.runs.store import check_run_dir, default_run_dir, write_comparison, write_run
-from common.runs.training import train_run
+from common.parity import NATIVE_SEEDS
+from common.runs import MODES
 from spec import Spec, TwinspecError, list_specs, load_spec, resolve_spec
 from spec.schema import LAYOUTS
+
+if TYPE_CHECKING:
+    from common.parity.stats import LockstepParity
+    from common.runs.result import RunResult
 
 COMMANDS = ("train", "compare", "show", "export", "parity", "report", "list")
 DEFAULT_MODEL = "cnn1"
 CHECKS = ("forward", "lockstep", "native")
-ACTIVATION_RANGE = np.linspace(-5, 5, 201, dtype=np.float32)  # 0 is one of the points: relu's kink shows
 
 
 class _Parser(argparse.ArgumentParser):
@@ -146,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _spec(args: argparse.Namespace, model: str | None = None) -> Spec:
     spec = load_spec(resolve_spec(model or args.model or DEFAULT_MODEL))
     if getattr(args, "data", None) is not None:
+        from common.data.datasets import user_dataset
+
         if spec.data.source is None:
             with_source = ", ".join(s.name for s in list_specs() if s.data.source is not None)
             raise TwinspecError(
@@ -168,6 +165,8 @@ def _output_file(path: Path, make_parent: bool = False) -> Path:
 
 def _progress(backend: str, epochs: int, quiet: bool) -> Callable[[int, float, float, float], None] | None:
     """One line per epoch, in the same format for both backends."""
+    from common.present.tables import format_epoch
+
     if quiet:
         return None
     start = time.perf_counter()
@@ -188,6 +187,11 @@ def cmd_list(_: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from common.files.weights import load_weights
+    from common.parity.checks import layout_for
+    from common.present.tables import format_summary
+    from common.runs.store import check_run_dir, default_run_dir, write_run
+
     spec = _spec(args)
     out = check_run_dir(args.out or default_run_dir(spec.name, args.backend))
     init = load_weights(args.init_from, spec.model) if args.init_from else None
@@ -203,11 +207,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from common.files.weights import load_weights
+    from common.parity.checks import layout_for
+    from common.present.tables import format_comparison
+    from common.runs.store import check_run_dir, default_run_dir, write_comparison
+
     spec = _spec(args)
     names = columns.parse_backends(args.backends)
     out = check_run_dir(args.out or default_run_dir(spec.name, "compare"))
     init = load_weights(args.init_from, spec.model) if args.init_from else None
     print(f"comparing {spec.name} ({spec.title}) in {', '.join(names)}, {args.mode}, {spec.train.epochs} epochs")
+    columns.share_process(names)
     results: dict[str, RunResult] = {}
     for name in names:  # torch's family first: see the torch_impl docstring
         runner = columns.load(name, "runner")
@@ -223,6 +233,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _lockstep_against_reference(results: dict[str, RunResult]) -> dict[str, LockstepParity] | None:
     """Each run against the reference's, when the reference ran too."""
+    from common.parity.stats import lockstep_parity
+
     reference = results.get(columns.REFERENCE)
     if reference is None:
         return None
@@ -236,6 +248,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from common.files.weights import save_weights
+
     spec = _spec(args)
     _output_file(args.weights)
     save_weights(columns.load(args.backend, "forward").initial_weights(spec.model), args.weights)
@@ -244,6 +258,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
+    import json
+
+    from common.files.atomic import atomic_write
+    from common.parity.checks import parity_report
+    from common.present.tables import parity_matrix
+
     if args.all and (args.model or args.data):
         raise TwinspecError("parity --all runs every shipped spec: leave out --model and --data")
     names = columns.parse_backends(args.backends)
@@ -253,6 +273,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     if args.json:
         _output_file(args.json)
     checks = CHECKS if args.check == "all" else (args.check,)
+    columns.share_process(names)
     reports = [parity_report(spec, checks, names, args.layout, args.seed or 0) for spec in specs]
     print(parity_matrix(reports))
     passed = all(report["passed"] for report in reports)
@@ -268,12 +289,20 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from common.parity.checks import check_forward, layout_for
     from common.present.lecture import Side, write_lecture_report
+    from common.present.tables import format_comparison
+    from common.runs.store import default_run_dir
+    from common.runs.training import train_run
 
     spec = _spec(args, args.report_model)
     names = columns.parse_backends(args.backends)
+    activation_range = np.linspace(-5, 5, 201, dtype=np.float32)  # 0 is one of the points: relu's kink shows
     out = _output_file(args.out or default_run_dir(spec.name, "report", suffix=".html"), make_parent=args.out is None)
     print(f"report on {spec.name} ({spec.title}): training {', '.join(names)}, {args.mode}, {spec.train.epochs} epochs")
+    columns.share_process(names)
     sides = {}
     for name in names:  # torch's family first: see the torch_impl docstring
         layout = layout_for(spec, name)
@@ -281,7 +310,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         export = columns.load(name, "weights").export_weights
         progress = _progress(name, spec.train.epochs, args.quiet)
         result = train_run(trainer, spec, backend=name, layout=layout, mode=args.mode, export=export, on_epoch=progress)
-        curves = columns.load(name, "activations").activation_curves(ACTIVATION_RANGE)
+        curves = columns.load(name, "activations").activation_curves(activation_range)
         sides[name] = Side(result, trainer, columns.load(name, "listing").listing(spec), curves)
     runs = {name: side.result for name, side in sides.items()}
     lockstep = _lockstep_against_reference(runs) if args.mode == "lockstep" else None

@@ -1,5 +1,6 @@
 """Both frameworks in one process never crash, whichever is imported first (DESIGN.md,
-"Hazards": TensorFlow first, then a torch optimizer, segfaults unless handled)."""
+"Hazards": TensorFlow first, then a torch optimizer, segfaults unless handled). The
+packages load no framework themselves, so each order names a module that does."""
 
 import pytest
 from conftest import run_python
@@ -21,11 +22,18 @@ TRAIN_KERAS = (
     "code",
     [
         "import tensorflow\n" + TRAIN_TORCH,  # the crashing order, with TensorFlow loaded by hand
-        "import keras_impl\n" + TRAIN_TORCH + TRAIN_KERAS,
-        "import torch\nimport keras_impl\n" + TRAIN_TORCH + TRAIN_KERAS,
+        "import keras_impl.build\n" + TRAIN_TORCH + TRAIN_KERAS,
+        "import torch_impl\nimport keras_impl.build\n" + TRAIN_TORCH + TRAIN_KERAS,  # torch_impl before torch
+        "import torch\nimport keras_impl.build\n" + TRAIN_TORCH + TRAIN_KERAS,
         TRAIN_TORCH + TRAIN_KERAS + TRAIN_TORCH,
     ],
-    ids=["tensorflow-then-torch", "keras_impl-then-torch", "torch-then-keras_impl", "torch-keras-torch"],
+    ids=[
+        "tensorflow-then-torch",
+        "keras-then-torch",
+        "torch_impl-keras-torch",
+        "torch-then-keras",
+        "torch-keras-torch",
+    ],
 )
 def test_both_frameworks_in_one_process(code):
     done = run_python("-c", code, env={"TF_CPP_MIN_LOG_LEVEL": "2"})

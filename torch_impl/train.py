@@ -28,7 +28,7 @@ from common.runs.lr_range import learning_rates, smoothed
 from common.runs.metrics import batch_counts
 from spec.errors import TwinspecError
 from spec.schema import TrainSpec
-from torch_impl import data
+from torch_impl import data, share_with_tensorflow
 from torch_impl.build import count_parameters
 
 EpochCallback = Callable[[int, float, float, float], None]  # epoch, loss, val_loss, val_acc
@@ -91,8 +91,9 @@ class StepByStep:
         The book's tags: ``loss`` (training and validation) and ``accuracy`` (validation),
         which the Keras trainer writes too, so one TensorBoard shows both frameworks.
         ``torch.utils.tensorboard`` loads TensorFlow when it is installed (TensorBoard reads
-        files through it); importing ``torch_impl`` first has made that safe.
+        files through it), so the process is made safe for it first (see ``torch_impl``).
         """
+        share_with_tensorflow()
         from torch.utils.tensorboard import SummaryWriter
 
         log_dir = Path(folder) / f"{name}_{time.strftime('%Y%m%d%H%M%S')}"

@@ -19,6 +19,7 @@ from common import columns
 from common.data.datasets import load_dataset
 from common.data.prep import normalize, split_dataset
 from common.files.weights import nudged
+from common.parity import NATIVE_SEEDS
 from common.parity.stats import (
     ForwardParity,
     LockstepParity,
@@ -30,8 +31,6 @@ from common.parity.stats import (
 from common.replay.torch_init import torch_initial_weights
 from common.runs.result import RunResult
 from spec.schema import LAYOUTS, Spec
-
-NATIVE_SEEDS = 5
 
 
 def layout_for(spec: Spec, column: str, override: str | None = None) -> str:

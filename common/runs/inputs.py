@@ -10,9 +10,8 @@ from common.data.prep import Split, split_dataset
 from common.files.weights import Weights
 from common.replay.plan import Plan, book_plan
 from common.replay.torch_init import torch_initial_weights
+from common.runs import MODES
 from spec.schema import Spec
-
-MODES = ("native", "lockstep")
 
 
 @dataclass(frozen=True)
