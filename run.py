@@ -12,6 +12,7 @@ are imported by the commands that need them, not here.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from common.runs.result import RunResult
 
 COMMANDS = ("train", "compare", "show", "export", "parity", "report", "list")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")  # torch's, TensorFlow's
 DEFAULT_MODEL = "cnn1"
 CHECKS = ("forward", "lockstep", "native")
 
@@ -71,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
         every = ",".join(columns.names())
         sub.add_argument("--backends", default=every, metavar="A,B,...", help=f"which backends (default: {every})")
 
+    def threads_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--threads",
+            type=_positive,
+            help="CPU threads per framework (default: the framework's own, one per core); "
+            "round-off differs between thread counts (README, \"Speed\")",
+        )
+
     def training_options(sub: argparse.ArgumentParser, out_help: str) -> None:
         sub.add_argument("--epochs", type=_positive, help="override the spec's number of epochs")
         sub.add_argument(
@@ -87,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--out", type=Path, help=out_help)
         sub.add_argument("--quiet", action="store_true", help="no per-epoch progress, only the summary")
+        threads_option(sub)
 
     train = commands.add_parser("train", help="train one model with one backend (the default command)")
     train.add_argument("--backend", choices=list(columns.COLUMNS), default="torch", help="framework to train with (default: torch)")
@@ -125,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="lockstep and native in this layout only (default: both; native: each its own)",
     )
     parity.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    threads_option(parity)
 
     report = commands.add_parser("report", help="train several backends and write a self-contained HTML report")
     report.add_argument("report_model", metavar="MODEL", help="spec name or path to a spec YAML")
@@ -133,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--epochs", type=_positive, help="override the spec's number of epochs")
     report.add_argument("--out", type=Path, help="the HTML file (default: runs/<model>-report-<time>.html)")
     report.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    threads_option(report)
 
     commands.add_parser("list", help="list the specs with their titles")
     return parser
@@ -321,6 +334,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def limit_threads(threads: int | None) -> None:
+    """``--threads N``: both frameworks read these variables when they load, which no command
+    has done yet (run.py imports them lazily). A different count can change round-off."""
+    if threads is not None:
+        for variable in THREAD_VARIABLES:
+            os.environ[variable] = str(threads)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
@@ -335,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         "report": cmd_report,
         "list": cmd_list,
     }
+    limit_threads(getattr(args, "threads", None))
     try:
         return commands[args.command](args)
     except TwinspecError as exc:

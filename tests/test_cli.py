@@ -148,3 +148,17 @@ def test_run_files_are_readable_by_others(tmp_path):
     assert done.returncode == 0, done.stderr
     assert all(p.stat().st_mode & 0o044 for p in [out, *out.iterdir()])
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
+
+
+def test_threads_reach_the_framework(tmp_path):
+    """--threads N sets the pool before torch loads (the default here would be one per core)."""
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['run.py', '--model', 'logistic', '--epochs', '1', '--quiet', '--threads', '1', '--out', %r]\n"
+        "try: runpy.run_path('run.py', run_name='__main__')\n"
+        "except SystemExit as exit: assert exit.code == 0, exit.code\n"
+        "import torch; print('threads', torch.get_num_threads())"
+    ) % str(tmp_path / "r")
+    done = run_python("-c", code)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1] == "threads 1"
