@@ -34,7 +34,9 @@ def measure(workers: dict[str, Worker], model: str, rounds: int) -> list[Row]:
             continue
         r = ratio(times[name], times[reference])
         judged = name == "keras" and model in LEVEL_WITH_KERAS
-        rows.append(Row(SECTION, f"{name} {model}", str(r), ">= 1.0" if judged else "", r.median >= 1.0 if judged else None))
+        rows.append(
+            Row(SECTION, f"{name} {model}", str(r), ">= 1.0" if judged else "", r.median >= 1.0 if judged else None)
+        )
     return rows
 
 

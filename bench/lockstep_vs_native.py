@@ -48,7 +48,9 @@ def measure(names: list[str], epochs: int, rounds: int) -> list[Row]:
         trainers = {mode: make_trainer(spec, "nhwc", mode) for mode in ("native", "lockstep")}
         for trainer in trainers.values():
             trainer.train(1, seed=spec.train.seed)  # warm-up: tracing and the first pipeline
-        times = alternate({mode: (lambda t=trainer: epoch_seconds(t, epochs)) for mode, trainer in trainers.items()}, rounds)
+        times = alternate(
+            {mode: (lambda t=trainer: epoch_seconds(t, epochs)) for mode, trainer in trainers.items()}, rounds
+        )
         r = ratio(times["lockstep"], times["native"])
         rows.append(Row(SECTION, name, str(r), f"<= {TARGET}", r.median <= TARGET))
     return rows

@@ -32,7 +32,7 @@ def measure(workers: dict[str, Worker], model: str, rounds: int) -> list[Row]:
     rows = []
     for name, worker in workers.items():
         flops = epoch_flops(spec, worker.ready["n_train"], worker.ready["n_val"])
-        times = alternate({side: (lambda side=side: worker.time(side)) for side in ("trainer", *KERNEL_FLOPS)}, rounds)
+        times = alternate({side: (lambda side=side, w=worker: w.time(side)) for side in ("trainer", *KERNEL_FLOPS)}, rounds)
         rates = {kernel: KERNEL_FLOPS[kernel] / statistics.median(times[kernel]) for kernel in KERNEL_FLOPS}
         best = max(rates, key=rates.get)
         kernels = ", ".join(f"{kernel} {rate / 1e9:.1f}" for kernel, rate in rates.items())
@@ -43,7 +43,13 @@ def measure(workers: dict[str, Worker], model: str, rounds: int) -> list[Row]:
         figure = f"{share.median:.0%} ({share.low:.0%}-{share.high:.0%}) of {best}, {flops / 1e9:.2f} GFLOP/epoch"
         target = TARGET.get(model)
         rows.append(
-            Row(SECTION, f"{name} {model}", figure, f">= {target:.0%}" if target else "", share.median >= target if target else None)
+            Row(
+                SECTION,
+                f"{name} {model}",
+                figure,
+                f">= {target:.0%}" if target else "",
+                share.median >= target if target else None,
+            )
         )
     return rows
 

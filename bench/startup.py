@@ -57,7 +57,7 @@ def timed(argv: list[str], out: Path) -> float:
     if argv[:1] != ["-c"]:
         argv = ["run.py", *argv, *(["--out", str(out / str(time.monotonic_ns()))] if "--quiet" in argv else [])]
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.strip().splitlines()[-1:]}")
@@ -71,7 +71,10 @@ def measure(rounds: int) -> list[Row]:
         sides = {name: (lambda argv=argv: timed(argv, out)) for name, (argv, _) in found.items()}
         sides.update({family: (lambda code=code: timed(["-c", code], out)) for family, code in IMPORTS.items()})
         times = alternate(sides, rounds)
-    rows = [Row(SECTION, f"python -c '{code}'", f"{statistics.median(times[family]):.2f} s") for family, code in IMPORTS.items()]
+    rows = [
+        Row(SECTION, f"python -c '{code}'", f"{statistics.median(times[family]):.2f} s")
+        for family, code in IMPORTS.items()
+    ]
     for name, (argv, family) in found.items():
         figure = f"{statistics.median(times[name]):.2f} s"
         target = TARGETS.get(name.split()[0])

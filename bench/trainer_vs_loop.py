@@ -31,7 +31,7 @@ def measure(workers: dict[str, Worker], model: str, rounds: int) -> list[Row]:
         if "loop" not in worker.sides:
             rows.append(Row(SECTION, what, "no plain loop for this column in bench/loops.py", f"<= {TARGET}", False))
             continue
-        times = alternate({side: (lambda side=side: worker.time(side)) for side in ("trainer", "loop")}, rounds)
+        times = alternate({side: (lambda side=side, w=worker: w.time(side)) for side in ("trainer", "loop")}, rounds)
         r = ratio(times["trainer"], times["loop"])
         rows.append(Row(SECTION, what, str(r), f"<= {TARGET}", r.median <= TARGET))
     return rows
