@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The columns against each other: each column's trainer, an epoch in turn, on the same
-model and MNIST-sized generated data, each in its own process; the ratio to the
-reference column (torch) is taken per round. Target: torch no slower than Keras on
+model and MNIST-sized generated data, each in its own process (torch in nhwc too); the
+ratio to the reference column (torch, nchw) is taken per round. Target: torch no slower than Keras on
 mnist_cnn and lenet (keras / torch >= 1.0).
 
     python bench/columns_race.py [--models M,...] [--rounds R]
@@ -26,11 +26,21 @@ LEVEL_WITH_KERAS = ("mnist_cnn", "lenet")  # where torch must be at least as fas
 
 
 def measure(workers: dict[str, Worker], model: str, rounds: int) -> list[Row]:
+    """Every column in its own layout, and the reference in nhwc too: like with like for the
+    columns that compute channels-last (README, "Speed")."""
     reference = columns.REFERENCE
-    times = alternate({name: (lambda w=worker: w.time("trainer")) for name, worker in workers.items()}, rounds)
+    sides = dict(workers)
+    if reference in workers and workers[reference].ready["layout"] != "nhwc":
+        sides[f"{reference} nhwc"] = Worker(reference, model, "nhwc")
+    try:
+        times = alternate({name: (lambda w=worker: w.time("trainer")) for name, worker in sides.items()}, rounds)
+    finally:
+        for name, worker in sides.items():
+            if name not in workers:
+                worker.close()
     rows = []
-    for name in workers:
-        if name == reference:
+    for name in sides:
+        if name == reference or reference not in sides:
             continue
         r = ratio(times[name], times[reference])
         judged = name == "keras" and model in LEVEL_WITH_KERAS
