@@ -32,7 +32,7 @@ def _package(name: str) -> Path:
 
 
 def _modules(name: str) -> set[str]:
-    return {path.stem for path in _package(name).glob("*.py")}
+    return {path.stem for path in _package(name).glob("*.py") if not path.stem.startswith("_") or path.stem == "__init__"}
 
 
 def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, ...]:
