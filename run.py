@@ -183,10 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _spec(args: argparse.Namespace, model: str | None = None) -> Spec:
-    from common.data.datasets import user_dataset
-
     spec = load_spec(resolve_spec(model or args.model or DEFAULT_MODEL))
     if getattr(args, "data", None) is not None:
+        from common.data.datasets import user_dataset
+
         if spec.data.source is None:
             with_source = ", ".join(s.name for s in list_specs() if s.data.source is not None)
             raise TwinspecError(

@@ -5,6 +5,7 @@ import json
 import pytest
 from conftest import run_python
 
+from common import columns
 from spec import SPEC_DIR, resolve_spec
 
 KEYS = {
@@ -33,7 +34,7 @@ def test_list_shows_every_spec_with_its_title():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--backend", "jax"], "invalid choice: 'jax' (choose from 'torch', 'keras', 'tf')"),
+        (["--backend", "jax"], "invalid choice: 'jax' (choose from 'torch', 'lightning', 'keras', 'tf')"),
         (
             ["--model", "nope"],
             "unknown model 'nope' (choose from: " + ", ".join(sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))),
@@ -71,8 +72,14 @@ HEAVY = {"torch", "torchvision", "tensorflow", "keras", "matplotlib", "numpy", "
 
 @pytest.mark.parametrize(
     "args",
-    [["list"], ["show", "cnn1", "--backend", "torch"], ["show", "mnist_cnn", "--backend", "keras"]],
-    ids=["list", "show-torch", "show-keras"],
+    [
+        ["list"],
+        ["show", "cnn1", "--backend", "torch"],
+        ["show", "cnn1", "--backend", "lightning"],
+        ["show", "mnist_cnn", "--backend", "keras"],
+        ["show", "mnist_cnn", "--backend", "tf"],
+    ],
+    ids=["list", "show-torch", "show-lightning", "show-keras", "show-tf"],
 )
 def test_listing_commands_import_no_framework_and_no_matplotlib(args):
     """A listing is text: printing it needs no framework, no numpy, no figures."""
@@ -100,18 +107,18 @@ def test_a_run_writes_metrics_and_never_imports_the_other_framework(tmp_path, ba
     )
     assert done.returncode == 0, done.stderr[-2000:]
     imported = _imported(done.stderr)
-    own = {"torch": {"torch"}, "keras": {"keras", "tensorflow"}}[backend]
+    own = {"torch": {"torch"}, "lightning": {"pytorch_lightning"}, "keras": {"keras"}, "tf": {"tensorflow"}}[backend]
     assert own <= imported and other not in imported
     assert f"[{backend}] epoch 2/2" in done.stdout
     assert "per class (correct/total): parallel:" in done.stdout
     metrics = json.loads((out / "metrics.json").read_text())
     assert KEYS <= set(metrics)
     assert (metrics["backend"], metrics["model"], metrics["mode"], metrics["epochs"]) == (backend, "relu", "native", 2)
-    assert metrics["layout"] == ("nhwc" if backend == "keras" else "nchw")
+    assert metrics["layout"] == columns.column(backend).native_layout
     assert len(metrics["train_loss"]) == len(metrics["val_loss"]) == 2
     assert metrics["params"] == 143 and sum(t for _, t in metrics["per_class"]) == 60
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    native = "model.pt" if backend == "torch" else "model.keras"
+    native = columns.load(backend, "weights").NATIVE_FILE
     assert sorted(p.name for p in out.iterdir()) == sorted(["loss.png", "metrics.json", native, "spec.yaml", "weights.npz"])
 
 

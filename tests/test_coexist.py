@@ -37,6 +37,7 @@ TRAIN_TF = (
     ids=[
         "tensorflow-then-torch",
         "keras_impl-then-torch",
+        "torch_impl-keras_impl-torch",
         "torch-then-keras_impl",
         "torch-keras-torch",
         "tf_impl-then-torch-then-keras",
