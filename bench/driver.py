@@ -79,7 +79,9 @@ def measure_models(args: argparse.Namespace, sections: list[Measure]) -> list[Ro
                 except RuntimeError as exc:  # reported, not skipped
                     rows.append(Row("workers", f"{name} {model}", str(exc), "starts", False))
             for section in sections:
-                rows += section(workers, model, args.rounds)
+                measured = section(workers, model, args.rounds)
+                print(render(measured), file=sys.stderr, flush=True)  # progress: the table comes at the end
+                rows += measured
         finally:
             for worker in workers.values():
                 worker.close()
