@@ -61,7 +61,13 @@ def cli(doc: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated spec names (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=5, help="alternating timings per side (default: %(default)s)")
+    parser.add_argument("--columns", help="comma-separated columns (default: every registered one)")
     return parser.parse_args()
+
+
+def selected_columns(args: argparse.Namespace) -> list[str]:
+    """``--columns``, else every registered column: none is left out unasked."""
+    return columns.parse_backends(args.columns) if args.columns else columns.names()
 
 
 Measure = Callable[[dict[str, Worker], str, int], list[Row]]
@@ -73,13 +79,15 @@ def measure_models(args: argparse.Namespace, sections: list[Measure]) -> list[Ro
     for model in args.models.split(","):
         workers: dict[str, Worker] = {}
         try:
-            for name in columns.names():
+            for name in selected_columns(args):
                 try:
                     workers[name] = Worker(name, model)
                 except RuntimeError as exc:  # reported, not skipped
                     rows.append(Row("workers", f"{name} {model}", str(exc), "starts", False))
             for section in sections:
-                rows += section(workers, model, args.rounds)
+                measured = section(workers, model, args.rounds)
+                print(render(measured), file=sys.stderr, flush=True)  # progress: the table comes at the end
+                rows += measured
         finally:
             for worker in workers.values():
                 worker.close()
