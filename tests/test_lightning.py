@@ -10,6 +10,7 @@ thread here, as in ``test_show``: small models on a shared 2-core machine run fa
 from __future__ import annotations
 
 import hashlib
+import json
 import inspect
 import signal
 from collections.abc import Iterator
@@ -334,3 +335,54 @@ def test_the_round_off_run_is_torchs_too():
     spec = _spec("relu", 2)
     reference = torch_runner.train_round_off(spec, "nchw", seed=3)
     _assert_same_run(reference, lightning_runner.train_round_off(spec, "nchw", seed=3))
+
+
+LIGHTNING_LOADS = """\
+import sys
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+{lit_model}
+x = torch.as_tensor(np.load(sys.argv[2]))
+model = LitModel.load_from_checkpoint(sys.argv[1])  # Lightning's way
+model.eval()
+sequential = LitModel().model  # torch's alone: the checkpoint's state_dict, into the listing's nn.Sequential
+state = torch.load(sys.argv[1], weights_only=True)["state_dict"]
+sequential.load_state_dict({{key.removeprefix("model."): value for key, value in state.items()}})
+sequential.eval()
+with torch.no_grad():
+    assert torch.equal(model(x), sequential(x))
+    print(model(x).argmax(dim=1).tolist())
+assert not {{"spec", "common", "torch_impl", "lightning_impl"}} & {{m.split(".")[0] for m in sys.modules}}
+"""
+
+
+def test_a_fresh_process_loads_the_checkpoint_with_lightning_alone(tmp_path):
+    """``model.ckpt`` is ``trainer.save_checkpoint``'s: the listing's ``LitModel.load_from_checkpoint``
+    reads it, and so does plain ``torch.load``; both predict the run's classes."""
+    import run
+    from common.data.prep import normalize
+    from common.files.weights import load_weights
+    from common.runs.inputs import run_inputs
+    from lightning_impl import forward as lightning_forward
+    from lightning_impl import listing as lightning_listing
+
+    spec = _spec("auto_test_split")
+    out = tmp_path / "run"
+    assert run.main(["--backend", "lightning", "--model", str(spec.path), "--out", str(out), "--quiet"]) == 0
+    checkpoint = torch.load(out / "model.ckpt", weights_only=True)
+    assert checkpoint["pytorch-lightning_version"] and "model.hidden.weight" in checkpoint["state_dict"]
+    inputs = run_inputs(spec, "nchw")
+    x = normalize(inputs.split.x_val, inputs.data.mean, inputs.data.std)
+    expected = lightning_forward.forward(spec.model, "nchw", load_weights(out / "weights.npz", spec.model), x)
+    np.save(tmp_path / "x.npy", x)
+    listing = lightning_listing.listing(spec)
+    lit_model = listing[listing.index("class ProbsNLLLoss") : listing.index("\n\n\n# Model: seeded")]
+    (tmp_path / "load.py").write_text(LIGHTNING_LOADS.format(lit_model=lit_model))
+    done = run_python(str(tmp_path / "load.py"), str(out / "model.ckpt"), str(tmp_path / "x.npy"), cwd=tmp_path,
+                      env={"PYTHONPATH": ""})
+    assert done.returncode == 0, done.stderr
+    predicted = json.loads(done.stdout.strip().splitlines()[-1])
+    assert predicted == expected.argmax(axis=1).tolist()
+    assert len(set(predicted)) == 3  # a model that tells the classes apart, not a constant
