@@ -143,7 +143,7 @@ class LitModel(pl.LightningModule):
         self.n_test_correct += ({predicted} == y_batch).sum().item()
         self.n_tested += len(y_batch)
 
-    def on_test_epoch_end(self):  # the book's figures, as validation's (not self.log's weighted mean)
+    def on_test_epoch_end(self):  # the book's figures (self.log in a step would weigh by size)
         self.log("test_loss", float(np.mean(self.test_batch_losses)))
         self.log("test_acc", self.n_test_correct / self.n_tested)
 
