@@ -10,9 +10,9 @@ import pytorch_lightning as pl
 
 from common.errors import DataError
 from common.files.weights import Weights
+from lightning_impl.build import build_model
 from lightning_impl.semantics import LitModel, trainer_options, trainer_quiet
 from spec.schema import ModelSpec
-from lightning_impl.build import build_model
 from torch_impl.weights import export_weights, import_weights
 
 NATIVE_FILE = "model.ckpt"  # what a run folder holds besides the neutral weights.npz

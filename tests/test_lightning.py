@@ -10,8 +10,8 @@ thread here, as in ``test_show``: small models on a shared 2-core machine run fa
 from __future__ import annotations
 
 import hashlib
-import json
 import inspect
+import json
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -380,8 +380,13 @@ def test_a_fresh_process_loads_the_checkpoint_with_lightning_alone(tmp_path):
     listing = lightning_listing.listing(spec)
     lit_model = listing[listing.index("class ProbsNLLLoss") : listing.index("\n\n\n# Model: seeded")]
     (tmp_path / "load.py").write_text(LIGHTNING_LOADS.format(lit_model=lit_model))
-    done = run_python(str(tmp_path / "load.py"), str(out / "model.ckpt"), str(tmp_path / "x.npy"), cwd=tmp_path,
-                      env={"PYTHONPATH": ""})
+    done = run_python(
+        str(tmp_path / "load.py"),
+        str(out / "model.ckpt"),
+        str(tmp_path / "x.npy"),
+        cwd=tmp_path,
+        env={"PYTHONPATH": ""},
+    )
     assert done.returncode == 0, done.stderr
     predicted = json.loads(done.stdout.strip().splitlines()[-1])
     assert predicted == expected.argmax(axis=1).tolist()
