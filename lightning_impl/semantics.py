@@ -29,8 +29,8 @@ ADAPTATIONS: dict[str, str] = {
     "BookEpochs": "the book's epoch loss, the plain mean of the batch losses (self.log weighs batches by size)",
     "trainer_options": "no sanity-check batches (an epoch the book never ran), no logger or checkpoints "
     "(nothing in the working folder, no TensorFlow), the CPU torch computes on",
-    "trainer_quiet": "the Trainer's banners and three of its warnings silenced around fit: the command line "
-    "prints one line per epoch",
+    "trainer_quiet": "the Trainer's banners and three of its warnings silenced around fit, test and "
+    "save_checkpoint: the command line prints one line per epoch",
 }
 
 Batch = tuple[torch.Tensor, torch.Tensor]

@@ -3,7 +3,9 @@
 Lockstep: the same losses and final weights as torch's column, ``==`` and not approximately,
 for the specs without dropout. Native: the book's runs (chapter 4's losses and counts, chapter
 5's counts), and the global generator in the same state before every forward pass as in
-torch's loop, so that no draw of the Trainer's shifts the book's stream. Torch runs on one
+torch's loop, so that no draw of the Trainer's shifts the book's stream. The slides' workflow:
+``trainer.test`` gives torch's test figures, fused activations, softmax outputs and
+``normalize`` run as torch's, and ``model.ckpt`` loads with Lightning alone. Torch runs on one
 thread here, as in ``test_show``: small models on a shared 2-core machine run faster so.
 """
 
