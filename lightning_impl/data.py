@@ -1,14 +1,16 @@
-"""The book's data pipeline: torch's, re-exported. ``Trainer.fit`` takes plain ``DataLoader``s,
-so the Lightning column trains on the very loaders (sampler, generator, plan) torch's does."""
+"""The book's data pipeline: torch's, re-exported. ``Trainer.fit`` and ``Trainer.test`` take plain
+``DataLoader``s, so the Lightning column trains and tests on the very loaders (sampler,
+generator, plan) torch's does."""
 
-from torch_impl.data import (  # in torch's order: the mirror test reads the names in order
+from torch_impl.data import (  # noqa: I001  (in torch's order: the mirror test reads the names in order)
+    TransformedTensorDataset,
     PlannedDataset,
     PlanSampler,
-    TransformedTensorDataset,
     make_loaders,
-    pipeline_state,
-    planned_epochs_left,
+    make_test_loader,
     reseed,
+    planned_epochs_left,
+    pipeline_state,
     restore_pipeline,
 )
 
@@ -17,6 +19,7 @@ __all__ = [
     "PlannedDataset",
     "PlanSampler",
     "make_loaders",
+    "make_test_loader",
     "reseed",
     "planned_epochs_left",
     "pipeline_state",

@@ -22,7 +22,7 @@ def make_trainer(spec: Spec, layout: str, mode: str = "native", init: Weights | 
     initial weights (neutral format)."""
     book = torch_runner.make_trainer(spec, layout, mode, init)  # builds and seeds; trains nothing
     trainer = StepByStep(book.model, book.loss_fn, book.optimizer, book.loss_kind)
-    trainer.set_loaders(book.train_loader, book.val_loader)
+    trainer.set_loaders(book.train_loader, book.val_loader, book.test_loader)
     return trainer
 
 

@@ -24,12 +24,13 @@ from torch_impl.train import EpochCallback
 
 ADAPTATIONS: dict[str, str] = {
     "LitModel": "the book's step as a LightningModule: loss.item() per step, model.train() each epoch "
-    "(the Trainer never sets it), the optimizer built once (fit asks configure_optimizers at every start)",
+    "(the Trainer never sets it), the optimizer built once (fit asks configure_optimizers at every start), "
+    "trainer.test's batches recorded as validation's (the book's plain mean, not self.log's weighted one)",
     "BookEpochs": "the book's epoch loss, the plain mean of the batch losses (self.log weighs batches by size)",
     "trainer_options": "no sanity-check batches (an epoch the book never ran), no logger or checkpoints "
     "(nothing in the working folder, no TensorFlow), the CPU torch computes on",
-    "trainer_quiet": "the Trainer's banners and three of its warnings silenced around fit: the command line "
-    "prints one line per epoch",
+    "trainer_quiet": "the Trainer's banners and three of its warnings silenced around fit, test and "
+    "save_checkpoint: the command line prints one line per epoch",
 }
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -43,7 +44,14 @@ class LitModel(pl.LightningModule):
     validation batch's loss and per-class counts.
     """
 
-    def __init__(self, model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, loss_kind: str) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: nn.Module | None = None,
+        optimizer: torch.optim.Optimizer | None = None,
+        loss_kind: str | None = None,
+    ) -> None:
+        """Only ``model`` for a checkpoint (``weights.save_native_model``): nothing trains."""
         super().__init__()
         self.model = model
         self.loss_fn = loss_fn
@@ -54,6 +62,7 @@ class LitModel(pl.LightningModule):
         self.loss_kind = loss_kind  # how outputs become classes: see common.runs.metrics
         self.batch_losses: list[float] = []  # this epoch's, as the book's loop collects them
         self.val_steps: list[tuple[float, np.ndarray]] = []
+        self.test_steps: list[tuple[float, np.ndarray]] = []  # trainer.test's, as validation's
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -85,12 +94,13 @@ class LitModel(pl.LightningModule):
         self.val_steps.append((self.loss_fn(yhat, y).item(), batch_counts(yhat.numpy(), y.numpy(), self.loss_kind)))
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        """``trainer.test``: Lightning's own epoch means, weighted by batch size."""
+        # LIGHTNING: trainer.test runs in eval mode under torch.inference_mode (the same numbers
+        # as the book's no_grad). The book's test figures are those of its validation loop, a
+        # plain mean of batch losses and summed counts, so each batch is recorded as
+        # validation_step records it; self.log would average the losses weighted by batch size.
         x, y = batch
         yhat = self(x)
-        counts = batch_counts(yhat.numpy(), y.numpy(), self.loss_kind)
-        self.log("test_loss", self.loss_fn(yhat, y), batch_size=len(y))
-        self.log("test_acc", float(counts[:, 0].sum() / counts[:, 1].sum()), batch_size=len(y))
+        self.test_steps.append((self.loss_fn(yhat, y).item(), batch_counts(yhat.numpy(), y.numpy(), self.loss_kind)))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer

@@ -3,8 +3,8 @@
 ``torch_impl/train.py`` writes the book's loop by hand. Here a ``LightningModule``
 (``semantics.LitModel``) holds the same ``nn.Sequential``, loss and optimizer and says what
 one step is (``training_step``, ``validation_step``, ``test_step``, ``configure_optimizers``),
-and ``pl.Trainer.fit`` runs the loop. ``StepByStep`` is torch's trainer with ``set_seed`` and
-``train`` replaced: everything else (prediction, checkpoints, hooks, figures, the range test)
+``pl.Trainer.fit`` runs the loop and ``pl.Trainer.test`` the test split. ``StepByStep`` is torch's
+trainer with ``set_seed``, ``train`` and ``evaluate`` replaced: everything else (prediction, checkpoints, hooks, figures, the range test)
 acts on the same model, optimizer and loaders, so it is torch's, inherited.
 
 What the Trainer does differently from the book's loop is marked ``LIGHTNING:`` here and in
@@ -13,28 +13,43 @@ What the Trainer does differently from the book's loop is marked ``LIGHTNING:`` 
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import tempfile
+from collections.abc import Iterator
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from lightning_impl.semantics import BookEpochs, LitModel, trainer_options, trainer_quiet
 from spec.errors import TwinspecError
 from torch_impl import data
 from torch_impl import train as torch_train
-from torch_impl.train import CHECKPOINT_KEYS, LOSSES, EpochCallback, make_loss, make_optimizer
+from torch_impl.train import CHECKPOINT_KEYS, LOSSES, EpochCallback, make_loss, infer_loss_kind, make_optimizer
+from torch_impl.train import _test_figures
 
-__all__ = ["EpochCallback", "CHECKPOINT_KEYS", "LOSSES", "make_loss", "make_optimizer", "StepByStep"]
+__all__ = [
+    "EpochCallback",
+    "CHECKPOINT_KEYS",
+    "LOSSES",
+    "make_loss",
+    "infer_loss_kind",
+    "make_optimizer",
+    "StepByStep",
+]
 
 
 class StepByStep(torch_train.StepByStep):
     """The book's trainer, its loop run by ``pl.Trainer.fit``: the same API as torch's."""
 
-    def __init__(self, model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, loss_kind: str) -> None:
-        super().__init__(model, loss_fn, optimizer, loss_kind)
-        self.module = LitModel(model, loss_fn, optimizer, loss_kind)
+    def __init__(
+        self, model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, loss_kind: str | None = None
+    ) -> None:
+        super().__init__(model, loss_fn, optimizer, loss_kind)  # the book's three arguments infer loss_kind
+        self.module = LitModel(model, loss_fn, optimizer, self.loss_kind)
 
     def set_seed(self, seed: int = 42) -> None:
         """The book's ``set_seed``, with Lightning's ``seed_everything``.
@@ -62,21 +77,41 @@ class StepByStep(torch_train.StepByStep):
             raise TwinspecError(f"the batch plan has {left} of its epochs left, not {n_epochs}: make a longer plan")
         if n_epochs == 0:
             return
-        sigint = signal.getsignal(signal.SIGINT)
         try:
-            with tempfile.TemporaryDirectory(prefix="twinspec-lightning-") as root, trainer_quiet():
+            with _lightning_call() as root:
                 # A fresh Trainer per call: it counts epochs from 0, and draws nothing.
                 epochs = BookEpochs(self._end_epoch, on_epoch)
                 trainer = pl.Trainer(**trainer_options(n_epochs, root), callbacks=[epochs])
                 trainer.fit(self.module, self.train_loader, self.val_loader)
-        except SystemExit as exit_:
-            # LIGHTNING: fit turns Ctrl-C into sys.exit(1), after ignoring SIGINT for the rest
-            # of the process. Put both back: an interrupt stays an interrupt, as in every column.
-            signal.signal(signal.SIGINT, sigint)
-            if isinstance(exit_.__context__, KeyboardInterrupt):
-                raise exit_.__context__ from None
-            raise
         finally:
             self.module.take_epoch()  # an interrupted epoch leaves nothing behind
             if self.writer is not None:
                 self.writer.close()  # as the book does; the next add_scalars opens it again
+
+    def evaluate(self, loader: DataLoader) -> tuple[float, np.ndarray]:
+        """``trainer.test(model, loader)``, once (on the test split, after training): the book's
+        mean batch loss and per-class ``[correct, total]``, the figures torch's ``evaluate`` gives."""
+        try:
+            with _lightning_call() as root:
+                pl.Trainer(**trainer_options(0, root)).test(self.module, loader, verbose=False)
+            return _test_figures(self.module.test_steps)
+        finally:
+            self.module.test_steps = []
+
+
+@contextlib.contextmanager
+def _lightning_call() -> Iterator[str]:
+    """Around ``fit`` or ``test``: a temporary ``default_root_dir``, the Trainer quiet, Ctrl-C kept.
+
+    LIGHTNING: fit and test turn Ctrl-C into sys.exit(1), after ignoring SIGINT for the rest of
+    the process. Put both back: an interrupt stays an interrupt, as in every column.
+    """
+    sigint = signal.getsignal(signal.SIGINT)
+    try:
+        with tempfile.TemporaryDirectory(prefix="twinspec-lightning-") as root, trainer_quiet():
+            yield root
+    except SystemExit as exit_:
+        signal.signal(signal.SIGINT, sigint)
+        if isinstance(exit_.__context__, KeyboardInterrupt):
+            raise exit_.__context__ from None
+        raise

@@ -118,7 +118,7 @@ def test_a_run_writes_metrics_and_never_imports_the_other_framework(tmp_path, ba
     assert len(metrics["train_loss"]) == len(metrics["val_loss"]) == 2
     assert metrics["params"] == 143 and sum(t for _, t in metrics["per_class"]) == 60
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    native = columns.load(backend, "weights").NATIVE_FILE
+    native = {"torch": "model.pt", "lightning": "model.ckpt", "keras": "model.keras", "tf": "model.savedmodel"}[backend]
     assert sorted(p.name for p in out.iterdir()) == sorted(["loss.png", "metrics.json", native, "spec.yaml", "weights.npz"])
 
 

@@ -3,7 +3,9 @@
 Lockstep: the same losses and final weights as torch's column, ``==`` and not approximately,
 for the specs without dropout. Native: the book's runs (chapter 4's losses and counts, chapter
 5's counts), and the global generator in the same state before every forward pass as in
-torch's loop, so that no draw of the Trainer's shifts the book's stream. Torch runs on one
+torch's loop, so that no draw of the Trainer's shifts the book's stream. The slides' workflow:
+``trainer.test`` gives torch's test figures, fused activations, softmax outputs and
+``normalize`` run as torch's, and ``model.ckpt`` loads with Lightning alone. Torch runs on one
 thread here, as in ``test_show``: small models on a shared 2-core machine run faster so.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -160,35 +163,82 @@ def test_native_draws_exactly_what_the_books_loop_draws(name, epochs):
 
 def test_the_trainer_has_torchs_api_and_replaces_only_the_loop():
     """The same methods and signatures in the same order (inherited), ``set_seed`` and
-    ``train`` overridden; a test of ``test_trainer_api`` holds torch's to Keras'."""
+    ``train`` and ``evaluate`` (``trainer.test``) overridden; a test of ``test_trainer_api`` holds torch's to Keras'."""
     ours, theirs = lightning_train.StepByStep, torch_train.StepByStep
     assert issubclass(ours, theirs)
     public = [name for name in theirs.__dict__ if not name.startswith("_")]
-    assert [name for name in ours.__dict__ if not name.startswith("_")] == ["set_seed", "train"]
+    assert [name for name in ours.__dict__ if not name.startswith("_")] == ["set_seed", "train", "evaluate"]
     for name in public:
         assert inspect.signature(getattr(ours, name)) == inspect.signature(getattr(theirs, name)), name
 
 
-@pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")  # torch 2.14 on Lightning 2.6.6
-def test_test_step_gives_lightnings_weighted_means():
-    """``trainer.test``: the accuracy of the run, and the loss per sample (batch-size weighted)."""
-    import pytorch_lightning as pl
+def test_trainer_test_gives_torchs_test_figures_bit_for_bit(monkeypatch):
+    """``evaluate`` is ``trainer.test``: the LitModel's ``test_step`` on every test batch, once,
+    and the book's figures from them (plain mean of the batch losses, summed counts), not
+    ``self.log``'s batch-size weighted mean, which a short last batch makes another number."""
+    spec = _spec("auto_test_split")
+    runners = {"torch": torch_runner, "lightning": lightning_runner}
+    trainers = {name: runner.make_trainer(spec, "nchw") for name, runner in runners.items()}
+    figures, states = {}, {}
+    tested = []
+    test_step = LitModel.test_step
+    monkeypatch.setattr(LitModel, "test_step", lambda self, batch, i: tested.append(i) or test_step(self, batch, i))
+    for name, trainer in trainers.items():
+        trainer.train(2, seed=spec.train.seed)
+        figures[name] = trainer.evaluate(trainer.test_loader)
+        states[name] = torch.get_rng_state()
+    sizes = [len(y) for _, y in trainers["torch"].test_loader]
+    assert tested == list(range(len(sizes))) and len(set(sizes)) == 2  # 18 = 8 + 8 + 2
+    (loss, counts), (lightning_loss, lightning_counts) = figures["torch"], figures["lightning"]
+    assert lightning_loss == loss and np.array_equal(lightning_counts, counts)
+    assert counts[:, 1].sum() == 18 and torch.equal(states["lightning"], states["torch"])
+    assert trainers["lightning"].module.test_steps == []  # nothing left for a second call
 
-    spec = _spec("cnn1", 2)
-    trainer = lightning_runner.make_trainer(spec, "nchw")
-    trainer.train(2, seed=spec.train.seed)
-    losses, sizes = [], []
-    with torch.no_grad():
-        trainer.model.eval()
-        for x, y in trainer.val_loader:
-            losses.append(trainer.loss_fn(trainer.model(x), y).item())
-            sizes.append(len(y))
-    assert len(set(sizes)) == 2  # a short last batch: a plain mean would be another number
-    tester = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
-    (metrics,) = tester.test(trainer.module, trainer.val_loader, verbose=False)
-    assert metrics["test_acc"] == pytest.approx(trainer.val_accuracies[-1], rel=1e-6)
-    assert metrics["test_loss"] == pytest.approx(np.average(losses, weights=sizes), rel=1e-6)
-    assert metrics["test_loss"] != pytest.approx(np.mean(losses), rel=1e-6)
+
+@pytest.mark.parametrize(
+    "name, epochs", [("mnist_cnn_slides", 1), ("auto_test_split", 2)], ids=["fused-softmax-scale", "auto-balanced"]
+)
+def test_the_workflows_specs_run_as_torchs_bit_for_bit(name, epochs):
+    """The slides' spec (fused ReLUs, a softmax output with ``cross_entropy_probs``, ``x / 255``)
+    and ``normalize: auto`` with a test split: native runs equal to torch's, test figures too."""
+    spec = _spec(name, epochs)
+    reference = torch_runner.train_spec(spec, "nchw")
+    run = lightning_runner.train_spec(spec, "nchw")
+    _assert_same_run(reference, run)
+    assert run.test_per_class == reference.test_per_class and run.test_loss == reference.test_loss
+    assert run.normalization == reference.normalization and run.test_per_class is not None
+
+
+def test_step_by_step_takes_the_books_three_arguments():
+    from torch_impl.semantics import ProbsNLLLoss
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Softmax(dim=-1))
+    trainer = lightning_train.StepByStep(model, ProbsNLLLoss(), torch.optim.SGD(model.parameters(), lr=0.1))
+    assert trainer.loss_kind == trainer.module.loss_kind == "cross_entropy_probs"
+    table = trainer.parameter_table()
+    assert table == torch_train.StepByStep(model, ProbsNLLLoss(), trainer.optimizer).parameter_table()
+    assert table.endswith("total: 9 parameters")
+
+
+def test_a_diverging_loss_ends_the_run_at_the_epochs_end(tmp_path):
+    """``check_finite_losses`` in Lightning's epoch-end hook, as torch's loop calls it: the
+    Trainer lets the error through, with the epoch recorded before it, as in torch."""
+    from spec.errors import TwinspecError
+
+    text = resolve_spec("cnn1").read_text()
+    path = tmp_path / "cnn1_diverges.yaml"
+    path.write_text(text.replace("lr: 0.1}", "lr: 1.0e+30}"))
+    assert path.read_text() != text
+    spec = load_spec(path)
+    messages, losses = [], []
+    for runner in (torch_runner, lightning_runner):
+        trainer = runner.make_trainer(spec, "nchw")
+        with pytest.raises(TwinspecError, match="diverged") as error:
+            trainer.train(3, seed=spec.train.seed)
+        messages.append(str(error.value))
+        losses.append(trainer.losses)
+    assert messages[0] == messages[1] and messages[0].startswith("epoch ")
+    assert len(losses[0]) == len(losses[1]) >= 1 and str(losses[0]) == str(losses[1])  # nan == nan, as text
 
 
 @pytest.mark.parametrize("name, kind", [("relu", torch.optim.SGD), ("cnn2", torch.optim.Adam)])
@@ -287,3 +337,59 @@ def test_the_round_off_run_is_torchs_too():
     spec = _spec("relu", 2)
     reference = torch_runner.train_round_off(spec, "nchw", seed=3)
     _assert_same_run(reference, lightning_runner.train_round_off(spec, "nchw", seed=3))
+
+
+LIGHTNING_LOADS = """\
+import sys
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+{lit_model}
+x = torch.as_tensor(np.load(sys.argv[2]))
+model = LitModel.load_from_checkpoint(sys.argv[1])  # Lightning's way
+model.eval()
+sequential = LitModel().model  # torch's alone: the checkpoint's state_dict, into the listing's nn.Sequential
+state = torch.load(sys.argv[1], weights_only=True)["state_dict"]
+sequential.load_state_dict({{key.removeprefix("model."): value for key, value in state.items()}})
+sequential.eval()
+with torch.no_grad():
+    assert torch.equal(model(x), sequential(x))
+    print(model(x).argmax(dim=1).tolist())
+assert not {{"spec", "common", "torch_impl", "lightning_impl"}} & {{m.split(".")[0] for m in sys.modules}}
+"""
+
+
+def test_a_fresh_process_loads_the_checkpoint_with_lightning_alone(tmp_path):
+    """``model.ckpt`` is ``trainer.save_checkpoint``'s: the listing's ``LitModel.load_from_checkpoint``
+    reads it, and so does plain ``torch.load``; both predict the run's classes."""
+    import run
+    from common.data.prep import normalize
+    from common.files.weights import load_weights
+    from common.runs.inputs import run_inputs
+    from lightning_impl import forward as lightning_forward
+    from lightning_impl import listing as lightning_listing
+
+    spec = _spec("auto_test_split")
+    out = tmp_path / "run"
+    assert run.main(["--backend", "lightning", "--model", str(spec.path), "--out", str(out), "--quiet"]) == 0
+    checkpoint = torch.load(out / "model.ckpt", weights_only=True)
+    assert checkpoint["pytorch-lightning_version"] and "model.hidden.weight" in checkpoint["state_dict"]
+    inputs = run_inputs(spec, "nchw")
+    x = normalize(inputs.split.x_val, inputs.data.mean, inputs.data.std)
+    expected = lightning_forward.forward(spec.model, "nchw", load_weights(out / "weights.npz", spec.model), x)
+    np.save(tmp_path / "x.npy", x)
+    listing = lightning_listing.listing(spec)
+    lit_model = listing[listing.index("class ProbsNLLLoss") : listing.index("\n\n\n# Model: seeded")]
+    (tmp_path / "load.py").write_text(LIGHTNING_LOADS.format(lit_model=lit_model))
+    done = run_python(
+        str(tmp_path / "load.py"),
+        str(out / "model.ckpt"),
+        str(tmp_path / "x.npy"),
+        cwd=tmp_path,
+        env={"PYTHONPATH": ""},
+    )
+    assert done.returncode == 0, done.stderr
+    predicted = json.loads(done.stdout.strip().splitlines()[-1])
+    assert predicted == expected.argmax(axis=1).tolist()
+    assert len(set(predicted)) == 3  # a model that tells the classes apart, not a constant

@@ -160,7 +160,7 @@ def test_training_never_reads_the_test_split_and_evaluate_counts_it_once(tmp_pat
     assert counts[:, 0].sum() == trainer.loader_apply(test_loader, trainer.correct).sum(axis=0)[:, 0].sum()
 
 
-@pytest.mark.parametrize("backend", ["torch", "keras"])
+@pytest.mark.parametrize("backend", ["torch", "keras", "lightning"])
 def test_the_run_reports_its_test_figures(tmp_path, backend):
     spec_path = tmp_path / "probs.yaml"
     spec_path.write_text(PROBS_SPEC.replace("NORMALIZE", "auto"))
@@ -331,7 +331,7 @@ def _predicted(stdout: str) -> list[str]:
     return [line.split(": ")[1].split()[0] for line in stdout.splitlines()[1:]]
 
 
-@pytest.mark.parametrize("backend", ["torch", "keras"])
+@pytest.mark.parametrize("backend", ["torch", "keras", "lightning"])
 def test_predict_classifies_files_as_the_run_does_in_any_backend(colour_run, capsys, backend):
     out, folder, labels = colour_run
     assert run.main(["predict", str(out), str(folder), "--backend", backend]) == 0

@@ -204,7 +204,7 @@ class StepByStep:
         validation loop, under ``no_grad``, run once (on the test split, after training)."""
         with torch.no_grad():
             steps = [self._val_step(x, y) for x, y in loader]
-        return float(np.mean([loss for loss, _ in steps])), np.sum([counts for _, counts in steps], axis=0)
+        return _test_figures(steps)
 
     # -- prediction and metrics ----------------------------------------------------------
 
@@ -383,3 +383,9 @@ class StepByStep:
             data.restore_pipeline(self.train_loader, saved["pipeline"])
         tracking = {"lr": lrs.tolist(), "loss": smoothed(raw, alpha)}
         return tracking, plots.lr_range_figure(tracking["lr"], tracking["loss"], step_mode)
+
+
+def _test_figures(steps: list[tuple[float, np.ndarray]]) -> tuple[float, np.ndarray]:
+    """``evaluate``'s figures from its batches' ``(loss, counts)``: the plain mean of the batch
+    losses and the summed per-class counts (Lightning's ``trainer.test`` records the same steps)."""
+    return float(np.mean([loss for loss, _ in steps])), np.sum([counts for _, counts in steps], axis=0)
