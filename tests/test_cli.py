@@ -119,7 +119,8 @@ def test_a_run_writes_metrics_and_never_imports_the_other_framework(tmp_path, ba
     assert metrics["params"] == 143 and sum(t for _, t in metrics["per_class"]) == 60
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     native = {"torch": "model.pt", "lightning": "model.ckpt", "keras": "model.keras", "tf": "model.savedmodel"}[backend]
-    assert sorted(p.name for p in out.iterdir()) == sorted(["loss.png", "metrics.json", native, "spec.yaml", "weights.npz"])
+    files = ["loss.png", "metrics.json", native, "spec.yaml", "weights.npz"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(files)
 
 
 def test_the_tf_column_never_imports_keras():
