@@ -23,8 +23,8 @@ from common.present.source import (
     Code,
     binary_loss,
     call_args,
-    class_source,
     code,
+    definition,
     header,
     join_blocks,
     literal,
@@ -296,7 +296,7 @@ LAYERS = {
 def _loss_and_optimizer(spec: Spec) -> list[str]:
     lines = ["# Loss and optimizer", f"loss_fn = {LOSSES[spec.train.loss]}", render("optimizer = ", _optimizer(spec))]
     if spec.train.loss == "cross_entropy_probs":  # torch lacks it: the very class that runs
-        return [class_source(SEMANTICS, "ProbsNLLLoss"), "\n".join(lines)]
+        return [definition(SEMANTICS, "ProbsNLLLoss"), "\n".join(lines)]
     return ["\n".join(lines)]
 
 
