@@ -625,3 +625,26 @@ def test_the_tf_parameter_table_lists_tensorflows_shapes():
     assert "conv1   kernel  (3, 3, 1, 32)       288" in table
     assert "dense1  kernel  (1600, 64)      102,400" in table
     assert table.endswith("total: 121,475 parameters")
+
+
+def test_the_tf_listing_runs_the_tf_columns_workflow(tmp_path, monkeypatch):
+    """Fused activations, a softmax with the loss on probabilities, normalize: auto and a test
+    split: with batches in order the listing's epoch and its test figures are the tf
+    column's, to float32 round-off (two traced graphs may order a sum differently)."""
+    from test_show import run_listing
+
+    from tf_impl import listing as tf_listing
+    from tf_impl.runner import train_spec as tf_train_spec
+
+    monkeypatch.chdir(ROOT)
+    spec = _spec(tmp_path, PROBS_SPEC.replace("  batch_size: 16", "  batch_size: 16\n  sampler: sequential"))
+    assert spec.data.sampler == "sequential" and not spec.data.hflip
+    namespace = run_listing(tf_listing.listing(spec), epochs=1)
+    data = run_inputs(spec, "nhwc").data
+    assert list(namespace["mean"]) == pytest.approx(data.mean, rel=1e-5)
+    assert list(namespace["std"]) == pytest.approx(data.std, rel=1e-5)
+    result = tf_train_spec(spec.with_overrides(epochs=1), "nhwc")
+    assert namespace["losses"][0] == pytest.approx(result.train_loss[0], rel=1e-6)
+    assert namespace["val_losses"][0] == pytest.approx(result.val_loss[0], rel=1e-6)
+    assert namespace["test_loss"] == pytest.approx(result.test_loss, rel=1e-6)
+    assert namespace["test_acc"] == result.test_accuracy and len(namespace["y_test"]) == 40
