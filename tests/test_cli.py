@@ -81,11 +81,11 @@ def test_a_run_writes_metrics_and_never_imports_the_other_framework(tmp_path, ba
     metrics = json.loads((out / "metrics.json").read_text())
     assert KEYS <= set(metrics)
     assert (metrics["backend"], metrics["model"], metrics["mode"], metrics["epochs"]) == (backend, "relu", "native", 2)
-    assert metrics["layout"] == ("nhwc" if backend == "keras" else "nchw")
+    assert metrics["layout"] == ("nhwc" if backend in ("keras", "tf") else "nchw")
     assert len(metrics["train_loss"]) == len(metrics["val_loss"]) == 2
     assert metrics["params"] == 143 and sum(t for _, t in metrics["per_class"]) == 60
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    native = "model.pt" if backend == "torch" else "model.keras"
+    native = {"torch": "model.pt", "keras": "model.keras", "tf": "model.savedmodel"}[backend]
     assert sorted(p.name for p in out.iterdir()) == sorted(["loss.png", "metrics.json", native, "spec.yaml", "weights.npz"])
 
 
