@@ -624,6 +624,7 @@ def test_the_tf_parameter_table_lists_tensorflows_shapes():
     table = tf_trainer(load_spec(resolve_spec(SLIDES)), "nhwc").parameter_table()
     assert "conv1   kernel  (3, 3, 1, 32)       288" in table
     assert "dense1  kernel  (1600, 64)      102,400" in table
+    assert table.index("conv1   kernel") < table.index("conv1   bias")  # as the layer makes them, as Keras lists them
     assert table.endswith("total: 121,475 parameters")
 
 

@@ -287,11 +287,13 @@ def count_parameters(model: Model) -> int:
 
 
 def parameter_table(model: Model) -> list[tuple[str, str, tuple[int, ...], int]]:
-    """``(layer, tensor, shape, numel)`` for each trainable variable, layer by layer, as
-    ``model.trainable_variables`` names them (``conv1/kernel:0``); TensorFlow's shapes
-    (HWIO kernels, ``(in, out)`` dense)."""
+    """``(layer, tensor, shape, numel)`` for each trainable variable, layer by layer, named
+    as ``model.trainable_variables`` names them (``conv1/kernel:0``), in the order each layer
+    makes them (``tf.Module`` lists its own by attribute name: bias before kernel);
+    TensorFlow's shapes (HWIO kernels, ``(in, out)`` dense)."""
     return [
         (layer.name, v.name.split("/")[-1].split(":")[0], tuple(v.shape), math.prod(v.shape))
         for layer in model.layers
-        for v in layer.trainable_variables
+        for v in vars(layer).values()
+        if isinstance(v, tf.Variable) and v.trainable
     ]
