@@ -24,9 +24,10 @@ parity: $(STAMP)
 	mkdir -p runs
 	$(PY) run.py parity --all --check all --json runs/parity.json
 
-## bench: keras lockstep against keras native, epoch for epoch; Lightning's Trainer against the torch loop
+## bench: every benchmark, one table: trainers against plain loops, columns against each
+## other, share of peak, start-up, keras lockstep against native (see README, "Speed")
 bench: $(STAMP)
-	$(PY) bench/lockstep_vs_native.py
+	$(PY) bench/all.py
 	$(PY) bench/lightning_overhead.py
 
 browser:

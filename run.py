@@ -2,9 +2,11 @@
 """twinspec's command line: train a spec's model in PyTorch or Keras, compare the two,
 show their source, check their parity, write a lecture report, or list the specs.
 
-A command imports only the backends it needs: a torch run never loads TensorFlow and a
-keras run never loads torch. Commands that need both import torch first (see the
-``torch_impl`` docstring).
+A command imports only what it uses (README, "Start-up"): ``list`` and ``show`` load no
+framework and no matplotlib, a torch run never loads TensorFlow and a keras run never loads
+torch. Commands that need both families load torch's first and make the process safe for
+both (``columns.share_process``; see the ``torch_impl`` docstring). So most modules are
+imported by the commands that need them, not here.
 """
 
 from __future__ import annotations
@@ -16,45 +18,25 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from common import columns
-from common.data.datasets import user_dataset
 from common.errors import DataError
-from common.files.atomic import write_json
-from common.files.weights import Weights, load_weights, save_weights
-from common.parity.checks import (
-    NATIVE_SEEDS,
-    check_forward,
-    judge_lockstep,
-    layout_for,
-    parity_report,
-    worst_verdict,
-)
-from common.parity.stats import LockstepParity
-from common.present.tables import (
-    format_comparison,
-    format_epoch,
-    format_parameter_table,
-    format_summary,
-    parity_matrix,
-)
-from common.replay.plan import layout_dependent_masks
-from common.runs.inputs import MODES, check_inputs
-from common.runs.metrics import class_probabilities
-from common.runs.result import RunResult
-from common.runs.saved import image_files, load_run, prepare_images
-from common.runs.store import RUN_SPEC, check_run_dir, check_writable, default_run_dir, write_comparison, write_run
-from common.runs.training import train_run
+from common.parity import NATIVE_SEEDS
+from common.runs import MODES
 from spec import Spec, TwinspecError, list_specs, load_spec, resolve_spec
 from spec.errors import printable
 from spec.schema import LAYOUTS
 
+if TYPE_CHECKING:
+    from common.files.weights import Weights
+    from common.parity.stats import LockstepParity
+    from common.runs.result import RunResult
+
 COMMANDS = ("train", "compare", "show", "export", "parity", "report", "predict", "list")
 DEFAULT_MODEL = "cnn1"
 CHECKS = ("forward", "lockstep", "native")
-ACTIVATION_RANGE = np.linspace(-5, 5, 201, dtype=np.float32)  # 0 is one of the points: relu's kink shows
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")  # torch's, TensorFlow's
 
 
 class _Parser(argparse.ArgumentParser):
@@ -103,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
         every = ",".join(columns.names())
         sub.add_argument("--backends", default=every, metavar="A,B,...", help=f"which backends (default: {every})")
 
+    def threads_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--threads",
+            type=_positive,
+            help="CPU threads per framework (default: the framework's own, one per core); "
+            'round-off differs between thread counts (README, "Speed")',
+        )
+
     def training_options(sub: argparse.ArgumentParser, out_help: str) -> None:
         sub.add_argument("--epochs", type=_positive, help="override the spec's number of epochs")
         sub.add_argument(
@@ -119,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--out", type=Path, help=out_help)
         sub.add_argument("--quiet", action="store_true", help="no per-epoch progress, only the summary")
+        threads_option(sub)
 
     train = commands.add_parser("train", help="train one model with one backend (the default command)")
     train.add_argument(
@@ -136,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("show_model", metavar="MODEL", help="spec name or path to a spec YAML")
     show.add_argument(
         "--backend", choices=list(columns.COLUMNS), default="torch", help="framework to write it in (default: torch)"
+    )
+    show.add_argument(
+        "--parameters", action="store_true", help="also list each tensor the built model holds (loads the framework)"
     )
 
     export = commands.add_parser("export", help="write a backend's initial weights for a spec (neutral .npz)")
@@ -165,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parity.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parity.add_argument("--force", action="store_true", help="overwrite --json if it exists")
+    threads_option(parity)
 
     report = commands.add_parser("report", help="train several backends and write a self-contained HTML report")
     report.add_argument("report_model", metavar="MODEL", help="spec name or path to a spec YAML")
@@ -174,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, help="the HTML file (default: runs/<model>-report-<time>.html)")
     report.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     report.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    threads_option(report)
 
     predict = commands.add_parser("predict", help="classify image files with a trained run, in any backend")
     predict.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a folder written by run.py train")
@@ -189,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _spec(args: argparse.Namespace, model: str | None = None) -> Spec:
     spec = load_spec(resolve_spec(model or args.model or DEFAULT_MODEL))
     if getattr(args, "data", None) is not None:
+        from common.data.datasets import user_dataset
+
         if spec.data.source is None:
             with_source = ", ".join(s.name for s in list_specs() if s.data.source is not None)
             raise TwinspecError(
@@ -223,6 +221,8 @@ def _output_file(
     """Refuse, before any work, a file that cannot be written, that would overwrite one
     without ``--force``, or that is an input (``make_parent``: our default folder, which
     the writer makes)."""
+    from common.runs.store import check_writable
+
     _not_an_input(path, option, inputs)
     check_writable(path, option)
     if not make_parent and not path.parent.is_dir():
@@ -236,18 +236,24 @@ def _output_file(
 
 def _run_dir(args: argparse.Namespace, spec: Spec, backend: str) -> Path:
     """``--out`` (or the default run folder), checked before any work."""
+    from common.runs.store import check_run_dir, default_run_dir
+
     out = args.out or default_run_dir(spec.name, backend)
     return check_run_dir(_not_an_input(out, "--out", _inputs(args, [spec])))
 
 
 def _check_data(spec: Spec, args: argparse.Namespace, mode: str) -> None:
     """What the data alone shows, before the framework import (seconds) and training."""
+    from common.runs.inputs import check_inputs
+
     for warning in check_inputs(spec, mode, epochs_given=getattr(args, "epochs", None) is not None):
         print(f"warning: {printable(warning)}", file=sys.stderr)
 
 
 def _progress(backend: str, epochs: int, quiet: bool) -> Callable[[int, float, float, float], None] | None:
     """One line per epoch, in the same format for both backends."""
+    from common.present.tables import format_epoch
+
     if quiet:
         return None
     start = time.perf_counter()
@@ -268,6 +274,11 @@ def cmd_list(_: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from common.files.weights import load_weights
+    from common.parity.checks import layout_for
+    from common.present.tables import format_summary
+    from common.runs.store import RUN_SPEC, write_run
+
     spec = _spec(args)
     out = _run_dir(args, spec, args.backend)
     init = load_weights(args.init_from, spec.model) if args.init_from else None
@@ -289,6 +300,9 @@ def _layouts(spec: Spec, names: list[str], mode: str, override: str | None = Non
     """Each backend's layout. In lockstep, a dropout on a feature map makes the plan's masks
     depend on the layout torch computes in (``common.replay.plan``): every backend must
     then run in one layout, or they would train on different masks."""
+    from common.parity.checks import layout_for
+    from common.replay.plan import layout_dependent_masks
+
     layouts = {name: layout_for(spec, name, override) for name in names}
     on_maps = layout_dependent_masks(spec.model)
     if mode == "lockstep" and on_maps and len(set(layouts.values())) > 1:
@@ -300,6 +314,10 @@ def _layouts(spec: Spec, names: list[str], mode: str, override: str | None = Non
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from common.files.weights import load_weights
+    from common.present.tables import format_comparison
+    from common.runs.store import write_comparison
+
     spec = _spec(args)
     names = columns.parse_backends(args.backends)
     layouts = _layouts(spec, names, args.mode, args.layout)
@@ -308,6 +326,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     _check_data(spec, args, args.mode)
     print(f"comparing {spec.name} ({spec.title}) in {', '.join(names)}, {args.mode}, {spec.train.epochs} epochs")
     results: dict[str, RunResult] = {}
+    columns.share_process(names)
     for name in names:  # torch's family first: see the torch_impl docstring
         runner = columns.load(name, "runner")
         layout = layouts[name]
@@ -325,6 +344,8 @@ def _lockstep_against_reference(
 ) -> dict[str, LockstepParity] | None:
     """Each run against the reference's, when the reference ran too, judged by the noise
     floor: the reference once more, with round-off injected (``common.parity.checks``)."""
+    from common.parity.checks import judge_lockstep
+
     reference = results.get(columns.REFERENCE)
     if reference is None:
         return None
@@ -335,15 +356,21 @@ def _lockstep_against_reference(
 def cmd_show(args: argparse.Namespace) -> int:
     spec = _spec(args, args.show_model)
     print(columns.load(args.backend, "listing").listing(spec), end="")
-    build = columns.load(args.backend, "build")
-    layout = layout_for(spec, args.backend)
-    rows = build.parameter_table(build.build_model(spec.model, layout))
-    table = format_parameter_table(rows, f"Parameters, as {columns.column(args.backend).title} holds them ({layout}):")
-    print("\n" + "\n".join(f"# {line}" for line in table.splitlines()))
+    if args.parameters:  # builds the model in its framework: the listing alone needs none
+        from common.parity.checks import layout_for
+        from common.present.tables import format_parameter_table
+
+        build = columns.load(args.backend, "build")
+        layout = layout_for(spec, args.backend)
+        rows = build.parameter_table(build.build_model(spec.model, layout))
+        title = f"Parameters, as {columns.column(args.backend).title} holds them ({layout}):"
+        print("\n" + "\n".join(f"# {line}" for line in format_parameter_table(rows, title).splitlines()))
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from common.files.weights import save_weights
+
     spec = _spec(args)
     _output_file(args.weights, "--weights", _inputs(args, [spec]), args.force)
     save_weights(columns.load(args.backend, "forward").initial_weights(spec.model), args.weights)
@@ -352,6 +379,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
+    from common.files.atomic import write_json
+    from common.parity.checks import parity_report, worst_verdict
+    from common.present.tables import parity_matrix
+
     if args.all and (args.model or args.data):
         raise TwinspecError("parity --all runs every shipped spec: leave out --model and --data")
     names = columns.parse_backends(args.backends)
@@ -363,6 +394,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     checks = CHECKS if args.check == "all" else (args.check,)
     for spec in specs:
         _check_data(spec, args, "lockstep" if "lockstep" in checks else "native")
+    columns.share_process([columns.REFERENCE, *names])
     reports = [parity_report(spec, checks, names, args.layout, args.seed or 0) for spec in specs]
     print(parity_matrix(reports))
     verdict = worst_verdict(report["verdict"] for report in reports)
@@ -376,7 +408,13 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from common.parity.checks import check_forward
     from common.present.lecture import Side, write_lecture_report
+    from common.present.tables import format_comparison
+    from common.runs.store import default_run_dir
+    from common.runs.training import train_run
 
     spec = _spec(args, args.report_model)
     names = columns.parse_backends(args.backends)
@@ -385,6 +423,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = _output_file(out, "--out", _inputs(args, [spec]), args.force, make_parent=args.out is None)
     _check_data(spec, args, args.mode)
     print(f"report on {spec.name} ({spec.title}): training {', '.join(names)}, {args.mode}, {spec.train.epochs} epochs")
+    activation_range = np.linspace(-5, 5, 201, dtype=np.float32)  # 0 is one of the points: relu's kink shows
+    columns.share_process(names)
     sides = {}
     for name in names:  # torch's family first: see the torch_impl docstring
         layout = layouts[name]
@@ -392,7 +432,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         export = columns.load(name, "weights").export_weights
         progress = _progress(name, spec.train.epochs, args.quiet)
         result = train_run(trainer, spec, backend=name, layout=layout, mode=args.mode, export=export, on_epoch=progress)
-        curves = columns.load(name, "activations").activation_curves(ACTIVATION_RANGE)
+        curves = columns.load(name, "activations").activation_curves(activation_range)
         listing = columns.load(name, "listing").listing(spec)
         sides[name] = Side(result, trainer, listing, curves, columns.load(name, "semantics").ADAPTATIONS)
     runs = {name: side.result for name, side in sides.items()}
@@ -406,6 +446,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from common.parity.checks import layout_for
+    from common.runs.metrics import class_probabilities
+    from common.runs.saved import image_files, load_run, prepare_images
+
     saved = load_run(args.run_dir)
     files = image_files(args.images)
     backend = args.backend or saved.metrics.get("backend", columns.REFERENCE)
@@ -421,11 +467,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def limit_threads(threads: int | None) -> None:
+    """``--threads N``: both frameworks read these variables when they load, which no command
+    has done yet (run.py imports them lazily). A different count can change round-off."""
+    if threads is not None:
+        for variable in THREAD_VARIABLES:
+            os.environ[variable] = str(threads)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
         argv.insert(0, "train")  # "run.py --backend keras" means "run.py train --backend keras"
     args = build_parser().parse_args(argv)
+    limit_threads(getattr(args, "threads", None))
     commands = {
         "train": cmd_train,
         "compare": cmd_compare,

@@ -3,9 +3,9 @@
 A column is a package with the same module names as every other (``build``, ``data``,
 ``train``, ``runner``, ``forward``, ``weights``, ``listing``, ``activations``, ...). Its
 registry line names the package, the framework family it loads (two columns of one family
-may share a process freely; a process with both families loads torch's first, see
-``torch_impl``), the layout its users feed by default, and the column its parity is
-judged against. Nothing here imports a framework: a column is imported when it is used.
+may share a process freely; a process with both families calls :func:`share_process`
+first and loads torch's first, see ``torch_impl``), the layout its users feed by default,
+and the column its parity is judged against. Nothing here imports a framework: a column is imported when it is used.
 """
 
 from __future__ import annotations
@@ -83,6 +83,16 @@ def parse_backends(text: str) -> list[str]:
     if len(set(picked)) != len(picked):
         raise TwinspecError(f"--backends: {text!r} names a backend twice")
     return ordered(picked)
+
+
+def share_process(selected) -> None:
+    """Before a process loads the ``selected`` columns: if they span both families, let the
+    torch family's first column make the process safe for TensorFlow (``torch_impl``'s
+    docstring says why). One family alone needs nothing, and pays nothing."""
+    chosen = [column(name) for name in selected]
+    if {c.family for c in chosen} == set(FAMILIES):
+        torch_family = next(c for c in COLUMNS.values() if c.family == "torch")
+        importlib.import_module(torch_family.package).share_with_tensorflow()
 
 
 def load(name: str, module: str = "") -> ModuleType:

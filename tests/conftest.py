@@ -1,5 +1,5 @@
-"""Shared fixtures. The test session uses both frameworks in one process, so torch_impl is
-imported first: it loads torch._dynamo before TensorFlow (DESIGN.md, "Hazards")."""
+"""Shared fixtures. The test session uses both families in one process, so it is made safe
+for both before anything imports TensorFlow (``columns.share_process``; DESIGN.md, "Hazards")."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import torch_impl  # noqa: F401  (before anything imports TensorFlow)
+from common import columns
+
+columns.share_process(columns.names())  # before anything imports TensorFlow
 
 ROOT = Path(__file__).resolve().parent.parent
 

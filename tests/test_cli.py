@@ -5,6 +5,7 @@ import json
 import pytest
 from conftest import run_python
 
+from common import columns
 from spec import SPEC_DIR, resolve_spec
 
 KEYS = {
@@ -33,7 +34,7 @@ def test_list_shows_every_spec_with_its_title():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--backend", "jax"], "invalid choice: 'jax' (choose from 'torch', 'keras', 'tf')"),
+        (["--backend", "jax"], "invalid choice: 'jax' (choose from 'torch', 'lightning', 'keras', 'tf')"),
         (
             ["--model", "nope"],
             "unknown model 'nope' (choose from: " + ", ".join(sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))),
@@ -61,31 +62,63 @@ def test_malformed_spec_gives_file_and_line(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def _imported(stderr: str) -> set[str]:
+    """The modules ``python -X importtime`` reports as imported."""
+    return {line.split("|")[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+
+HEAVY = {"torch", "torchvision", "tensorflow", "keras", "matplotlib", "numpy", "PIL"}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list"],
+        ["show", "cnn1", "--backend", "torch"],
+        ["show", "cnn1", "--backend", "lightning"],
+        ["show", "mnist_cnn", "--backend", "keras"],
+        ["show", "mnist_cnn", "--backend", "tf"],
+    ],
+    ids=["list", "show-torch", "show-lightning", "show-keras", "show-tf"],
+)
+def test_listing_commands_import_no_framework_and_no_matplotlib(args):
+    """A listing is text: printing it needs no framework, no numpy, no figures."""
+    done = run_python("-X", "importtime", "run.py", *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout
+    assert not _imported(done.stderr) & HEAVY
+
+
+def test_export_loads_only_its_framework(tmp_path):
+    """Drawing a torch model's initial weights loads torch, and neither TensorFlow nor figures."""
+    done = run_python("-X", "importtime", "run.py", "export", "--model", "relu", "--weights", str(tmp_path / "w.npz"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = _imported(done.stderr)
+    assert "torch" in imported and not imported & {"tensorflow", "keras", "matplotlib"}
+
+
 @pytest.mark.parametrize(
     "backend, other", [("torch", "tensorflow"), ("lightning", "tensorflow"), ("keras", "torch"), ("tf", "torch")]
 )
 def test_a_run_writes_metrics_and_never_imports_the_other_framework(tmp_path, backend, other):
     out = tmp_path / "run"
-    code = (
-        "import sys, runpy; sys.argv = ['run.py', '--backend', %r, '--model', 'relu', '--epochs', '2', '--out', %r];"
-        "rc = 0\n"
-        "try: runpy.run_path('run.py', run_name='__main__')\n"
-        "except SystemExit as exit: rc = exit.code\n"
-        "print('LOADED' if %r in sys.modules else 'CLEAN'); sys.exit(rc)"
-    ) % (backend, str(out), other)
-    done = run_python("-c", code)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "CLEAN"
+    done = run_python(
+        "-X", "importtime", "run.py", "--backend", backend, "--model", "relu", "--epochs", "2", "--out", str(out)
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = _imported(done.stderr)
+    own = {"torch": {"torch"}, "lightning": {"pytorch_lightning"}, "keras": {"keras"}, "tf": {"tensorflow"}}[backend]
+    assert own <= imported and other not in imported
     assert f"[{backend}] epoch 2/2" in done.stdout
     assert "per class (correct/total): parallel:" in done.stdout
     metrics = json.loads((out / "metrics.json").read_text())
     assert KEYS <= set(metrics)
     assert (metrics["backend"], metrics["model"], metrics["mode"], metrics["epochs"]) == (backend, "relu", "native", 2)
-    assert metrics["layout"] == ("nhwc" if backend in ("keras", "tf") else "nchw")
+    assert metrics["layout"] == columns.column(backend).native_layout
     assert len(metrics["train_loss"]) == len(metrics["val_loss"]) == 2
     assert metrics["params"] == 143 and sum(t for _, t in metrics["per_class"]) == 60
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    native = {"torch": "model.pt", "keras": "model.keras", "tf": "model.savedmodel"}[backend]
+    native = columns.load(backend, "weights").NATIVE_FILE
     assert sorted(p.name for p in out.iterdir()) == sorted(["loss.png", "metrics.json", native, "spec.yaml", "weights.npz"])
 
 
@@ -144,3 +177,17 @@ def test_run_files_are_readable_by_others(tmp_path):
     assert done.returncode == 0, done.stderr
     assert all(p.stat().st_mode & 0o044 for p in [out, *out.iterdir()])
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
+
+
+def test_threads_reach_the_framework(tmp_path):
+    """--threads N sets the pool before torch loads (the default here would be one per core)."""
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['run.py', '--model', 'logistic', '--epochs', '1', '--quiet', '--threads', '1', '--out', %r]\n"
+        "try: runpy.run_path('run.py', run_name='__main__')\n"
+        "except SystemExit as exit: assert exit.code == 0, exit.code\n"
+        "import torch; print('threads', torch.get_num_threads())"
+    ) % str(tmp_path / "r")
+    done = run_python("-c", code)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1] == "threads 1"

@@ -1,5 +1,6 @@
-"""Both frameworks in one process never crash, whichever column is imported first (DESIGN.md,
-"Hazards": TensorFlow first, then a torch optimizer, segfaults unless handled)."""
+"""Both frameworks in one process never crash, whichever is imported first (DESIGN.md,
+"Hazards": TensorFlow first, then a torch optimizer, segfaults unless handled). The
+packages load no framework themselves, so each order names a module that does."""
 
 import pytest
 from conftest import run_python
@@ -26,15 +27,17 @@ TRAIN_TF = (
     "code",
     [
         "import tensorflow\n" + TRAIN_TORCH,  # the crashing order, with TensorFlow loaded by hand
-        "import keras_impl\n" + TRAIN_TORCH + TRAIN_KERAS,
-        "import torch\nimport keras_impl\n" + TRAIN_TORCH + TRAIN_KERAS,
+        "import keras_impl.build\n" + TRAIN_TORCH + TRAIN_KERAS,
+        "import torch_impl\nimport keras_impl.build\n" + TRAIN_TORCH + TRAIN_KERAS,  # torch_impl before torch
+        "import torch\nimport keras_impl.build\n" + TRAIN_TORCH + TRAIN_KERAS,
         TRAIN_TORCH + TRAIN_KERAS + TRAIN_TORCH,
-        "import tf_impl\n" + TRAIN_TORCH + TRAIN_TF + TRAIN_KERAS,  # Keras loads after tf_impl kept it out
-        "import torch\nimport tf_impl\n" + TRAIN_TORCH + TRAIN_TF,
+        "import tf_impl.build\n" + TRAIN_TORCH + TRAIN_TF + TRAIN_KERAS,  # Keras loads after tf_impl kept it out
+        "import torch\nimport tf_impl.build\n" + TRAIN_TORCH + TRAIN_TF,
     ],
     ids=[
         "tensorflow-then-torch",
         "keras_impl-then-torch",
+        "torch_impl-keras_impl-torch",
         "torch-then-keras_impl",
         "torch-keras-torch",
         "tf_impl-then-torch-then-keras",

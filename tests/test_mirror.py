@@ -32,7 +32,7 @@ def _package(name: str) -> Path:
 
 
 def _modules(name: str) -> set[str]:
-    return {path.stem for path in _package(name).glob("*.py")}
+    return {path.stem for path in _package(name).glob("*.py") if not path.stem.startswith("_") or path.stem == "__init__"}
 
 
 def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, ...]:
@@ -81,7 +81,16 @@ def api(name: str, module: str, package: Path | None = None) -> list[tuple[str, 
                     found.append((alias.asname or alias.name, ("re-exported",)))
                 elif "." not in node.module:  # from torch_impl import train as torch_train
                     imported[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-    return found
+    exported = _all(tree)  # a module of re-exports states its order there
+    return sorted(found, key=lambda entry: exported.index(entry[0])) if exported else found
+
+
+def _all(tree: ast.Module) -> list[str]:
+    """The module's ``__all__``, if it has one."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(target, "id", None) == "__all__" for target in node.targets):
+            return [element.value for element in node.value.elts]
+    return []
 
 
 def _inherited(node: ast.ClassDef, imported: dict[str, str]) -> tuple | None:

@@ -10,10 +10,10 @@ training back-propagates.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
 from spec.layers import LAYER_KINDS
 from spec.schema import LayerSpec
+from tf_impl._tensorflow import tf
 from tf_impl.build import LAYERS, Options
 
 SLOPE = LAYER_KINDS["leaky_relu"].params["slope"][1]

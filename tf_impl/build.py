@@ -14,10 +14,9 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple
 
-import tensorflow as tf
-
 from spec.layers import fan_in
 from spec.schema import LayerSpec, ModelSpec
+from tf_impl._tensorflow import tf
 from tf_impl.semantics import pad2d, planned_dropout, torch_running_variance
 
 

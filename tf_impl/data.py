@@ -11,11 +11,11 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-import tensorflow as tf
 
 from common.data.prep import Split, balanced_weights, to_layout
 from common.replay.plan import Plan, epoch_arrays, mask_arrays
 from spec.schema import DataSpec
+from tf_impl._tensorflow import tf
 
 
 def _epoch_draws(split: Split, data: DataSpec, generator: tf.random.Generator):

@@ -8,9 +8,8 @@ counterparts. The listing (``run.py show --backend tf``) prints these functions'
 
 from __future__ import annotations
 
-import tensorflow as tf
-
 from common.replay.plan import dropout_scale
+from tf_impl._tensorflow import tf
 
 ADAPTATIONS: dict[str, str] = {
     "bce, bce_logits, cross_entropy, cross_entropy_probs": (

@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 from matplotlib.figure import Figure
 
 from common.errors import DataError
@@ -27,6 +26,7 @@ from common.runs.metrics import batch_counts, check_finite_losses
 from spec.errors import TwinspecError
 from spec.schema import TrainSpec
 from tf_impl import data
+from tf_impl._tensorflow import tf
 from tf_impl.build import Conv2D, Model, count_parameters, parameter_table
 from tf_impl.semantics import (
     bce,

@@ -12,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from common.errors import DataError
 from common.files.weights import Weights, check_weights, expected_shapes
 from spec.schema import ModelSpec
+from tf_impl._tensorflow import tf
 from tf_impl.build import Model, build_model
 
 NATIVE_FILE = "model.savedmodel"  # what a run folder holds besides the neutral weights.npz: a SavedModel folder

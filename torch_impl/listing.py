@@ -1,7 +1,8 @@
 """``run.py show --backend torch``: a spec as the PyTorch source the book would write for it.
 
 The listing is plain PyTorch in the style of *Deep Learning with PyTorch Step-by-Step*: a
-``Dataset`` that transforms each item as it is read, ``DataLoader`` and sampler,
+``Dataset`` that transforms what it reads, ``DataLoader`` and sampler (reading whole
+batches, as ``torch_impl/data.py`` does: see its docstring),
 ``nn.Sequential`` filled with ``add_module`` and the book's hand-written training loop.
 Only its data section calls twinspec (the framework-free generator and split), so that a
 spec's PyTorch and Keras listings train on the same bytes; everything else is written out
@@ -60,14 +61,14 @@ def _header(spec: Spec) -> str:
 
 
 def _imports(spec: Spec) -> str:
-    data = ["DataLoader", "Dataset" if _transforms(spec) else "TensorDataset"]
-    if spec.data.sampler == "balanced":
-        data.append("WeightedRandomSampler")
+    sampler = {"balanced": "WeightedRandomSampler", "shuffle": "RandomSampler", "sequential": ""}[spec.data.sampler]
+    data = ["BatchSampler", "DataLoader", "Dataset" if _transforms(spec) else "TensorDataset"]
+    data = sorted({*data, "SequentialSampler", sampler} - {""})
     lines = [
         "import numpy as np",
         "import torch",
         "from torch import nn, optim",
-        f"from torch.utils.data import {', '.join(data)}",
+        _import_line("torch.utils.data", data),
     ]
     if _transforms(spec):
         lines.append("from torchvision.transforms import v2")
@@ -103,14 +104,16 @@ def _data(spec: Spec) -> list[str]:
 
 
 def _pipeline(spec: Spec) -> list[str]:
-    """The book's ``TransformedTensorDataset`` (if anything transforms), sampler and loaders."""
+    """The book's ``TransformedTensorDataset`` (if anything transforms), sampler and loaders,
+    reading whole batches: the loaders' batch samplers hand the datasets a batch of indices."""
     data = spec.data
     blocks, lines = [], []
     if _transforms(spec):
         blocks.append(TRANSFORMED_DATASET)
         train, val = [], []
         if data.hflip:
-            train.append(f"v2.RandomHorizontalFlip(p={literal(data.hflip)})")
+            blocks.append(RANDOM_FLIPS)
+            train.append(f"RandomHorizontalFlips(p={literal(data.hflip)})")
         if data.normalize == "auto":
             lines += [
                 "# normalize: auto - each channel's mean and std over the stacked training images",
@@ -157,35 +160,57 @@ def _pipeline(spec: Spec) -> list[str]:
             f"sample_weights = weights[{labels}]",
             "generator = torch.Generator()",
             render("sampler = ", sampler),
-            f"train_loader = DataLoader(train_set, batch_size={batch}, sampler=sampler)",
         ]
     elif data.sampler == "shuffle":
-        lines.append(f"train_loader = DataLoader(train_set, batch_size={batch}, shuffle=True)")
+        lines.append("sampler = RandomSampler(train_set)  # its seed comes from torch's global generator")
     else:
-        lines.append(f"train_loader = DataLoader(train_set, batch_size={batch})  # in order")
-    lines.append(f"val_loader = DataLoader(val_set, batch_size={batch})")
+        lines.append("sampler = SequentialSampler(train_set)  # in order")
+    lines += [
+        "",
+        "# Loaders of whole batches: the batch sampler hands each dataset a batch of indices",
+        f"train_batches = BatchSampler(sampler, batch_size={batch}, drop_last=False)",
+        "train_loader = DataLoader(train_set, sampler=train_batches, batch_size=None)",
+        f"val_batches = BatchSampler(SequentialSampler(val_set), batch_size={batch}, drop_last=False)",
+        "val_loader = DataLoader(val_set, sampler=val_batches, batch_size=None)",
+    ]
     if data.has_test_split:
-        lines.append(f"test_loader = DataLoader(test_set, batch_size={batch})")
+        lines += [
+            f"test_batches = BatchSampler(SequentialSampler(test_set), batch_size={batch}, drop_last=False)",
+            "test_loader = DataLoader(test_set, sampler=test_batches, batch_size=None)",
+        ]
     return [*blocks, "\n".join(lines)]
 
 
 TRANSFORMED_DATASET = '''\
 class TransformedTensorDataset(Dataset):
-    """Tensors, with a transform applied to each image as it is read (the book's dataset)."""
+    """Tensors, with a transform applied as they are read (the book's dataset), a whole
+    batch at a time: indices is a batch of them, and the transform runs once per batch."""
 
     def __init__(self, x, y, transform=None):
         self.x = x
         self.y = y
         self.transform = transform
 
-    def __getitem__(self, index):
-        x = self.x[index]
+    def __getitem__(self, indices):
+        x = self.x[indices]
         if self.transform:
             x = self.transform(x)
-        return x, self.y[index]
+        return x, self.y[indices]
 
     def __len__(self):
         return len(self.x)'''
+
+RANDOM_FLIPS = '''\
+class RandomHorizontalFlips(nn.Module):
+    """v2.RandomHorizontalFlip for a batch: each image flips on its own draw, in order."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        flip = torch.rand(len(x)) < self.p  # one draw per image, as the per-image transform draws
+        return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)'''
 
 
 def _model(spec: Spec) -> list[str]:
@@ -390,6 +415,12 @@ print(f"test_loss {{np.mean(batch_losses):.4f}}  test_acc {{n_correct / len(test
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def _import_line(module: str, names: list[str]) -> str:
+    """``from module import a, b``, in parentheses one name a line when it is too long (as black writes it)."""
+    line = f"from {module} import {', '.join(names)}"
+    return line if len(line) <= 100 else "\n".join([f"from {module} import (", *(f"    {n}," for n in names), ")"])
 
 
 def _transforms(spec: Spec) -> bool:

@@ -29,7 +29,7 @@ from common.runs.lr_range import learning_rates, smoothed
 from common.runs.metrics import batch_counts, check_finite_losses
 from spec.errors import TwinspecError
 from spec.schema import TrainSpec
-from torch_impl import data
+from torch_impl import data, share_with_tensorflow
 from torch_impl.build import FUSED, count_parameters, parameter_table
 from torch_impl.semantics import ProbsNLLLoss
 
@@ -114,8 +114,9 @@ class StepByStep:
         The book's tags: ``loss`` (training and validation) and ``accuracy`` (validation),
         which the Keras trainer writes too, so one TensorBoard shows both frameworks.
         ``torch.utils.tensorboard`` loads TensorFlow when it is installed (TensorBoard reads
-        files through it); importing ``torch_impl`` first has made that safe.
+        files through it), so the process is made safe for it first (see ``torch_impl``).
         """
+        share_with_tensorflow()
         from torch.utils.tensorboard import SummaryWriter
 
         log_dir = Path(folder) / f"{name}_{time.strftime('%Y%m%d%H%M%S')}"

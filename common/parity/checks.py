@@ -18,6 +18,7 @@ from common import columns
 from common.data.datasets import load_dataset
 from common.data.prep import normalize, resolve_normalization, split_dataset
 from common.files.weights import Weights
+from common.parity import NATIVE_SEEDS
 from common.parity.stats import (
     LOCKSTEP_FLOOR_RUNS,
     LOCKSTEP_K,
@@ -33,8 +34,6 @@ from common.present.tables import format_lockstep_figures
 from common.replay.torch_init import torch_initial_weights
 from common.runs.result import RunResult
 from spec.schema import LAYOUTS, Spec
-
-NATIVE_SEEDS = 5
 
 
 def layout_for(spec: Spec, column: str, override: str | None = None) -> str:

@@ -12,9 +12,9 @@ from common.errors import DataError
 from common.files.weights import Weights
 from common.replay.plan import Plan, book_plan
 from common.replay.torch_init import torch_initial_weights
+from common.runs import MODES
 from spec.schema import DataSpec, Spec
 
-MODES = ("native", "lockstep")
 # Draws over all epochs of a lockstep plan, a sample's and each of its dropout units':
 # at most 9 bytes each (a sample 9, a mask unit 1), held twice (about 2 GB)
 MAX_PLAN_DRAWS = 10**8

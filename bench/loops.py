@@ -1,0 +1,144 @@
+"""The other side of each benchmark, per column: the plain hand-written loop a user of that
+framework would write for the same model on the same data, and the framework's peak
+kernels (a large matmul and a large conv). Each factory imports its framework when it is
+called, so one worker process loads one family only.
+
+A column without an entry here is reported as missing by ``bench/all.py``, never skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from common.data.prep import Split, normalize, to_layout
+from spec.schema import Spec
+
+Epoch = Callable[[], float]  # runs one epoch (training and validation), returns its seconds
+MATMUL_N = 1024  # (N x N) @ (N x N): 2 N^3 FLOPs
+CONV = (64, 32, 28, 28, 64, 3)  # batch, in channels, height, width, out channels, kernel (valid)
+
+
+def conv_flops() -> float:
+    batch, cin, h, w, cout, k = CONV
+    return 2.0 * batch * cout * (h - k + 1) * (w - k + 1) * cin * k * k
+
+
+def _arrays(split: Split, spec: Spec, layout: str) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation images normalised once, up front, in ``layout``."""
+    x_train, x_val = split.x_train, split.x_val
+    if spec.data.mean is not None:
+        x_train, x_val = (normalize(x, spec.data.mean, spec.data.std) for x in (x_train, x_val))
+    return to_layout(x_train, layout), to_layout(x_val, layout)
+
+
+def torch_loop(spec: Spec, split: Split, layout: str) -> Epoch:
+    """A plain torch loop: tensors normalised once, batches by a random permutation's index."""
+    import torch
+
+    from torch_impl.build import build_model
+    from torch_impl.train import make_loss, make_optimizer
+
+    x_train, x_val = (torch.as_tensor(x) for x in _arrays(split, spec, layout))
+    binary = spec.train.loss in ("bce", "bce_logits")
+    y_train, y_val = (
+        torch.as_tensor(y.reshape(-1, 1)).float() if binary else torch.as_tensor(y)
+        for y in (split.y_train, split.y_val)
+    )
+    model = build_model(spec.model, layout)
+    loss_fn, optimizer = make_loss(spec.train.loss), make_optimizer(model, spec.train)
+    batch = spec.data.batch_size
+
+    def epoch() -> float:
+        start = time.perf_counter()
+        model.train()
+        for index in torch.randperm(len(x_train)).split(batch):
+            loss = loss_fn(model(x_train[index]), y_train[index])
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            loss.item()
+        model.eval()
+        with torch.no_grad():
+            for first in range(0, len(x_val), batch):
+                yhat = model(x_val[first : first + batch])
+                loss_fn(yhat, y_val[first : first + batch]).item()
+                (yhat.argmax(dim=1) == y_val[first : first + batch]).sum().item()
+        return time.perf_counter() - start
+
+    return epoch
+
+
+def keras_fit(spec: Spec, split: Split, layout: str) -> Epoch:
+    """Plain Keras: arrays normalised once, ``compile`` and ``fit`` with validation data."""
+    import keras
+
+    from keras_impl.build import build_model
+    from keras_impl.train import make_loss, make_optimizer
+
+    x_train, x_val = _arrays(split, spec, layout)
+    binary = spec.train.loss in ("bce", "bce_logits")
+    y_train, y_val = (y.reshape(-1, 1).astype("float32") if binary else y for y in (split.y_train, split.y_val))
+    model = build_model(spec.model, layout)
+    model.compile(optimizer=make_optimizer(model, spec.train), loss=make_loss(spec.train.loss), metrics=["accuracy"])
+    fit = {"batch_size": spec.data.batch_size, "epochs": 1, "validation_data": (x_val, y_val), "verbose": 0}
+    keras.utils.set_random_seed(spec.train.seed)
+
+    def epoch() -> float:
+        start = time.perf_counter()
+        model.fit(x_train, y_train, shuffle=True, **fit)
+        return time.perf_counter() - start
+
+    return epoch
+
+
+def torch_kernels() -> dict[str, Callable[[], float]]:
+    """Seconds for one large matmul and one large conv in torch (float32, CPU)."""
+    import torch
+
+    a, b = torch.rand(MATMUL_N, MATMUL_N), torch.rand(MATMUL_N, MATMUL_N)
+    batch, cin, h, w, cout, k = CONV
+    x, weight = torch.rand(batch, cin, h, w), torch.rand(cout, cin, k, k)
+
+    def timed(call: Callable[[], object]) -> Callable[[], float]:
+        def run() -> float:
+            start = time.perf_counter()
+            call()
+            return time.perf_counter() - start
+
+        return run
+
+    return {"matmul": timed(lambda: a @ b), "conv": timed(lambda: torch.nn.functional.conv2d(x, weight))}
+
+
+def tensorflow_kernels() -> dict[str, Callable[[], float]]:
+    """The same kernels in TensorFlow, channels-last (its CPU convolution's layout)."""
+    import tensorflow as tf
+
+    a, b = tf.random.uniform((MATMUL_N, MATMUL_N)), tf.random.uniform((MATMUL_N, MATMUL_N))
+    batch, cin, h, w, cout, k = CONV
+    x, weight = tf.random.uniform((batch, h, w, cin)), tf.random.uniform((k, k, cin, cout))
+
+    def timed(call: Callable[[], tf.Tensor]) -> Callable[[], float]:
+        def run() -> float:
+            start = time.perf_counter()
+            call().numpy()  # eager ops may return before the result is ready: wait for it
+            return time.perf_counter() - start
+
+        return run
+
+    return {"matmul": timed(lambda: a @ b), "conv": timed(lambda: tf.nn.conv2d(x, weight, 1, "VALID"))}
+
+
+# Lightning's users would otherwise write torch's plain loop; a column missing here is a MISSED row
+LOOPS: dict[str, Callable[[Spec, Split, str], Epoch]] = {
+    "torch": torch_loop,
+    "lightning": torch_loop,
+    "keras": keras_fit,
+}
+KERNELS: dict[str, Callable[[], dict[str, Callable[[], float]]]] = {
+    "torch": torch_kernels,
+    "tensorflow": tensorflow_kernels,
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""One column in a process of its own, timing what the driver asks for, one line at a time.
+
+    python bench/worker.py COLUMN MODEL [--layout L]
+
+Started, it builds the column's trainer (``runner.make_trainer``), the plain loop of
+``bench/loops.py`` for its framework (if there is one) and the framework's peak kernels,
+warms each up once, and prints one JSON line: what it has. Then each line it reads names a
+side (``trainer``, ``loop``, ``matmul``, ``conv``); it runs that once and prints its seconds.
+A process per column keeps the families apart (a torch worker never loads TensorFlow),
+and a worker that stays up lets the driver alternate sides cheaply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from loops import KERNELS, LOOPS  # noqa: E402
+from specs import bench_spec  # noqa: E402
+
+from common import columns  # noqa: E402
+from common.parity.checks import layout_for  # noqa: E402
+from common.runs.inputs import run_inputs  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("column")
+    parser.add_argument("model")
+    parser.add_argument("--layout")
+    args = parser.parse_args()
+    spec = bench_spec(args.model)
+    column = columns.column(args.column)
+    layout = layout_for(spec, column.name, args.layout)
+    trainer = columns.load(column.name, "runner").make_trainer(spec, layout)
+
+    def trainer_epoch() -> float:
+        start = time.perf_counter()
+        trainer.train(1, seed=None)
+        return time.perf_counter() - start
+
+    split = run_inputs(spec).split
+    sides = {"trainer": trainer_epoch}
+    if column.name in LOOPS:
+        sides["loop"] = LOOPS[column.name](spec, split, layout)
+    sides.update(KERNELS[column.family]())
+    for side in sides.values():
+        side()  # warm-up: tracing, first allocations, lazy imports
+    ready = {"sides": list(sides), "layout": layout, "n_train": len(split.y_train), "n_val": len(split.y_val)}
+    print(json.dumps(ready), flush=True)
+    for line in sys.stdin:
+        print(json.dumps({"seconds": sides[line.strip()]()}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

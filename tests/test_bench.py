@@ -1,0 +1,50 @@
+"""The benchmarks' own arithmetic and bookkeeping: alternation, ratios, FLOPs, and that no
+registered column is left out (bench/, "Speed" in the README)."""
+
+import argparse
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+from driver import measure_models, selected_columns  # noqa: E402
+from specs import forward_flops  # noqa: E402
+from startup import commands  # noqa: E402
+from timing import alternate, ratio  # noqa: E402
+
+from common import columns  # noqa: E402
+from spec import load_spec, resolve_spec  # noqa: E402
+
+
+def test_sides_take_turns_and_the_order_rotates():
+    calls = []
+    times = alternate({name: (lambda name=name: calls.append(name) or 1.0) for name in "abc"}, 3)
+    assert calls == list("abcbcacab")
+    assert times == {"a": [1.0] * 3, "b": [1.0] * 3, "c": [1.0] * 3}
+
+
+def test_a_ratio_is_taken_round_by_round():
+    r = ratio([2.0, 9.0, 3.0], [1.0, 3.0, 2.0])
+    assert (r.median, r.low, r.high, r.rounds) == (2.0, 1.5, 3.0, 3)
+
+
+def test_flops_of_cnn1_by_hand():
+    # conv1: 8 x 8 outputs of 9 inputs; fc1: 10 of 16; fc2: 3 of 10; two FLOPs a multiply-add
+    assert forward_flops(load_spec(resolve_spec("cnn1"))) == 2 * (64 * 9 + 10 * 16 + 3 * 10)
+
+
+@pytest.fixture
+def unbuilt_column():
+    columns.register(columns.Column("nowhere", "no_such_package", "torch", "nchw", "torch", "Nowhere"))
+    yield "nowhere"
+    columns.unregister("nowhere")
+
+
+def test_every_registered_column_is_measured_or_reported(unbuilt_column):
+    assert any(unbuilt_column in name for name in commands(Path(".")))
+    assert unbuilt_column in selected_columns(argparse.Namespace(columns=None))
+    rows = measure_models(argparse.Namespace(models="cnn1", rounds=1, columns=unbuilt_column), [])
+    missed = [row for row in rows if unbuilt_column in row.what]
+    assert len(missed) == 1 and missed[0].met is False and "exited" in missed[0].figure
