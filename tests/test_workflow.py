@@ -11,6 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 import torch
 from conftest import ROOT, run_python
 from PIL import Image
@@ -27,6 +28,10 @@ from keras_impl import semantics as keras_semantics
 from keras_impl import train as keras_train
 from keras_impl.runner import make_trainer as keras_trainer
 from spec import SpecError, load_spec, resolve_spec
+from tf_impl import build as tf_build
+from tf_impl import semantics as tf_semantics
+from tf_impl import train as tf_train
+from tf_impl.runner import make_trainer as tf_trainer
 from torch_impl import forward as torch_forward
 from torch_impl import listing as torch_listing
 from torch_impl import semantics as torch_semantics
@@ -141,7 +146,7 @@ class _Untouchable:
         raise AssertionError("the test split was read during training")
 
 
-@pytest.mark.parametrize("make_trainer", [torch_trainer, keras_trainer], ids=["torch", "keras"])
+@pytest.mark.parametrize("make_trainer", [torch_trainer, keras_trainer, tf_trainer], ids=["torch", "keras", "tf"])
 def test_training_never_reads_the_test_split_and_evaluate_counts_it_once(tmp_path, make_trainer):
     spec = _spec(tmp_path)
     trainer = make_trainer(spec, "nchw")
@@ -150,7 +155,7 @@ def test_training_never_reads_the_test_split_and_evaluate_counts_it_once(tmp_pat
     trainer.train(2)
     trainer.test_loader = test_loader
     loss, counts = trainer.evaluate(test_loader)
-    split = run_inputs(spec).split
+    split = run_inputs(spec, "nchw").split
     assert counts[:, 1].tolist() == np.bincount(split.y_test, minlength=3).tolist()
     if make_trainer is torch_trainer:
         batch_losses = [trainer.loss_fn(torch.as_tensor(trainer.predict(x)), y).item() for x, y in test_loader]
@@ -160,7 +165,7 @@ def test_training_never_reads_the_test_split_and_evaluate_counts_it_once(tmp_pat
     assert counts[:, 0].sum() == trainer.loader_apply(test_loader, trainer.correct).sum(axis=0)[:, 0].sum()
 
 
-@pytest.mark.parametrize("backend", ["torch", "keras", "lightning"])
+@pytest.mark.parametrize("backend", ["torch", "lightning", "keras", "tf"])
 def test_the_run_reports_its_test_figures(tmp_path, backend):
     spec_path = tmp_path / "probs.yaml"
     spec_path.write_text(PROBS_SPEC.replace("NORMALIZE", "auto"))
@@ -240,7 +245,7 @@ def test_a_fused_activation_name_cannot_be_taken(tmp_path):
 
 def test_hooks_on_a_fused_layer_see_its_activation_in_both_frameworks(tmp_path):
     spec = _spec(tmp_path)
-    x = run_inputs(spec).split.x_val[:4]
+    x = run_inputs(spec, "nchw").split.x_val[:4]
     maps = {}
     for name, make_trainer in (("torch", torch_trainer), ("keras", keras_trainer)):
         trainer = make_trainer(spec, "nchw")
@@ -257,7 +262,7 @@ def test_hooks_on_a_fused_layer_see_its_activation_in_both_frameworks(tmp_path):
 def test_normalize_auto_is_the_slides_stacked_mean_and_std(tmp_path):
     colour = PROBS_SPEC.replace("kind: lines, img_size: 10", "kind: colors, img_size: 10")
     spec = _spec(tmp_path, text=colour.replace(", binary: false", ""))
-    inputs = run_inputs(spec)
+    inputs = run_inputs(spec, "nchw")
     imgs = torch.as_tensor(inputs.split.x_train)  # the CIFAR slides: torch.stack(imgs, dim=3).view(3, -1)
     stacked = imgs.permute(1, 2, 3, 0).reshape(3, -1)
     assert inputs.data.mean == pytest.approx(stacked.mean(dim=1).tolist(), rel=1e-5)
@@ -319,7 +324,7 @@ def colour_run(tmp_path_factory) -> tuple[Path, Path, np.ndarray]:
     spec_path.write_text(COLOURS_SPEC)
     out = tmp / "run"
     assert run.main(["--backend", "torch", "--model", str(spec_path), "--out", str(out), "--quiet"]) == 0
-    split = run_inputs(load_spec(spec_path)).split
+    split = run_inputs(load_spec(spec_path), "nchw").split
     folder = tmp / "images"
     folder.mkdir()
     for i, image in enumerate(np.rint(split.x_val[:30] * 255).astype(np.uint8)):
@@ -331,7 +336,7 @@ def _predicted(stdout: str) -> list[str]:
     return [line.split(": ")[1].split()[0] for line in stdout.splitlines()[1:]]
 
 
-@pytest.mark.parametrize("backend", ["torch", "keras", "lightning"])
+@pytest.mark.parametrize("backend", ["torch", "lightning", "keras", "tf"])
 def test_predict_classifies_files_as_the_run_does_in_any_backend(colour_run, capsys, backend):
     out, folder, labels = colour_run
     assert run.main(["predict", str(out), str(folder), "--backend", backend]) == 0
@@ -415,7 +420,7 @@ def test_a_fresh_process_loads_the_native_file_with_the_framework_alone(tmp_path
     out = tmp_path / "run"
     assert run.main(["--backend", backend, "--model", str(spec_path), "--out", str(out), "--quiet"]) == 0
     spec = load_spec(spec_path)
-    inputs = run_inputs(spec)
+    inputs = run_inputs(spec, "nchw")
     x = normalize(inputs.split.x_val, inputs.data.mean, inputs.data.std)
     layout = "nchw" if backend == "torch" else "nhwc"
     forward = torch_forward if backend == "torch" else keras_forward
@@ -499,9 +504,148 @@ def test_the_listings_normalise_as_the_columns_do(monkeypatch):
 
     monkeypatch.chdir(ROOT)
     spec = load_spec(ROOT / "tests" / "specs" / "auto_test_split.yaml")
-    data = run_inputs(spec).data
+    data = run_inputs(spec, "nchw").data
     torch_ns = run_listing(torch_listing.listing(spec), epochs=0)
     keras_ns = run_listing(keras_listing.listing(spec), epochs=0)
     for mean, std in ((torch_ns["normalizer"].mean, torch_ns["normalizer"].std), (keras_ns["mean"], keras_ns["std"])):
         assert list(mean) == pytest.approx(data.mean, rel=1e-5) and list(std) == pytest.approx(data.std, rel=1e-5)
     assert len(torch_ns["test_set"]) == len(keras_ns["y_test"]) == 18
+
+
+# -- 7. TensorFlow without Keras --------------------------------------------------------------
+
+
+def test_tf_clips_probabilities_and_the_lockstep_loss_takes_torchs():
+    """tf's native loss on probabilities clips them to [1e-7, 1 - 1e-7], as TensorFlow's
+    sparse categorical cross-entropy does; the lockstep one is torch's clamped log."""
+    probs = np.array([[1e-9, 0.5, 0.5 - 1e-9], [0.2, 0.3, 0.5]], np.float32)
+    y = np.array([0, 2])
+    torch_loss = torch_semantics.ProbsNLLLoss()(torch.as_tensor(probs), torch.as_tensor(y)).item()
+    lockstep = float(tf_semantics.torch_probs_nll_loss(y, probs))
+    native = float(tf_semantics.cross_entropy_probs(y, probs))
+    assert lockstep == pytest.approx(torch_loss, rel=1e-6)
+    assert native == pytest.approx((-math.log(1e-7) - math.log(0.5)) / 2, rel=1e-5)
+    assert native == pytest.approx(float(keras.losses.SparseCategoricalCrossentropy()(y, probs)), rel=1e-6)
+
+
+def test_tf_lockstep_loss_on_probabilities_stays_finite_where_one_underflows():
+    logits = tf.Variable([[2.0, -1.0, 0.5], [0.0, 200.0, -200.0]])
+    with tf.GradientTape() as tape:
+        probs = tf.nn.softmax(logits)
+        loss = tf_semantics.torch_probs_nll_loss(tf.constant([0, 2]), probs)
+    assert float(probs[1, 2]) == 0  # underflowed: log(0) = -inf
+    expected = -(float(tf.nn.log_softmax(logits[:1])[0, 0]) + math.log(tf_semantics.TINY)) / 2
+    assert float(loss) == pytest.approx(expected, rel=1e-6)
+    assert bool(tf.reduce_all(tf.math.is_finite(tape.gradient(loss, logits))))
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_tf_follows_torch_in_lockstep_on_probabilities(tmp_path, layout):
+    parity = check_lockstep(_spec(tmp_path, normalize="{scale: 255}"), layout, ["tf"])["tf"]
+    assert parity.passed and parity.per_class_equal, parity
+
+
+def test_hooks_on_a_fused_tf_layer_see_its_activation(tmp_path):
+    spec = _spec(tmp_path)
+    x = run_inputs(spec, "nchw").split.x_val[:4]
+    trainer = tf_trainer(spec, "nchw")
+    trainer.attach_hooks(["conv"])
+    trainer.predict(x)
+    maps = trainer.visualization["conv"]
+    assert maps.shape == (4, 3, 8, 8)
+    assert (maps >= 0).all() and (maps == 0).any()  # after the ReLU
+
+
+TF_LOADS = """\
+import sys
+import numpy as np
+import tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+print(model.serve(tf.constant(np.load(sys.argv[2]))).numpy().argmax(axis=1).tolist())
+outputs = model.signatures["serving_default"](images=tf.constant(np.load(sys.argv[2])))
+print(next(iter(outputs.values())).numpy().argmax(axis=1).tolist())
+# (import tensorflow itself loads keras, its bundled API: only twinspec must stay out)
+assert not {"spec", "common", "torch_impl", "keras_impl", "tf_impl"} & {m.split(".")[0] for m in sys.modules}
+"""
+
+
+def test_a_fresh_process_loads_the_tf_savedmodel_with_tensorflow_alone(tmp_path):
+    spec_path = tmp_path / "colours.yaml"
+    spec_path.write_text(COLOURS_SPEC)
+    out = tmp_path / "run"
+    assert run.main(["--backend", "tf", "--model", str(spec_path), "--out", str(out), "--quiet"]) == 0
+    spec = load_spec(spec_path)
+    inputs = run_inputs(spec, "nchw")
+    x = normalize(inputs.split.x_val, inputs.data.mean, inputs.data.std)
+    expected = torch_forward.forward(spec.model, "nchw", load_weights(out / "weights.npz", spec.model), x)
+    np.save(tmp_path / "x.npy", x.transpose(0, 2, 3, 1))
+    (tmp_path / "load.py").write_text(TF_LOADS)
+    native = out / "model.savedmodel"
+    assert (native / "saved_model.pb").is_file()
+    args = (str(tmp_path / "load.py"), str(native), str(tmp_path / "x.npy"))
+    done = run_python(*args, cwd=tmp_path, env={"PYTHONPATH": ""})
+    assert done.returncode == 0, done.stderr
+    served, signed = (json.loads(line) for line in done.stdout.strip().splitlines()[-2:])
+    assert served == signed == expected.argmax(axis=1).tolist()
+    assert len(set(served)) == 3  # a model that tells the classes apart, not a constant
+
+
+@pytest.mark.parametrize(
+    "loss_fn, kind",
+    [
+        (tf_semantics.bce, "bce"),
+        (tf_semantics.torch_bce_loss, "bce"),
+        (tf_semantics.bce_logits, "bce_logits"),
+        (tf_semantics.cross_entropy, "cross_entropy"),
+        (tf_semantics.cross_entropy_probs, "cross_entropy_probs"),
+        (tf_semantics.torch_probs_nll_loss, "cross_entropy_probs"),
+        (tf_semantics.nll_loss, "nll"),
+    ],
+)
+def test_tf_step_by_step_takes_the_books_three_arguments(loss_fn, kind):
+    spec = load_spec(ROOT / "tests" / "specs" / "auto_test_split.yaml")
+    model = tf_build.build_model(spec.model, "nhwc")
+    sbs = tf_train.StepByStep(model, loss_fn, tf_train.SGD(model.trainable_variables, 0.1))
+    assert sbs.loss_kind == kind
+
+
+def test_tf_asks_for_the_kind_of_an_unknown_loss():
+    spec = load_spec(ROOT / "tests" / "specs" / "auto_test_split.yaml")
+    model = tf_build.build_model(spec.model, "nhwc")
+    with pytest.raises(Exception, match="cannot tell what mean_squared expects"):
+
+        def mean_squared(y, yhat):
+            return tf.reduce_mean((tf.cast(y, tf.float32) - yhat) ** 2)
+
+        tf_train.StepByStep(model, mean_squared, tf_train.SGD(model.trainable_variables, 0.1))
+
+
+def test_the_tf_parameter_table_lists_tensorflows_shapes():
+    table = tf_trainer(load_spec(resolve_spec(SLIDES)), "nhwc").parameter_table()
+    assert "conv1   kernel  (3, 3, 1, 32)       288" in table
+    assert "dense1  kernel  (1600, 64)      102,400" in table
+    assert table.index("conv1   kernel") < table.index("conv1   bias")  # as the layer makes them, as Keras lists them
+    assert table.endswith("total: 121,475 parameters")
+
+
+def test_the_tf_listing_runs_the_tf_columns_workflow(tmp_path, monkeypatch):
+    """Fused activations, a softmax with the loss on probabilities, normalize: auto and a test
+    split: with batches in order the listing's epoch and its test figures are the tf
+    column's, to float32 round-off (two traced graphs may order a sum differently)."""
+    from test_show import run_listing
+
+    from tf_impl import listing as tf_listing
+    from tf_impl.runner import train_spec as tf_train_spec
+
+    monkeypatch.chdir(ROOT)
+    spec = _spec(tmp_path, PROBS_SPEC.replace("  batch_size: 16", "  batch_size: 16\n  sampler: sequential"))
+    assert spec.data.sampler == "sequential" and not spec.data.hflip
+    namespace = run_listing(tf_listing.listing(spec), epochs=1)
+    data = run_inputs(spec, "nhwc").data
+    assert list(namespace["mean"]) == pytest.approx(data.mean, rel=1e-5)
+    assert list(namespace["std"]) == pytest.approx(data.std, rel=1e-5)
+    result = tf_train_spec(spec.with_overrides(epochs=1), "nhwc")
+    assert namespace["losses"][0] == pytest.approx(result.train_loss[0], rel=1e-6)
+    assert namespace["val_losses"][0] == pytest.approx(result.val_loss[0], rel=1e-6)
+    assert namespace["test_loss"] == pytest.approx(result.test_loss, rel=1e-6)
+    assert namespace["test_acc"] == result.test_accuracy and len(namespace["y_test"]) == 40

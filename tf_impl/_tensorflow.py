@@ -2,7 +2,9 @@
 
 ``import tensorflow`` eagerly imports ``keras.src.optimizers`` whenever Keras is installed
 (to register Keras' optimizers for SavedModel; see the end of ``tensorflow/__init__.py``),
-which loads all of Keras. While TensorFlow loads here that one import is made to fail,
+which loads all of Keras. This column's SavedModel (``weights.save_native_model``) holds
+``tf.Module``s and ``tf.function``s, no Keras optimizer, so while TensorFlow loads here
+that one import is made to fail,
 which TensorFlow tolerates; Keras, imported later in the same process (``keras_impl``),
 loads as usual. If TensorFlow or Keras is loaded already, there is nothing to keep out.
 """

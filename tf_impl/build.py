@@ -56,8 +56,17 @@ def _conv_padding(padding: int | str, data_format: str) -> str | list[list[int]]
     return [[padding, padding] if axis in _spatial_axes(data_format) else [0, 0] for axis in range(4)]
 
 
+# A fused ``activation`` (Keras' ``activation=``), applied inside the layer, after its bias.
+FUSED: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {"relu": tf.nn.relu, "softmax": tf.nn.softmax}
+
+
+def _fused(layer: LayerSpec) -> Callable[[tf.Tensor], tf.Tensor]:
+    return FUSED[layer.activation] if layer.activation is not None else tf.identity
+
+
 class Conv2D(tf.Module):
-    """``tf.nn.conv2d`` plus bias. torch pads by a number of pixels: TensorFlow's explicit padding."""
+    """``tf.nn.conv2d`` plus bias, then its fused activation, if any. torch pads by a number
+    of pixels: TensorFlow's explicit padding."""
 
     def __init__(self, layer: LayerSpec, options: Options) -> None:
         super().__init__(name=layer.name)
@@ -68,14 +77,16 @@ class Conv2D(tf.Module):
             self.bias = None if bias is None else tf.Variable(bias, name="bias")
         self.stride, self.data_format = p["stride"], options.data_format
         self.padding = _conv_padding(p["padding"], self.data_format)
+        self.activation = _fused(layer)
 
     def __call__(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         x = tf.nn.conv2d(x, self.kernel, self.stride, self.padding, data_format=self.data_format)
-        return x if self.bias is None else tf.nn.bias_add(x, self.bias, data_format=self.data_format)
+        x = x if self.bias is None else tf.nn.bias_add(x, self.bias, data_format=self.data_format)
+        return self.activation(x)
 
 
 class Dense(tf.Module):
-    """``tf.matmul`` plus bias."""
+    """``tf.matmul`` plus bias, then its fused activation, if any."""
 
     def __init__(self, layer: LayerSpec, options: Options) -> None:
         super().__init__(name=layer.name)
@@ -83,10 +94,11 @@ class Dense(tf.Module):
         with self.name_scope:
             self.kernel = tf.Variable(kernel, name="kernel")
             self.bias = None if bias is None else tf.Variable(bias, name="bias")
+        self.activation = _fused(layer)
 
     def __call__(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         x = tf.matmul(x, self.kernel)
-        return x if self.bias is None else x + self.bias
+        return self.activation(x if self.bias is None else x + self.bias)
 
 
 class BatchNorm(tf.Module):
@@ -271,3 +283,16 @@ def build_model(model: ModelSpec, layout: str, mode: str = "native") -> Model:
 
 def count_parameters(model: Model) -> int:
     return int(sum(math.prod(v.shape) for v in model.trainable_variables))
+
+
+def parameter_table(model: Model) -> list[tuple[str, str, tuple[int, ...], int]]:
+    """``(layer, tensor, shape, numel)`` for each trainable variable, layer by layer, named
+    as ``model.trainable_variables`` names them (``conv1/kernel:0``), in the order each layer
+    makes them (``tf.Module`` lists its own by attribute name: bias before kernel);
+    TensorFlow's shapes (HWIO kernels, ``(in, out)`` dense)."""
+    return [
+        (layer.name, v.name.split("/")[-1].split(":")[0], tuple(v.shape), math.prod(v.shape))
+        for layer in model.layers
+        for v in vars(layer).values()
+        if isinstance(v, tf.Variable) and v.trainable
+    ]

@@ -8,6 +8,7 @@ training dataset replays a batch plan from ``common.replay.plan`` instead, epoch
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -70,16 +71,11 @@ def make_loaders(
     """Training and validation datasets of ``(x, y)`` batches in ``layout``; a ``plan``
     replaces the sampler and the random flips (lockstep mode)."""
     width_axis = 3 if layout == "nchw" else 2
-    if data.mean is not None:  # per channel, as torchvision's Normalize: (x - mean) / std
-        shape = [1, -1, 1, 1] if layout == "nchw" else [1, 1, 1, -1]
-        mean, std = (tf.reshape(tf.constant(values, tf.float32), shape) for values in (data.mean, data.std))
+    normalize = _normalizer(data, layout)
 
-    def prepare(x: tf.Tensor, y: tf.Tensor, flip: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
-        if flip is not None:
-            x = tf.where(flip[:, None, None, None], tf.reverse(x, axis=[width_axis]), x)
-        if data.mean is not None:
-            x = (x - mean) / std
-        return x, y
+    def prepare(x: tf.Tensor, y: tf.Tensor, flip: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        x = tf.where(flip[:, None, None, None], tf.reverse(x, axis=[width_axis]), x)
+        return normalize(x), y
 
     if plan is None:
         generator, plan_epoch = tf.random.Generator.from_seed(seed), None
@@ -99,14 +95,37 @@ def make_loaders(
     )
     # The pipeline's state, kept where the trainer finds it (as torch's sampler keeps its generator).
     train.generator, train.plan_epoch, train.plan_epochs = generator, plan_epoch, len(plan) if plan else None
-    val = (
-        tf.data.Dataset.from_tensor_slices((to_layout(split.x_val, layout), _targets(split.y_val, loss)))
+    return train, _in_order(split.x_val, split.y_val, data, loss, layout)
+
+
+def _in_order(x: np.ndarray, y: np.ndarray, data: DataSpec, loss: str, layout: str) -> tf.data.Dataset:
+    """Batches of a split in order, normalised once and cached: validation and test."""
+    normalize = _normalizer(data, layout)
+    return (
+        tf.data.Dataset.from_tensor_slices((to_layout(x, layout), _targets(y, loss)))
         .batch(data.batch_size)
-        .map(prepare)
+        .map(lambda x, y: (normalize(x), y))
         .cache()
         .prefetch(tf.data.AUTOTUNE)
     )
-    return train, val
+
+
+def make_test_loader(split: Split, data: DataSpec, loss: str, layout: str) -> tf.data.Dataset | None:
+    """The test split as the validation split is served (in order, normalised, no flips);
+    None when the spec has no test split."""
+    if split.x_test is None:
+        return None
+    return _in_order(split.x_test, split.y_test, data, loss, layout)
+
+
+def _normalizer(data: DataSpec, layout: str) -> Callable[[tf.Tensor], tf.Tensor]:
+    """The spec's per-channel normalisation, as torchvision's Normalize: ``(x - mean) / std``
+    (``normalize: auto`` already resolved to the training split's statistics); or none."""
+    if data.mean is None:
+        return tf.identity
+    shape = [1, -1, 1, 1] if layout == "nchw" else [1, 1, 1, -1]
+    mean, std = (tf.reshape(tf.constant(values, tf.float32), shape) for values in (data.mean, data.std))
+    return lambda x: (x - mean) / std
 
 
 def _with_masks(batch: tuple[tf.Tensor, tf.Tensor], masks: tuple[tf.Tensor, ...]) -> tuple:

@@ -80,27 +80,34 @@ TWINSPEC_IMPORTS = [
 def _data(spec: Spec) -> list[str]:
     """twinspec's arrays channels-last, normalised in numpy; BCE wants float ``(N, 1)`` targets."""
     if binary_loss(spec):
-        targets, comment = 'split.y_{}.reshape(-1, 1).astype("float32")', "BCE wants float (N, 1) targets"
+        targets, comment_y = 'split.y_{}.reshape(-1, 1).astype("float32")', "BCE wants float (N, 1) targets"
     else:
-        targets, comment = "split.y_{}", "class indices"
+        targets, comment_y = "split.y_{}", "class indices"
     lines = [
         "# Data: twinspec's split (the other listings train on the same bytes), float32 (N, C, H, W)",
         f"spec = load_spec({literal(spec_path(spec))})",
         "split = split_dataset(load_dataset(spec.data.dataset), spec.data)",
     ]
-    if spec.data.mean is None:
+    if spec.data.normalize == "auto":
         lines += [
-            "x_train = split.x_train.transpose(0, 2, 3, 1)  # channels-last: (N, H, W, C)",
-            "x_val = split.x_val.transpose(0, 2, 3, 1)",
+            "# normalize: auto - each channel's mean and std over the training images (ddof=1: torch's std)",
+            "mean = split.x_train.mean(axis=(0, 2, 3), dtype=np.float64).astype(np.float32)",
+            "std = split.x_train.std(axis=(0, 2, 3), ddof=1, dtype=np.float64).astype(np.float32)",
         ]
-    else:
+    elif spec.data.mean is not None:
         lines += [
             render("mean = ", Call("np.array(", call_args(list(spec.data.mean), dtype="float32"))),
             render("std = ", Call("np.array(", call_args(list(spec.data.std), dtype="float32"))),
-            "x_train = (split.x_train.transpose(0, 2, 3, 1) - mean) / std  # channels-last: (N, H, W, C)",
-            "x_val = (split.x_val.transpose(0, 2, 3, 1) - mean) / std",
         ]
-    lines += [f"y_train = {targets.format('train')}  # {comment}", f"y_val = {targets.format('val')}"]
+    for name in _splits(spec):
+        comment = "  # channels-last: (N, H, W, C)" if name == "train" else ""
+        if _normalizes(spec):
+            lines.append(f"x_{name} = (split.x_{name}.transpose(0, 2, 3, 1) - mean) / std{comment}")
+        else:
+            lines.append(f"x_{name} = split.x_{name}.transpose(0, 2, 3, 1){comment}")
+    lines += [f"y_train = {targets.format('train')}  # {comment_y}", f"y_val = {targets.format('val')}"]
+    if spec.data.has_test_split:
+        lines.append(f"y_test = {targets.format('test')}  # the test split: used once, after training")
     return ["\n".join(lines)]
 
 
@@ -109,7 +116,10 @@ def _pipeline(spec: Spec) -> list[str]:
     (sampling with replacement, random flips)."""
     data = spec.data
     batch = data.batch_size
-    val = f"val_data = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch({batch})"
+    val = "\n".join(
+        f"{name}_data = tf.data.Dataset.from_tensor_slices((x_{name}, y_{name})).batch({batch})"
+        for name in _splits(spec)[1:]
+    )
     if not _batches(spec):
         lines = ["# Input pipeline: tf.data", "train_data = tf.data.Dataset.from_tensor_slices((x_train, y_train))"]
         if data.sampler == "shuffle":
@@ -216,7 +226,9 @@ def _conv2d(layer: LayerSpec) -> list[str]:
     else:
         padding = [[0, 0], [padding, padding], [padding, padding], [0, 0]]
     lines = [f"x = tf.nn.conv2d(x, self.{name}_kernel, {p['stride']}, {literal(padding)})  # {name}"]
-    return [*lines, f"x = tf.nn.bias_add(x, self.{name}_bias)"] if p["bias"] else lines
+    if p["bias"]:
+        lines.append(f"x = tf.nn.bias_add(x, self.{name}_bias)")
+    return [*lines, *_fused(layer)]
 
 
 def _pool2d(pool: str, layer: LayerSpec) -> list[str]:
@@ -234,7 +246,18 @@ def _batchnorm(layer: LayerSpec) -> list[str]:
 def _linear(layer: LayerSpec) -> list[str]:
     name = layer.name
     product = f"tf.matmul(x, self.{name}_kernel)"
-    return [f"x = {product} + self.{name}_bias  # {name}" if layer.params["bias"] else f"x = {product}  # {name}"]
+    lines = [f"x = {product} + self.{name}_bias  # {name}" if layer.params["bias"] else f"x = {product}  # {name}"]
+    return [*lines, *_fused(layer)]
+
+
+def _fused(layer: LayerSpec) -> list[str]:
+    """A fused ``activation`` (Keras' ``activation=``), applied after the bias as ``build`` applies it."""
+    if layer.activation is None:
+        return []
+    return [f"x = {FUSED[layer.activation]}(x)  # {layer.name}'s activation"]
+
+
+FUSED = {"relu": "tf.nn.relu", "softmax": "tf.nn.softmax"}
 
 
 def _flatten(layer: LayerSpec) -> list[str]:
@@ -285,7 +308,13 @@ def _loss_and_optimizer(spec: Spec) -> list[str]:
     return [definition(HERE / "semantics.py", loss), definition(HERE / "train.py", optimizer), "\n".join(lines)]
 
 
-LOSSES = {"bce": "bce", "bce_logits": "bce_logits", "cross_entropy": "cross_entropy", "nll": "nll_loss"}
+LOSSES = {
+    "bce": "bce",
+    "bce_logits": "bce_logits",
+    "cross_entropy": "cross_entropy",
+    "cross_entropy_probs": "cross_entropy_probs",
+    "nll": "nll_loss",
+}
 
 
 def _optimizer(spec: Spec) -> Call:
@@ -315,7 +344,10 @@ def _training(spec: Spec) -> list[str]:
         seeding.append(f"model.rng.reset_from_seed({seed})  # dropout's masks from the training seed")
     batches = "training_batches(rng)" if _batches(spec) else "train_data"
     loop = TRAINING.format(epochs=spec.train.epochs, seeding="".join(line + "\n" for line in seeding), batches=batches)
-    return [TRAIN_STEP, VAL_STEP, loop.replace("{predicted}", ACCURACY[spec.train.loss])]
+    blocks = [TRAIN_STEP, VAL_STEP, loop.replace("{predicted}", ACCURACY[spec.train.loss])]
+    if spec.data.has_test_split:
+        blocks.append(TEST.replace("{predicted}", ACCURACY[spec.train.loss]))
+    return blocks
 
 
 TRAIN_STEP = """\
@@ -350,10 +382,21 @@ losses, val_losses = [], []
     accuracy = n_correct / len(y_val)
     print(f"epoch {{epoch}}: loss {{losses[-1]:.4f}}, val_loss {{val_losses[-1]:.4f}}, {{accuracy:.1%}}")"""
 
+TEST = """\
+# Test: once, after training
+batch_losses, n_correct = [], 0
+for x, y in test_data:
+    loss, yhat = val_step(x, y)
+    batch_losses.append(float(loss))
+    n_correct += int(tf.reduce_sum(tf.cast({predicted} == y, tf.int32)))
+test_loss, test_acc = np.mean(batch_losses), n_correct / len(y_test)
+print(f"test: loss {test_loss:.4f}, {test_acc:.1%}")"""
+
 ACCURACY = {  # the predicted classes, from yhat, to compare with y
     "bce": "tf.cast(yhat > 0.5, tf.float32)",
     "bce_logits": "tf.cast(yhat > 0, tf.float32)",
     "cross_entropy": "tf.argmax(yhat, axis=1)",
+    "cross_entropy_probs": "tf.argmax(yhat, axis=1)",
     "nll": "tf.argmax(yhat, axis=1)",
 }
 
@@ -392,3 +435,12 @@ def _batches(spec: Spec) -> bool:
 
 def _initialised(spec: Spec) -> bool:
     return any(layer.kind in ("linear", "conv2d") for layer in spec.model.layers)
+
+
+def _splits(spec: Spec) -> tuple[str, ...]:
+    return ("train", "val", "test") if spec.data.has_test_split else ("train", "val")
+
+
+def _normalizes(spec: Spec) -> bool:
+    """Whether the inputs are normalised: by the spec's mean and std, or by the training split's."""
+    return spec.data.mean is not None or spec.data.normalize == "auto"

@@ -10,7 +10,7 @@ from common.runs.training import train_run
 from spec.schema import Spec
 from tf_impl import BACKEND
 from tf_impl.build import build_model
-from tf_impl.data import make_loaders
+from tf_impl.data import make_loaders, make_test_loader
 from tf_impl.train import EpochCallback, StepByStep
 from tf_impl.weights import export_weights, import_weights
 
@@ -20,13 +20,14 @@ def make_trainer(spec: Spec, layout: str, mode: str = "native", init: Weights | 
     initial weights (neutral format)."""
     inputs = run_inputs(spec, layout, mode, init)
     train_loader, val_loader = make_loaders(
-        inputs.split, spec.data, spec.train.loss, layout, spec.train.seed, inputs.plan
+        inputs.split, inputs.data, spec.train.loss, layout, spec.train.seed, inputs.plan
     )
+    test_loader = make_test_loader(inputs.split, inputs.data, spec.train.loss, layout)
     model = build_model(spec.model, layout, mode)
     if inputs.init is not None:
         import_weights(model, spec.model, inputs.init)
     trainer = StepByStep.from_spec(model, spec.train, mode)
-    trainer.set_loaders(train_loader, val_loader)
+    trainer.set_loaders(train_loader, val_loader, test_loader)
     return trainer
 
 

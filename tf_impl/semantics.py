@@ -12,10 +12,13 @@ from common.replay.plan import dropout_scale
 from tf_impl._tensorflow import tf
 
 ADAPTATIONS: dict[str, str] = {
-    "bce, bce_logits, cross_entropy": "the losses, in tf ops: TensorFlow without Keras has none (native and lockstep)",
+    "bce, bce_logits, cross_entropy, cross_entropy_probs": (
+        "the losses, in tf ops: TensorFlow without Keras has none (native and lockstep)"
+    ),
     "nll_loss": "torch's NLLLoss (native and lockstep)",
     "pad2d": "torch's reflect and replicate padding around tf.pad (native and lockstep)",
     "torch_bce_loss": "BCE on probabilities with torch's log clamp at -100 (lockstep)",
+    "torch_probs_nll_loss": "cross-entropy on probabilities as torch computes it, NLL of their clamped log (lockstep)",
     "torch_running_variance": "torch's unbiased running variance (lockstep)",
     "planned_dropout": "dropout with the plan's masks, torch's own draws (lockstep)",
 }
@@ -39,6 +42,16 @@ def cross_entropy(y: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
 
 
+def cross_entropy_probs(y: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
+    """Cross-entropy on probabilities (a softmax output) against class indices: minus the log
+    of the true class's probability, clipped to [1e-7, 1 - 1e-7] first, as TensorFlow's
+    ``keras.backend.sparse_categorical_crossentropy`` clips them, so the log stays finite."""
+    epsilon = 1e-7
+    classes = tf.cast(tf.reshape(y, [-1]), tf.int32)
+    true_probs = tf.gather(probs, classes, axis=1, batch_dims=1)
+    return -tf.reduce_mean(tf.math.log(tf.clip_by_value(true_probs, epsilon, 1 - epsilon)))
+
+
 def pad2d(x: tf.Tensor, padding: int, mode: str, spatial_axes: tuple = (1, 2)) -> tf.Tensor:
     """torch's ZeroPad2d, ReflectionPad2d and ReplicationPad2d: ``tf.pad`` pads with zeros or
     reflects; replicate repeats the edge pixels, by clipped indices."""
@@ -50,6 +63,7 @@ def pad2d(x: tf.Tensor, padding: int, mode: str, spatial_axes: tuple = (1, 2)) -
         return x
     widths = [[padding, padding] if axis in spatial_axes else [0, 0] for axis in range(4)]
     return tf.pad(x, widths, mode="REFLECT" if mode == "reflect" else "CONSTANT")
+
 
 def planned_dropout(
     x: tf.Tensor, mask: tf.Tensor, rate: float, channels_last_map: tuple[int, int, int] | None
@@ -74,6 +88,18 @@ def torch_bce_loss(y: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
     """torch's ``BCELoss``: on the probabilities themselves, each log clamped at -100
     (lockstep; natively ``bce`` adds TensorFlow's epsilon instead)."""
     return -tf.reduce_mean(y * _clamped_log(probs) + (1.0 - y) * _clamped_log(1.0 - probs))
+
+
+TINY = 1.1754944e-38  # the smallest normal float32, torch.finfo(torch.float32).tiny
+
+
+def torch_probs_nll_loss(y: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
+    """torch's cross-entropy on probabilities (``torch_impl.semantics.ProbsNLLLoss``): minus
+    the log of the true class's probability, clamped at the smallest normal float, averaged
+    (lockstep; natively ``cross_entropy_probs`` clips at 1e-7 instead)."""
+    classes = tf.cast(tf.reshape(y, [-1]), tf.int32)
+    true_probs = tf.gather(probs, classes, axis=1, batch_dims=1)
+    return -tf.reduce_mean(tf.math.log(tf.maximum(true_probs, TINY)))
 
 
 def _clamped_log(p: tf.Tensor) -> tf.Tensor:

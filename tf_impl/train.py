@@ -20,14 +20,23 @@ from matplotlib.figure import Figure
 from common.errors import DataError
 from common.files.atomic import atomic_write
 from common.present import plots
+from common.present.tables import format_parameter_table
 from common.runs.lr_range import learning_rates, smoothed
 from common.runs.metrics import batch_counts, check_finite_losses
 from spec.errors import TwinspecError
 from spec.schema import TrainSpec
 from tf_impl import data
 from tf_impl._tensorflow import tf
-from tf_impl.build import Conv2D, Model, count_parameters
-from tf_impl.semantics import bce, bce_logits, cross_entropy, nll_loss, torch_bce_loss
+from tf_impl.build import Conv2D, Model, count_parameters, parameter_table
+from tf_impl.semantics import (
+    bce,
+    bce_logits,
+    cross_entropy,
+    cross_entropy_probs,
+    nll_loss,
+    torch_bce_loss,
+    torch_probs_nll_loss,
+)
 
 EpochCallback = Callable[[int, float, float, float], None]  # epoch, loss, val_loss, val_acc
 CHECKPOINT_KEYS = {"epoch", "loss", "val_loss", "val_accuracy"}  # the arrays hold the rest
@@ -38,15 +47,28 @@ LOSSES: dict[str, Loss] = {
     "bce": bce,
     "bce_logits": bce_logits,
     "cross_entropy": cross_entropy,
+    "cross_entropy_probs": cross_entropy_probs,
     "nll": nll_loss,
 }
+LOCKSTEP_LOSSES: dict[str, Loss] = {"bce": torch_bce_loss, "cross_entropy_probs": torch_probs_nll_loss}
 
 
 def make_loss(loss: str, mode: str = "native") -> Loss:
-    """The spec's loss; in lockstep, torch's BCE where TensorFlow's differs."""
-    if loss == "bce" and mode == "lockstep":
-        return torch_bce_loss
+    """The spec's loss; in lockstep, torch's losses on probabilities where TensorFlow's differ."""
+    if mode == "lockstep" and loss in LOCKSTEP_LOSSES:
+        return LOCKSTEP_LOSSES[loss]
     return LOSSES[loss]
+
+
+def infer_loss_kind(loss_fn: Loss) -> str:
+    """The spec's name for a loss function: how the trainer turns outputs into classes."""
+    for losses in (LOSSES, LOCKSTEP_LOSSES):
+        for kind, function in losses.items():
+            if loss_fn is function:
+                return kind
+    known = ", ".join(function.__name__ for function in (*LOSSES.values(), *LOCKSTEP_LOSSES.values()))
+    name = getattr(loss_fn, "__name__", type(loss_fn).__name__)
+    raise TwinspecError(f"cannot tell what {name} expects: use one of {known}, or pass loss_kind")
 
 
 class SGD:
@@ -126,13 +148,15 @@ def make_optimizer(model: Model, train: TrainSpec, mode: str = "native") -> Opti
 class StepByStep:
     """The book's trainer in TensorFlow: ``set_seed`` at the start, a compiled step per batch."""
 
-    def __init__(self, model: Model, loss_fn: Loss, optimizer: Optimizer, loss_kind: str) -> None:
+    def __init__(self, model: Model, loss_fn: Loss, optimizer: Optimizer, loss_kind: str | None = None) -> None:
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
-        self.loss_kind = loss_kind  # how outputs become classes: see common.runs.metrics
+        # how outputs become classes (common.runs.metrics); the book's three arguments infer it
+        self.loss_kind = loss_kind or infer_loss_kind(loss_fn)
         self.train_loader: tf.data.Dataset | None = None
         self.val_loader: tf.data.Dataset | None = None
+        self.test_loader: tf.data.Dataset | None = None
         self.writer: Path | None = None  # the log directory; train() opens and closes its writers
         self._summaries: dict[str, tf.summary.SummaryWriter] = {}
         self.losses: list[float] = []
@@ -159,10 +183,17 @@ class StepByStep:
 
     # -- training ----------------------------------------------------------------------
 
-    def set_loaders(self, train_loader: tf.data.Dataset, val_loader: tf.data.Dataset | None = None) -> None:
-        """Also compiles the steps for the datasets' batches: one trace, short last batch included."""
+    def set_loaders(
+        self,
+        train_loader: tf.data.Dataset,
+        val_loader: tf.data.Dataset | None = None,
+        test_loader: tf.data.Dataset | None = None,
+    ) -> None:
+        """``test_loader`` is kept for :meth:`evaluate` after training; ``train`` never reads it.
+        Also compiles the steps for the datasets' batches: one trace, short last batch included."""
         self.train_loader = train_loader
         self.val_loader = val_loader
+        self.test_loader = test_loader
         self._compile(list(train_loader.element_spec), val_loader and list(val_loader.element_spec))
 
     def set_tensorboard(self, name: str, folder: str | Path = "runs") -> Path:
@@ -221,9 +252,7 @@ class StepByStep:
         self.losses.append(loss)
         val_loss = val_acc = float("nan")
         if self.val_loader is not None:
-            steps = [(self._val_step(x, y), y) for x, y in self.val_loader]
-            val_loss = float(np.mean([float(step_loss) for (step_loss, _), _ in steps]))
-            counts = np.sum([batch_counts(yhat.numpy(), y.numpy(), self.loss_kind) for (_, yhat), y in steps], axis=0)
+            val_loss, counts = self.evaluate(self.val_loader)
             val_acc = float(counts[:, 0].sum() / counts[:, 1].sum())
             self.val_losses.append(val_loss)
             self.val_accuracies.append(val_acc)
@@ -243,6 +272,13 @@ class StepByStep:
             with self._summaries[run].as_default():
                 tf.summary.scalar(tag, value, step=epoch)
             self._summaries[run].flush()
+
+    def evaluate(self, loader: tf.data.Dataset) -> tuple[float, np.ndarray]:
+        """The mean batch loss and per-class ``[correct, total]`` over ``loader``: the
+        validation loop, run once (on the test split, after training)."""
+        steps = [(self._val_step(x, y), y) for x, y in loader]
+        loss = float(np.mean([float(step_loss) for (step_loss, _), _ in steps]))
+        return loss, np.sum([batch_counts(yhat.numpy(), y.numpy(), self.loss_kind) for (_, yhat), y in steps], axis=0)
 
     # -- prediction and metrics ----------------------------------------------------------
 
@@ -270,6 +306,10 @@ class StepByStep:
 
     def count_parameters(self) -> int:
         return count_parameters(self.model)
+
+    def parameter_table(self) -> str:
+        """Each trainable tensor's shape and ``numel``, layer by layer, and the total."""
+        return format_parameter_table(parameter_table(self.model), "tf: model.trainable_variables")
 
     # -- checkpoints ---------------------------------------------------------------------
 

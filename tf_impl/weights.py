@@ -9,11 +9,17 @@ layer's rows (or a batchnorm's per-feature vectors) are reordered too.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from common.errors import DataError
 from common.files.weights import Weights, check_weights, expected_shapes
 from spec.schema import ModelSpec
-from tf_impl.build import Model
+from tf_impl._tensorflow import tf
+from tf_impl.build import Model, build_model
+
+NATIVE_FILE = "model.savedmodel"  # what a run folder holds besides the neutral weights.npz: a SavedModel folder
 
 NAMES = {  # the variables' names in build, by the neutral format's
     "kernel": "weight",
@@ -75,3 +81,20 @@ def import_weights(model: Model, spec: ModelSpec, weights: Weights) -> None:
         variables = _variables(model, name)
         for key, value in params.items():
             variables[key].assign(_to_tf(spec, name, key, np.asarray(value), tuple(variables[key].shape)))
+
+
+def save_native_model(spec: ModelSpec, weights: Weights, path: Path) -> None:
+    """The model as TensorFlow users save it, ``tf.saved_model.save(module, path)``: a
+    SavedModel folder, built channels-last as the listing writes it, whose ``serve``
+    function (also its ``serving_default`` signature) maps ``(N, H, W, C)`` float32 images
+    to the outputs in eval mode. ``tf.saved_model.load(path).serve(x)`` runs it without
+    twinspec: the graph holds every op, ``pad2d`` and the fused activations included."""
+    model = build_model(spec, "nhwc")
+    import_weights(model, spec, weights)
+    channels, height, width = spec.layers[0].in_shape
+    images = tf.TensorSpec([None, height, width, channels], tf.float32, name="images")
+    model.serve = tf.function(lambda x: model(x, training=False), input_signature=[images])
+    try:
+        tf.saved_model.save(model, str(path), signatures=model.serve)
+    except OSError as exc:
+        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -76,7 +76,7 @@ RUN_SPEC = "spec.yaml"  # the spec a run came from, as it was when it trained
 def write_run(result: RunResult, out: Path, native: dict[str, Callable[[Path], None]] | None = None) -> Path:
     """Write ``metrics.json``, ``loss.png``, ``weights.npz`` and ``spec.yaml`` into ``out``,
     all or nothing; ``native`` maps more file names to what writes them (the column's own
-    model file, ``model.pt``, ``model.ckpt`` or ``model.keras``)."""
+    model file, ``model.pt``, ``model.ckpt``, ``model.keras``, or the folder ``model.savedmodel``)."""
 
     from common.present import plots  # matplotlib takes a second to import: only a run that writes pays it
 
