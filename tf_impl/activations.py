@@ -22,7 +22,7 @@ INIT = LAYER_KINDS["prelu"].params["init"][1]
 
 def activation_layers() -> dict[str, tf.Module]:
     """The activation layers, in the order of the figure's panels, with the spec's defaults."""
-    options = Options("torch", "NHWC", "native", tf.random.Generator.from_seed(0))  # they draw nothing
+    options = Options("torch", "NHWC", "native", tf.random.Generator.from_seed(0), None)  # they draw nothing
     layers = {}
     for kind in ("sigmoid", "tanh", "relu", "leaky_relu", "prelu"):
         defaults = {name: default for name, (_, default) in LAYER_KINDS[kind].params.items()}

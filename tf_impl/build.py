@@ -27,7 +27,7 @@ class Options(NamedTuple):
     data_format: str  # NHWC or NCHW: how the feature maps lie
     mode: str  # native, or lockstep: torch's semantics where TensorFlow's differ
     generator: tf.random.Generator  # the model's: it draws the initial weights, then dropout's masks
-    model: ModelSpec  # the whole spec, for what a layer's neighbours decide (a flatten's feature order)
+    model: ModelSpec | None  # the whole spec, for what a layer's neighbours decide (a flatten's feature order)
 
 
 def _initial(layer: LayerSpec, options: Options, shape: list[int]) -> tuple[tf.Tensor, tf.Tensor | None]:
