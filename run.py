@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""twinspec's command line: train a spec's model in PyTorch or Keras, compare the two,
-show their source, check their parity, write a lecture report, or list the specs.
+"""twinspec's command line: train a spec's model in any registered column (PyTorch,
+Lightning, Keras, TensorFlow), compare them, show their source, check their parity against
+torch, write a lecture report, classify images with a trained run, or list the specs.
 
 A command imports only what it uses (README, "Start-up"): ``list`` and ``show`` load no
 framework and no matplotlib, a torch run never loads TensorFlow and a keras run never loads
@@ -69,7 +70,7 @@ def _seed(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="run.py", description="One spec, two native backends: PyTorch and Keras.")
+    parser = _Parser(prog="run.py", description="One spec, compiled natively into every registered framework column.")
     commands = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}", parser_class=_Parser)
 
     def model_options(sub: argparse.ArgumentParser, seed_help: str = "") -> None:
@@ -164,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="train several backends and write a self-contained HTML report")
     report.add_argument("report_model", metavar="MODEL", help="spec name or path to a spec YAML")
     backends_option(report)
-    report.add_argument("--mode", choices=MODES, default="native", help="how both backends train (default: native)")
+    report.add_argument("--mode", choices=MODES, default="native", help="how every backend trains (default: native)")
     report.add_argument("--epochs", type=_positive, help="override the spec's number of epochs")
     report.add_argument("--out", type=Path, help="the HTML file (default: runs/<model>-report-<time>.html)")
     report.add_argument("--force", action="store_true", help="overwrite --out if it exists")
@@ -251,7 +252,7 @@ def _check_data(spec: Spec, args: argparse.Namespace, mode: str) -> None:
 
 
 def _progress(backend: str, epochs: int, quiet: bool) -> Callable[[int, float, float, float], None] | None:
-    """One line per epoch, in the same format for both backends."""
+    """One line per epoch, in the same format for every backend."""
     from common.present.tables import format_epoch
 
     if quiet:

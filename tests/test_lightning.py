@@ -42,6 +42,7 @@ SHORT = {  # the other specs without dropout, shortened: the point is the arithm
     "lenet": 1,
     "lenet_lazy": 1,
     "mnist_cnn": 1,
+    "mnist_cnn_slides": 1,  # fused ReLUs, a softmax output and the loss on probabilities
     "fc_tanh": 1,
     "fc_tanh_nll": 1,
     "lockstep_zoo": 3,  # Adam's moments and batchnorm's statistics, colour images, flips
