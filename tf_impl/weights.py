@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import DataError
-from common.files.weights import Weights, check_weights, expected_shapes
+from common.files.weights import Weights, check_weights, expected_shapes, from_tensorflow, to_tensorflow
 from spec.schema import ModelSpec
 from tf_impl._tensorflow import tf
 from tf_impl.build import Model, build_model
@@ -32,37 +32,6 @@ NAMES = {  # the variables' names in build, by the neutral format's
 }
 
 
-def _to_tf(spec: ModelSpec, name: str, key: str, value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    if spec.layer(name).kind == "batchnorm" and spec.flattened_from(name) is not None:
-        channels, height, width = spec.flattened_from(name)
-        return np.ascontiguousarray(value.reshape(channels, height, width).transpose(1, 2, 0).reshape(-1))
-    if key == "weight" and spec.layer(name).kind == "conv2d":
-        return np.ascontiguousarray(value.transpose(2, 3, 1, 0))
-    if key == "weight" and spec.layer(name).kind == "linear":
-        source = spec.flattened_from(name)
-        if source is not None:
-            channels, height, width = source
-            value = value.reshape(-1, channels, height, width).transpose(0, 2, 3, 1).reshape(len(value), -1)
-        return np.ascontiguousarray(value.T)
-    return value.reshape(shape)
-
-
-def _from_tf(spec: ModelSpec, name: str, key: str, value: np.ndarray) -> np.ndarray:
-    if spec.layer(name).kind == "batchnorm" and spec.flattened_from(name) is not None:
-        channels, height, width = spec.flattened_from(name)
-        return np.ascontiguousarray(value.reshape(height, width, channels).transpose(2, 0, 1).reshape(-1))
-    if key == "weight" and spec.layer(name).kind == "conv2d":
-        return np.ascontiguousarray(value.transpose(3, 2, 0, 1))
-    if key == "weight" and spec.layer(name).kind == "linear":
-        value = value.T
-        source = spec.flattened_from(name)
-        if source is not None:
-            channels, height, width = source
-            value = value.reshape(-1, height, width, channels).transpose(0, 3, 1, 2).reshape(len(value), -1)
-        return np.ascontiguousarray(value)
-    return value.reshape(-1)
-
-
 def _variables(model: Model, name: str) -> dict:
     """A layer's variables by their neutral names: ``conv1/kernel:0`` is ``weight``."""
     return {NAMES[v.name.split("/")[-1].split(":")[0]]: v for v in model.layer(name).variables}
@@ -70,7 +39,7 @@ def _variables(model: Model, name: str) -> dict:
 
 def export_weights(model: Model, spec: ModelSpec) -> Weights:
     return {
-        name: {key: _from_tf(spec, name, key, var.numpy()) for key, var in _variables(model, name).items()}
+        name: {key: from_tensorflow(spec, name, key, var.numpy()) for key, var in _variables(model, name).items()}
         for name in expected_shapes(spec)
     }
 
@@ -80,7 +49,7 @@ def import_weights(model: Model, spec: ModelSpec, weights: Weights) -> None:
     for name, params in weights.items():
         variables = _variables(model, name)
         for key, value in params.items():
-            variables[key].assign(_to_tf(spec, name, key, np.asarray(value), tuple(variables[key].shape)))
+            variables[key].assign(to_tensorflow(spec, name, key, np.asarray(value), tuple(variables[key].shape)))
 
 
 def save_native_model(spec: ModelSpec, weights: Weights, path: Path) -> None:

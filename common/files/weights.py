@@ -85,3 +85,38 @@ def load_weights(path: Path, model: ModelSpec) -> Weights:
         layer, _, param = key.partition("/")
         weights.setdefault(layer, {})[param] = value
     return check_weights(weights, model, str(path))
+
+
+def to_tensorflow(spec: ModelSpec, name: str, key: str, value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """One neutral (torch-layout) tensor as TensorFlow holds it, for Keras and plain TF alike:
+    HWIO kernels, ``(in, out)`` dense kernels, and the rows (or the batchnorm vector) after a
+    flatten of a C, H, W map in H, W, C order, which is how TensorFlow flattens."""
+    if spec.layer(name).kind == "batchnorm" and spec.flattened_from(name) is not None:
+        channels, height, width = spec.flattened_from(name)
+        return np.ascontiguousarray(value.reshape(channels, height, width).transpose(1, 2, 0).reshape(-1))
+    if key == "weight" and spec.layer(name).kind == "conv2d":
+        return np.ascontiguousarray(value.transpose(2, 3, 1, 0))
+    if key == "weight" and spec.layer(name).kind == "linear":
+        source = spec.flattened_from(name)
+        if source is not None:
+            channels, height, width = source
+            value = value.reshape(-1, channels, height, width).transpose(0, 2, 3, 1).reshape(len(value), -1)
+        return np.ascontiguousarray(value.T)
+    return value.reshape(shape)
+
+
+def from_tensorflow(spec: ModelSpec, name: str, key: str, value: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`to_tensorflow`: a TensorFlow tensor in the neutral layout."""
+    if spec.layer(name).kind == "batchnorm" and spec.flattened_from(name) is not None:
+        channels, height, width = spec.flattened_from(name)
+        return np.ascontiguousarray(value.reshape(height, width, channels).transpose(2, 0, 1).reshape(-1))
+    if key == "weight" and spec.layer(name).kind == "conv2d":
+        return np.ascontiguousarray(value.transpose(3, 2, 0, 1))
+    if key == "weight" and spec.layer(name).kind == "linear":
+        value = value.T
+        source = spec.flattened_from(name)
+        if source is not None:
+            channels, height, width = source
+            value = value.reshape(-1, height, width, channels).transpose(0, 3, 1, 2).reshape(len(value), -1)
+        return np.ascontiguousarray(value)
+    return value.reshape(-1)
