@@ -51,7 +51,14 @@ CNN2_HORIZON = 1
 SLIDES_HORIZON = 2
 HORIZONS = {"lenet": LENET_HORIZON, "cnn2": CNN2_HORIZON, "mnist_cnn_slides": SLIDES_HORIZON}
 LAYOUT = {torch_runner: "nchw", keras_runner: "nhwc", tf_runner: "nhwc"}
-OTHERS = [name for name in columns.names() if name != columns.REFERENCE]  # every column torch judges
+# Every column torch judges by the noise floor. A torch-family column (Lightning) computes
+# torch's own arithmetic, so tests/test_lightning.py holds it to the stronger check: the same
+# run, bit for bit. Judging it here as well would only repeat those runs.
+OTHERS = [
+    name
+    for name in columns.names()
+    if columns.column(name).family != columns.column(columns.REFERENCE).family
+]
 
 
 STEADY = [spec for spec in list_specs() if spec.name not in HORIZONS]
