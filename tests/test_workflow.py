@@ -492,7 +492,7 @@ def test_the_parameter_tables_list_each_tensor_as_the_frameworks_hold_it():
     assert "dense1  kernel  (1600, 64)      102,400" in tables["keras"]
     for table in tables.values():
         assert table.endswith("total: 121,475 parameters")
-    shown = run_python("run.py", "show", SLIDES).stdout
+    shown = run_python("run.py", "show", SLIDES, "--parameters").stdout
     assert "# conv2   weight  (64, 32, 3, 3)   18,432" in shown and shown.endswith("# total: 121,475 parameters\n")
 
 
