@@ -16,6 +16,8 @@ class Row:
 
 def render(rows: list[Row]) -> str:
     """The rows as aligned text, a blank line between sections."""
+    if not rows:
+        return ""
     widths = [max(len(getattr(row, field)) for row in rows) for field in ("section", "what", "figure", "target")]
     lines, section = [], None
     for row in rows:

@@ -46,7 +46,7 @@ def main() -> int:
         trainer.train(1, seed=None)
         return time.perf_counter() - start
 
-    split = run_inputs(spec).split
+    split = run_inputs(spec, layout).split
     sides = {"trainer": trainer_epoch}
     if column.name in LOOPS:
         sides["loop"] = LOOPS[column.name](spec, split, layout)

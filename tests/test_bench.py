@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
-from driver import measure_models, selected_columns  # noqa: E402
+from driver import Worker, measure_models, selected_columns  # noqa: E402
 from specs import forward_flops  # noqa: E402
 from startup import commands  # noqa: E402
 from timing import alternate, ratio  # noqa: E402
@@ -48,3 +48,12 @@ def test_every_registered_column_is_measured_or_reported(unbuilt_column):
     rows = measure_models(argparse.Namespace(models="cnn1", rounds=1, columns=unbuilt_column), [])
     missed = [row for row in rows if unbuilt_column in row.what]
     assert len(missed) == 1 and missed[0].met is False and "exited" in missed[0].figure
+
+
+@pytest.mark.parametrize("column", ["torch", "tf"])
+def test_a_worker_times_every_side_it_announces(column):
+    # a real worker on the smallest spec: each side runs and takes time; torch's and tf's
+    # plain loops both exist, so "loop" is announced
+    with Worker(column, "logistic") as worker:
+        assert {"trainer", "loop", "matmul", "conv"} <= set(worker.sides)
+        assert all(worker.time(side) > 0 for side in worker.sides)
