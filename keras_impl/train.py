@@ -6,9 +6,7 @@ as a hand-written loop: read the two side by side.
 
 from __future__ import annotations
 
-import json
 import time
-import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -17,8 +15,15 @@ import numpy as np
 import tensorflow as tf
 from matplotlib.figure import Figure
 
-from common.errors import DataError
-from common.files.atomic import atomic_write
+from common.files.checkpoint import (
+    HISTORY_KEYS,
+    check_fit,
+    group,
+    in_order,
+    numbered,
+    read_checkpoint,
+    write_checkpoint,
+)
 from common.present import plots
 from common.present.tables import format_parameter_table
 from common.runs.lr_range import learning_rates, smoothed
@@ -30,7 +35,6 @@ from spec.errors import TwinspecError
 from spec.schema import TrainSpec
 
 EpochCallback = Callable[[int, float, float, float], None]  # epoch, loss, val_loss, val_acc
-CHECKPOINT_KEYS = {"epoch", "loss", "val_loss", "val_accuracy"}  # the arrays hold the rest
 
 
 LOSSES: dict[str, Callable[[], keras.losses.Loss]] = {
@@ -266,52 +270,27 @@ class StepByStep:
     def save_checkpoint(self, filename: str | Path) -> None:
         """Everything training needs to resume as if it never stopped: the model's variables
         (dropout's seed states included), the optimizer's, the losses and the dataset's position."""
-        state = {"epoch": self.total_epochs, "loss": self.losses, "val_loss": self.val_losses}
-        state["val_accuracy"] = self.val_accuracies
-        arrays = {f"model/{i}": np.asarray(v) for i, v in enumerate(self.model.variables)}
-        arrays |= {f"optimizer/{i}": np.asarray(v) for i, v in enumerate(self._optimizer_variables())}
+        history = dict(zip(HISTORY_KEYS, (self.total_epochs, self.losses, self.val_losses, self.val_accuracies)))
+        arrays = numbered("model", map(np.asarray, self.model.variables))
+        arrays |= numbered("optimizer", map(np.asarray, self._optimizer_variables()))
         pipeline = data.pipeline_state(self.train_loader) if self.train_loader is not None else {}
         arrays |= {f"pipeline/{key}": value for key, value in pipeline.items()}
-        try:
-            with atomic_write(Path(filename)) as handle:
-                np.savez(handle, state=np.array(json.dumps(state)), **arrays)
-        except OSError as exc:
-            raise DataError(f"cannot write checkpoint {filename}: {exc.strerror or exc}") from None
+        write_checkpoint(filename, history, arrays)
 
     def load_checkpoint(self, filename: str | Path) -> None:
         """Restore a checkpoint into this trainer; then ``train(n, seed=None)`` resumes.
         A checkpoint that does not fit is refused before anything changes."""
-        try:
-            with np.load(filename, allow_pickle=False) as saved:
-                arrays = {key: saved[key] for key in saved.files}
-            state = json.loads(str(arrays.pop("state")))
-        except FileNotFoundError:
-            raise DataError(f"no checkpoint at {filename}") from None
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            raise DataError(f"{filename} is not a checkpoint ({exc})") from None
-        self._check_checkpoint(state, arrays, filename)
-        for prefix, variables in (("model", self.model.variables), ("optimizer", self._optimizer_variables())):
-            for i, variable in enumerate(variables):
-                variable.assign(arrays[f"{prefix}/{i}"])
-        if self.train_loader is not None:
-            pipeline = {key.partition("/")[2]: value for key, value in arrays.items() if key.startswith("pipeline/")}
-            data.restore_pipeline(self.train_loader, pipeline)
-        self.total_epochs = state["epoch"]
-        self.losses = list(state["loss"])
-        self.val_losses = list(state["val_loss"])
-        self.val_accuracies = list(state["val_accuracy"])
-
-    def _check_checkpoint(self, state: dict, arrays: dict[str, np.ndarray], filename: str | Path) -> None:
-        missing = CHECKPOINT_KEYS - set(state) if isinstance(state, dict) else CHECKPOINT_KEYS
-        if missing:
-            raise DataError(f"{filename} is not a checkpoint of this trainer: it lacks {', '.join(sorted(missing))}")
-        for prefix, variables in (("model", self.model.variables), ("optimizer", self._optimizer_variables())):
-            shapes = {key: value.shape for key, value in arrays.items() if key.startswith(f"{prefix}/")}
-            if shapes != {f"{prefix}/{i}": tuple(var.shape) for i, var in enumerate(variables)}:
-                raise DataError(f"{filename} is not a checkpoint of this model: its {prefix} variables differ")
-        pipeline = {key.partition("/")[2] for key in arrays if key.startswith("pipeline/")}
-        if self.train_loader is not None and pipeline != set(data.pipeline_state(self.train_loader)):
-            raise DataError(f"{filename} was saved with another kind of training loader")
+        history, arrays = read_checkpoint(filename)
+        variables = {"model": self.model.variables, "optimizer": self._optimizer_variables()}
+        pipeline = data.pipeline_state(self.train_loader) if self.train_loader is not None else None
+        check_fit(filename, arrays, {key: [v.shape for v in owned] for key, owned in variables.items()}, pipeline)
+        for key, owned in variables.items():
+            for variable, value in zip(owned, in_order(arrays, key)):
+                variable.assign(value)
+        if pipeline is not None:
+            data.restore_pipeline(self.train_loader, group(arrays, "pipeline"))
+        self.total_epochs = history["epoch"]
+        self.losses, self.val_losses, self.val_accuracies = (list(history[key]) for key in HISTORY_KEYS[1:])
 
     # -- figures -------------------------------------------------------------------------
 

@@ -8,9 +8,7 @@ loop itself is ``torch_impl/train.py``'s, batch by batch.
 
 from __future__ import annotations
 
-import json
 import time
-import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,7 +16,15 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from common.errors import DataError
-from common.files.atomic import atomic_write
+from common.files.checkpoint import (
+    HISTORY_KEYS,
+    check_fit,
+    group,
+    in_order,
+    numbered,
+    read_checkpoint,
+    write_checkpoint,
+)
 from common.present import plots
 from common.present.tables import format_parameter_table
 from common.runs.lr_range import learning_rates, smoothed
@@ -39,7 +45,6 @@ from tf_impl.semantics import (
 )
 
 EpochCallback = Callable[[int, float, float, float], None]  # epoch, loss, val_loss, val_acc
-CHECKPOINT_KEYS = {"epoch", "loss", "val_loss", "val_accuracy"}  # the arrays hold the rest
 Loss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (targets, outputs) -> the batch's mean loss
 
 
@@ -316,55 +321,31 @@ class StepByStep:
     def save_checkpoint(self, filename: str | Path) -> None:
         """Everything training needs to resume as if it never stopped: the model's variables,
         the optimizer's, the model's generator (dropout), the losses and the dataset's position."""
-        state = {"epoch": self.total_epochs, "loss": self.losses, "val_loss": self.val_losses}
-        state["val_accuracy"] = self.val_accuracies
-        arrays = {f"model/{i}": v.numpy() for i, v in enumerate(self.model.variables)}
-        arrays |= {f"optimizer/{i}": v.numpy() for i, v in enumerate(self.optimizer.variables)}
+        history = dict(zip(HISTORY_KEYS, (self.total_epochs, self.losses, self.val_losses, self.val_accuracies)))
+        arrays = numbered("model", (v.numpy() for v in self.model.variables))
+        arrays |= numbered("optimizer", (v.numpy() for v in self.optimizer.variables))
         arrays["generator"] = self.model.generator.state.numpy()
         pipeline = data.pipeline_state(self.train_loader) if self.train_loader is not None else {}
         arrays |= {f"pipeline/{key}": value for key, value in pipeline.items()}
-        try:
-            with atomic_write(Path(filename)) as handle:
-                np.savez(handle, state=np.array(json.dumps(state)), **arrays)
-        except OSError as exc:
-            raise DataError(f"cannot write checkpoint {filename}: {exc.strerror or exc}") from None
+        write_checkpoint(filename, history, arrays)
 
     def load_checkpoint(self, filename: str | Path) -> None:
         """Restore a checkpoint into this trainer; then ``train(n, seed=None)`` resumes.
         A checkpoint that does not fit is refused before anything changes."""
-        try:
-            with np.load(filename, allow_pickle=False) as saved:
-                arrays = {key: saved[key] for key in saved.files}
-            state = json.loads(str(arrays.pop("state")))
-        except FileNotFoundError:
-            raise DataError(f"no checkpoint at {filename}") from None
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            raise DataError(f"{filename} is not a checkpoint ({exc})") from None
-        self._check_checkpoint(state, arrays, filename)
-        for prefix, variables in (("model", self.model.variables), ("optimizer", self.optimizer.variables)):
-            for i, variable in enumerate(variables):
-                variable.assign(arrays[f"{prefix}/{i}"])
+        history, arrays = read_checkpoint(filename)
+        if arrays.get("generator", np.empty(0)).shape != tuple(self.model.generator.state.shape):
+            raise DataError(f"{filename} is not a checkpoint of this trainer: it lacks the model's generator")
+        variables = {"model": self.model.variables, "optimizer": self.optimizer.variables}
+        pipeline = data.pipeline_state(self.train_loader) if self.train_loader is not None else None
+        check_fit(filename, arrays, {key: [v.shape for v in owned] for key, owned in variables.items()}, pipeline)
+        for key, owned in variables.items():
+            for variable, value in zip(owned, in_order(arrays, key)):
+                variable.assign(value)
         self.model.generator.reset(arrays["generator"])
-        if self.train_loader is not None:
-            pipeline = {key.partition("/")[2]: value for key, value in arrays.items() if key.startswith("pipeline/")}
-            data.restore_pipeline(self.train_loader, pipeline)
-        self.total_epochs = state["epoch"]
-        self.losses = list(state["loss"])
-        self.val_losses = list(state["val_loss"])
-        self.val_accuracies = list(state["val_accuracy"])
-
-    def _check_checkpoint(self, state: dict, arrays: dict[str, np.ndarray], filename: str | Path) -> None:
-        missing = CHECKPOINT_KEYS - set(state) if isinstance(state, dict) else CHECKPOINT_KEYS
-        if missing or "generator" not in arrays:
-            lacks = ", ".join(sorted(missing) or ["the model's generator"])
-            raise DataError(f"{filename} is not a checkpoint of this trainer: it lacks {lacks}")
-        for prefix, variables in (("model", self.model.variables), ("optimizer", self.optimizer.variables)):
-            shapes = {key: value.shape for key, value in arrays.items() if key.startswith(f"{prefix}/")}
-            if shapes != {f"{prefix}/{i}": tuple(var.shape) for i, var in enumerate(variables)}:
-                raise DataError(f"{filename} is not a checkpoint of this model: its {prefix} variables differ")
-        pipeline = {key.partition("/")[2] for key in arrays if key.startswith("pipeline/")}
-        if self.train_loader is not None and pipeline != set(data.pipeline_state(self.train_loader)):
-            raise DataError(f"{filename} was saved with another kind of training loader")
+        if pipeline is not None:
+            data.restore_pipeline(self.train_loader, group(arrays, "pipeline"))
+        self.total_epochs = history["epoch"]
+        self.losses, self.val_losses, self.val_accuracies = (list(history[key]) for key in HISTORY_KEYS[1:])
 
     # -- figures -------------------------------------------------------------------------
 

@@ -19,6 +19,10 @@ def read_npz(path: Path, what: str, how: str) -> dict[str, np.ndarray]:
     """Every array of the archive at ``path``, read without pickle. ``what`` the file
     should be ("weights file") and ``how`` to make or get one end each message."""
     try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+        if not magic.startswith((b"PK", b"\x93NUMPY")):  # numpy would call it pickled data
+            raise DataError(f"{path} is not a {what}: it is not an .npz archive; {how}")
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
             raise DataError(f"{path} holds one array, not a {what}; {how}")
