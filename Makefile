@@ -15,9 +15,10 @@ $(STAMP): requirements.txt requirements.lock
 run: $(STAMP)
 	$(PY) run.py compare
 
-## test: the whole test suite (the report test renders the page in Debian's chromium)
+## test: the whole test suite, a file per worker, one worker per core up to four
+## (pytest-xdist; the report test renders the page in Debian's chromium)
 test: $(STAMP) browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 ## parity: forward, lockstep and native parity for every spec (see README, "Parity")
 parity: $(STAMP)

@@ -15,6 +15,15 @@ from common import columns
 columns.share_process(columns.names())  # before anything imports TensorFlow
 
 ROOT = Path(__file__).resolve().parent.parent
+# ``make test`` runs the files on two workers, a file on one worker from start to end
+# (``--dist loadfile``: a file's runs are cached for its tests). These take minutes each;
+# started first, they leave the rest to fill the other worker instead of running alone at the end.
+SLOWEST_FIRST = ("test_lockstep.py", "test_parity_native.py", "test_lecture_cli.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    first = {name: rank for rank, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: first.get(item.path.name, len(first)))  # stable: the rest keep their order
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -54,11 +54,7 @@ LAYOUT = {torch_runner: "nchw", keras_runner: "nhwc", tf_runner: "nhwc"}
 # Every column torch judges by the noise floor. A torch-family column (Lightning) computes
 # torch's own arithmetic, so tests/test_lightning.py holds it to the stronger check: the same
 # run, bit for bit. Judging it here as well would only repeat those runs.
-OTHERS = [
-    name
-    for name in columns.names()
-    if columns.column(name).family != columns.column(columns.REFERENCE).family
-]
+OTHERS = [name for name in columns.names() if columns.column(name).family != columns.column(columns.REFERENCE).family]
 
 
 STEADY = [spec for spec in list_specs() if spec.name not in HORIZONS]
@@ -77,11 +73,16 @@ def _runs(path: Path, layout: str, epochs: int | None = None, column: str = "ker
 
 
 @cache
+def _judged_together(path: Path, layout: str, epochs: int | None) -> dict[str, LockstepParity]:
+    """Every column in OTHERS against torch, as ``run.py compare --mode lockstep`` judges
+    them: by one noise floor, measured now (torch with round-off injected), for all."""
+    runs = {name: _run(path, layout, epochs, name) for name in (columns.REFERENCE, *OTHERS)}
+    return judge_lockstep(load_spec(path).with_overrides(epochs=epochs), layout, runs)
+
+
 def _judged(path: Path, layout: str, epochs: int | None = None, column: str = "keras") -> LockstepParity:
-    """``column`` against torch, by the noise floor measured now (torch with round-off injected)."""
-    torch_run, other_run = _runs(path, layout, epochs, column)
-    spec = load_spec(path).with_overrides(epochs=epochs)
-    return judge_lockstep(spec, layout, {columns.REFERENCE: torch_run, column: other_run})[column]
+    """``column`` against torch, by the noise floor measured now."""
+    return _judged_together(path, layout, epochs)[column]
 
 
 def test_every_spec_is_covered():

@@ -44,6 +44,12 @@ def check_writable(path: Path, option: str) -> Path:
         raise DataError(f"{option} {path}: cannot be written, {parent} is not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise DataError(f"{option} {path}: cannot be written, no permission to write in {parent}")
+    try:  # access() says yes to root everywhere, /proc included: only a write tells
+        handle, probe = tempfile.mkstemp(dir=parent, prefix=temporary_prefix(path.name), suffix=".tmp")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise DataError(f"{option} {path}: cannot be written, {parent} refuses a file ({exc.strerror or exc})") from None
     return path
 
 
