@@ -14,7 +14,6 @@ from common.parity.checks import check_native
 from common.parity.stats import native_parity
 from spec import load_spec, resolve_spec
 
-
 # The TensorFlow-family columns on the book's chapter 4 models and on cnn1; where two are
 # checked on one spec they share torch's runs, as ``run.py parity --check native`` does.
 JUDGED = {"logistic": ["keras"], "deepish": ["keras"], "relu": ["keras", "tf"], "cnn1": ["keras", "tf"]}

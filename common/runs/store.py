@@ -49,7 +49,8 @@ def check_writable(path: Path, option: str) -> Path:
         os.close(handle)
         os.unlink(probe)
     except OSError as exc:
-        raise DataError(f"{option} {path}: cannot be written, {parent} refuses a file ({exc.strerror or exc})") from None
+        reason = exc.strerror or exc
+        raise DataError(f"{option} {path}: cannot be written, {parent} refuses a file ({reason})") from None
     return path
 
 
