@@ -149,8 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--check",
         choices=(*CHECKS, "all"),
         default="forward",
-        help="forward: one batch through the four framework/layout pairs from the same weights; "
-        "lockstep: both train from the same weights and batches; "
+        help="forward: one batch through every column in both layouts from the same weights; "
+        "lockstep: every column trains from the same weights and batches; "
         f"native: {NATIVE_SEEDS} paired seeds of native training per backend (default: forward)",
     )
     parity.add_argument(

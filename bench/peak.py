@@ -32,7 +32,9 @@ def measure(workers: dict[str, Worker], model: str, rounds: int) -> list[Row]:
     rows = []
     for name, worker in workers.items():
         flops = epoch_flops(spec, worker.ready["n_train"], worker.ready["n_val"])
-        times = alternate({side: (lambda side=side, w=worker: w.time(side)) for side in ("trainer", *KERNEL_FLOPS)}, rounds)
+        times = alternate(
+            {side: (lambda side=side, w=worker: w.time(side)) for side in ("trainer", *KERNEL_FLOPS)}, rounds
+        )
         rates = {kernel: KERNEL_FLOPS[kernel] / statistics.median(times[kernel]) for kernel in KERNEL_FLOPS}
         best = max(rates, key=rates.get)
         kernels = ", ".join(f"{kernel} {rate / 1e9:.1f}" for kernel, rate in rates.items())

@@ -90,6 +90,11 @@ def make_optimizer(model: keras.Model, train: TrainSpec, mode: str = "native") -
     return adam(learning_rate=p["lr"], beta_1=beta_1, beta_2=beta_2, epsilon=p["eps"])
 
 
+def _known(cardinality: int) -> int | None:
+    """A dataset's number of batches, or None where TensorFlow does not know it (< 0)."""
+    return cardinality if cardinality > 0 else None
+
+
 class _EpochEnd(keras.callbacks.Callback):
     """Hands each epoch's figures to the trainer, which records, logs and reports them."""
 
@@ -217,6 +222,10 @@ class StepByStep:
                 epochs=self.total_epochs + n_epochs,
                 callbacks=[_EpochEnd(self, on_epoch)],
                 shuffle=False,  # the training dataset samples by itself
+                # KERAS: without steps_per_epoch, fit makes the dataset's iterator twice an
+                # epoch (once at its end, for the next, then again at the next one's start),
+                # and a pipeline's iterator costs some 35 ms to make; with it, once.
+                steps_per_epoch=_known(int(self.train_loader.cardinality())),
                 verbose=0,
             )
         finally:
