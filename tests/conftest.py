@@ -15,7 +15,7 @@ from common import columns
 columns.share_process(columns.names())  # before anything imports TensorFlow
 
 ROOT = Path(__file__).resolve().parent.parent
-# ``make test`` runs the files on two workers, a file on one worker from start to end
+# ``make test`` runs the files on a worker per core, a file on one worker from start to end
 # (``--dist loadfile``: a file's runs are cached for its tests). These take minutes each;
 # started first, they leave the rest to fill the other worker instead of running alone at the end.
 SLOWEST_FIRST = ("test_lockstep.py", "test_parity_native.py", "test_lecture_cli.py")
