@@ -3,9 +3,10 @@
 ``torch_impl/train.py`` writes the book's loop by hand. Here a ``LightningModule``
 (``semantics.LitModel``) holds the same ``nn.Sequential``, loss and optimizer and says what
 one step is (``training_step``, ``validation_step``, ``test_step``, ``configure_optimizers``),
-``pl.Trainer.fit`` runs the loop and ``pl.Trainer.test`` the test split. ``StepByStep`` is torch's
-trainer with ``set_seed``, ``train`` and ``evaluate`` replaced: everything else (prediction, checkpoints, hooks, figures, the range test)
-acts on the same model, optimizer and loaders, so it is torch's, inherited.
+``pl.Trainer.fit`` runs the loop and ``pl.Trainer.test`` the test split. ``StepByStep`` is
+torch's trainer with ``set_seed``, ``train`` and ``evaluate`` replaced: everything else
+(prediction, checkpoints, hooks, figures, the range test) acts on the same model, optimizer
+and loaders, so it is torch's, inherited.
 
 What the Trainer does differently from the book's loop is marked ``LIGHTNING:`` here and in
 ``semantics.py``, with what is done about it.
@@ -28,8 +29,15 @@ from lightning_impl.semantics import BookEpochs, LitModel, trainer_options, trai
 from spec.errors import TwinspecError
 from torch_impl import data
 from torch_impl import train as torch_train
-from torch_impl.train import CHECKPOINT_KEYS, LOSSES, EpochCallback, make_loss, infer_loss_kind, make_optimizer
-from torch_impl.train import _test_figures
+from torch_impl.train import (
+    CHECKPOINT_KEYS,
+    LOSSES,
+    EpochCallback,
+    _test_figures,
+    infer_loss_kind,
+    make_loss,
+    make_optimizer,
+)
 
 __all__ = [
     "EpochCallback",
