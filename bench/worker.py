@@ -7,8 +7,11 @@ Started, it builds the column's trainer (``runner.make_trainer``), the plain loo
 ``bench/loops.py`` for its framework (if there is one) and the framework's peak kernels,
 warms each up once, and prints one JSON line: what it has. Then each line it reads names a
 side (``trainer``, ``loop``, ``matmul``, ``conv``); it runs that once and prints its seconds.
-A process per column keeps the families apart (a torch worker never loads TensorFlow),
-and a worker that stays up lets the driver alternate sides cheaply.
+A trainer or a loop reports an epoch's seconds, the mean of ``EPOCHS`` epochs run in one
+call (one ``train``, one ``fit``): what an epoch costs inside a run, where a pipeline's
+iterator or a Trainer is made once per call. A process per column keeps the families apart
+(a torch worker never loads TensorFlow), and a worker that stays up lets the driver
+alternate sides cheaply.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from common import columns  # noqa: E402
 from common.parity.checks import layout_for  # noqa: E402
 from common.runs.inputs import run_inputs  # noqa: E402
 
+EPOCHS = 3  # epochs per timing of a trainer or a loop
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -43,13 +48,14 @@ def main() -> int:
 
     def trainer_epoch() -> float:
         start = time.perf_counter()
-        trainer.train(1, seed=None)
-        return time.perf_counter() - start
+        trainer.train(EPOCHS, seed=None)
+        return (time.perf_counter() - start) / EPOCHS
 
     split = run_inputs(spec, layout).split
     sides = {"trainer": trainer_epoch}
     if column.name in LOOPS:
-        sides["loop"] = LOOPS[column.name](spec, split, layout)
+        loop = LOOPS[column.name](spec, split, layout)
+        sides["loop"] = lambda: loop(EPOCHS) / EPOCHS
     sides.update(KERNELS[column.family]())
     for side in sides.values():
         side()  # warm-up: tracing, first allocations, lazy imports

@@ -50,10 +50,10 @@ def test_every_registered_column_is_measured_or_reported(unbuilt_column):
     assert len(missed) == 1 and missed[0].met is False and "exited" in missed[0].figure
 
 
-@pytest.mark.parametrize("column", ["torch", "tf"])
+@pytest.mark.parametrize("column", ["torch", "lightning", "tf"])
 def test_a_worker_times_every_side_it_announces(column):
-    # a real worker on the smallest spec: each side runs and takes time; torch's and tf's
-    # plain loops both exist, so "loop" is announced
+    # a real worker on the smallest spec: each side runs and takes time; these columns'
+    # plain loops exist, so "loop" is announced (Keras' plain fit runs in bench/all.py)
     with Worker(column, "logistic") as worker:
         assert {"trainer", "loop", "matmul", "conv"} <= set(worker.sides)
         assert all(worker.time(side) > 0 for side in worker.sides)

@@ -92,10 +92,22 @@ def make_loaders(
         .apply(tf.data.experimental.assert_cardinality(n_batches))
         .map(lambda i, flip, *masks: _with_masks(prepare(tf.gather(x_train, i), tf.gather(y_train, i), flip), masks))
         .prefetch(tf.data.AUTOTUNE)
+        .with_options(_within_an_epoch())
     )
     # The pipeline's state, kept where the trainer finds it (as torch's sampler keeps its generator).
     train.generator, train.plan_epoch, train.plan_epochs = generator, plan_epoch, len(plan) if plan else None
     return train, _in_order(split.x_val, split.y_val, data, loss, layout)
+
+
+def _within_an_epoch() -> tf.data.Options:
+    """Keep the pipeline from reading past an epoch's end. The trainer iterates the dataset
+    repeated, one iterator for all the epochs of a ``train`` call, and the next repetition
+    draws its epoch when it starts; tf.data's default ``inject_prefetch`` would put a
+    prefetch above the repetition and draw an epoch early, so that a checkpoint saved the
+    generator one epoch on."""
+    options = tf.data.Options()
+    options.experimental_optimization.inject_prefetch = False
+    return options
 
 
 def _in_order(x: np.ndarray, y: np.ndarray, data: DataSpec, loss: str, layout: str) -> tf.data.Dataset:
