@@ -76,7 +76,7 @@ def make_loaders(
     normalize = _normalizer(data, layout, to_layout(split.x_val[:1], layout))
 
     def prepare(x: tf.Tensor, y: tf.Tensor, flip: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
-        if flip is not None:
+        if flip is not None and data.hflip:  # a spec without flips: no select per batch
             x = tf.where(flip[:, None, None, None], tf.reverse(x, axis=[width_axis]), x)
         if normalize is not None:
             x = normalize(x)

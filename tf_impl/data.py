@@ -74,7 +74,8 @@ def make_loaders(
     normalize = _normalizer(data, layout)
 
     def prepare(x: tf.Tensor, y: tf.Tensor, flip: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        x = tf.where(flip[:, None, None, None], tf.reverse(x, axis=[width_axis]), x)
+        if data.hflip:  # a spec without flips: no select per batch
+            x = tf.where(flip[:, None, None, None], tf.reverse(x, axis=[width_axis]), x)
         return normalize(x), y
 
     if plan is None:

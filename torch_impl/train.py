@@ -134,7 +134,6 @@ class StepByStep:
             data.reseed(self.train_loader, seed)
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        self.model.train()
         loss = self.loss_fn(self.model(x), y)
         loss.backward()
         self.optimizer.step()
@@ -142,7 +141,6 @@ class StepByStep:
         return loss.item()
 
     def _val_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, np.ndarray]:
-        self.model.eval()
         yhat = self.model(x)
         return self.loss_fn(yhat, y).item(), batch_counts(yhat.numpy(), y.numpy(), self.loss_kind)
 
@@ -164,9 +162,14 @@ class StepByStep:
                 self.writer.close()  # as the book does; the next add_scalars opens it again
 
     def _epoch(self, on_epoch: EpochCallback | None) -> None:
+        # The book's step functions set the mode at every step; nothing changes it between
+        # two steps of a loop, so once per loop is the same run (module.train() walks every
+        # module: some 0.1 ms a step, a tenth of a small model's epoch).
+        self.model.train()
         batch_losses = [self._train_step(x, y) for x, y in self.train_loader]
         val_steps = []
         if self.val_loader is not None:
+            self.model.eval()
             with torch.no_grad():
                 val_steps = [self._val_step(x, y) for x, y in self.val_loader]
         self._end_epoch(batch_losses, val_steps, on_epoch)
@@ -202,6 +205,7 @@ class StepByStep:
     def evaluate(self, loader: DataLoader) -> tuple[float, np.ndarray]:
         """The mean batch loss and per-class ``[correct, total]`` over ``loader``: the book's
         validation loop, under ``no_grad``, run once (on the test split, after training)."""
+        self.model.eval()
         with torch.no_grad():
             steps = [self._val_step(x, y) for x, y in loader]
         return _test_figures(steps)
