@@ -8,8 +8,8 @@ loop itself is ``torch_impl/train.py``'s, batch by batch.
 
 from __future__ import annotations
 
-import time
 import itertools
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
