@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The columns against each other: each column's trainer, an epoch in turn, on the same
+"""The columns against each other: each column's trainer, its mean epoch in turn, on the same
 model and MNIST-sized generated data, each in its own process (torch in nhwc too); the
 ratio to the reference column (torch, nchw) is taken per round. Target: torch no slower than Keras on
 mnist_cnn and lenet (keras / torch >= 1.0).

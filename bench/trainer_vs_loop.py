@@ -2,8 +2,9 @@
 """Each column's trainer (``StepByStep``, as ``run.py`` trains) against the plain loop a
 user of its framework would write (``bench/loops.py``), same model, data and batch size.
 
-Both sides run in the column's own worker process, an epoch (training and validation)
-each in turn; the ratio trainer / loop is taken per round. Target: at most 1.10.
+Both sides run in the column's own worker process, in turn, each reporting its mean epoch
+(training and validation) over ``worker.EPOCHS`` epochs in one call; the ratio trainer /
+loop is taken per round. Target: at most 1.10.
 
     python bench/trainer_vs_loop.py [--models M,...] [--rounds R]
 """
