@@ -85,14 +85,41 @@ def test_a_resumed_run_is_the_uninterrupted_run(tmp_path, backend, name, mode):
     first, _ = _trainer(backend, name, mode, epochs=4)
     first.train(2, seed=spec.train.seed)
     first.save_checkpoint(tmp_path / "checkpoint")
+    saved = list(first.losses)
+    first.train(2, seed=None)  # the same trainer goes on (before another draws from torch's global generator)
     resumed, _ = _trainer(backend, name, mode, epochs=4)  # a fresh process would build just this
     resumed.load_checkpoint(tmp_path / "checkpoint")
-    assert resumed.total_epochs == 2 and resumed.losses == first.losses
+    assert resumed.total_epochs == 2 and resumed.losses == saved
     resumed.train(2, seed=None)
 
-    assert resumed.losses == whole.losses and resumed.val_losses == whole.val_losses
+    for split in (resumed, first):
+        assert split.losses == whole.losses and split.val_losses == whole.val_losses
     x = next(iter(whole.val_loader))[0]
     assert np.array_equal(resumed.predict(np.asarray(x)), whole.predict(np.asarray(x)))
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])  # the loops that are ours, step by step
+def test_a_train_interrupted_inside_an_epoch_leaves_no_half_epoch(tmp_path, monkeypatch, backend):
+    whole, spec = _trainer(backend, "relu", epochs=2)
+    whole.train(2, seed=spec.train.seed)
+
+    trainer, _ = _trainer(backend, "relu", epochs=2)
+    trainer.set_seed(spec.train.seed)
+    trainer.save_checkpoint(tmp_path / "start")
+    step, steps = trainer._train_step, itertools.count()
+
+    def interrupted(x, y):
+        if next(steps) == 3:
+            raise KeyboardInterrupt
+        return step(x, y)
+
+    monkeypatch.setattr(trainer, "_train_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(2, seed=spec.train.seed)
+    monkeypatch.setattr(trainer, "_train_step", step)
+    trainer.load_checkpoint(tmp_path / "start")
+    trainer.train(2, seed=None)  # from the first epoch's start, not from its fourth batch
+    assert trainer.losses == whole.losses and trainer.val_losses == whole.val_losses
 
 
 @pytest.mark.parametrize("backend", RUNNERS)

@@ -163,6 +163,7 @@ class StepByStep:
         self.train_loader: tf.data.Dataset | None = None
         self.val_loader: tf.data.Dataset | None = None
         self.test_loader: tf.data.Dataset | None = None
+        self._batches: Iterator | None = None  # over the training dataset repeated: see _epochs
         self.writer: Path | None = None  # the log directory; train() opens and closes its writers
         self._summaries: dict[str, tf.summary.SummaryWriter] = {}
         self.losses: list[float] = []
@@ -200,6 +201,7 @@ class StepByStep:
         self.train_loader = train_loader
         self.val_loader = val_loader
         self.test_loader = test_loader
+        self._batches = None
         self._compile(list(train_loader.element_spec), val_loader and list(val_loader.element_spec))
 
     def set_tensorboard(self, name: str, folder: str | Path = "runs") -> Path:
@@ -245,12 +247,36 @@ class StepByStep:
         if left is not None and n_epochs > left:
             raise TwinspecError(f"the batch plan has {left} of its epochs left, not {n_epochs}: make a longer plan")
         try:
-            for batches in _epochs(self.train_loader, n_epochs):
+            for batches in self._epochs(n_epochs):
                 self._epoch(batches, on_epoch)
+        except BaseException:
+            self._batches = None  # it may stand inside an epoch: the next train starts a new one
+            raise
         finally:
             for summary in self._summaries.values():  # as torch's trainer closes its writer
                 summary.close()
             self._summaries = {}
+
+    def _epochs(self, n_epochs: int) -> Iterator[Iterable]:
+        """Each of ``n_epochs`` epochs' batches, from one iterator over the repeated training
+        dataset, kept from one ``train`` call to the next.
+
+        Making the pipeline's iterator costs some 40 ms (tf.data rewrites and instantiates its
+        functions), and so may letting it go, against about 5 ms for a repetition; a small
+        model's epoch may take less. Between epochs the iterator stands at a repetition's
+        start, and each repetition draws its epoch when its first batch is asked for, as the
+        book's sampler draws at each epoch's start: the generator stands where the epochs
+        trained so far leave it, so reseeding or a checkpoint's restore still tells the next
+        epoch. A dataset of unknown length is iterated anew each epoch, as it is.
+        """
+        steps = int(self.train_loader.cardinality())
+        if steps < 0:
+            yield from itertools.repeat(self.train_loader, n_epochs)
+            return
+        for _ in range(n_epochs):
+            if self._batches is None:
+                self._batches = iter(self.train_loader.repeat())
+            yield itertools.islice(self._batches, steps)
 
     def _epoch(self, batches: Iterable, on_epoch: EpochCallback | None) -> None:
         self.total_epochs += 1
@@ -421,22 +447,3 @@ class StepByStep:
             data.restore_pipeline(self.train_loader, pipeline)
         tracking = {"lr": lrs.tolist(), "loss": smoothed(raw, alpha)}
         return tracking, plots.lr_range_figure(tracking["lr"], tracking["loss"], step_mode)
-
-
-def _epochs(loader: tf.data.Dataset, n_epochs: int) -> Iterator[Iterable]:
-    """Each of ``n_epochs`` epochs' batches, from one iterator over the repeated dataset.
-
-    Making the pipeline's iterator costs some 40 ms (tf.data rewrites and instantiates its
-    functions), against about 5 ms for a repetition, and a small model's epoch may take
-    less. The iterator is made when the first epoch starts, and each repetition draws its
-    epoch when its first batch is asked for, as the book's sampler draws at each epoch's
-    start: the generator stands where the epochs trained so far leave it. A dataset of
-    unknown length is iterated anew each epoch, as it is.
-    """
-    steps = int(loader.cardinality())
-    if steps < 0:
-        yield from itertools.repeat(loader, n_epochs)
-    elif n_epochs:
-        batches = iter(loader.repeat())
-        for _ in range(n_epochs):
-            yield itertools.islice(batches, steps)
