@@ -1,7 +1,8 @@
 """The other side of each benchmark, per column: the plain hand-written loop a user of that
-framework would write for the same model on the same data, and the framework's peak
-kernels (a large matmul and a large conv). Each factory imports its framework when it is
-called, so one worker process loads one family only.
+framework would write for the same model on the same data, the same model's training steps
+on one batch held in memory (what its kernels reach at the spec's batch size, with no data
+to move), and the framework's peak kernels (a large matmul and a large conv). Each factory
+imports its framework when it is called, so one worker process loads one family only.
 
 A column without an entry here is reported as missing by ``bench/all.py``, never skipped.
 """
@@ -17,6 +18,7 @@ from common.data.prep import Split, normalize, to_layout
 from spec.schema import Spec
 
 Epochs = Callable[[int], float]  # runs n epochs (training and validation each), returns their seconds
+Steps = Callable[[int], float]  # runs n training steps on one resident batch, returns their seconds
 MATMUL_N = 1024  # (N x N) @ (N x N): 2 N^3 FLOPs
 CONV = (64, 32, 28, 28, 64, 3)  # batch, in channels, height, width, out channels, kernel (valid)
 
@@ -32,6 +34,15 @@ def _arrays(split: Split, spec: Spec, layout: str) -> tuple[np.ndarray, np.ndarr
     if spec.data.mean is not None:
         x_train, x_val = (normalize(x, spec.data.mean, spec.data.std) for x in (x_train, x_val))
     return to_layout(x_train, layout), to_layout(x_val, layout)
+
+
+def _tensorflow_arrays(split: Split, spec: Spec, layout: str) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Training and validation ``(x, y)`` as the TensorFlow loops take them: BCE's targets
+    float ``(N, 1)``."""
+    x_train, x_val = _arrays(split, spec, layout)
+    binary = spec.train.loss in ("bce", "bce_logits")
+    y_train, y_val = (y.reshape(-1, 1).astype("float32") if binary else y for y in (split.y_train, split.y_val))
+    return (x_train, y_train), (x_val, y_val)
 
 
 def _torch_tensors(spec: Spec, split: Split, layout: str):
@@ -147,9 +158,7 @@ def keras_fit(spec: Spec, split: Split, layout: str) -> Epochs:
     from keras_impl.build import build_model
     from keras_impl.train import make_loss, make_optimizer
 
-    x_train, x_val = _arrays(split, spec, layout)
-    binary = spec.train.loss in ("bce", "bce_logits")
-    y_train, y_val = (y.reshape(-1, 1).astype("float32") if binary else y for y in (split.y_train, split.y_val))
+    (x_train, y_train), (x_val, y_val) = _tensorflow_arrays(split, spec, layout)
     model = build_model(spec.model, layout)
     model.compile(optimizer=make_optimizer(model, spec.train), loss=make_loss(spec.train.loss), metrics=["accuracy"])
     fit = {"batch_size": spec.data.batch_size, "validation_data": (x_val, y_val), "verbose": 0}
@@ -171,9 +180,7 @@ def tf_loop(spec: Spec, split: Split, layout: str) -> Epochs:
     from tf_impl.build import build_model
     from tf_impl.train import make_loss, make_optimizer
 
-    x_train, x_val = _arrays(split, spec, layout)
-    binary = spec.train.loss in ("bce", "bce_logits")
-    y_train, y_val = (y.reshape(-1, 1).astype("float32") if binary else y for y in (split.y_train, split.y_val))
+    (x_train, y_train), (x_val, y_val) = _tensorflow_arrays(split, spec, layout)
     model = build_model(spec.model, layout)
     loss_fn, optimizer = make_loss(spec.train.loss), make_optimizer(model, spec.train)
     batch = spec.data.batch_size
@@ -203,6 +210,72 @@ def tf_loop(spec: Spec, split: Split, layout: str) -> Epochs:
         return time.perf_counter() - start
 
     return epochs
+
+
+def torch_steps(spec: Spec, split: Split, layout: str) -> Steps:
+    """The torch loop's step, over and over on its first batch."""
+    (x_train, y_train), _, model, loss_fn, optimizer = _torch_tensors(spec, split, layout)
+    x, y = x_train[: spec.data.batch_size], y_train[: spec.data.batch_size]
+    model.train()
+
+    def steps(n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            loss.item()
+        return time.perf_counter() - start
+
+    return steps
+
+
+def keras_steps(spec: Spec, split: Split, layout: str) -> Steps:
+    """Keras' compiled train step, ``fit`` over the first batch repeated ``n`` times."""
+    import tensorflow as tf
+
+    from keras_impl.build import build_model
+    from keras_impl.train import make_loss, make_optimizer
+
+    x, y = (a[: spec.data.batch_size] for a in _tensorflow_arrays(split, spec, layout)[0])
+    model = build_model(spec.model, layout)
+    model.compile(optimizer=make_optimizer(model, spec.train), loss=make_loss(spec.train.loss))
+    batch = tf.data.Dataset.from_tensors((x, y))
+
+    def steps(n: int) -> float:
+        start = time.perf_counter()
+        model.fit(batch.repeat(n), epochs=1, verbose=0)
+        return time.perf_counter() - start
+
+    return steps
+
+
+def tf_steps(spec: Spec, split: Split, layout: str) -> Steps:
+    """The plain TensorFlow loop's ``tf.function`` step, over and over on its first batch."""
+    import tensorflow as tf
+
+    from tf_impl.build import build_model
+    from tf_impl.train import make_loss, make_optimizer
+
+    x, y = (tf.constant(a[: spec.data.batch_size]) for a in _tensorflow_arrays(split, spec, layout)[0])
+    model = build_model(spec.model, layout)
+    loss_fn, optimizer = make_loss(spec.train.loss), make_optimizer(model, spec.train)
+
+    @tf.function
+    def step() -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        optimizer.apply_gradients(tape.gradient(loss, model.trainable_variables))
+        return loss
+
+    def steps(n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            float(step())
+        return time.perf_counter() - start
+
+    return steps
 
 
 def torch_kernels() -> dict[str, Callable[[], float]]:
@@ -250,6 +323,12 @@ LOOPS: dict[str, Callable[[Spec, Split, str], Epochs]] = {
     "lightning": lightning_fit,
     "keras": keras_fit,
     "tf": tf_loop,
+}
+STEPS: dict[str, Callable[[Spec, Split, str], Steps]] = {
+    "torch": torch_steps,
+    "lightning": torch_steps,  # the same torch module and optimizer: the Trainer adds no kernel
+    "keras": keras_steps,
+    "tf": tf_steps,
 }
 KERNELS: dict[str, Callable[[], dict[str, Callable[[], float]]]] = {
     "torch": torch_kernels,

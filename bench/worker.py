@@ -6,10 +6,11 @@
 Started, it builds the column's trainer (``runner.make_trainer``), the plain loop of
 ``bench/loops.py`` for its framework (if there is one) and the framework's peak kernels,
 warms each up once, and prints one JSON line: what it has. Then each line it reads names a
-side (``trainer``, ``loop``, ``matmul``, ``conv``); it runs that once and prints its seconds.
-A trainer or a loop reports an epoch's seconds, the mean of ``EPOCHS`` epochs run in one
-call (one ``train``, one ``fit``): what an epoch costs inside a run, where a pipeline's
-iterator or a Trainer is made once per call. A process per column keeps the families apart
+side (``trainer``, ``loop``, ``steps``, ``matmul``, ``conv``); it runs that once and prints
+its seconds. A trainer or a loop reports an epoch's seconds, the mean of ``EPOCHS`` epochs
+run in one call (one ``train``, one ``fit``): what an epoch costs inside a run, where a
+pipeline's iterator or a Trainer is made once per call. ``steps`` reports one training
+step's seconds on a batch held in memory, the mean of an epoch's count of them. A process per column keeps the families apart
 (a torch worker never loads TensorFlow), and a worker that stays up lets the driver
 alternate sides cheaply.
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loops import KERNELS, LOOPS  # noqa: E402
+from loops import KERNELS, LOOPS, STEPS  # noqa: E402
 from specs import bench_spec  # noqa: E402
 
 from common import columns  # noqa: E402
@@ -56,6 +57,9 @@ def main() -> int:
     if column.name in LOOPS:
         loop = LOOPS[column.name](spec, split, layout)
         sides["loop"] = lambda: loop(EPOCHS) / EPOCHS
+    if column.name in STEPS:
+        steps, n_steps = STEPS[column.name](spec, split, layout), -(-len(split.y_train) // spec.data.batch_size)
+        sides["steps"] = lambda: steps(n_steps) / n_steps
     sides.update(KERNELS[column.family]())
     for side in sides.values():
         side()  # warm-up: tracing, first allocations, lazy imports

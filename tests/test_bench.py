@@ -55,5 +55,5 @@ def test_a_worker_times_every_side_it_announces(column):
     # a real worker on the smallest spec: each side runs and takes time; these columns'
     # plain loops exist, so "loop" is announced (Keras' plain fit runs in bench/all.py)
     with Worker(column, "logistic") as worker:
-        assert {"trainer", "loop", "matmul", "conv"} <= set(worker.sides)
+        assert {"trainer", "loop", "steps", "matmul", "conv"} <= set(worker.sides)
         assert all(worker.time(side) > 0 for side in worker.sides)
