@@ -172,6 +172,20 @@ def keras_fit(spec: Spec, split: Split, layout: str) -> Epochs:
     return epochs
 
 
+def _gradient_tape_step(model, loss_fn, optimizer):
+    """The TensorFlow guide's training step: a ``tf.function`` around a ``GradientTape``."""
+    import tensorflow as tf
+
+    @tf.function
+    def step(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        optimizer.apply_gradients(tape.gradient(loss, model.trainable_variables))
+        return loss
+
+    return step
+
+
 def tf_loop(spec: Spec, split: Split, layout: str) -> Epochs:
     """Plain TensorFlow: arrays normalised once, a shuffled ``tf.data`` pipeline and a
     ``tf.function`` step around a ``GradientTape``, as the TensorFlow guide writes it."""
@@ -188,12 +202,7 @@ def tf_loop(spec: Spec, split: Split, layout: str) -> Epochs:
     train = train.batch(batch).prefetch(tf.data.AUTOTUNE)
     val = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(batch)
 
-    @tf.function
-    def step(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
-        optimizer.apply_gradients(tape.gradient(loss, model.trainable_variables))
-        return loss
+    step = _gradient_tape_step(model, loss_fn, optimizer)
 
     @tf.function
     def evaluate(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -231,6 +240,18 @@ def torch_steps(spec: Spec, split: Split, layout: str) -> Steps:
     return steps
 
 
+def _timed_calls(step: Callable[[], object]) -> Steps:
+    """``n`` calls of a compiled TensorFlow step, each waited for (``float`` of its loss)."""
+
+    def steps(n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            float(step())
+        return time.perf_counter() - start
+
+    return steps
+
+
 def keras_steps(spec: Spec, split: Split, layout: str) -> Steps:
     """Keras' own ``train_step`` (what ``fit`` compiles and calls per batch), in a
     ``tf.function``, over and over on the first batch: ``fit`` itself would add its
@@ -244,15 +265,7 @@ def keras_steps(spec: Spec, split: Split, layout: str) -> Steps:
     model = build_model(spec.model, layout)
     model.compile(optimizer=make_optimizer(model, spec.train), loss=make_loss(spec.train.loss))
     model.optimizer.build(model.trainable_variables)  # its slots exist before the step is traced
-    step = tf.function(lambda: model.train_step((x, y))["loss"])
-
-    def steps(n: int) -> float:
-        start = time.perf_counter()
-        for _ in range(n):
-            float(step())
-        return time.perf_counter() - start
-
-    return steps
+    return _timed_calls(tf.function(lambda: model.train_step((x, y))["loss"]))
 
 
 def tf_steps(spec: Spec, split: Split, layout: str) -> Steps:
@@ -266,20 +279,8 @@ def tf_steps(spec: Spec, split: Split, layout: str) -> Steps:
     model = build_model(spec.model, layout)
     loss_fn, optimizer = make_loss(spec.train.loss), make_optimizer(model, spec.train)
 
-    @tf.function
-    def step() -> tf.Tensor:
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
-        optimizer.apply_gradients(tape.gradient(loss, model.trainable_variables))
-        return loss
-
-    def steps(n: int) -> float:
-        start = time.perf_counter()
-        for _ in range(n):
-            float(step())
-        return time.perf_counter() - start
-
-    return steps
+    step = _gradient_tape_step(model, loss_fn, optimizer)
+    return _timed_calls(lambda: step(x, y))
 
 
 def torch_kernels() -> dict[str, Callable[[], float]]:
