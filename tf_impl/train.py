@@ -267,7 +267,9 @@ class StepByStep:
         start, and each repetition draws its epoch when its first batch is asked for, as the
         book's sampler draws at each epoch's start: the generator stands where the epochs
         trained so far leave it, so reseeding or a checkpoint's restore still tells the next
-        epoch. A dataset of unknown length is iterated anew each epoch, as it is.
+        epoch. The trainer owns the iterator (and its pipeline's threads) until
+        ``set_loaders`` replaces the dataset or the trainer goes. A dataset of unknown length
+        is iterated anew each epoch, as it is.
         """
         steps = int(self.train_loader.cardinality())
         if steps < 0:
