@@ -10,9 +10,9 @@ side (``trainer``, ``loop``, ``steps``, ``matmul``, ``conv``); it runs that once
 its seconds. A trainer or a loop reports an epoch's seconds, the mean of ``EPOCHS`` epochs
 run in one call (one ``train``, one ``fit``): what an epoch costs inside a run, where a
 pipeline's iterator or a Trainer is made once per call. ``steps`` reports one training
-step's seconds on a batch held in memory, the mean of an epoch's count of them. A process per column keeps the families apart
-(a torch worker never loads TensorFlow), and a worker that stays up lets the driver
-alternate sides cheaply.
+step's seconds on a batch held in memory, the mean of an epoch's count of them. A process
+per column keeps the families apart (a torch worker never loads TensorFlow), and a worker
+that stays up lets the driver alternate sides cheaply.
 """
 
 from __future__ import annotations
