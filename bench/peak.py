@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from driver import Worker, cli, run_sections  # noqa: E402
 from loops import MATMUL_N, conv_flops  # noqa: E402
-from specs import bench_spec, epoch_flops, forward_flops  # noqa: E402
+from specs import bench_spec, epoch_flops, step_flops  # noqa: E402
 from table import Row  # noqa: E402
 from timing import alternate, ratio  # noqa: E402
 
@@ -42,7 +42,7 @@ def measure(workers: dict[str, Worker], model: str, rounds: int) -> list[Row]:
         best = max(rates, key=rates.get)
         kernels = ", ".join(f"{kernel} {rate / 1e9:.1f}" for kernel, rate in rates.items())
         rows.append(Row(SECTION, f"{name} peak GFLOP/s", kernels))
-        work = {"trainer": flops, "loop": flops, "steps": 3 * forward_flops(spec) * spec.data.batch_size}
+        work = {"trainer": flops, "loop": flops, "steps": step_flops(spec)}
         target = TARGET.get(model)
         for side in sides[: -len(KERNEL_FLOPS)]:
             # share per round: (work / side's seconds) / (kernel flops / kernel seconds)

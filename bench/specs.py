@@ -11,6 +11,7 @@ from spec.layers import fan_in
 
 MODELS = ("cnn1", "lenet", "mnist_cnn")
 MNIST_SIZE = 28
+TRAINING_PASSES = 3  # a training sample's FLOPs, in forward passes (see epoch_flops)
 
 
 def bench_spec(name: str) -> Spec:
@@ -42,4 +43,9 @@ def forward_flops(spec: Spec) -> float:
 def epoch_flops(spec: Spec, n_train: int, n_val: int) -> float:
     """One epoch: training costs about three forward passes per sample (forward, and the
     backward pass's input and weight gradients), validation one."""
-    return forward_flops(spec) * (3 * n_train + n_val)
+    return forward_flops(spec) * (TRAINING_PASSES * n_train + n_val)
+
+
+def step_flops(spec: Spec) -> float:
+    """One training step on a whole batch, counted as ``epoch_flops`` counts training."""
+    return forward_flops(spec) * TRAINING_PASSES * spec.data.batch_size
