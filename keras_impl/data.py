@@ -97,7 +97,7 @@ def make_loaders(
         .apply(tf.data.experimental.assert_cardinality(n_batches))
         .map(lambda i, flip, *masks: _with_masks(prepare(tf.gather(x_train, i), tf.gather(y_train, i), flip), masks))
         .prefetch(tf.data.AUTOTUNE)
-        .with_options(_within_an_epoch())
+        .with_options(_pipeline_options())
     )
     # The pipeline's state, kept where the trainer finds it (as torch's sampler keeps its generator).
     train.generator, train.plan_epoch, train.plan_epochs = generator, plan_epoch, len(plan) if plan else None
@@ -115,13 +115,20 @@ def _normalizer(data: DataSpec, layout: str, sample: np.ndarray) -> keras.layers
     return normalize
 
 
-def _within_an_epoch() -> tf.data.Options:
-    """Keep the pipeline from reading past an epoch's end. The trainer iterates the dataset
-    repeated, one iterator for all the epochs of a ``train`` call, and the next repetition
-    draws its epoch when it starts; tf.data's default ``inject_prefetch`` would put a
-    prefetch above the repetition and draw an epoch early, so that a checkpoint saved the
-    generator one epoch on."""
+def _pipeline_options() -> tf.data.Options:
+    """Options for every dataset the column makes.
+
+    No autotuning: its model thread sleeps on a timer that doubles up to 60 s, and an
+    iterator that Python's cyclic garbage collector frees (one that an object in a reference
+    cycle holds, as the tf trainer holds its own) waits for that thread's next wake, which
+    stops the process for up to a minute at whatever allocation set the collector off. These pipelines gather from tensors
+    in memory, with nothing to tune. No injected prefetch: the trainer iterates the training
+    dataset repeated, one iterator for all the epochs of a ``train`` call, and the next
+    repetition draws its epoch when it starts; tf.data's default ``inject_prefetch`` would
+    put a prefetch above the repetition and draw an epoch early, so that a checkpoint saved
+    the generator one epoch on."""
     options = tf.data.Options()
+    options.autotune.enabled = False
     options.experimental_optimization.inject_prefetch = False
     return options
 
@@ -132,7 +139,8 @@ def _in_order(x: np.ndarray, y: np.ndarray, data: DataSpec, loss: str, layout: s
     x = to_layout(x, layout)
     normalize = _normalizer(data, layout, x[:1])
     x = x if normalize is None else normalize(x)
-    return tf.data.Dataset.from_tensor_slices((x, _targets(y, loss))).batch(data.batch_size)
+    batches = tf.data.Dataset.from_tensor_slices((x, _targets(y, loss))).batch(data.batch_size)
+    return batches.with_options(_pipeline_options())
 
 
 def make_test_loader(split: Split, data: DataSpec, loss: str, layout: str) -> tf.data.Dataset | None:

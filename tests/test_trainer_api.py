@@ -27,6 +27,7 @@ RUNNERS = {"torch": torch_runner, "keras": keras_runner, "tf": tf_runner}
 OTHERS = [backend for backend in RUNNERS if backend != "torch"]
 ZOO = Path(__file__).parent / "specs" / "lockstep_zoo.yaml"  # Adam and batchnorm: state beyond the weights
 DROPOUT = Path(__file__).parent / "specs" / "dropout_maps.yaml"  # in lockstep: the plan's masks
+THREE_SPLITS = Path(__file__).parent / "specs" / "auto_test_split.yaml"  # a test split too
 TEST_SPECS = {"lockstep_zoo": ZOO, "dropout_maps": DROPOUT}
 LAYOUTS = {"torch": "nchw", "keras": "nhwc", "tf": "nhwc"}
 API = [
@@ -120,6 +121,18 @@ def test_a_train_interrupted_inside_an_epoch_leaves_no_half_epoch(tmp_path, monk
     trainer.load_checkpoint(tmp_path / "start")
     trainer.train(2, seed=None)  # from the first epoch's start, not from its fourth batch
     assert trainer.losses == whole.losses and trainer.val_losses == whole.val_losses
+
+
+@pytest.mark.parametrize("mode", ["native", "lockstep"])
+@pytest.mark.parametrize("backend", OTHERS)
+def test_no_dataset_leaves_the_garbage_collector_a_thread_to_wait_for(backend, mode):
+    """tf.data's autotuning thread sleeps on a timer that doubles up to 60 s, and an
+    iterator that the cyclic garbage collector frees waits for its next wake (DESIGN.md,
+    "Hazards"): the test suite stood still for minutes, a minute at a time. Every dataset a
+    tf-family column makes, and the repetition its trainer iterates, runs without it."""
+    trainer = RUNNERS[backend].make_trainer(load_spec(THREE_SPLITS), "nhwc", mode)
+    loaders = [trainer.train_loader, trainer.train_loader.repeat(), trainer.val_loader, trainer.test_loader]
+    assert [loader.options().autotune.enabled for loader in loaders] == [False] * 4
 
 
 @pytest.mark.parametrize("backend", RUNNERS)
