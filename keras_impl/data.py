@@ -121,12 +121,13 @@ def _pipeline_options() -> tf.data.Options:
     No autotuning: its model thread sleeps on a timer that doubles up to 60 s, and an
     iterator that Python's cyclic garbage collector frees (one that an object in a reference
     cycle holds, as the tf trainer holds its own) waits for that thread's next wake, which
-    stops the process for up to a minute at whatever allocation set the collector off. These pipelines gather from tensors
-    in memory, with nothing to tune. No injected prefetch: the trainer iterates the training
-    dataset repeated, one iterator for all the epochs of a ``train`` call, and the next
-    repetition draws its epoch when it starts; tf.data's default ``inject_prefetch`` would
-    put a prefetch above the repetition and draw an epoch early, so that a checkpoint saved
-    the generator one epoch on."""
+    stops the process for up to a minute at whatever allocation set the collector off.
+    These pipelines gather from tensors in memory, with nothing to tune.
+
+    No injected prefetch: the trainer iterates the training dataset repeated, one iterator
+    for all the epochs of a ``train`` call, and the next repetition draws its epoch when it
+    starts; tf.data's default ``inject_prefetch`` would put a prefetch above the repetition
+    and draw an epoch early, so that a checkpoint saved the generator one epoch on."""
     options = tf.data.Options()
     options.autotune.enabled = False
     options.experimental_optimization.inject_prefetch = False
