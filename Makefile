@@ -15,7 +15,7 @@ $(STAMP): requirements.txt requirements.lock
 	$(PY) -m compileall -qq -j 0 $(VENV)/lib || true
 	touch $@
 
-## run: train the default model (cnn1) in PyTorch and in Keras, side by side
+## run: train the default model (cnn1) in every column, side by side
 run: $(STAMP)
 	$(PY) run.py compare
 
