@@ -19,9 +19,9 @@ $(STAMP): requirements.txt requirements.lock
 run: $(STAMP)
 	$(PY) run.py compare
 
-## test: the whole test suite, a file per worker, one worker per core up to four
-## (pytest-xdist; the report test renders the page in Debian's chromium, installed while
-## pip installs the rest)
+## test: the whole test suite, a file per worker, one worker per core up to four, each
+## worker's frameworks on its share of the cores (pytest-xdist, tests/conftest.py; the
+## report test renders the page in Debian's chromium, installed while pip installs the rest)
 test:
 	@$(MAKE) --no-print-directory -j 2 $(STAMP) browser
 	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadfile

@@ -6,6 +6,7 @@ import pytest
 from conftest import run_python
 
 from common import columns
+from run import THREAD_VARIABLES
 from spec import SPEC_DIR, resolve_spec
 
 KEYS = {
@@ -181,14 +182,14 @@ def test_run_files_are_readable_by_others(tmp_path):
 
 
 def test_threads_reach_the_framework(tmp_path):
-    """--threads N sets the pool before torch loads (the default here would be one per core)."""
+    """--threads N sets the pool before torch loads, over what the environment says."""
     code = (
         "import runpy, sys\n"
-        "sys.argv = ['run.py', '--model', 'logistic', '--epochs', '1', '--quiet', '--threads', '1', '--out', %r]\n"
+        "sys.argv = ['run.py', '--model', 'logistic', '--epochs', '1', '--quiet', '--threads', '2', '--out', %r]\n"
         "try: runpy.run_path('run.py', run_name='__main__')\n"
         "except SystemExit as exit: assert exit.code == 0, exit.code\n"
         "import torch; print('threads', torch.get_num_threads())"
     ) % str(tmp_path / "r")
-    done = run_python("-c", code)
+    done = run_python("-c", code, env=dict.fromkeys(THREAD_VARIABLES, "1"))
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.splitlines()[-1] == "threads 1"
+    assert done.stdout.splitlines()[-1] == "threads 2"
