@@ -3,13 +3,17 @@ for both before anything imports TensorFlow (``columns.share_process``; DESIGN.m
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import run
 from common import columns
 from run import THREAD_VARIABLES
 
@@ -63,3 +67,21 @@ def run_python(
         text=True,
         timeout=timeout,
     )
+
+
+def run_here(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """``run.py`` called in this process, for tests of what a command does with its files
+    and figures: the worker has the frameworks loaded already, where a fresh interpreter
+    spends some 3 s (torch) to 8 s (both) importing them. Tests of the process itself (what
+    it imports, its signals, its warnings, the import order of both families) use
+    ``run_python``."""
+    out, err = io.StringIO(), io.StringIO()
+    handler = signal.getsignal(signal.SIGTERM)  # main() installs its own
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = run.main(list(args))
+        except SystemExit as exit:  # argparse's usage errors
+            code = exit.code
+        finally:
+            signal.signal(signal.SIGTERM, handler)
+    return subprocess.CompletedProcess(["run.py", *args], code, out.getvalue(), err.getvalue())

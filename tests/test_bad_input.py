@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_python
+from conftest import ROOT, run_here, run_python
 from PIL import Image
 
 from common import columns
@@ -633,7 +633,7 @@ def test_every_attribute_of_nn_sequential_is_a_reserved_layer_name():
 
 def test_force_overwrites_an_output(tmp_path):
     weights = export(tmp_path, model="logistic")
-    done = run_python("run.py", "export", "--model", "relu", "--weights", str(weights), "--force")
+    done = run_here("export", "--model", "relu", "--weights", str(weights), "--force")
     assert done.returncode == 0, done.stderr
     with np.load(weights) as written:
         assert "hidden0/weight" in written.files

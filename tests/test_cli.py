@@ -1,9 +1,10 @@
-"""run.py as users call it: fresh processes, real output, exit statuses, files written."""
+"""run.py as users call it: real output, exit statuses, files written. Fresh processes,
+but for the runs whose subject is only what they write (``run_here``)."""
 
 import json
 
 import pytest
-from conftest import run_python
+from conftest import run_here, run_python
 
 from common import columns
 from run import THREAD_VARIABLES
@@ -144,9 +145,7 @@ def test_keras_still_loads_after_the_tf_column():
 
 
 def test_layout_override_and_quiet(tmp_path):
-    done = run_python(
-        "run.py", "--model", "logistic", "--epochs", "1", "--layout", "nhwc", "--quiet", "--out", str(tmp_path / "r")
-    )
+    done = run_here("--model", "logistic", "--epochs", "1", "--layout", "nhwc", "--quiet", "--out", str(tmp_path / "r"))
     assert done.returncode == 0, done.stderr
     assert "epoch 1/1" not in done.stdout  # --quiet
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["layout"] == "nhwc"
@@ -155,7 +154,7 @@ def test_layout_override_and_quiet(tmp_path):
 def test_the_specs_layout_is_the_default(tmp_path):
     spec = tmp_path / "relu_nhwc.yaml"
     spec.write_text(resolve_spec("relu").read_text().replace("title:", "layout: nhwc\ntitle:"))
-    done = run_python("run.py", "--model", str(spec), "--epochs", "1", "--quiet", "--out", str(tmp_path / "r"))
+    done = run_here("--model", str(spec), "--epochs", "1", "--quiet", "--out", str(tmp_path / "r"))
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["layout"] == "nhwc"  # torch, yet nhwc
 
@@ -175,7 +174,7 @@ def test_out_must_be_new_or_empty_and_is_checked_before_training(tmp_path):
 
 def test_run_files_are_readable_by_others(tmp_path):
     out = tmp_path / "r"
-    done = run_python("run.py", "--model", "logistic", "--epochs", "1", "--quiet", "--out", str(out))
+    done = run_here("--model", "logistic", "--epochs", "1", "--quiet", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert all(p.stat().st_mode & 0o044 for p in [out, *out.iterdir()])
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind

@@ -1,5 +1,8 @@
 """The lecture commands as a lecturer runs them: show, compare, report, and parity's
-lockstep and matrix views. Fresh processes, real output, files on disk."""
+lockstep and matrix views. Real output, files on disk. show, compare and report run in
+fresh processes, as a lecturer starts them (compare and report load every column, both
+families, in the command's own order); the lockstep and parity views, whose subject is
+their figures, run ``run.py`` in this process."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import html
 import json
 import re
 
-from conftest import run_python
+from conftest import run_here, run_python
 from test_html_report import probe_page
 
 from common import columns
@@ -60,7 +63,7 @@ def test_compare_trains_every_column_and_writes_the_overlay(tmp_path):
 
 def test_compare_in_lockstep_says_it_is_the_same_run_and_quiet_is_quiet(tmp_path):
     out = tmp_path / "compare"
-    done = run_python("run.py", "compare", "--model", "cnn1", "--mode", "lockstep", "--quiet", "--out", str(out))
+    done = run_here("compare", "--model", "cnn1", "--mode", "lockstep", "--quiet", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert not any(f"[{name}]" in done.stdout for name in NAMES)
     assert re.search(r"^  up" + " +55/62" * len(NAMES) + "$", done.stdout, re.MULTILINE)  # chapter 5's, in each
@@ -121,9 +124,7 @@ def test_compare_in_lockstep_with_dropout_on(tmp_path):
     """Chapter 6's lesson, step for step: both frameworks train cnn2 with the same masks,
     and compare writes every training and validation curve on the same axes."""
     out = tmp_path / "compare"
-    done = run_python(
-        "run.py", "compare", "--model", "cnn2", "--mode", "lockstep", "--epochs", "1", "--quiet", "--out", str(out)
-    )
+    done = run_here("compare", "--model", "cnn2", "--mode", "lockstep", "--epochs", "1", "--quiet", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "per-class counts equal;" in done.stdout and "the same run" in done.stdout
     figures = json.loads((out / "compare.json").read_text())
@@ -136,9 +137,7 @@ def test_compare_in_lockstep_with_dropout_on(tmp_path):
 
 def test_parity_lockstep_json(tmp_path):
     report = tmp_path / "parity.json"
-    done = run_python(
-        "run.py", "parity", "--model", "relu", "--check", "lockstep", "--layout", "nhwc", "--json", str(report)
-    )
+    done = run_here("parity", "--model", "relu", "--check", "lockstep", "--layout", "nhwc", "--json", str(report))
     assert done.returncode == 0, done.stderr
     figures = json.loads(report.read_text())
     lockstep = figures["lockstep"]["backends"]["keras"]
@@ -151,7 +150,7 @@ def test_parity_lockstep_json(tmp_path):
 
 def test_parity_all_prints_the_matrix(tmp_path):
     report = tmp_path / "matrix.json"
-    done = run_python("run.py", "parity", "--all", "--check", "forward", "--json", str(report))
+    done = run_here("parity", "--all", "--check", "forward", "--json", str(report))
     assert done.returncode == 0, done.stderr
     matrix = done.stdout[done.stdout.index("parity matrix") :]
     names = sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))
@@ -162,5 +161,5 @@ def test_parity_all_prints_the_matrix(tmp_path):
     assert rows == [[name, column] for name in names for column in others]
     figures = json.loads(report.read_text())
     assert [m["model"] for m in figures["models"]] == names and figures["passed"] is True
-    done = run_python("run.py", "parity", "--all", "--model", "relu")
+    done = run_here("parity", "--all", "--model", "relu")
     assert done.returncode == 2 and "leave out --model" in done.stderr

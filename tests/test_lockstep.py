@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_python
+from conftest import run_here, run_python
 from test_torch_book import BOOK
 
 from common import columns
@@ -298,9 +298,7 @@ def test_lockstep_refuses_two_layouts_when_the_masks_depend_on_it(tmp_path):
 
 def test_lockstep_on_the_command_line(tmp_path):
     out = tmp_path / "run"
-    done = run_python(
-        "run.py", "--backend", "keras", "--model", "relu", "--mode", "lockstep", "--quiet", "--out", str(out)
-    )
+    done = run_here("--backend", "keras", "--model", "relu", "--mode", "lockstep", "--quiet", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "keras relu (lockstep, nhwc)" in done.stdout
     assert "per class (correct/total): parallel: 24/24  diagonal: 36/36" in done.stdout

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_python
+from conftest import run_here
 
 from common.data.datasets import load_dataset
 from common.data.prep import normalize, split_dataset
@@ -53,21 +53,21 @@ def test_a_trained_model_predicts_the_same_classes_in_the_other_framework(cnn2, 
 
 def test_export_then_init_from_and_parity_on_the_command_line(tmp_path):
     weights = tmp_path / "init.npz"
-    done = run_python("run.py", "export", "--backend", "keras", "--model", "cnn1", "--weights", str(weights))
+    done = run_here("export", "--backend", "keras", "--model", "cnn1", "--weights", str(weights))
     assert done.returncode == 0, done.stderr
     exported = load_weights(weights, load_spec(resolve_spec("cnn1")).model)
     assert exported["conv1"]["weight"].shape == (1, 1, 3, 3) and exported["fc1"]["weight"].shape == (10, 16)
 
     out = tmp_path / "run"
-    done = run_python(
-        "run.py", "--model", "cnn1", "--epochs", "1", "--init-from", str(weights), "--quiet", "--out", str(out)
+    done = run_here(
+        "--model", "cnn1", "--epochs", "1", "--init-from", str(weights), "--quiet", "--out", str(out)
     )
     assert done.returncode == 0, done.stderr
     trained = load_weights(out / "weights.npz", load_spec(resolve_spec("cnn1")).model)
     assert not np.array_equal(trained["fc2"]["weight"], exported["fc2"]["weight"])  # it trained from there
 
     report = tmp_path / "parity.json"
-    done = run_python("run.py", "parity", "--model", "cnn1", "--check", "forward", "--json", str(report))
+    done = run_here("parity", "--model", "cnn1", "--check", "forward", "--json", str(report))
     assert done.returncode == 0, done.stderr
     assert "torch-nchw vs keras-nhwc" in done.stdout and "PASSED" in done.stdout
     figures = json.loads(report.read_text())
@@ -82,8 +82,8 @@ def test_tf_exports_its_own_init_and_trains_from_any_columns(tmp_path):
     --backend tf --init-from`` starts from a file, here torch's."""
     spec = load_spec(resolve_spec("cnn1"))
     for backend in ("tf", "torch"):
-        done = run_python(
-            "run.py", "export", "--backend", backend, "--model", "cnn1", "--weights", str(tmp_path / f"{backend}.npz")
+        done = run_here(
+            "export", "--backend", backend, "--model", "cnn1", "--weights", str(tmp_path / f"{backend}.npz")
         )
         assert done.returncode == 0, done.stderr
     ours, torchs = (load_weights(tmp_path / f"{backend}.npz", spec.model) for backend in ("tf", "torch"))
@@ -92,7 +92,7 @@ def test_tf_exports_its_own_init_and_trains_from_any_columns(tmp_path):
     )
     out = tmp_path / "run"
     train = ["--backend", "tf", "--model", "cnn1", "--epochs", "1", "--init-from", str(tmp_path / "torch.npz")]
-    done = run_python("run.py", *train, "--quiet", "--out", str(out))
+    done = run_here(*train, "--quiet", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "tf cnn1 (native, nhwc)" in done.stdout
     first = json.loads((out / "metrics.json").read_text())["train_loss"][0]
@@ -102,21 +102,21 @@ def test_tf_exports_its_own_init_and_trains_from_any_columns(tmp_path):
 
 def test_weights_that_do_not_fit_are_refused(tmp_path):
     weights = tmp_path / "relu.npz"
-    assert run_python("run.py", "export", "--model", "relu", "--weights", str(weights)).returncode == 0
-    done = run_python("run.py", "--model", "cnn1", "--init-from", str(weights), "--out", str(tmp_path / "run"))
+    assert run_here("export", "--model", "relu", "--weights", str(weights)).returncode == 0
+    done = run_here("--model", "cnn1", "--init-from", str(weights), "--out", str(tmp_path / "run"))
     assert done.returncode == 2 and "do not match the spec" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "run").exists()
-    done = run_python("run.py", "--model", "cnn1", "--init-from", str(tmp_path / "missing.npz"))
+    done = run_here("--model", "cnn1", "--init-from", str(tmp_path / "missing.npz"))
     assert done.returncode == 2 and "no weights file" in done.stderr
     np.save(tmp_path / "one.npy", np.zeros(3))
-    done = run_python("run.py", "--model", "cnn1", "--init-from", str(tmp_path / "one.npy"))
+    done = run_here("--model", "cnn1", "--init-from", str(tmp_path / "one.npy"))
     assert done.returncode == 2 and "holds one array" in done.stderr and "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize("command", [["export", "--weights"], ["parity", "--json"]])
 def test_an_output_file_that_cannot_be_written_is_refused_up_front(tmp_path, command):
-    done = run_python("run.py", command[0], "--model", "relu", command[1], str(tmp_path / "nowhere" / "f"))
+    done = run_here(command[0], "--model", "relu", command[1], str(tmp_path / "nowhere" / "f"))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"directory {tmp_path / 'nowhere'} does not exist" in done.stderr
-    done = run_python("run.py", command[0], "--model", "relu", command[1], str(tmp_path))
+    done = run_here(command[0], "--model", "relu", command[1], str(tmp_path))
     assert done.returncode == 2 and "it is a directory" in done.stderr

@@ -1,17 +1,18 @@
-"""--data: the specs' real loaders on the user's files (small ones, written here)."""
+"""--data: the specs' real loaders on the user's files (small ones, written here), through
+``run.py`` called in this process."""
 
 import json
 
 import numpy as np
 import pytest
-from conftest import run_python
+from conftest import run_here
 from PIL import Image
 from test_loaders import _write_cifar
 
 
 def _train(tmp_path, *args):
     out = tmp_path / "run"
-    done = run_python("run.py", *args, "--epochs", "1", "--quiet", "--out", str(out))
+    done = run_here(*args, "--epochs", "1", "--quiet", "--out", str(out))
     metrics = json.loads((out / "metrics.json").read_text()) if done.returncode == 0 else None
     return done, metrics
 
