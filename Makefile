@@ -24,7 +24,7 @@ run: $(STAMP)
 ## report test renders the page in Debian's chromium, installed while pip installs the rest)
 test:
 	@$(MAKE) --no-print-directory -j 2 $(STAMP) browser
-	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadfile
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 
 ## parity: forward, lockstep and native parity for every spec (see README, "Parity")
 parity: $(STAMP)
