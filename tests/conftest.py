@@ -1,5 +1,6 @@
 """Shared fixtures. The test session uses both families in one process, so it is made safe
-for both before anything imports TensorFlow (``columns.share_process``; DESIGN.md, "Hazards")."""
+for both before anything imports TensorFlow (``columns.share_process`` in ``pytest_configure``,
+before collection; DESIGN.md, "Hazards")."""
 
 from __future__ import annotations
 
@@ -35,7 +36,15 @@ def _share_the_cores() -> None:
 
 
 _share_the_cores()  # before any framework loads and reads them
-columns.share_process(columns.names())  # before anything imports TensorFlow
+
+
+@pytest.hookimpl(trylast=True)  # after xdist's, which registers its controller as "dsession"
+def pytest_configure(config: pytest.Config) -> None:
+    """Safe for both families before a test module imports TensorFlow. An xdist controller
+    collects and runs no test, so it skips the guard: it imports torch and its compiler
+    (4 s on a 2-core EPYC, before the workers start) and takes 1.4 s to shut them down."""
+    if not config.pluginmanager.has_plugin("dsession"):
+        columns.share_process(columns.names())
 
 ROOT = Path(__file__).resolve().parent.parent
 # ``make test`` runs the files on a worker per core, a file on one worker from start to end
