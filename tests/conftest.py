@@ -46,6 +46,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.has_plugin("dsession"):
         columns.share_process(columns.names())
 
+
 ROOT = Path(__file__).resolve().parent.parent
 # ``make test`` runs the files on a worker per core, a file on one worker from start to end
 # (``--dist loadfile``: a file's runs are cached for its tests), in this order: the slowest
