@@ -5,7 +5,7 @@ machine stands, then with one core held by a busy process (what another user's j
 Workers with each setting take turns, epoch by epoch; each ratio is to the default
 setting in the same rounds.
 
-    python bench/threads.py [--models M,...] [--rounds R]
+    python bench/threads.py [--models M,...] [--rounds R] [--columns C,...]
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from driver import Worker, cli  # noqa: E402
+from driver import Worker, cli, selected_columns  # noqa: E402
 from table import Row, render  # noqa: E402
 from timing import alternate, ratio  # noqa: E402
 
-from common import columns  # noqa: E402
 
 SETTINGS = {
     "default": {},
@@ -35,10 +34,10 @@ def _spin() -> None:
         pass
 
 
-def measure(models: list[str], rounds: int) -> list[Row]:
+def measure(models: list[str], names: list[str], rounds: int) -> list[Row]:
     rows = []
     for model in models:
-        for name in columns.names():
+        for name in names:
             workers = {setting: Worker(name, model, env=env) for setting, env in SETTINGS.items()}
             try:
                 for load in ("as it stands", "one core busy"):
@@ -63,7 +62,7 @@ def measure(models: list[str], rounds: int) -> list[Row]:
 
 def main() -> int:
     args = cli(__doc__)
-    print(render(measure(args.models.split(","), args.rounds)))
+    print(render(measure(args.models.split(","), selected_columns(args), args.rounds)))
     return 0
 
 

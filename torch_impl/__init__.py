@@ -1,8 +1,9 @@
 """The PyTorch backend: spec -> ``torch.nn`` model, ``DataLoader`` pipeline, trainer.
 
 Importing the package loads nothing of torch's: ``run.py show`` reads ``torch_impl.listing``,
-which is text. The modules that compute import torch; what must be set before it loads
-(OpenMP's wait policy) is set here.
+which is text. The modules that compute import torch, with torch's own OpenMP settings: a
+passive wait policy made an epoch 1.4 to 2.8 times as long on a quiet 2-core machine, and
+saved only 15 to 26% with one core busy, where ``--threads 1`` saves half (README, "Speed").
 
 Sharing a process with TensorFlow (DESIGN.md, "Hazards"): torch's optimizers lazily import
 ``torch._dynamo``, which loads triton's native library, and loading that after TensorFlow's
@@ -14,16 +15,9 @@ serves ``torch.compile`` on GPUs, which twinspec never uses).
 """
 
 import importlib
-import os
 import sys
 
 BACKEND = "torch"
-
-# OpenMP threads that wait for work sleep instead of spinning: on a machine other jobs
-# load, spinning threads steal the core the straggler needs, and a cnn1 epoch took 17
-# times as long (README, "Speed"). Same threads, same partition of the work, so the same
-# numbers. Read when torch loads, so it must come first; override it to taste.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def share_with_tensorflow() -> None:
