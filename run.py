@@ -25,6 +25,7 @@ from common import columns
 from common.errors import DataError
 from common.parity import NATIVE_SEEDS
 from common.runs import MODES
+from common.threads import THREAD_VARIABLES, CpuTimes, cpu_times, spare_torch_threads
 from spec import Spec, TwinspecError, list_specs, load_spec, resolve_spec
 from spec.errors import printable
 from spec.schema import LAYOUTS
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 COMMANDS = ("train", "compare", "show", "export", "parity", "report", "predict", "list")
 DEFAULT_MODEL = "cnn1"
 CHECKS = ("forward", "lockstep", "native")
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")  # torch's, TensorFlow's
 
 
 class _Parser(argparse.ArgumentParser):
@@ -285,8 +285,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     init = load_weights(args.init_from, spec.model) if args.init_from else None
     _check_data(spec, args, args.mode)
     layout = layout_for(spec, args.backend, args.layout)
-    runner = columns.load(args.backend, "runner")
     print(f"training {spec.name} ({spec.title}) with {args.backend}, {layout}, {args.mode}, {spec.train.epochs} epochs")
+    _prepare_process(args, [args.backend])
+    runner = columns.load(args.backend, "runner")
     progress = _progress(args.backend, spec.train.epochs, args.quiet)
     result = runner.train_spec(spec, layout, args.mode, on_epoch=progress, init=init)
     print(format_summary(result))
@@ -327,7 +328,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     _check_data(spec, args, args.mode)
     print(f"comparing {spec.name} ({spec.title}) in {', '.join(names)}, {args.mode}, {spec.train.epochs} epochs")
     results: dict[str, RunResult] = {}
-    columns.share_process(names)
+    _prepare_process(args, names)
     for name in names:  # torch's family first: see the torch_impl docstring
         runner = columns.load(name, "runner")
         layout = layouts[name]
@@ -395,7 +396,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     checks = CHECKS if args.check == "all" else (args.check,)
     for spec in specs:
         _check_data(spec, args, "lockstep" if "lockstep" in checks else "native")
-    columns.share_process([columns.REFERENCE, *names])
+    _prepare_process(args, [columns.REFERENCE, *names])
     reports = [parity_report(spec, checks, names, args.layout, args.seed or 0) for spec in specs]
     print(parity_matrix(reports))
     verdict = worst_verdict(report["verdict"] for report in reports)
@@ -425,7 +426,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     _check_data(spec, args, args.mode)
     print(f"report on {spec.name} ({spec.title}): training {', '.join(names)}, {args.mode}, {spec.train.epochs} epochs")
     activation_range = np.linspace(-5, 5, 201, dtype=np.float32)  # 0 is one of the points: relu's kink shows
-    columns.share_process(names)
+    _prepare_process(args, names)
     sides = {}
     for name in names:  # torch's family first: see the torch_impl docstring
         layout = layouts[name]
@@ -476,11 +477,29 @@ def limit_threads(threads: int | None) -> None:
             os.environ[variable] = str(threads)
 
 
+def _prepare_process(args: argparse.Namespace, names: list[str]) -> None:
+    """Before the columns ``names`` load: torch's thread count for the load the machine is
+    under (``common.threads``), unless ``--threads`` or the environment sets one, and the
+    import order a process with both families needs."""
+    if args.threads is None and any(columns.column(name).family == "torch" for name in names):
+        chosen = spare_torch_threads(args.started)
+        if chosen is not None:
+            plural = "s" if chosen.threads > 1 else ""
+            print(
+                f"torch: {chosen.threads} thread{plural} instead of {chosen.cores}: other processes are keeping"
+                f" {chosen.held:.1f} of the {chosen.cpus} CPUs busy, and torch's threads wait for each other at every"
+                f" step (--threads {chosen.cores} keeps {chosen.cores}; the count changes torch's last digits)"
+            )
+    columns.share_process(names)
+
+
 def main(argv: list[str] | None = None) -> int:
+    started: CpuTimes | None = cpu_times()  # the load a run finds is judged from here on
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
         argv.insert(0, "train")  # "run.py --backend keras" means "run.py train --backend keras"
     args = build_parser().parse_args(argv)
+    args.started = started
     limit_threads(getattr(args, "threads", None))
     commands = {
         "train": cmd_train,

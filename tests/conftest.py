@@ -16,7 +16,7 @@ import pytest
 
 import run
 from common import columns
-from run import THREAD_VARIABLES
+from common.threads import THREAD_VARIABLES
 
 
 def _share_the_cores() -> None:

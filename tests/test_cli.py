@@ -7,7 +7,7 @@ import pytest
 from conftest import run_here, run_python
 
 from common import columns
-from run import THREAD_VARIABLES
+from common.threads import THREAD_VARIABLES
 from spec import SPEC_DIR, resolve_spec
 
 KEYS = {

@@ -2,9 +2,9 @@
 
 Importing the package loads nothing of torch's: ``run.py show`` reads ``torch_impl.listing``,
 which is text. The modules that compute import torch, with torch's own OpenMP settings: a
-passive wait policy made an epoch 1.4 to 2.8 times as long on a quiet 2-core machine, and
-saved only 15 to 26% with one core busy, where ``--threads 1`` saves 52 to 70% (README,
-"Speed").
+passive wait policy made an epoch 1.4 to 2.7 times as long on a quiet 2-core machine. How
+many threads torch gets is decided before it loads, by the load the run finds
+(``common.threads``; README, "Threads and contention").
 
 Sharing a process with TensorFlow (DESIGN.md, "Hazards"): torch's optimizers lazily import
 ``torch._dynamo``, which loads triton's native library, and loading that after TensorFlow's
