@@ -34,8 +34,7 @@ parity: $(STAMP)
 ## bench: every benchmark, one table: trainers against plain loops, columns against each
 ## other, share of peak, start-up, keras lockstep against native (see README, "Speed")
 bench: $(STAMP)
-	$(PY) bench/all.py
-	$(PY) bench/lightning_overhead.py
+	$(PY) bench/all.py; missed=$$?; $(PY) bench/lightning_overhead.py && exit $$missed
 
 browser:
 	@command -v chromium >/dev/null || { \

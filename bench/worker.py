@@ -5,7 +5,8 @@
 
 Started, it builds the column's trainer (``runner.make_trainer``), the plain loop of
 ``bench/loops.py`` for its framework (if there is one) and the framework's peak kernels,
-warms each up once, and prints one JSON line: what it has. Then each line it reads names a
+warms each up once, and prints one JSON line: what it has (and the thread count a torch run
+would choose under the load the worker started in, ``common.threads``). Then each line it reads names a
 side (``trainer``, ``loop``, ``steps``, ``matmul``, ``conv``); it runs that once and prints
 its seconds. A trainer or a loop reports an epoch's seconds, the mean of ``EPOCHS`` epochs
 run in one call (one ``train``, one ``fit``): what an epoch costs inside a run, where a
@@ -32,11 +33,13 @@ from specs import bench_spec  # noqa: E402
 from common import columns  # noqa: E402
 from common.parity.checks import layout_for  # noqa: E402
 from common.runs.inputs import run_inputs  # noqa: E402
+from common.threads import cpu_times, spare_torch_threads  # noqa: E402
 
 EPOCHS = 3  # epochs per timing of a trainer or a loop
 
 
 def main() -> int:
+    started = cpu_times()  # as run.py does: torch's threads for the load the worker starts under
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("column")
     parser.add_argument("model")
@@ -45,6 +48,7 @@ def main() -> int:
     spec = bench_spec(args.model)
     column = columns.column(args.column)
     layout = layout_for(spec, column.name, args.layout)
+    chosen = spare_torch_threads(started) if column.family == "torch" else None
     trainer = columns.load(column.name, "runner").make_trainer(spec, layout)
 
     def trainer_epoch() -> float:
@@ -64,6 +68,7 @@ def main() -> int:
     for side in sides.values():
         side()  # warm-up: tracing, first allocations, lazy imports
     ready = {"sides": list(sides), "layout": layout, "n_train": len(split.y_train), "n_val": len(split.y_val)}
+    ready["torch_threads"] = chosen.threads if chosen else None  # None: torch's own count, or no torch
     print(json.dumps(ready), flush=True)
     for line in sys.stdin:
         print(json.dumps({"seconds": sides[line.strip()]()}), flush=True)

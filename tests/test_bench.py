@@ -3,6 +3,7 @@ registered column is left out (bench/, "Speed" in the README)."""
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from driver import Worker, measure_models, selected_columns  # noqa: E402
 from specs import forward_flops  # noqa: E402
 from startup import commands  # noqa: E402
+from threads import BusyCore  # noqa: E402
 from timing import alternate, ratio  # noqa: E402
 
 from common import columns  # noqa: E402
@@ -28,6 +30,31 @@ def test_sides_take_turns_and_the_order_rotates():
 def test_a_ratio_is_taken_round_by_round():
     r = ratio([2.0, 9.0, 3.0], [1.0, 3.0, 2.0])
     assert (r.median, r.low, r.high, r.rounds) == (2.0, 1.5, 3.0, 3)
+
+
+def test_the_busy_core_spins_only_while_held():
+    busy = BusyCore()
+    stat = Path(f"/proc/{busy.process.pid}/stat")
+
+    def state_and_cpu() -> tuple[str, int]:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return fields[0], int(fields[11]) + int(fields[12])  # state; utime + stime, in ticks
+
+    try:
+        time.sleep(0.2)
+        state, before = state_and_cpu()
+        assert state == "T"  # stopped: the quiet sides' machine
+        with busy.held():
+            time.sleep(0.5)
+            state, during = state_and_cpu()
+            assert state == "R"
+        time.sleep(0.2)
+        state, after = state_and_cpu()
+        assert state == "T" and during - before >= 5  # at least 50 ms of CPU in the 0.5 s held
+        time.sleep(0.3)
+        assert state_and_cpu()[1] == after  # and none once released
+    finally:
+        busy.close()
 
 
 def test_flops_of_cnn1_by_hand():
