@@ -56,14 +56,16 @@ def cpu_times(stat: Path = STAT) -> CpuTimes | None:
     """Now, or None where the kernel keeps no per-CPU accounting there."""
     try:
         text = stat.read_text()
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return None
     cpus = allowed_cpus()
     ticks = 0
-    for line in text.splitlines():
-        name, *fields = line.split()
+    for name, *fields in (line.split() for line in text.splitlines() if line.strip()):
         if name[:3] == "cpu" and name[3:].isdigit() and int(name[3:]) in cpus:
-            user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in (fields + ["0"] * 8)[:8])
+            counts = (fields + ["0"] * 8)[:8]
+            if not all(count.isdigit() for count in counts):
+                return None  # not the kernel's format: judge nothing by it
+            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, counts)
             ticks += user + nice + system + irq + softirq + steal  # steal: the hypervisor ran someone else
     own = os.times()
     return CpuTimes(time.monotonic(), ticks / os.sysconf("SC_CLK_TCK"), own.user + own.system)

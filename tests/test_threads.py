@@ -36,6 +36,9 @@ def test_cpu_times_sum_the_busy_ticks_of_the_cpus_this_process_may_use(tmp_path)
 
 def test_no_accounting_means_no_reading(tmp_path):
     assert cpu_times(tmp_path / "missing") is None
+    cpu = min(allowed_cpus())
+    (tmp_path / "stat").write_text(f"\ncpu{cpu} 100 ten 20 5000 7 1 2 3 0 0\n")
+    assert cpu_times(tmp_path / "stat") is None  # not the kernel's format
 
 
 def test_the_run_own_cpu_time_is_not_counted_as_load():
