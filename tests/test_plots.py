@@ -228,7 +228,10 @@ def test_confusion_matrix_counts_rows_true_columns_predicted():
     assert matrix.dtype == np.int64
     np.testing.assert_array_equal(matrix, [[2, 1, 0], [0, 2, 0], [1, 1, 2]])
     per_class = per_class_counts(predicted, labels, 3)
-    assert [[int(matrix[c, c]), int(matrix[c].sum())] for c in range(3)] == per_class
+    assert per_class.dtype == np.int64
+    assert per_class.tolist() == [[int(matrix[c, c]), int(matrix[c].sum())] for c in range(3)]
+    outside = per_class_counts(np.append(predicted, [3, 0]), np.append(labels, [3, -1]), 3)
+    np.testing.assert_array_equal(outside, per_class)  # labels of no class count nowhere
     np.testing.assert_array_equal(confusion_matrix([], [], 2), np.zeros((2, 2)))
     with pytest.raises(ValueError, match="0..2"):
         confusion_matrix([3], [0], 3)
