@@ -36,9 +36,10 @@ def class_probabilities(outputs: np.ndarray, loss: str) -> np.ndarray:
 
 def per_class_counts(predicted: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
     """int64 ``[[correct, total], ...]`` per class, as the book's ``StepByStep.correct``; a
-    label outside ``0..n_classes - 1`` counts in no class. Every validation batch of every
-    column is counted here: a sum per class took 23 microseconds a batch, ``bincount`` 8,
-    and cnn1's torch epoch (28 x 28) went from 1.075 to 1.059 times its plain loop's."""
+    label outside ``0..n_classes - 1`` counts in no class. The torch, Lightning and tf
+    trainers count every validation batch here: a sum per class took 23 microseconds a
+    batch, ``bincount`` 8, and cnn1's torch epoch (28 x 28) went from 1.075 to 1.059 times
+    its plain loop's."""
     predicted = np.asarray(predicted).reshape(-1)
     labels = np.asarray(labels).reshape(-1).astype(np.int64)
     known = (labels >= 0) & (labels < n_classes)
@@ -47,7 +48,7 @@ def per_class_counts(predicted: np.ndarray, labels: np.ndarray, n_classes: int) 
     return np.stack([correct, total], axis=1)
 
 
-def accuracy(per_class: list[list[int]]) -> float:
+def accuracy(per_class: np.ndarray | list[list[int]]) -> float:
     correct = sum(c for c, _ in per_class)
     total = sum(t for _, t in per_class)
     return correct / total if total else float("nan")
