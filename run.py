@@ -278,6 +278,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from common.files.weights import load_weights
     from common.parity.checks import layout_for
     from common.present.tables import format_summary
+    from common.runs.runner import train_spec
     from common.runs.store import RUN_SPEC, write_run
 
     spec = _spec(args)
@@ -287,9 +288,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     layout = layout_for(spec, args.backend, args.layout)
     print(f"training {spec.name} ({spec.title}) with {args.backend}, {layout}, {args.mode}, {spec.train.epochs} epochs")
     _prepare_process(args, [args.backend])
-    runner = columns.load(args.backend, "runner")
     progress = _progress(args.backend, spec.train.epochs, args.quiet)
-    result = runner.train_spec(spec, layout, args.mode, on_epoch=progress, init=init)
+    result = train_spec(args.backend, spec, layout, args.mode, on_epoch=progress, init=init)
     print(format_summary(result))
     native = columns.load(args.backend, "weights")
     save_native = {native.NATIVE_FILE: lambda path: native.save_native_model(spec.model, result.weights, path)}
@@ -318,6 +318,7 @@ def _layouts(spec: Spec, names: list[str], mode: str, override: str | None = Non
 def cmd_compare(args: argparse.Namespace) -> int:
     from common.files.weights import load_weights
     from common.present.tables import format_comparison
+    from common.runs.runner import train_spec
     from common.runs.store import write_comparison
 
     spec = _spec(args)
@@ -330,10 +331,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     results: dict[str, RunResult] = {}
     _prepare_process(args, names)
     for name in names:  # torch's family first: see the torch_impl docstring
-        runner = columns.load(name, "runner")
-        layout = layouts[name]
         progress = _progress(name, spec.train.epochs, args.quiet)
-        results[name] = runner.train_spec(spec, layout, args.mode, on_epoch=progress, init=init)
+        results[name] = train_spec(name, spec, layouts[name], args.mode, on_epoch=progress, init=init)
     lockstep = _lockstep_against_reference(spec, results, init) if args.mode == "lockstep" else None
     print(format_comparison(results, lockstep, columns.REFERENCE))
     write_comparison(results, lockstep, out, columns.REFERENCE)
@@ -415,6 +414,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from common.parity.checks import check_forward
     from common.present.lecture import Side, write_lecture_report
     from common.present.tables import format_comparison
+    from common.runs.runner import make_trainer
     from common.runs.store import default_run_dir
     from common.runs.training import train_run
 
@@ -430,10 +430,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     sides = {}
     for name in names:  # torch's family first: see the torch_impl docstring
         layout = layouts[name]
-        trainer = columns.load(name, "runner").make_trainer(spec, layout, args.mode)
+        trainer = make_trainer(name, spec, layout, args.mode)
         export = columns.load(name, "weights").export_weights
         progress = _progress(name, spec.train.epochs, args.quiet)
-        result = train_run(trainer, spec, backend=name, layout=layout, mode=args.mode, export=export, on_epoch=progress)
+        result = train_run(trainer, spec, column=name, layout=layout, mode=args.mode, export=export, on_epoch=progress)
         curves = columns.load(name, "activations").activation_curves(activation_range)
         listing = columns.load(name, "listing").listing(spec)
         sides[name] = Side(result, trainer, listing, curves, columns.load(name, "semantics").ADAPTATIONS)
@@ -456,7 +456,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     saved = load_run(args.run_dir)
     files = image_files(args.images)
-    backend = args.backend or saved.metrics.get("backend", columns.REFERENCE)
+    backend = args.backend or saved.metrics.get("column", saved.metrics.get("backend", columns.REFERENCE))
     x = prepare_images(files, saved)
     layout = layout_for(saved.spec, backend)
     outputs = columns.load(backend, "forward").forward(saved.spec.model, layout, saved.weights, x)

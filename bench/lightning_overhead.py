@@ -30,13 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
 
-from lightning_impl import runner as lightning_runner  # noqa: E402
+from common.runs.runner import make_trainer  # noqa: E402
 from lightning_impl.semantics import trainer_options, trainer_quiet  # noqa: E402
 from spec import load_spec, resolve_spec  # noqa: E402
-from torch_impl import runner as torch_runner  # noqa: E402
 
 DEFAULT_SPECS = ("relu", "cnn1", "mnist_cnn")
-RUNNERS = {"torch": torch_runner, "lightning": lightning_runner}
 COLUMNS = ("torch", "lightning", "bare")
 
 
@@ -63,8 +61,8 @@ class BareTrainer:
     """``train(epochs, seed=None)`` for :class:`Bare`, as the column's trainer runs ``fit``."""
 
     def __init__(self, spec) -> None:
-        book = torch_runner.make_trainer(spec, "nchw")
-        self.module, self.train_loader, self.val_loader = Bare(book), book.train_loader, book.val_loader
+        book = make_trainer("torch", spec, "nchw")
+        self.module, self.train_loader, self.val_loader = Bare(book), book.train_loader.loader, book.val_loader
 
     def train(self, n_epochs: int, seed: int | None = None) -> None:
         with tempfile.TemporaryDirectory() as root, trainer_quiet():
@@ -92,7 +90,7 @@ def main() -> int:
           f"   {'lightning / torch':<19} {'bare / torch':<19} column's own")
     for name in args.specs:
         spec = load_spec(resolve_spec(name))
-        trainers = {column: runner.make_trainer(spec, "nchw") for column, runner in RUNNERS.items()}
+        trainers = {column: make_trainer(column, spec, "nchw") for column in ("torch", "lightning")}
         trainers["bare"] = BareTrainer(spec)
         for trainer in trainers.values():
             trainer.train(1, seed=spec.train.seed)  # warm-up: first iterations, allocations

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from table import Row, render  # noqa: E402
 from timing import alternate, ratio  # noqa: E402
 
-from keras_impl.runner import make_trainer  # noqa: E402
+from common.runs.runner import make_trainer  # noqa: E402
 from spec import load_spec, resolve_spec  # noqa: E402
 
 TARGET = 1.5
@@ -45,7 +45,7 @@ def measure(names: list[str], epochs: int, rounds: int) -> list[Row]:
         spec = load_spec(resolve_spec(name))
         needed = 1 + epochs * rounds  # the plan must cover every epoch lockstep trains
         spec = spec.with_overrides(epochs=needed)
-        trainers = {mode: make_trainer(spec, "nhwc", mode) for mode in ("native", "lockstep")}
+        trainers = {mode: make_trainer("keras", spec, "nhwc", mode) for mode in ("native", "lockstep")}
         for trainer in trainers.values():
             trainer.train(1, seed=spec.train.seed)  # warm-up: tracing and the first pipeline
         times = alternate(

@@ -3,7 +3,7 @@
 
     python bench/worker.py COLUMN MODEL [--layout L]
 
-Started, it builds the column's trainer (``runner.make_trainer``), the plain loop of
+Started, it builds the column's trainer (``common.runs.runner.make_trainer``), the plain loop of
 ``bench/loops.py`` for its framework (if there is one) and the framework's peak kernels,
 warms each up once, and prints one JSON line: what it has (and the thread count a torch run
 would choose under the load the worker started in, ``common.threads``). Then each line it reads names a
@@ -33,6 +33,7 @@ from specs import bench_spec  # noqa: E402
 from common import columns  # noqa: E402
 from common.parity.checks import layout_for  # noqa: E402
 from common.runs.inputs import run_inputs  # noqa: E402
+from common.runs.runner import make_trainer  # noqa: E402
 from common.threads import cpu_times, spare_torch_threads  # noqa: E402
 
 EPOCHS = 3  # epochs per timing of a trainer or a loop
@@ -49,7 +50,7 @@ def main() -> int:
     column = columns.column(args.column)
     layout = layout_for(spec, column.name, args.layout)
     chosen = spare_torch_threads(started) if column.family == "torch" else None
-    trainer = columns.load(column.name, "runner").make_trainer(spec, layout)
+    trainer = make_trainer(column.name, spec, layout)
 
     def trainer_epoch() -> float:
         start = time.perf_counter()

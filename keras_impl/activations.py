@@ -1,9 +1,9 @@
-"""The spec language's activation functions as keras computes them: values and gradients.
+"""The spec language's activation functions as Keras computes them: values and gradients.
 
-For a lecture figure that overlays both frameworks' curves: each function is the layer a
-compiled model uses, made as ``build.LAYERS`` makes it, with the spec's defaults
-(``spec.layers``: leaky ReLU slope 0.01, PReLU initial slope 0.25). Its gradient comes
-from TensorFlow's autodiff (``tf.GradientTape``), not from a formula,
+For a lecture figure that overlays every column's curves: each function is the Keras layer
+a compiled model uses, made from ``calls.LAYERS`` with the spec's defaults (leaky ReLU
+slope 0.01, PReLU initial slope 0.25). Its gradient comes from TensorFlow's autodiff
+(``tf.GradientTape``, the TensorFlow family's :func:`layer_curves`), not from a formula,
 so that the figure shows what training back-propagates.
 """
 
@@ -11,41 +11,22 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from spec.layers import LAYER_KINDS
+from common.calls import instantiate
+from keras_impl.build import NAMESPACE
+from keras_impl.calls import LAYERS, Options
+from spec.layers import ACTIVATIONS, default_layer
+from common.present.activations import Curves
+from tf_impl.activations import layer_curves
 
-SLOPE = LAYER_KINDS["leaky_relu"].params["slope"][1]
-INIT = LAYER_KINDS["prelu"].params["init"][1]
+__all__ = ["activation_layers", "layer_curves", "activation_curves"]
 
 
 def activation_layers() -> dict[str, keras.layers.Layer]:
     """The activation layers, in the order of the figure's panels, with the spec's defaults."""
-    return {
-        "sigmoid": keras.layers.Activation("sigmoid"),
-        "tanh": keras.layers.Activation("tanh"),
-        "relu": keras.layers.ReLU(),
-        "leaky_relu": keras.layers.LeakyReLU(negative_slope=SLOPE),
-        "prelu": keras.layers.PReLU(  # one slope for all features, as build.LAYERS makes it
-            alpha_initializer=keras.initializers.Constant(INIT), shared_axes=[1]
-        ),
-    }
+    options = Options("keras", "channels_last", "channels_last")
+    return {kind: instantiate(LAYERS[kind](default_layer(kind), options), NAMESPACE) for kind in ACTIVATIONS}
 
 
-def activation_curves(x: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """``{name: (x, f(x), f'(x))}`` in float32, evaluated at the points ``x`` (1-D).
-
-    ``x`` goes in as a batch of one-feature samples ``(N, 1)``. Each f(x_i) depends on x_i
-    alone, so the gradient of the sum of the outputs is f'(x_i) at every point.
-    """
-    x = np.asarray(x, dtype=np.float32).reshape(-1)
-    curves = {}
-    for name, layer in activation_layers().items():
-        inputs = tf.convert_to_tensor(x[:, np.newaxis])
-        with tf.GradientTape() as tape:
-            tape.watch(inputs)
-            outputs = layer(inputs)
-            total = tf.reduce_sum(outputs)  # inside the tape, which records only what runs in it
-        gradient = tape.gradient(total, inputs)
-        curves[name] = (x.copy(), outputs.numpy()[:, 0], gradient.numpy()[:, 0])
-    return curves
+def activation_curves(x: np.ndarray) -> Curves:
+    return layer_curves(activation_layers(), x)

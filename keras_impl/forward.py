@@ -12,7 +12,7 @@ from spec.schema import ModelSpec
 
 
 def initial_weights(model: ModelSpec) -> Weights:
-    """The weights this backend draws for ``model`` (seeded by ``model.seed``)."""
+    """The weights this column draws for ``model`` (seeded by ``model.seed``)."""
     return export_weights(build_model(model, "nhwc"), model)
 
 

@@ -18,49 +18,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common.calls import Call, call, names
 from common.present.source import (
-    Call,
     Code,
     binary_loss,
-    call_args,
-    code,
-    definition,
-    header,
-    join_blocks,
+    definitions,
+    join_sections,
     literal,
     render,
     spec_path,
 )
-from spec.layers import fan_in
-from spec.schema import LayerSpec, Spec
+from common.present.source import header as listing_header
+from keras_impl.calls import LOSSES, METRICS, Options, model_call, optimizer_call
+from spec.schema import Spec
 
 FRAMEWORK = "Keras 3, in the style of the course's slides"
-SEMANTICS = Path(__file__).with_name("semantics.py")  # the classes Keras lacks, printed from their source
+SEMANTICS = Path(__file__).with_name("semantics.py")  # what Keras lacks, printed from its source
 
 
 def listing(spec: Spec) -> str:
     """The whole listing: one script that trains ``spec`` when run from the repository root."""
-    return join_blocks(
-        [
-            _header(spec),
-            _imports(spec),
-            *_data(spec),
-            *_pipeline(spec),
-            *_model(spec),
-            *_loss_and_optimizer(spec),
-            *_training(spec),
-        ]
-    )
+    return join_sections(spec, header, imports, data, pipeline, model, loss_and_optimizer, training)
 
 
 # -- sections, in the listing's order ---------------------------------------------------
 
 
-def _header(spec: Spec) -> str:
-    return header(spec, FRAMEWORK)
+def header(spec: Spec) -> str:
+    return listing_header(spec, FRAMEWORK)
 
 
-def _imports(spec: Spec) -> str:
+def imports(spec: Spec) -> str:
     lines = ["import math", ""] if _batches(spec) or (spec.model.init == "torch" and _initialised(spec)) else []
     lines.append("import keras")
     if _batches(spec) or _normalizes(spec):
@@ -76,7 +64,7 @@ TWINSPEC_IMPORTS = [
 ]
 
 
-def _data(spec: Spec) -> list[str]:
+def data(spec: Spec) -> list[str]:
     """twinspec's arrays channels-last, normalised in numpy; BCE wants float ``(N, 1)`` targets."""
     if binary_loss(spec):
         targets, comment_y = 'split.y_{}.reshape(-1, 1).astype("float32")', "BCE wants float (N, 1) targets"
@@ -96,8 +84,8 @@ def _data(spec: Spec) -> list[str]:
         ]
     elif spec.data.mean is not None:
         lines += [
-            render("mean = ", Call("np.array(", call_args(list(spec.data.mean), dtype="float32"))),
-            render("std = ", Call("np.array(", call_args(list(spec.data.std), dtype="float32"))),
+            render("mean = ", call("np.array", list(spec.data.mean), dtype="float32")),
+            render("std = ", call("np.array", list(spec.data.std), dtype="float32")),
         ]
     for name in splits:
         comment = "  # channels-last: (N, H, W, C)" if name == "train" else ""
@@ -111,7 +99,7 @@ def _data(spec: Spec) -> list[str]:
     return ["\n".join(lines)]
 
 
-def _pipeline(spec: Spec) -> list[str]:
+def pipeline(spec: Spec) -> list[str]:
     """A ``PyDataset`` that redraws every epoch, where ``fit``'s own shuffling will not do."""
     if not _batches(spec):
         return []
@@ -141,8 +129,7 @@ def _pipeline(spec: Spec) -> list[str]:
     definition = TRAINING_BATCHES.format(
         what=what, init="".join("\n" + line for line in init), getitem=getitem, epoch_end=epoch_end
     )
-    arguments = call_args(*code("x_train", "y_train"), batch_size=data.batch_size, seed=spec.train.seed)
-    batches = Call("TrainingBatches(", arguments)
+    batches = call("TrainingBatches", Code("x_train"), Code("y_train"), batch_size=data.batch_size, seed=spec.train.seed)
     return [definition, render("train_batches = ", batches)]
 
 
@@ -170,189 +157,44 @@ class TrainingBatches(keras.utils.PyDataset):
 {epoch_end}'''
 
 
-def _model(spec: Spec) -> list[str]:
+def model(spec: Spec) -> list[str]:
     """``keras.Sequential`` seeded as the PyTorch listing seeds its model, with the spec's names."""
-    model = spec.model
-    channels, height, width = model.layers[0].in_shape
-    stack = [Call("keras.Input(", call_args(shape=(height, width, channels)))]
-    for layer in model.layers:
-        stack += _layer(layer, model.init)
-    sequential = Call("keras.Sequential(", call_args(Call("[", call_args(*stack), "]", explode=True), name=spec.name))
+    made = model_call(spec.model, Options(spec.model.init, "channels_last", "channels_last"))
     lines = [
         "# Model: seeded just before it is built, as in the PyTorch listing",
-        f"keras.utils.set_random_seed({model.seed})",
-        render("model = ", sequential),
+        f"keras.utils.set_random_seed({spec.model.seed})",
+        render("model = ", made),
     ]
-    return [*_init(spec), *_pads(spec), "\n".join(lines)]
+    return [*definitions(SEMANTICS, names(made)), "\n".join(lines)]
 
 
-def _init(spec: Spec) -> list[str]:
-    """``init: torch``: torch's defaults as Keras initializers, as ``keras_impl/build.py`` states them."""
-    if spec.model.init != "torch" or not _initialised(spec):
-        return []
-    return [TORCH_INIT]
+def loss_and_optimizer(spec: Spec) -> list[str]:
+    loss_fn = LOSSES[spec.train.loss]
+    arguments = {"optimizer": optimizer_call(spec.train), "loss": loss_fn, "metrics": [METRICS[spec.train.loss]]}
+    compiled = call("model.compile", **arguments)
+    lines = ["# Loss and optimizer", render("", Call(compiled.path, (), compiled.kwargs, explode=True))]
+    return [*definitions(SEMANTICS, names(loss_fn)), "\n".join(lines)]
 
 
-TORCH_INIT = '''\
-def torch_init(fan_in):
-    """PyTorch's default initialisation in Keras terms: kaiming-uniform(a=sqrt(5)) weights and
-    uniform biases, both within 1 / sqrt(fan_in)."""
-    bound = 1 / math.sqrt(fan_in)
-    return {
-        "kernel_initializer": keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform"),
-        "bias_initializer": keras.initializers.RandomUniform(-bound, bound),
-    }'''
-
-
-def _pads(spec: Spec) -> list[str]:
-    """The layer Keras lacks (reflect and replicate padding), only where the spec pads so."""
-    modes = {layer.params["mode"] for layer in spec.model.layers if layer.kind == "pad2d"}
-    return [definition(SEMANTICS, "Pad2D")] if modes - {"zeros"} else []
-
-
-def _layer(layer: LayerSpec, init: str) -> list[Call]:
-    made = LAYERS[layer.kind](layer, init)
-    return made if isinstance(made, list) else [made]
-
-
-def _conv2d(layer: LayerSpec, init: str) -> list[Call]:
-    """torch pads by a number of pixels, Keras only valid or same: a ``ZeroPadding2D`` in front."""
-    p = layer.params
-    stack = []
-    if p["padding"] not in (0, "valid", "same"):
-        stack.append(Call("layers.ZeroPadding2D(", call_args(p["padding"], name=f"{layer.name}_pad")))
-    kwargs = {"kernel_size": p["kernel"]}
-    if p["stride"] != 1:
-        kwargs["strides"] = p["stride"]
-    if p["padding"] == "same":
-        kwargs["padding"] = "same"
-    if not p["bias"]:
-        kwargs["use_bias"] = False
-    if layer.activation is not None:
-        kwargs["activation"] = layer.activation
-    stack.append(Call("layers.Conv2D(", call_args(p["filters"], **kwargs, name=layer.name) + _inits(layer, init)))
-    return stack
-
-
-def _pool2d(pool: str, layer: LayerSpec) -> Call:
-    kernel, stride = layer.params["kernel"], layer.params["stride"]
-    strides = {"strides": stride} if stride != kernel else {}
-    return Call(pool, call_args(pool_size=kernel, **strides, name=layer.name))
-
-
-def _pad2d(layer: LayerSpec, init: str) -> Call:
-    padding, mode = layer.params["padding"], layer.params["mode"]
-    if mode == "zeros":
-        return Call("layers.ZeroPadding2D(", call_args(padding, name=layer.name))
-    return Call("Pad2D(", call_args(padding, mode, "channels_last", name=layer.name))
-
-
-def _batchnorm(layer: LayerSpec, init: str) -> Call:
-    """torch's momentum weighs the new statistic, Keras' the old one: 1 - m; both always said,
-    for Keras' defaults (0.99, 1e-3) are not torch's."""
-    p = layer.params
-    momentum = round(1 - p["momentum"], 12)
-    return Call("layers.BatchNormalization(", call_args(momentum=momentum, epsilon=p["eps"], name=layer.name))
-
-
-def _linear(layer: LayerSpec, init: str) -> Call:
-    kwargs = {} if layer.params["bias"] else {"use_bias": False}
-    if layer.activation is not None:
-        kwargs["activation"] = layer.activation
-    return Call("layers.Dense(", call_args(layer.params["units"], **kwargs, name=layer.name) + _inits(layer, init))
-
-
-LAYERS = {
-    "conv2d": _conv2d,
-    "maxpool2d": lambda layer, init: _pool2d("layers.MaxPooling2D(", layer),
-    "avgpool2d": lambda layer, init: _pool2d("layers.AveragePooling2D(", layer),
-    "pad2d": _pad2d,
-    "batchnorm": _batchnorm,
-    "flatten": lambda layer, init: Call("layers.Flatten(", call_args(name=layer.name)),
-    "linear": _linear,
-    "dropout": lambda layer, init: Call("layers.Dropout(", call_args(rate=layer.params["p"], name=layer.name)),
-    "relu": lambda layer, init: Call("layers.ReLU(", call_args(name=layer.name)),
-    "leaky_relu": lambda layer, init: Call(
-        "layers.LeakyReLU(", call_args(negative_slope=layer.params["slope"], name=layer.name)
-    ),
-    "prelu": lambda layer, init: Call(
-        "layers.PReLU(",
-        call_args(
-            alpha_initializer=Call("keras.initializers.Constant(", call_args(layer.params["init"])),
-            shared_axes=list(range(1, len(layer.in_shape) + 1)),  # torch's PReLU: one slope for all
-            name=layer.name,
-        ),
-    ),
-    "tanh": lambda layer, init: Call("layers.Activation(", call_args("tanh", name=layer.name)),
-    "sigmoid": lambda layer, init: Call("layers.Activation(", call_args("sigmoid", name=layer.name)),
-    "softmax": lambda layer, init: Call("layers.Softmax(", call_args(name=layer.name)),
-    "log_softmax": lambda layer, init: Call("layers.Activation(", call_args("log_softmax", name=layer.name)),
-}
-
-
-def _loss_and_optimizer(spec: Spec) -> list[str]:
-    loss, metrics = Code(LOSSES[spec.train.loss]), Code(ACCURACY[spec.train.loss])
-    compiled = Call("model.compile(", call_args(optimizer=_optimizer(spec), loss=loss, metrics=metrics), explode=True)
-    lines = ["# Loss and optimizer", render("", compiled)]
-    return [definition(SEMANTICS, "NLLLoss"), "\n".join(lines)] if spec.train.loss == "nll" else ["\n".join(lines)]
-
-
-LOSSES = {
-    "bce": "keras.losses.BinaryCrossentropy()",
-    "bce_logits": "keras.losses.BinaryCrossentropy(from_logits=True)",
-    "cross_entropy": "keras.losses.SparseCategoricalCrossentropy(from_logits=True)",
-    "cross_entropy_probs": "keras.losses.SparseCategoricalCrossentropy()",
-    "nll": "NLLLoss()",
-}
-
-def _optimizer(spec: Spec) -> Call:
-    """The spec's optimizer: ``learning_rate``, and what differs from Keras' defaults (Keras'
-    Adam epsilon is 1e-7, torch's 1e-8)."""
-    p = spec.train.optimizer_params
-    kwargs = {"learning_rate": p["lr"]}
-    if spec.train.optimizer == "sgd":
-        if p["momentum"]:
-            kwargs["momentum"] = p["momentum"]
-        if p["nesterov"]:
-            kwargs["nesterov"] = True
-        return Call("keras.optimizers.SGD(", call_args(**kwargs))
-    beta_1, beta_2 = p["betas"]
-    if beta_1 != 0.9:
-        kwargs["beta_1"] = beta_1
-    if beta_2 != 0.999:
-        kwargs["beta_2"] = beta_2
-    if p["eps"] != 1e-7:
-        kwargs["epsilon"] = p["eps"]
-    return Call("keras.optimizers.Adam(", call_args(**kwargs))
-
-
-def _training(spec: Spec) -> list[str]:
+def training(spec: Spec) -> list[str]:
     """Keras' own loop: ``set_random_seed`` first, ``fit`` printing one summary per epoch."""
     seed = spec.train.seed
     lines = ["# Training: Keras' own loop", f"n_epochs = {spec.train.epochs}", ""]
     lines.append(f"keras.utils.set_random_seed({seed})  # the spec's training seed")
     if _batches(spec):
         lines.append("# train_batches draws every epoch itself: fit must not reorder its batches")
-        data, kwargs = code("train_batches"), {"epochs": Code("n_epochs"), "shuffle": False}
+        data, kwargs = [Code("train_batches")], {"epochs": Code("n_epochs"), "shuffle": False}
     else:
-        data = code("x_train", "y_train")
+        data = [Code("x_train"), Code("y_train")]
         kwargs = {"batch_size": spec.data.batch_size, "epochs": Code("n_epochs")}
         kwargs["shuffle"] = spec.data.sampler == "shuffle"
     kwargs["validation_data"] = Code("(x_val, y_val)")
-    lines.append(render("history = ", Call("model.fit(", call_args(*data, **kwargs, verbose=2), explode=True)))
+    fit = call("model.fit", *data, **kwargs, verbose=2)
+    lines.append(render("history = ", Call(fit.path, fit.args, fit.kwargs, explode=True)))
     if not spec.data.has_test_split:
         return ["\n".join(lines)]
-    evaluate = Call("model.evaluate(", call_args(*code("x_test", "y_test"), batch_size=spec.data.batch_size, verbose=2))
+    evaluate = call("model.evaluate", Code("x_test"), Code("y_test"), batch_size=spec.data.batch_size, verbose=2)
     return ["\n".join(lines), "\n".join(["# Test: once, after training", render("test_loss, test_acc = ", evaluate)])]
-
-
-ACCURACY = {  # what model.compile measures as "accuracy"
-    "bce": '["accuracy"]',
-    "bce_logits": '[keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)]',  # "accuracy" would take 0.5
-    "cross_entropy": '["accuracy"]',
-    "cross_entropy_probs": '["accuracy"]',
-    "nll": '["accuracy"]',
-}
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -366,13 +208,6 @@ def _batches(spec: Spec) -> bool:
 
 def _initialised(spec: Spec) -> bool:
     return any(layer.kind in ("linear", "conv2d") for layer in spec.model.layers)
-
-
-def _inits(layer: LayerSpec, init: str) -> list[tuple[str, object]]:
-    """``**torch_init(fan_in=...)`` for ``init: torch``, with the layer's fan-in written out."""
-    if init != "torch":
-        return []
-    return [("**", Call("torch_init(", call_args(fan_in=fan_in(layer.kind, layer.in_shape, layer.params))))]
 
 
 def _normalizes(spec: Spec) -> bool:

@@ -8,11 +8,15 @@ listing (``run.py show``) prints these classes' own source where a spec needs th
 
 from __future__ import annotations
 
+import math
+
 import keras
 import tensorflow as tf
 from keras import ops
 
+from common.calls import Call, Substitutions, call
 from common.replay.plan import dropout_scale
+from spec.schema import ModelSpec
 
 ADAPTATIONS: dict[str, str] = {
     "NLLLoss": "torch's NLLLoss, which Keras lacks (native and lockstep)",
@@ -24,7 +28,49 @@ ADAPTATIONS: dict[str, str] = {
     "PlannedDropout": "dropout with the masks torch draws, from the plan, at torch's float32 scale (lockstep)",
     "LockstepSequential": "a Sequential whose train step hands each batch's dropout masks to their layers (lockstep)",
     "BatchMeanLoss": "the book's epoch loss, the plain mean of the batch losses (native and lockstep)",
+    "torch_init": "init: torch, torch's default initial weights as Keras initializers",
 }
+
+
+def _on_probabilities(replacement: str):
+    """Keras' loss on probabilities replaced by torch's; on logits (``from_logits=True``) kept."""
+    return lambda loss: loss if dict(loss.kwargs).get("from_logits") else call(replacement)
+
+
+# The calls lockstep replaces with torch's semantics (``common.calls.substitute``): the classes
+# below marked lockstep.
+LOCKSTEP: Substitutions = {
+    "keras.Sequential": lambda sequential: Call("LockstepSequential", sequential.args, sequential.kwargs),
+    "layers.BatchNormalization": lambda norm: Call("TorchBatchNormalization", norm.args, norm.kwargs),
+    "keras.losses.BinaryCrossentropy": _on_probabilities("TorchBCELoss"),
+    "keras.losses.SparseCategoricalCrossentropy": _on_probabilities("TorchProbsNLLLoss"),
+    "keras.optimizers.Adam": lambda adam: Call("TorchAdam", adam.args, adam.kwargs),
+}
+
+
+def lockstep_calls(model: ModelSpec, data_format: str) -> Substitutions:
+    """:data:`LOCKSTEP`, and for ``model``, with feature maps in ``data_format``, its dropouts
+    as ``PlannedDropout``s, which apply the masks of torch's order to their own."""
+
+    def planned(dropout: Call) -> Call:
+        layer = model.layer(dict(dropout.kwargs)["name"])
+        if len(layer.in_shape) == 3:
+            channels_last_map = layer.in_shape if data_format == "channels_last" else None
+        else:
+            channels_last_map = model.flattened_from(layer.name)
+        return call("PlannedDropout", dict(dropout.kwargs)["rate"], channels_last_map, name=layer.name)
+
+    return {**LOCKSTEP, "layers.Dropout": planned}
+
+
+def torch_init(fan_in):
+    """PyTorch's default initialisation in Keras terms: kaiming-uniform(a=sqrt(5)) weights and
+    uniform biases, both within 1 / sqrt(fan_in)."""
+    bound = 1 / math.sqrt(fan_in)
+    return {
+        "kernel_initializer": keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform"),
+        "bias_initializer": keras.initializers.RandomUniform(-bound, bound),
+    }
 
 
 class NLLLoss(keras.losses.Loss):
@@ -183,8 +229,10 @@ class LockstepSequential(keras.Sequential):
     hands each layer its mask, then trains as ``Sequential`` does. Lockstep only."""
 
     def train_step(self, data):
-        (x, masks), y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)  # fit: (x, y); train_on_batch: 3
         dropouts = [layer for layer in self.layers if isinstance(layer, PlannedDropout)]
+        if not dropouts:  # no masks to hand over: the batches are (x, y)
+            return super().train_step(data)
+        (x, masks), y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)  # fit: (x, y); train_on_batch: 3
         for layer, mask in zip(dropouts, masks, strict=True):
             layer.step_mask = mask
         try:

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
+import keras
 
 from common.errors import DataError
-from common.files.weights import Weights, check_weights, expected_shapes, from_tensorflow, to_tensorflow
+from common.files.weights import Weights, export_tensorflow, import_tensorflow
 from keras_impl.build import build_model
 from spec.schema import ModelSpec
 
 NATIVE_FILE = "model.keras"  # what a run folder holds besides the neutral weights.npz
 
 
-def _variables(model, name: str) -> dict:
+def _variables(model: keras.Model, name: str) -> dict:
     layer = model.get_layer(name)
     names = {
         "kernel": "weight",
@@ -34,19 +34,12 @@ def _variables(model, name: str) -> dict:
     return {names[v.path.split("/")[-1]]: v for v in layer.weights}
 
 
-def export_weights(model, spec: ModelSpec) -> Weights:
-    return {
-        name: {key: from_tensorflow(spec, name, key, np.asarray(var)) for key, var in _variables(model, name).items()}
-        for name in expected_shapes(spec)
-    }
+def export_weights(model: keras.Model, spec: ModelSpec) -> Weights:
+    return export_tensorflow(spec, lambda name: _variables(model, name))
 
 
-def import_weights(model, spec: ModelSpec, weights: Weights) -> None:
-    check_weights(weights, spec, "weights")
-    for name, params in weights.items():
-        variables = _variables(model, name)
-        for key, value in params.items():
-            variables[key].assign(to_tensorflow(spec, name, key, np.asarray(value), tuple(variables[key].shape)))
+def import_weights(model: keras.Model, spec: ModelSpec, weights: Weights) -> None:
+    import_tensorflow(spec, weights, lambda name: _variables(model, name))
 
 
 def save_native_model(spec: ModelSpec, weights: Weights, path: Path) -> None:

@@ -4,24 +4,24 @@ generator, plan) torch's does."""
 
 from torch_impl.data import (  # noqa: I001  (in torch's order: the mirror test reads the names in order)
     TransformedTensorDataset,
+    RandomHorizontalFlips,
     PlannedDataset,
     PlanSampler,
+    ChannelsLast,
+    TrainingLoader,
     make_loaders,
     make_test_loader,
-    reseed,
-    planned_epochs_left,
-    pipeline_state,
-    restore_pipeline,
+    numpy_batches,
 )
 
 __all__ = [
     "TransformedTensorDataset",
+    "RandomHorizontalFlips",
     "PlannedDataset",
     "PlanSampler",
+    "ChannelsLast",
+    "TrainingLoader",
     "make_loaders",
     "make_test_loader",
-    "reseed",
-    "planned_epochs_left",
-    "pipeline_state",
-    "restore_pipeline",
+    "numpy_batches",
 ]

@@ -4,10 +4,10 @@ The slides' Lightning: ``class LitModel(pl.LightningModule)`` with ``training_st
 ``validation_step``, ``test_step`` and ``configure_optimizers``, then
 ``pl.Trainer(max_epochs=...).fit(model, train_loader, val_loader)`` and ``trainer.test``.
 What is plain PyTorch - the data, the ``Dataset`` and ``DataLoader``s, each layer's
-``nn`` module, the optimizer call - is torch's listing, the same text (its sections are
-re-exported from ``torch_impl/listing.py``), so that the two listings differ exactly where
-the frameworks do. It runs the book's run: the same seeds, so the same initial weights,
-draws and losses as ``lightning_impl.runner.train_spec`` in ``nchw``.
+``nn`` module, the loss and the optimizer call - is torch's: the data sections are torch's
+listing's, re-exported, and the model's calls come from ``torch_impl/calls.py``, so that
+the two listings differ exactly where the frameworks do. It runs the book's run: the same
+seeds, so the same initial weights, draws and losses as the Lightning column in ``nchw``.
 
 Sections, in the listing's order (the same as torch's): header, imports, data, input
 pipeline, model (the ``LightningModule``, with the loss and optimizer in it), training.
@@ -17,71 +17,57 @@ is the one place that sets the epoch count.
 
 from __future__ import annotations
 
-from common.present.source import Call, call_args, definition, header, join_blocks, render
+from common.calls import call, names
+from common.present.source import definitions, join_sections, render
+from common.present.source import header as listing_header
 from spec.schema import Spec
-
-# The plain-PyTorch sections: torch's listing's, the same text (data, pipeline, layers, fused
-# activations, init, optimizer, the loss torch lacks).
-from torch_impl.listing import ACCURACY, FUSED, LOSSES, SEMANTICS, _data, _init, _layer, _optimizer, _pipeline
-from torch_impl.listing import _imports as _torch_imports
+from torch_impl.calls import LOSSES, module_calls, optimizer_call, reinit
+from torch_impl.listing import ACCURACY, SEMANTICS, data, pipeline  # noqa: F401  (torch's sections, re-exported)
+from torch_impl.listing import imports as torch_imports
 
 FRAMEWORK = "PyTorch Lightning, in the style of the course's slides"
+
+__all__ = ["listing", "header", "imports", "data", "pipeline", "model", "loss_and_optimizer", "training"]
 
 
 def listing(spec: Spec) -> str:
     """The whole listing: one script that trains ``spec`` when run from the repository root."""
-    return join_blocks(
-        [
-            _header(spec),
-            _imports(spec),
-            *_data(spec),
-            *_pipeline(spec),
-            *_model(spec),
-            *_training(spec),
-        ]
-    )
+    return join_sections(spec, header, imports, data, pipeline, model, loss_and_optimizer, training)
 
 
 # -- sections, in the listing's order ---------------------------------------------------
 
 
-def _header(spec: Spec) -> str:
-    return header(spec, FRAMEWORK)
+def header(spec: Spec) -> str:
+    return listing_header(spec, FRAMEWORK)
 
 
-def _imports(spec: Spec) -> str:
+def imports(spec: Spec) -> str:
     """torch's imports, and ``pytorch_lightning as pl`` in its alphabetical place."""
-    lines = _torch_imports(spec).split("\n")
+    lines = torch_imports(spec).split("\n")
     return "\n".join([lines[0], "import pytorch_lightning as pl", *lines[1:]])
 
 
-def _model(spec: Spec) -> list[str]:
+def model(spec: Spec) -> list[str]:
     """``LitModel``: the book's ``nn.Sequential`` built in ``__init__``, its loss, its steps."""
-    layers = []
-    for layer in spec.model.layers:
-        layers.append(render("", Call("self.model.add_module(", call_args(layer.name, _layer(layer))), indent=8))
-        if layer.activation is not None:  # torch's layers take no activation: a module of its own
-            fused = Call("self.model.add_module(", call_args(layer.activation_name, FUSED[layer.activation]))
-            layers.append(render("", fused, indent=8))
-    loss, optimizer = _loss_and_optimizer(spec)
+    layers = [render("", made, indent=8) for made in module_calls(spec.model, "self.model")]
+    loss_fn = LOSSES[spec.train.loss]
+    optimizer = render("return ", optimizer_call(spec.train, call("self.parameters")), indent=8)
     lit_model = LIT_MODEL.format(
-        layers="\n".join(layers),
-        loss=loss,
-        predicted=ACCURACY[spec.train.loss],
-        optimizer=optimizer,
+        layers="\n".join(layers), loss=render("", loss_fn), predicted=ACCURACY[spec.train.loss], optimizer=optimizer
     )
-    seeded = [f"# Model: seeded just before it is built, as in the book\ntorch.manual_seed({spec.model.seed})"]
-    # torch lacks a loss on probabilities: the very class that runs, as in torch's listing
-    lacking = [definition(SEMANTICS, "ProbsNLLLoss")] if spec.train.loss == "cross_entropy_probs" else []
-    return [*lacking, lit_model, "\n".join([*seeded, "model = LitModel()"]), *_init(spec)]
+    again = reinit(spec.model)
+    seeded = f"# Model: seeded just before it is built, as in the book\ntorch.manual_seed({spec.model.seed})"
+    helpers = definitions(SEMANTICS, names([loss_fn, *again]))  # what torch lacks: the very code that runs
+    return [*helpers, lit_model, "\n".join([seeded, "model = LitModel()"]), *(render("", made) for made in again)]
 
 
-def _loss_and_optimizer(spec: Spec) -> tuple[str, str]:
-    """The loss, as ``__init__`` sets it, and ``configure_optimizers``' return line."""
-    return LOSSES[spec.train.loss], render("return ", _optimizer(spec, "self.parameters()"), indent=8)
+def loss_and_optimizer(spec: Spec) -> list[str]:
+    """Nothing of its own: Lightning's loss and optimizer are ``LitModel``'s (see :func:`model`)."""
+    return []
 
 
-def _training(spec: Spec) -> list[str]:
+def training(spec: Spec) -> list[str]:
     """``seed_everything`` (the book's ``set_seed``), then ``Trainer.fit`` and ``Trainer.test``."""
     seed = spec.train.seed
     seeding = [f"pl.seed_everything({seed}, verbose=False)  # the book's set_seed({seed})"]

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from common.runs.metrics import batch_counts
-from torch_impl.train import EpochCallback
+from common.runs.trainer import EpochCallback
 
 ADAPTATIONS: dict[str, str] = {
     "LitModel": "the book's step as a LightningModule: loss.item() per step, model.train() each epoch "
@@ -116,8 +116,8 @@ EndEpoch = Callable[[list[float], list[tuple[float, np.ndarray]], EpochCallback 
 
 
 class BookEpochs(pl.Callback):
-    """At each epoch's end, hand the epoch to the trainer (``StepByStep._end_epoch``, torch's):
-    the book's means, TensorBoard, the progress line."""
+    """At each epoch's end, hand the epoch's batch losses and validation steps to the trainer,
+    which ends the epoch as torch's does: the book's means, TensorBoard, the progress line."""
 
     def __init__(self, end_epoch: EndEpoch, on_epoch: EpochCallback | None) -> None:
         self.end_epoch = end_epoch
@@ -125,8 +125,8 @@ class BookEpochs(pl.Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: LitModel) -> None:
         # LIGHTNING: by this hook the epoch's validation has run too (fit_loop.on_advance_end).
-        # The epoch loss is the book's plain float64 mean of the batch losses (torch's
-        # _end_epoch); self.log(..., on_epoch=True) would average in float32, weighted by batch
+        # The epoch loss is the book's plain float64 mean of the batch losses (as torch's
+        # trainer takes it); self.log(..., on_epoch=True) would average in float32, weighted by batch
         # size (cnn1's last validation batch has 8 samples, not 16): another number.
         self.end_epoch(*pl_module.take_epoch(), self.on_epoch)
 

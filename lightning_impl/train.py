@@ -25,33 +25,18 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from common.runs.trainer import EpochCallback, Steps, loop_figures, validation_figures
 from lightning_impl.semantics import BookEpochs, LitModel, trainer_options, trainer_quiet
-from spec.errors import TwinspecError
-from torch_impl import data
 from torch_impl import train as torch_train
-from torch_impl.train import (
-    CHECKPOINT_KEYS,
-    LOSSES,
-    EpochCallback,
-    _test_figures,
-    infer_loss_kind,
-    make_loss,
-    make_optimizer,
-)
+from torch_impl.train import CHECKPOINT_KEYS, infer_loss_kind, make_loss, make_optimizer
 
-__all__ = [
-    "EpochCallback",
-    "CHECKPOINT_KEYS",
-    "LOSSES",
-    "make_loss",
-    "infer_loss_kind",
-    "make_optimizer",
-    "StepByStep",
-]
+__all__ = ["EpochCallback", "CHECKPOINT_KEYS", "make_loss", "infer_loss_kind", "make_optimizer", "StepByStep"]
 
 
 class StepByStep(torch_train.StepByStep):
     """The book's trainer, its loop run by ``pl.Trainer.fit``: the same API as torch's."""
+
+    column = "lightning"
 
     def __init__(
         self, model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, loss_kind: str | None = None
@@ -59,42 +44,34 @@ class StepByStep(torch_train.StepByStep):
         super().__init__(model, loss_fn, optimizer, loss_kind)  # the book's three arguments infer loss_kind
         self.module = LitModel(model, loss_fn, optimizer, self.loss_kind)
 
-    def set_seed(self, seed: int = 42) -> None:
+    def _seed(self, seed: int) -> None:
         """The book's ``set_seed``, with Lightning's ``seed_everything``.
 
         LIGHTNING: ``pl.seed_everything`` seeds Python's, numpy's and torch's global generators
         as the book's set_seed does (and sets PL_GLOBAL_SEED, read only by distributed
-        strategies); it does not know the sampler's own generator, reseeded here as the book
-        does. The Trainer seeds nothing itself on one device.
+        strategies); it does not know the sampler's own generator, which the trainer's
+        loader reseeds as the book does. The Trainer seeds nothing itself on one device.
         """
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
         pl.seed_everything(seed, workers=False, verbose=False)
-        if self.train_loader is not None:
-            data.reseed(self.train_loader, seed)
 
-    def train(self, n_epochs: int, seed: int | None = 42, on_epoch: EpochCallback | None = None) -> None:
-        """Train ``n_epochs`` more epochs with ``Trainer.fit``. Like the book, reseed first;
-        ``seed=None`` draws on from where the generators stand (resuming from a checkpoint)."""
-        if self.train_loader is None:
-            raise TwinspecError("set_loaders() first: the trainer has no training loader")
-        if seed is not None:
-            self.set_seed(seed)
-        left = data.planned_epochs_left(self.train_loader)
-        if left is not None and n_epochs > left:
-            raise TwinspecError(f"the batch plan has {left} of its epochs left, not {n_epochs}: make a longer plan")
+    def _train(self, n_epochs: int, on_epoch: EpochCallback | None) -> None:
+        """``Trainer.fit``, a fresh Trainer per call: it counts epochs from 0, and draws nothing."""
         if n_epochs == 0:
             return
         try:
             with _lightning_call() as root:
-                # A fresh Trainer per call: it counts epochs from 0, and draws nothing.
-                epochs = BookEpochs(self._end_epoch, on_epoch)
+                epochs = BookEpochs(self._book_epoch, on_epoch)
                 trainer = pl.Trainer(**trainer_options(n_epochs, root), callbacks=[epochs])
-                trainer.fit(self.module, self.train_loader, self.val_loader)
+                trainer.fit(self.module, self.train_loader.loader, self.val_loader)
         finally:
             self.module.take_epoch()  # an interrupted epoch leaves nothing behind
-            if self.writer is not None:
-                self.writer.close()  # as the book does; the next add_scalars opens it again
+
+    def _book_epoch(self, batch_losses: list[float], val_steps: Steps, on_epoch: EpochCallback | None) -> None:
+        """An epoch's figures as the book computes them: plain means of the batch losses."""
+        validation = validation_figures(val_steps) if self.val_loader is not None else None
+        self._end_epoch(float(np.mean(batch_losses)), validation, on_epoch)
 
     def evaluate(self, loader: DataLoader) -> tuple[float, np.ndarray]:
         """``trainer.test(model, loader)``, once (on the test split, after training): the book's
@@ -102,7 +79,7 @@ class StepByStep(torch_train.StepByStep):
         try:
             with _lightning_call() as root:
                 pl.Trainer(**trainer_options(0, root)).test(self.module, loader, verbose=False)
-            return _test_figures(self.module.test_steps)
+            return loop_figures(self.module.test_steps)
         finally:
             self.module.test_steps = []
 

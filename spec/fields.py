@@ -74,7 +74,7 @@ def boolean(value: Any) -> bool:
 
 
 def identifier(value: Any) -> str:
-    """ASCII only: every backend and every listing takes such a name as it is."""
+    """ASCII only: every column and every listing takes such a name as it is."""
     if not isinstance(value, str) or not value.isascii() or not value.isidentifier():
         raise Invalid("a name made of ASCII letters, digits and underscores, not starting with a digit")
     return value

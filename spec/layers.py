@@ -1,8 +1,8 @@
 """The layer kinds of the spec language: their parameters and their shape rule.
 
 Shapes are layout-neutral: ``(C, H, W)`` for feature maps, ``(F,)`` for flat features,
-never with the batch axis. Each backend maps every kind here to a native layer; a test
-fails if either backend lacks one.
+never with the batch axis. Each column maps every kind here to a native layer; a test
+fails if any column lacks one.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from spec.fields import (
     positive_number,
     probability,
 )
+from spec.schema import LayerSpec
 
 Shape = tuple[int, ...]
 
@@ -162,3 +163,13 @@ LAYER_KINDS: dict[str, LayerKind] = {
     "softmax": LayerKind(_flat_only),
     "log_softmax": LayerKind(_flat_only),
 }
+
+
+def default_layer(kind: str, in_shape: Shape = (1,)) -> LayerSpec:
+    """A layer of ``kind`` named after it, with every parameter at the spec language's
+    default: what a figure of that kind's function shows (the activations' panels)."""
+    params = LAYER_KINDS[kind].finish({name: default for name, (_, default) in LAYER_KINDS[kind].params.items()})
+    return LayerSpec(kind, kind, params, in_shape, LAYER_KINDS[kind].infer(in_shape, params), 0)
+
+
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "prelu")  # the kinds the activation figure draws

@@ -45,7 +45,7 @@ from spec.yaml_lines import load_yaml
 
 SPEC_DIR = Path(__file__).resolve().parent / "models"
 LOCATED_KEYS = ("data.split", "data.batch_size", "train.epochs")  # kept in Spec.lines for errors found later
-# Layer names a backend gives layers of its own: the layout permutes, and Keras' input.
+# Layer names a column gives layers of its own: the layout permutes, and Keras' input.
 RESERVED_NAMES = ("nchw_to_nhwc", "nhwc_to_nchw", "input_layer")
 # The public attributes of torch's nn.Sequential (torch 2.14): add_module refuses a child
 # of the same name. Names that start with "_" (its private attributes) are refused too.
@@ -336,7 +336,7 @@ def _model(sec: Section, dataset: DatasetSpec, batch_size: int) -> ModelSpec:
         if name in names:
             raise SpecError(sec.path, line, f"layer name '{name}' is used twice")
         if name in RESERVED_NAMES:
-            raise SpecError(sec.path, line, f"layer name '{name}' is reserved for a layer the backends add")
+            raise SpecError(sec.path, line, f"layer name '{name}' is reserved for a layer the columns add")
         if name.startswith("_") or name in TORCH_ATTRIBUTES:
             raise SpecError(sec.path, line, f"layer name '{name}' is taken by an attribute of torch's nn.Sequential")
         names.add(name)

@@ -1,7 +1,7 @@
-"""The neutral model description that both backends compile.
+"""The neutral model description that every column compiles.
 
-Everything here is validated and shape-checked; a backend never has to second-guess it.
-Shapes are ``(C, H, W)`` whatever layout a backend computes in.
+Everything here is validated and shape-checked; a column never has to second-guess it.
+Shapes are ``(C, H, W)`` whatever layout a column computes in.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ LOSSES = ("bce", "bce_logits", "cross_entropy", "cross_entropy_probs", "nll")
 # training split, computed at run time), scale (the slides' plain /255, which every
 # image gets anyway: no further step)
 NORMALIZE = ("none", "stats", "auto", "scale")
+# model.init: the default initial weights a spec asks for, by the framework that defaults to
+# them; every column draws each (a column's registry entry names its framework's own).
 INITS = ("torch", "keras")
 # Layers that map each feature to itself: a flatten's feature order passes through them.
 FEATURE_WISE = ("dropout", "relu", "leaky_relu", "prelu", "tanh", "sigmoid", "batchnorm")
@@ -128,7 +130,7 @@ class Spec:
     name: str
     title: str
     path: Path
-    layout: str | None  # None: each backend's own (torch nchw, keras nhwc)
+    layout: str | None  # None: each column's own (torch nchw, keras nhwc)
     data: DataSpec
     model: ModelSpec
     train: TrainSpec

@@ -1,5 +1,6 @@
 """Channel order matters on the colour data: the check that makes layout bugs visible."""
 
+from functools import partial
 import numpy as np
 
 from common.data.datasets import load_dataset
@@ -7,7 +8,9 @@ from common.data.prep import normalize, split_dataset
 from common.runs.metrics import accuracy, batch_counts
 from spec import load_spec, resolve_spec
 from torch_impl.forward import forward
-from torch_impl.runner import train_spec
+from common.runs import runner
+
+train_spec = partial(runner.train_spec, "torch")
 
 
 def test_permuting_the_channels_of_the_validation_set_changes_the_accuracy():

@@ -11,7 +11,7 @@ from common.threads import THREAD_VARIABLES
 from spec import SPEC_DIR, resolve_spec
 
 KEYS = {
-    "backend",
+    "column",
     "model",
     "layout",
     "mode",
@@ -115,7 +115,7 @@ def test_a_run_writes_metrics_and_never_imports_the_other_framework(tmp_path, ba
     assert "per class (correct/total): parallel:" in done.stdout
     metrics = json.loads((out / "metrics.json").read_text())
     assert KEYS <= set(metrics)
-    assert (metrics["backend"], metrics["model"], metrics["mode"], metrics["epochs"]) == (backend, "relu", "native", 2)
+    assert (metrics["column"], metrics["model"], metrics["mode"], metrics["epochs"]) == (backend, "relu", "native", 2)
     assert metrics["layout"] == columns.column(backend).native_layout
     assert len(metrics["train_loss"]) == len(metrics["val_loss"]) == 2
     assert metrics["params"] == 143 and sum(t for _, t in metrics["per_class"]) == 60
@@ -129,10 +129,10 @@ def test_the_tf_column_never_imports_keras():
     """TensorFlow itself imports ``keras.src.optimizers`` when Keras is installed; tf_impl keeps
     it out. ``-X importtime`` lists every module loaded; none may belong to Keras (TensorFlow's
     own ``tensorflow.python.keras`` helpers are TensorFlow's, not Keras)."""
-    done = run_python("-X", "importtime", "-c", "import tf_impl.runner, tf_impl.listing; import tensorflow as tf")
+    done = run_python("-X", "importtime", "-c", "import tf_impl.train, tf_impl.listing; import tensorflow as tf")
     assert done.returncode == 0, done.stderr
     loaded = [line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
-    assert "tensorflow" in loaded and "tf_impl.runner" in loaded
+    assert "tensorflow" in loaded and "tf_impl.train" in loaded
     assert [name for name in loaded if name.split(".")[0] in ("keras", "tf_keras")] == []
 
 

@@ -7,18 +7,18 @@ from conftest import run_python
 
 TRAIN_TORCH = (
     "from spec import load_spec, resolve_spec\n"
-    "from torch_impl.runner import train_spec\n"
-    "r = train_spec(load_spec(resolve_spec('relu')).with_overrides(epochs=2), 'nchw')\n"
+    "from common.runs.runner import train_spec\n"
+    "r = train_spec('torch', load_spec(resolve_spec('relu')).with_overrides(epochs=2), 'nchw')\n"
     "assert r.params == 143, r\n"
 )
 TRAIN_KERAS = (
-    "from keras_impl.runner import train_spec as keras_train\n"
-    "r = keras_train(load_spec(resolve_spec('relu')).with_overrides(epochs=2), 'nhwc')\n"
+    "from common.runs.runner import train_spec\n"
+    "r = train_spec('keras', load_spec(resolve_spec('relu')).with_overrides(epochs=2), 'nhwc')\n"
     "assert r.params == 143, r\n"
 )
 TRAIN_TF = (
-    "from tf_impl.runner import train_spec as tf_train\n"
-    "r = tf_train(load_spec(resolve_spec('relu')).with_overrides(epochs=2), 'nhwc')\n"
+    "from common.runs.runner import train_spec\n"
+    "r = train_spec('tf', load_spec(resolve_spec('relu')).with_overrides(epochs=2), 'nhwc')\n"
     "assert r.params == 143, r\n"
 )
 

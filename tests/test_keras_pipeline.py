@@ -1,4 +1,5 @@
-"""The keras tf.data pipeline has the book's semantics, checked against common's numpy."""
+"""The TensorFlow family's tf.data pipeline (Keras' and tf's) has the book's semantics,
+checked against common's numpy."""
 
 import dataclasses
 
@@ -7,7 +8,7 @@ import pytest
 
 from common.data.datasets import load_dataset
 from common.data.prep import Split, hflip, normalize, split_dataset
-from keras_impl.data import make_loaders
+from keras_impl.data import make_loaders, numpy_batches
 from spec import load_spec, resolve_spec
 
 
@@ -18,7 +19,7 @@ def chapter4():
 
 
 def _epoch(dataset):
-    xs, ys = zip(*dataset.as_numpy_iterator())
+    xs, ys = zip(*numpy_batches(dataset))
     return np.concatenate(xs), np.concatenate(ys)
 
 

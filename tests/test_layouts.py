@@ -1,10 +1,13 @@
 """Every spec compiles, trains and predicts in all four framework/layout combinations."""
 
+from functools import partial
 import pytest
 
-from keras_impl.runner import train_spec as keras_train
 from spec import list_specs, load_spec, resolve_spec
-from torch_impl.runner import train_spec as torch_train
+from common.runs import runner
+
+keras_train = partial(runner.train_spec, "keras")
+torch_train = partial(runner.train_spec, "torch")
 
 SPECS = list_specs()
 
@@ -16,7 +19,7 @@ SPECS = list_specs()
 def test_one_epoch_in_every_combination(spec, backend, layout):
     train = torch_train if backend == "torch" else keras_train
     result = train(spec.with_overrides(epochs=1), layout)
-    assert (result.backend, result.layout, result.epochs) == (backend, layout, 1)
+    assert (result.column, result.layout, result.epochs) == (backend, layout, 1)
     assert len(result.train_loss) == len(result.val_loss) == 1
     assert result.train_loss[0] > 0 and result.val_loss[0] > 0
     assert sum(total for _, total in result.per_class) > 0

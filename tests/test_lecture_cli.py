@@ -51,7 +51,7 @@ def test_compare_trains_every_column_and_writes_the_overlay(tmp_path):
     assert re.search(r"^parameters" + " +143" * len(NAMES) + "$", done.stdout, re.MULTILINE)
     figures = json.loads((out / "compare.json").read_text())
     assert (figures["model"], figures["mode"]) == ("relu", "native")
-    backends = figures["backends"]
+    backends = figures["columns"]
     assert list(backends) == NAMES
     assert backends["torch"]["layout"] == backends["lightning"]["layout"] == "nchw"
     assert backends["keras"]["layout"] == "nhwc"
@@ -71,12 +71,12 @@ def test_compare_in_lockstep_says_it_is_the_same_run_and_quiet_is_quiet(tmp_path
     line = next(line for line in done.stdout.splitlines() if line.startswith("lockstep keras vs torch:"))
     assert "per-class counts equal" in line and line.endswith("of the bound: the same run")
     lockstep = json.loads((out / "compare.json").read_text())["lockstep"]
-    keras = lockstep["backends"]["keras"]
+    keras = lockstep["columns"]["keras"]
     assert lockstep["reference"] == "torch" and keras["passed"] and keras["verdict"] == "passed"
     assert keras["max_rel_loss_diff"] <= keras["loss_bound"] and keras["max_rel_weight_diff"] <= keras["weight_bound"]
     assert keras["loss_bound"] == LOCKSTEP_K * max(keras["floor_rel_loss_diff"], keras["min_floor"])
     assert keras["min_floor"] == 2**-24 * 4  # sqrt(16): cnn1's longest sum, fc1's 16 inputs
-    assert lockstep["backends"]["lightning"]["max_rel_loss_diff"] == 0  # Lightning's is torch's run, bit for bit
+    assert lockstep["columns"]["lightning"]["max_rel_loss_diff"] == 0  # Lightning's is torch's run, bit for bit
 
 
 def test_report_renders_offline_with_every_section(tmp_path):
@@ -128,8 +128,8 @@ def test_compare_in_lockstep_with_dropout_on(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "per-class counts equal;" in done.stdout and "the same run" in done.stdout
     figures = json.loads((out / "compare.json").read_text())
-    assert figures["lockstep"]["backends"]["keras"]["passed"]
-    torch_run, keras_run = figures["backends"]["torch"], figures["backends"]["keras"]
+    assert figures["lockstep"]["columns"]["keras"]["passed"]
+    torch_run, keras_run = figures["columns"]["torch"], figures["columns"]["keras"]
     assert (torch_run["layout"], keras_run["layout"]) == ("nchw", "nhwc")
     assert len(torch_run["val_loss"]) == len(keras_run["val_loss"]) == 1
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -140,7 +140,7 @@ def test_parity_lockstep_json(tmp_path):
     done = run_here("parity", "--model", "relu", "--check", "lockstep", "--layout", "nhwc", "--json", str(report))
     assert done.returncode == 0, done.stderr
     figures = json.loads(report.read_text())
-    lockstep = figures["lockstep"]["backends"]["keras"]
+    lockstep = figures["lockstep"]["columns"]["keras"]
     assert set(lockstep["layouts"]) == {"nhwc"} and lockstep["per_class_equal"] and figures["passed"]
     nhwc = lockstep["layouts"]["nhwc"]
     assert nhwc["max_rel_loss_diff"] <= nhwc["loss_bound"] and nhwc["max_rel_weight_diff"] <= nhwc["weight_bound"]
@@ -156,7 +156,7 @@ def test_parity_all_prints_the_matrix(tmp_path):
     names = sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))
     others = [column for column in NAMES if column != "torch"]
     lines = matrix.splitlines()
-    assert lines[1].split()[:2] == ["model", "backend"]
+    assert lines[1].split()[:2] == ["model", "column"]
     rows = [line.split()[:2] for line in lines[2 : 2 + len(names) * len(others)]]
     assert rows == [[name, column] for name in names for column in others]
     figures = json.loads(report.read_text())

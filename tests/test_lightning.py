@@ -11,8 +11,8 @@ thread here, as in ``test_show``: small models on a shared 2-core machine run fa
 
 from __future__ import annotations
 
+
 import hashlib
-import inspect
 import json
 import signal
 from collections.abc import Iterator
@@ -26,14 +26,17 @@ from conftest import run_python
 from test_torch_book import BOOK
 
 from common.runs.result import RunResult
+from common.runs.training import train_run
 from lightning_impl import build as lightning_build
-from lightning_impl import runner as lightning_runner
 from lightning_impl import train as lightning_train
+from lightning_impl import weights as lightning_weights
 from lightning_impl.semantics import LitModel
 from spec import list_specs, load_spec, resolve_spec
 from spec.schema import Spec
-from torch_impl import runner as torch_runner
 from torch_impl import train as torch_train
+from torch_impl.semantics import inject_round_off
+from common.runs import runner
+
 
 SPECS = Path(__file__).parent / "specs"
 FULL = ["logistic", "deepish", "relu", "cnn1"]  # chapters 4 and 5, every epoch
@@ -76,9 +79,9 @@ def _assert_same_run(reference: RunResult, run: RunResult) -> None:
 @pytest.mark.parametrize("name", FULL)
 def test_lockstep_is_torchs_run_bit_for_bit(name):
     spec = _spec(name)
-    reference = torch_runner.train_spec(spec, "nchw", "lockstep")
-    run = lightning_runner.train_spec(spec, "nchw", "lockstep")
-    assert run.backend == "lightning" and run.epochs == spec.train.epochs
+    reference = runner.train_spec("torch", spec, "nchw", "lockstep")
+    run = runner.train_spec("lightning", spec, "nchw", "lockstep")
+    assert run.column == "lightning" and run.epochs == spec.train.epochs
     _assert_same_run(reference, run)
 
 
@@ -87,8 +90,8 @@ def test_lockstep_is_torchs_for_every_spec_without_dropout(name, epochs):
     spec = _spec(name, epochs)
     assert not spec.model.dropout_layers
     layout = "nhwc" if name == "lockstep_zoo" else "nchw"  # the permute at the input, too
-    reference = torch_runner.train_spec(spec, layout, "lockstep")
-    _assert_same_run(reference, lightning_runner.train_spec(spec, layout, "lockstep"))
+    reference = runner.train_spec("torch", spec, layout, "lockstep")
+    _assert_same_run(reference, runner.train_spec("lightning", spec, layout, "lockstep"))
 
 
 def test_every_shipped_spec_without_dropout_is_covered():
@@ -103,9 +106,9 @@ def test_sgd_with_nesterov_momentum_is_torchs_and_survives_a_second_fit(tmp_path
     assert "{sgd: {lr: 0.1}}" in text
     path.write_text(text.replace("{sgd: {lr: 0.1}}", "{sgd: {lr: 0.05, momentum: 0.9, nesterov: true}}"))
     spec = load_spec(path).with_overrides(epochs=4)
-    reference = torch_runner.make_trainer(spec, "nchw")
+    reference = runner.make_trainer("torch", spec, "nchw")
     reference.train(4, seed=spec.train.seed)
-    trainer = lightning_runner.make_trainer(spec, "nchw")
+    trainer = runner.make_trainer("lightning", spec, "nchw")
     trainer.train(2, seed=spec.train.seed)
     trainer.train(2, seed=None)
     assert trainer.module.configure_optimizers() is trainer.optimizer
@@ -116,7 +119,7 @@ def test_sgd_with_nesterov_momentum_is_torchs_and_survives_a_second_fit(tmp_path
 
 @pytest.mark.parametrize("name", BOOK)
 def test_native_is_the_books_chapter4_run(name):
-    result = lightning_runner.train_spec(_spec(name), "nchw")
+    result = runner.train_spec("lightning", _spec(name), "nchw")
     losses, val_losses, counts = chapter4(name)  # the book's own code, transcribed
     assert result.train_loss == [float(v) for v in losses]
     assert result.val_loss == [float(v) for v in val_losses]
@@ -127,7 +130,7 @@ def test_native_is_the_books_chapter4_run(name):
 
 
 def test_native_cnn1_reproduces_the_counts_the_book_prints():
-    result = lightning_runner.train_spec(_spec("cnn1"), "nchw")
+    result = runner.train_spec("lightning", _spec("cnn1"), "nchw")
     assert result.per_class == [[59, 67], [55, 62], [71, 71]]
     assert result.epochs == 20 and result.params == 213
 
@@ -150,8 +153,8 @@ def test_native_draws_exactly_what_the_books_loop_draws(name, epochs):
     (relu: flips; cnn2: dropout masks and shuffling; cnn1: nothing but the base seeds)."""
     spec = _spec(name, epochs)
     runs, logs = {}, {}
-    for backend, runner in {"torch": torch_runner, "lightning": lightning_runner}.items():
-        trainer = runner.make_trainer(spec, "nchw")
+    for backend in ("torch", "lightning"):
+        trainer = runner.make_trainer(backend, spec, "nchw")
         logs[backend] = _fingerprints(trainer)
         trainer.train(epochs, seed=spec.train.seed)
         runs[backend] = trainer
@@ -163,14 +166,15 @@ def test_native_draws_exactly_what_the_books_loop_draws(name, epochs):
 
 
 def test_the_trainer_has_torchs_api_and_replaces_only_the_loop():
-    """The same methods and signatures in the same order (inherited), ``set_seed`` and
-    ``train`` and ``evaluate`` (``trainer.test``) overridden; a test of ``test_trainer_api`` holds torch's to Keras'."""
+    """torch's trainer, inherited, with only the seeding (``seed_everything``), the loop
+    (``Trainer.fit``) and ``evaluate`` (``trainer.test``) its own; ``test_trainer_api`` holds
+    torch's to the other columns'."""
     ours, theirs = lightning_train.StepByStep, torch_train.StepByStep
     assert issubclass(ours, theirs)
-    public = [name for name in theirs.__dict__ if not name.startswith("_")]
-    assert [name for name in ours.__dict__ if not name.startswith("_")] == ["set_seed", "train", "evaluate"]
-    for name in public:
-        assert inspect.signature(getattr(ours, name)) == inspect.signature(getattr(theirs, name)), name
+    assert [name for name in vars(ours) if not name.startswith("_")] == ["column", "evaluate"]
+    assert [name for name in vars(ours) if name.startswith("_") and callable(vars(ours)[name])] == [
+        "__init__", "_seed", "_train", "_book_epoch"
+    ]
 
 
 def test_trainer_test_gives_torchs_test_figures_bit_for_bit(monkeypatch):
@@ -178,8 +182,7 @@ def test_trainer_test_gives_torchs_test_figures_bit_for_bit(monkeypatch):
     and the book's figures from them (plain mean of the batch losses, summed counts), not
     ``self.log``'s batch-size weighted mean, which a short last batch makes another number."""
     spec = _spec("auto_test_split")
-    runners = {"torch": torch_runner, "lightning": lightning_runner}
-    trainers = {name: runner.make_trainer(spec, "nchw") for name, runner in runners.items()}
+    trainers = {name: runner.make_trainer(name, spec, "nchw") for name in ("torch", "lightning")}
     figures, states = {}, {}
     tested = []
     test_step = LitModel.test_step
@@ -203,8 +206,8 @@ def test_the_workflows_specs_run_as_torchs_bit_for_bit(name, epochs):
     """The slides' spec (fused ReLUs, a softmax output with ``cross_entropy_probs``, ``x / 255``)
     and ``normalize: auto`` with a test split: native runs equal to torch's, test figures too."""
     spec = _spec(name, epochs)
-    reference = torch_runner.train_spec(spec, "nchw")
-    run = lightning_runner.train_spec(spec, "nchw")
+    reference = runner.train_spec("torch", spec, "nchw")
+    run = runner.train_spec("lightning", spec, "nchw")
     _assert_same_run(reference, run)
     assert run.test_per_class == reference.test_per_class and run.test_loss == reference.test_loss
     assert run.normalization == reference.normalization and run.test_per_class is not None
@@ -232,8 +235,8 @@ def test_a_diverging_loss_ends_the_run_at_the_epochs_end(tmp_path):
     assert path.read_text() != text
     spec = load_spec(path)
     messages, losses = [], []
-    for runner in (torch_runner, lightning_runner):
-        trainer = runner.make_trainer(spec, "nchw")
+    for column in ("torch", "lightning"):
+        trainer = runner.make_trainer(column, spec, "nchw")
         with pytest.raises(TwinspecError, match="diverged") as error:
             trainer.train(3, seed=spec.train.seed)
         messages.append(str(error.value))
@@ -258,7 +261,7 @@ def test_an_interrupt_stays_an_interrupt():
     """Lightning turns Ctrl-C into ``sys.exit(1)`` and ignores SIGINT from then on; the column
     puts both back, so that the command line says "interrupted" as for every column."""
     spec = _spec("relu", 3)
-    trainer = lightning_runner.make_trainer(spec, "nchw")
+    trainer = runner.make_trainer("lightning", spec, "nchw")
     before = signal.getsignal(signal.SIGINT)
 
     def interrupt(epoch, *_):
@@ -295,12 +298,12 @@ def test_a_checkpoint_resumes_under_a_new_trainer_as_if_never_stopped(tmp_path):
     """torch's checkpoint methods, inherited, on a model the Trainer trained: dropout, shuffling,
     Adam's moments. Each ``train`` is a fresh ``fit``; four epochs in one go or 2 + 2 agree."""
     spec = _spec("cnn2", 4)
-    whole = lightning_runner.make_trainer(spec, "nchw")
+    whole = runner.make_trainer("lightning", spec, "nchw")
     whole.train(4, seed=spec.train.seed)
-    first = lightning_runner.make_trainer(spec, "nchw")
+    first = runner.make_trainer("lightning", spec, "nchw")
     first.train(2, seed=spec.train.seed)
     first.save_checkpoint(tmp_path / "checkpoint")
-    resumed = lightning_runner.make_trainer(spec, "nchw")
+    resumed = runner.make_trainer("lightning", spec, "nchw")
     resumed.load_checkpoint(tmp_path / "checkpoint")
     resumed.train(2, seed=None)
     assert resumed.total_epochs == 4
@@ -321,7 +324,7 @@ def test_the_sanity_check_it_turns_off_would_shift_no_draw_but_add_validation_ba
         lightning_train_module, "trainer_options", lambda *a: {**options(*a), "num_sanity_val_steps": 2}
     )
     spec = _spec("relu", 2)
-    torch_trainer, trainer = torch_runner.make_trainer(spec, "nchw"), lightning_runner.make_trainer(spec, "nchw")
+    torch_trainer, trainer = runner.make_trainer("torch", spec, "nchw"), runner.make_trainer("lightning", spec, "nchw")
     logs = [_fingerprints(torch_trainer), _fingerprints(trainer)]
     torch_trainer.train(2, seed=spec.train.seed)
     trainer.train(2, seed=spec.train.seed)
@@ -336,8 +339,11 @@ def test_the_sanity_check_it_turns_off_would_shift_no_draw_but_add_validation_ba
 def test_the_round_off_run_is_torchs_too():
     """The noise-floor run (one ulp at random after every step) under the Trainer: torch's."""
     spec = _spec("relu", 2)
-    reference = torch_runner.train_round_off(spec, "nchw", seed=3)
-    _assert_same_run(reference, lightning_runner.train_round_off(spec, "nchw", seed=3))
+    reference = runner.train_round_off(spec, "nchw", seed=3)
+    trainer = runner.make_trainer("lightning", spec, "nchw", "lockstep")
+    inject_round_off(trainer, seed=3)
+    export = lightning_weights.export_weights
+    _assert_same_run(reference, train_run(trainer, spec, column="lightning", layout="nchw", mode="lockstep", export=export))
 
 
 LIGHTNING_LOADS = """\

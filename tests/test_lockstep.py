@@ -3,6 +3,8 @@ training trajectory, and with the book's seeds every one replays the book's own 
 
 from __future__ import annotations
 
+from functools import partial
+
 import dataclasses
 import math
 from functools import cache
@@ -29,12 +31,11 @@ from common.replay.torch_init import torch_initial_weights
 from common.runs.inputs import check_inputs
 from common.runs.result import RunResult
 from keras_impl import build as keras_build
-from keras_impl import runner as keras_runner
-from keras_impl.runner import train_spec as keras_train
 from spec import TwinspecError, list_specs, load_spec, resolve_spec
-from tf_impl import runner as tf_runner
-from torch_impl import runner as torch_runner
-from torch_impl.runner import train_spec as torch_train
+from common.runs import runner
+
+keras_train = partial(runner.train_spec, "keras")
+torch_train = partial(runner.train_spec, "torch")
 
 ZOO = Path(__file__).parent / "specs" / "lockstep_zoo.yaml"
 CHANNELS_FIRST = Path(__file__).parent / "specs" / "channels_first.yaml"
@@ -50,7 +51,7 @@ CNN2_HORIZON = 1
 # of its loss over its five epochs, which the rule calls chaotic: it is held over its first two.
 SLIDES_HORIZON = 2
 HORIZONS = {"lenet": LENET_HORIZON, "cnn2": CNN2_HORIZON, "mnist_cnn_slides": SLIDES_HORIZON}
-LAYOUT = {torch_runner: "nchw", keras_runner: "nhwc", tf_runner: "nhwc"}
+LAYOUT = {"torch": "nchw", "keras": "nhwc", "tf": "nhwc"}
 # Every column torch judges by the noise floor. A torch-family column (Lightning) computes
 # torch's own arithmetic, so tests/test_lightning.py holds it to the stronger check: the same
 # run, bit for bit. Judging it here as well would only repeat those runs.
@@ -64,7 +65,7 @@ STEADY += [load_spec(ZOO), load_spec(CHANNELS_FIRST), load_spec(DROPOUT)]
 @cache
 def _run(path: Path, layout: str, epochs: int | None, column: str) -> RunResult:
     spec = load_spec(path).with_overrides(epochs=epochs)
-    return columns.load(column, "runner").train_spec(spec, layout, "lockstep")
+    return runner.train_spec(column, spec, layout, "lockstep")
 
 
 def _runs(path: Path, layout: str, epochs: int | None = None, column: str = "keras") -> tuple[RunResult, RunResult]:
@@ -206,7 +207,7 @@ def test_the_round_off_run_moves_every_value_one_ulp_per_step():
     )
     runs = [floor_run(frozen, "nchw") for _ in range(2)]
     other = floor_run(frozen, "nchw", seed=1)
-    steps = len(torch_runner.make_trainer(frozen, "nchw", "lockstep").train_loader)
+    steps = len(runner.make_trainer("torch", frozen, "nchw", "lockstep").train_loader)
     for layer, params in torch_initial_weights(spec.model).items():
         for key, initial in params.items():
             moved = runs[0].weights[layer][key]
@@ -266,21 +267,21 @@ def test_a_nan_loss_fails_lockstep():
     assert judge_lockstep(spec, "nchw", {"torch": torch_run, "keras": broken})["keras"].verdict == "FAILED"
 
 
-@pytest.mark.parametrize("runner", [torch_runner, keras_runner, tf_runner], ids=["torch", "keras", "tf"])
-def test_set_seed_rewinds_the_plan_as_native_redraws(runner):
+@pytest.mark.parametrize("column", LAYOUT)
+def test_set_seed_rewinds_the_plan_as_native_redraws(column):
     """The book reseeds at every train(); a plan is what it draws after that, so a second
     train(n, seed) replays the plan's first epochs again, as native redraws them."""
     spec = load_spec(resolve_spec("relu")).with_overrides(epochs=2)
     runs = {}
     for mode in ("native", "lockstep"):
-        trainer = runner.make_trainer(spec, LAYOUT[runner], mode)
+        trainer = runner.make_trainer(column, spec, LAYOUT[column], mode)
         trainer.train(2, seed=spec.train.seed)
         trainer.train(2, seed=spec.train.seed)
         runs[mode] = trainer.losses
-    if runner is torch_runner:  # torch's lockstep is torch's native run
+    if column == "torch":  # torch's lockstep is torch's native run
         assert runs["lockstep"] == runs["native"]
     with pytest.raises(TwinspecError, match="the batch plan has 2 of its epochs left, not 3"):
-        runner.make_trainer(spec, LAYOUT[runner], "lockstep").train(3, seed=spec.train.seed)
+        runner.make_trainer(column, spec, LAYOUT[column], "lockstep").train(3, seed=spec.train.seed)
 
 
 def test_lockstep_refuses_two_layouts_when_the_masks_depend_on_it(tmp_path):

@@ -5,11 +5,14 @@ code, transcribed), loss for loss; and both against the figures that run produce
 pinned here so that a change in either is caught even if both drift together.
 """
 
+from functools import partial
 import pytest
 from book_chapter4 import chapter4
 
 from spec import load_spec, resolve_spec
-from torch_impl.runner import train_spec
+from common.runs import runner
+
+train_spec = partial(runner.train_spec, "torch")
 
 # (per-class validation counts [correct, total], final train loss, final validation loss)
 BOOK = {

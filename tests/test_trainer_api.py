@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 import inspect
 import itertools
 from pathlib import Path
@@ -15,15 +16,15 @@ from common.data.datasets import load_dataset
 from common.data.prep import normalize, split_dataset, to_layout
 from common.errors import DataError
 from common.replay.torch_init import torch_initial_weights
-from keras_impl import runner as keras_runner
+from common.runs.trainer import StepByStepBase
 from keras_impl import train as keras_train
 from spec import TwinspecError, load_spec, resolve_spec
-from tf_impl import runner as tf_runner
 from tf_impl import train as tf_train
-from torch_impl import runner as torch_runner
 from torch_impl import train as torch_train
+from common.runs import runner
 
-RUNNERS = {"torch": torch_runner, "keras": keras_runner, "tf": tf_runner}
+
+RUNNERS = ("torch", "keras", "tf")  # the frameworks' own loops: Lightning's is torch's trainer (test_lightning)
 OTHERS = [backend for backend in RUNNERS if backend != "torch"]
 ZOO = Path(__file__).parent / "specs" / "lockstep_zoo.yaml"  # Adam and batchnorm: state beyond the weights
 DROPOUT = Path(__file__).parent / "specs" / "dropout_maps.yaml"  # in lockstep: the plan's masks
@@ -54,11 +55,20 @@ API = [
 
 
 def _public(cls: type) -> list[str]:
-    return [name for name in cls.__dict__ if not name.startswith("_")]
+    """The public methods of ``cls`` and its bases, in the order the first class to define
+    each defines it: the book's API is ``StepByStepBase``'s."""
+    names: dict[str, None] = {}
+    for klass in reversed(cls.__mro__):
+        names |= {name: None for name, value in vars(klass).items() if not name.startswith("_") and callable(
+            value.__func__ if isinstance(value, (classmethod, staticmethod)) else value)}
+    return [name for name in names if name != "infer_loss_kind"]
 
 
 @pytest.mark.parametrize("other", [keras_train, tf_train], ids=["keras", "tf"])
 def test_every_trainer_offers_the_same_methods_in_the_same_order(other):
+    """Every column's ``StepByStep`` is the common skeleton's, with its framework's parts."""
+    assert issubclass(other.StepByStep, StepByStepBase) and issubclass(torch_train.StepByStep, StepByStepBase)
+    assert not inspect.isabstract(other.StepByStep) and not inspect.isabstract(torch_train.StepByStep)
     torch_methods, other_methods = _public(torch_train.StepByStep), _public(other.StepByStep)
     assert torch_methods == other_methods == API
     for name in API:
@@ -70,7 +80,7 @@ def test_every_trainer_offers_the_same_methods_in_the_same_order(other):
 
 def _trainer(backend: str, name: str, mode: str = "native", epochs: int | None = None):
     spec = load_spec(TEST_SPECS.get(name) or resolve_spec(name)).with_overrides(epochs=epochs)
-    return RUNNERS[backend].make_trainer(spec, LAYOUTS[backend], mode), spec
+    return runner.make_trainer(backend, spec, LAYOUTS[backend], mode), spec
 
 
 @pytest.mark.parametrize("backend", RUNNERS)
@@ -130,8 +140,9 @@ def test_no_dataset_leaves_the_garbage_collector_a_thread_to_wait_for(backend, m
     iterator that the cyclic garbage collector frees waits for its next wake (DESIGN.md,
     "Hazards"): the test suite stood still for minutes, a minute at a time. Every dataset a
     tf-family column makes, and the repetition its trainer iterates, runs without it."""
-    trainer = RUNNERS[backend].make_trainer(load_spec(THREE_SPLITS), "nhwc", mode)
-    loaders = [trainer.train_loader, trainer.train_loader.repeat(), trainer.val_loader, trainer.test_loader]
+    trainer = runner.make_trainer(backend, load_spec(THREE_SPLITS), "nhwc", mode)
+    dataset = trainer.train_loader.dataset
+    loaders = [dataset, dataset.repeat(), trainer.val_loader, trainer.test_loader]
     assert [loader.options().autotune.enabled for loader in loaders] == [False] * 4
 
 
@@ -206,7 +217,7 @@ def test_filters_and_feature_maps_look_the_same_in_every_framework():
     split = split_dataset(load_dataset(spec.data.dataset), spec.data)
     x = normalize(split.x_val[:4], spec.data.mean, spec.data.std)
     init = torch_initial_weights(spec.model)
-    trainers = {backend: runner.make_trainer(spec, LAYOUTS[backend], init=init) for backend, runner in RUNNERS.items()}
+    trainers = {backend: runner.make_trainer(backend, spec, LAYOUTS[backend], init=init) for backend in RUNNERS}
     panels = {
         backend: [image.get_array() for ax in trainer.visualize_filters("conv2").axes for image in ax.get_images()]
         for backend, trainer in trainers.items()

@@ -1,5 +1,6 @@
 """Trained weights move between the frameworks: the other one predicts the same classes."""
 
+from functools import partial
 import json
 
 import numpy as np
@@ -11,12 +12,14 @@ from common.data.prep import normalize, split_dataset
 from common.files.weights import load_weights
 from common.runs.metrics import predicted_classes
 from keras_impl import forward as keras_forward
-from keras_impl.runner import train_spec as keras_train
 from spec import load_spec, resolve_spec
 from tf_impl import forward as tf_forward
-from tf_impl.runner import train_spec as tf_train
 from torch_impl import forward as torch_forward
-from torch_impl.runner import train_spec as torch_train
+from common.runs import runner
+
+keras_train = partial(runner.train_spec, "keras")
+tf_train = partial(runner.train_spec, "tf")
+torch_train = partial(runner.train_spec, "torch")
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +75,7 @@ def test_export_then_init_from_and_parity_on_the_command_line(tmp_path):
     assert "torch-nchw vs keras-nhwc" in done.stdout and "PASSED" in done.stdout
     figures = json.loads(report.read_text())
     assert figures["model"] == "cnn1" and figures["passed"] is True
-    combinations = 2 * len(figures["backends"]) + 2  # every column and the reference, in two layouts
+    combinations = 2 * len(figures["columns"]) + 2  # every column and the reference, in two layouts
     assert figures["forward"]["max_abs_diff"] <= 1e-5
     assert len(figures["forward"]["pairs"]) == combinations * (combinations - 1) // 2
 

@@ -4,6 +4,8 @@ and the trainer called as the slides call it."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import json
 import math
 from pathlib import Path
@@ -26,17 +28,19 @@ from common.runs.inputs import run_inputs
 from keras_impl import forward as keras_forward
 from keras_impl import semantics as keras_semantics
 from keras_impl import train as keras_train
-from keras_impl.runner import make_trainer as keras_trainer
 from spec import SpecError, load_spec, resolve_spec
 from tf_impl import build as tf_build
 from tf_impl import semantics as tf_semantics
 from tf_impl import train as tf_train
-from tf_impl.runner import make_trainer as tf_trainer
 from torch_impl import forward as torch_forward
 from torch_impl import listing as torch_listing
 from torch_impl import semantics as torch_semantics
 from torch_impl import train as torch_train
-from torch_impl.runner import make_trainer as torch_trainer
+from common.runs import runner
+
+keras_trainer = partial(runner.make_trainer, "keras")
+tf_trainer = partial(runner.make_trainer, "tf")
+torch_trainer = partial(runner.make_trainer, "torch")
 
 SLIDES = "mnist_cnn_slides"
 PROBS_SPEC = """\
@@ -605,7 +609,7 @@ def test_a_fresh_process_loads_the_tf_savedmodel_with_tensorflow_alone(tmp_path)
 def test_tf_step_by_step_takes_the_books_three_arguments(loss_fn, kind):
     spec = load_spec(ROOT / "tests" / "specs" / "auto_test_split.yaml")
     model = tf_build.build_model(spec.model, "nhwc")
-    sbs = tf_train.StepByStep(model, loss_fn, tf_train.SGD(model.trainable_variables, 0.1))
+    sbs = tf_train.StepByStep(model, loss_fn, tf_semantics.SGD(model.trainable_variables, 0.1))
     assert sbs.loss_kind == kind
 
 
@@ -617,7 +621,7 @@ def test_tf_asks_for_the_kind_of_an_unknown_loss():
         def mean_squared(y, yhat):
             return tf.reduce_mean((tf.cast(y, tf.float32) - yhat) ** 2)
 
-        tf_train.StepByStep(model, mean_squared, tf_train.SGD(model.trainable_variables, 0.1))
+        tf_train.StepByStep(model, mean_squared, tf_semantics.SGD(model.trainable_variables, 0.1))
 
 
 def test_the_tf_parameter_table_lists_tensorflows_shapes():
@@ -635,7 +639,8 @@ def test_the_tf_listing_runs_the_tf_columns_workflow(tmp_path, monkeypatch):
     from test_show import run_listing
 
     from tf_impl import listing as tf_listing
-    from tf_impl.runner import train_spec as tf_train_spec
+
+    tf_train_spec = partial(runner.train_spec, "tf")
 
     monkeypatch.chdir(ROOT)
     spec = _spec(tmp_path, PROBS_SPEC.replace("  batch_size: 16", "  batch_size: 16\n  sampler: sequential"))

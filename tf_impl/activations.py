@@ -1,49 +1,46 @@
 """The spec language's activation functions as this column computes them: values and gradients.
 
-For a lecture figure that overlays every framework's curves: each function is the layer a
-compiled model uses, made by ``build.LAYERS`` from the spec's defaults (``spec.layers``:
-leaky ReLU slope 0.01, PReLU initial slope 0.25). Its gradient comes from TensorFlow's
-autodiff (``tf.GradientTape``), not from a formula, so that the figure shows what
-training back-propagates.
+For a lecture figure that overlays every column's curves: each function is the layer's
+statements a compiled model runs, from ``calls.LAYERS`` with the spec's defaults (leaky
+ReLU slope 0.01, PReLU initial slope 0.25). Its gradient comes from TensorFlow's autodiff
+(``tf.GradientTape``), not from a formula, so that the figure shows what training
+back-propagates. The Keras column computes its layers' curves with :func:`layer_curves`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from spec.layers import LAYER_KINDS
-from spec.schema import LayerSpec
+from common.present.activations import Curves, curves
+from spec.layers import ACTIVATIONS, default_layer
 from tf_impl._tensorflow import tf
-from tf_impl.build import LAYERS, Options
-
-SLOPE = LAYER_KINDS["leaky_relu"].params["slope"][1]
-INIT = LAYER_KINDS["prelu"].params["init"][1]
+from tf_impl.build import Model
+from tf_impl.calls import LAYERS, Options
 
 
-def activation_layers() -> dict[str, tf.Module]:
-    """The activation layers, in the order of the figure's panels, with the spec's defaults."""
-    options = Options("torch", "NHWC", "native", tf.random.Generator.from_seed(0), None)  # they draw nothing
-    layers = {}
-    for kind in ("sigmoid", "tanh", "relu", "leaky_relu", "prelu"):
-        defaults = {name: default for name, (_, default) in LAYER_KINDS[kind].params.items()}
-        layers[kind] = LAYERS[kind](LayerSpec(kind, kind, defaults, (1,), (1,), 0), options)
-    return layers
+
+def activation_layers() -> dict[str, Model]:
+    """The activation layers, in the order of the figure's panels, with the spec's defaults,
+    each a model of that one layer (they draw nothing)."""
+    options = Options("torch", "NHWC")
+    return {kind: Model([LAYERS[kind](default_layer(kind), options)], 0, "NHWC", "NHWC") for kind in ACTIVATIONS}
 
 
-def activation_curves(x: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """``{name: (x, f(x), f'(x))}`` in float32, evaluated at the points ``x`` (1-D).
+def layer_curves(layers: dict[str, Callable], x: np.ndarray) -> Curves:
+    """``{name: (x, f(x), f'(x))}`` for each of ``layers`` at the points ``x``, by ``tf.GradientTape``."""
+    return curves(layers, x, _value_and_gradient)
 
-    ``x`` goes in as a batch of one-feature samples ``(N, 1)``. Each f(x_i) depends on x_i
-    alone, so the gradient of the sum of the outputs is f'(x_i) at every point.
-    """
-    x = np.asarray(x, dtype=np.float32).reshape(-1)
-    curves = {}
-    for name, layer in activation_layers().items():
-        inputs = tf.convert_to_tensor(x[:, np.newaxis])
-        with tf.GradientTape() as tape:
-            tape.watch(inputs)
-            outputs = layer(inputs)
-            total = tf.reduce_sum(outputs)  # inside the tape, which records only what runs in it
-        gradient = tape.gradient(total, inputs)
-        curves[name] = (x.copy(), outputs.numpy()[:, 0], gradient.numpy()[:, 0])
-    return curves
+
+def _value_and_gradient(layer: Callable, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    inputs = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs = layer(inputs)
+        total = tf.reduce_sum(outputs)  # inside the tape, which records only what runs in it
+    return outputs.numpy()[:, 0], tape.gradient(total, inputs).numpy()[:, 0]
+
+
+def activation_curves(x: np.ndarray) -> Curves:
+    return layer_curves(activation_layers(), x)

@@ -1,8 +1,12 @@
 """A ``tf.data`` pipeline with the book's semantics: balanced sampling, flips, normalisation.
 
-Randomness comes from a ``tf.random.Generator`` seeded with ``seed``, so a run is
-reproducible from its seed alone, yet every epoch draws anew. In lockstep mode the
-training dataset replays a batch plan from ``common.replay.plan`` instead, epoch after epoch.
+The TensorFlow family's one pipeline: the Keras column's ``data`` re-exports it, and both
+columns' trainers iterate it. Randomness comes from a ``tf.random.Generator`` seeded with
+``seed``, so a run is reproducible from its seed alone, yet every epoch draws anew. In
+lockstep mode the training dataset replays a batch plan from ``common.replay.plan`` instead,
+epoch after epoch, and its batches carry the plan's dropout masks next to the images,
+``((x, masks), y)``, for the lockstep model's train step. The training dataset comes inside
+a :class:`TrainingLoader`, which owns the state it draws from.
 """
 
 from __future__ import annotations
@@ -65,9 +69,58 @@ def _targets(y: np.ndarray, loss: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
+class TrainingLoader:
+    """The training ``tf.data.Dataset`` and the state it draws from: its generator, or the
+    plan's epoch counter (``dataset`` is what ``fit`` and the trainers iterate)."""
+
+    def __init__(
+        self,
+        dataset: tf.data.Dataset,
+        generator: tf.random.Generator | None = None,
+        plan_epoch: tf.Variable | None = None,
+        plan_epochs: int | None = None,
+    ) -> None:
+        self.dataset = dataset
+        self.generator = generator
+        self.plan_epoch, self.plan_epochs = plan_epoch, plan_epochs
+
+    @classmethod
+    def of(cls, loader: tf.data.Dataset | TrainingLoader) -> TrainingLoader:
+        """A dataset someone made, taken as it is: it draws from nothing a trainer reseeds."""
+        return loader if isinstance(loader, TrainingLoader) else cls(loader)
+
+    def __iter__(self):
+        return iter(self.dataset)
+
+    def reseed(self, seed: int) -> None:
+        """Reseed the generator (as torch's ``set_seed`` does its sampler's), or rewind the plan
+        to its first epoch: a plan is what the book draws after ``set_seed``."""
+        if self.generator is not None:
+            self.generator.reset_from_seed(seed)
+        if self.plan_epoch is not None:
+            self.plan_epoch.assign(0)
+
+    def epochs_left(self) -> int | None:
+        return None if self.plan_epoch is None else self.plan_epochs - int(self.plan_epoch.numpy())
+
+    def state(self) -> dict[str, np.ndarray]:
+        state = {}
+        if self.generator is not None:
+            state["generator"] = self.generator.state.numpy()
+        if self.plan_epoch is not None:
+            state["plan_epoch"] = self.plan_epoch.numpy()
+        return state
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        if "generator" in state:
+            self.generator.reset(state["generator"])
+        if "plan_epoch" in state:
+            self.plan_epoch.assign(state["plan_epoch"])
+
+
 def make_loaders(
     split: Split, data: DataSpec, loss: str, layout: str, seed: int, plan: Plan | None = None
-) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+) -> tuple[TrainingLoader, tf.data.Dataset]:
     """Training and validation datasets of ``(x, y)`` batches in ``layout``; a ``plan``
     replaces the sampler and the random flips (lockstep mode)."""
     width_axis = 3 if layout == "nchw" else 2
@@ -95,9 +148,8 @@ def make_loaders(
         .prefetch(tf.data.AUTOTUNE)
         .with_options(_pipeline_options())
     )
-    # The pipeline's state, kept where the trainer finds it (as torch's sampler keeps its generator).
-    train.generator, train.plan_epoch, train.plan_epochs = generator, plan_epoch, len(plan) if plan else None
-    return train, _in_order(split.x_val, split.y_val, data, loss, layout)
+    loader = TrainingLoader(train, generator, plan_epoch, len(plan) if plan else None)
+    return loader, _in_order(split.x_val, split.y_val, data, loss, layout)
 
 
 def _pipeline_options() -> tf.data.Options:
@@ -151,35 +203,6 @@ def _with_masks(batch: tuple[tf.Tensor, tf.Tensor], masks: tuple[tf.Tensor, ...]
     return ((x, masks), y) if masks else (x, y)
 
 
-def reseed(loader: tf.data.Dataset, seed: int) -> None:
-    """Reseed the dataset's own generator (as torch's ``set_seed`` does its sampler's), or
-    rewind its plan to the first epoch: a plan is what the book draws after ``set_seed``."""
-    if getattr(loader, "generator", None) is not None:
-        loader.generator.reset_from_seed(seed)
-    if getattr(loader, "plan_epoch", None) is not None:
-        loader.plan_epoch.assign(0)
-
-
-def planned_epochs_left(loader: tf.data.Dataset) -> int | None:
-    """How many epochs the dataset's plan still holds; None for a dataset that draws its own."""
-    if getattr(loader, "plan_epoch", None) is None:
-        return None
-    return loader.plan_epochs - int(loader.plan_epoch.numpy())
-
-
-def pipeline_state(loader: tf.data.Dataset) -> dict[str, np.ndarray]:
-    """Where the training dataset stands: what a checkpoint needs to resume it exactly."""
-    state = {}
-    if getattr(loader, "generator", None) is not None:
-        state["generator"] = loader.generator.state.numpy()
-    if getattr(loader, "plan_epoch", None) is not None:
-        state["plan_epoch"] = loader.plan_epoch.numpy()
-    return state
-
-
-def restore_pipeline(loader: tf.data.Dataset, state: dict[str, np.ndarray]) -> None:
-    """Put a dataset back where :func:`pipeline_state` found it."""
-    if "generator" in state:
-        loader.generator.reset(state["generator"])
-    if "plan_epoch" in state:
-        loader.plan_epoch.assign(state["plan_epoch"])
+def numpy_batches(loader: tf.data.Dataset | TrainingLoader):
+    """A loader's batches as numpy arrays."""
+    return (loader.dataset if isinstance(loader, TrainingLoader) else loader).as_numpy_iterator()

@@ -19,52 +19,40 @@ the epoch count.
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
+from common.calls import call, names
 from common.present.source import (
-    Call,
-    Code,
     binary_loss,
-    call_args,
-    definition,
-    header,
-    join_blocks,
+    definitions,
+    join_sections,
     literal,
     render,
+    render_statement,
     spec_path,
 )
-from spec.layers import fan_in
-from spec.schema import LayerSpec, Spec
+from common.present.source import header as listing_header
+from spec.schema import Spec
+from tf_impl.calls import LOSSES, Options, model_layers, optimizer_call
 
 FRAMEWORK = "TensorFlow without Keras, in the style of the course's slides"
-HERE = Path(__file__).parent
+SEMANTICS = Path(__file__).with_name("semantics.py")  # what TensorFlow lacks, printed from its source
 
 
 def listing(spec: Spec) -> str:
     """The whole listing: one script that trains ``spec`` when run from the repository root."""
-    return join_blocks(
-        [
-            _header(spec),
-            _imports(spec),
-            *_data(spec),
-            *_pipeline(spec),
-            *_model(spec),
-            *_loss_and_optimizer(spec),
-            *_training(spec),
-        ]
-    )
+    return join_sections(spec, header, imports, data, pipeline, model, loss_and_optimizer, training)
 
 
 # -- sections, in the listing's order ---------------------------------------------------
 
 
-def _header(spec: Spec) -> str:
-    return header(spec, FRAMEWORK)
+def header(spec: Spec) -> str:
+    return listing_header(spec, FRAMEWORK)
 
 
-def _imports(spec: Spec) -> str:
+def imports(spec: Spec) -> str:
     lines = ["import math", ""] if _initialised(spec) else []
     lines += ["import numpy as np", "import tensorflow as tf"]
     return "\n".join([*lines, "", *TWINSPEC_IMPORTS])
@@ -77,7 +65,7 @@ TWINSPEC_IMPORTS = [
 ]
 
 
-def _data(spec: Spec) -> list[str]:
+def data(spec: Spec) -> list[str]:
     """twinspec's arrays channels-last, normalised in numpy; BCE wants float ``(N, 1)`` targets."""
     if binary_loss(spec):
         targets, comment_y = 'split.y_{}.reshape(-1, 1).astype("float32")', "BCE wants float (N, 1) targets"
@@ -96,8 +84,8 @@ def _data(spec: Spec) -> list[str]:
         ]
     elif spec.data.mean is not None:
         lines += [
-            render("mean = ", Call("np.array(", call_args(list(spec.data.mean), dtype="float32"))),
-            render("std = ", Call("np.array(", call_args(list(spec.data.std), dtype="float32"))),
+            render("mean = ", call("np.array", list(spec.data.mean), dtype="float32")),
+            render("std = ", call("np.array", list(spec.data.std), dtype="float32")),
         ]
     for name in _splits(spec):
         comment = "  # channels-last: (N, H, W, C)" if name == "train" else ""
@@ -111,7 +99,7 @@ def _data(spec: Spec) -> list[str]:
     return ["\n".join(lines)]
 
 
-def _pipeline(spec: Spec) -> list[str]:
+def pipeline(spec: Spec) -> list[str]:
     """``tf.data`` batches; a function that draws each epoch where ``shuffle`` will not do
     (sampling with replacement, random flips)."""
     data = spec.data
@@ -154,187 +142,35 @@ def _pipeline(spec: Spec) -> list[str]:
 SAMPLING = {"balanced": "balanced, with replacement", "shuffle": "shuffled", "sequential": "in order"}
 
 
-def _model(spec: Spec) -> list[str]:
-    """A ``tf.Module`` that owns the spec's variables, seeded as ``build_model`` seeds its model."""
-    model = spec.model
+def model(spec: Spec) -> list[str]:
+    """A ``tf.Module`` that owns the spec's variables, seeded as ``build_model`` seeds its model:
+    each layer's statements of ``calls.py``, variables in ``__init__``, ops in ``__call__``."""
+    layers = model_layers(spec.model, "NHWC", Options(spec.model.init, "NHWC"))
     init = [
         "    def __init__(self):",
         f"        super().__init__(name={literal(spec.name)})",
-        f"        rng = tf.random.Generator.from_seed({model.seed})  # draws every initial weight, in order",
+        f"        rng = tf.random.Generator.from_seed({spec.model.seed})  # draws every initial weight, in order",
     ]
-    if model.dropout_layers:
+    if spec.model.dropout_layers:
         init.append("        self.rng = rng  # and then dropout's masks")
-    call = ["    def __call__(self, x, training=False):"]
-    for layer in model.layers:
-        init += _init(layer, model.init)
-        call += _layer(layer)
-    call.append("        return x")
+    init += [render_statement(statement, 8) for layer in layers for statement in layer.variables]
+    forward = ["    def __call__(self, x, training=False):"]
+    forward += [render_statement(statement, 8) for layer in layers for statement in layer.ops]
+    forward.append("        return x")
     name = _class_name(spec.name)
     lines = [f"class {name}(tf.Module):", f'    """{spec.name}, in tf.nn ops over its own tf.Variables."""', ""]
-    return [*_helpers(spec), "\n".join([*lines, *init, "", *call]), f"model = {name}()"]
+    used = names([statement for layer in layers for statement in (*layer.variables, *layer.ops)])
+    return [*definitions(SEMANTICS, used), "\n".join([*lines, *init, "", *forward]), f"model = {name}()"]
 
 
-def _init(layer: LayerSpec, init: str) -> list[str]:
-    """The layer's variables, drawn as ``build._initial`` draws them: kernel, then bias."""
-    attribute = _attribute(layer.name)
-    if layer.kind == "batchnorm":
-        axes = [0] if len(layer.in_shape) == 1 else [0, 1, 2]  # all but the features' axis
-        p = layer.params
-        arguments = call_args(layer.in_shape[0], axes, p["momentum"], p["eps"], name=layer.name)
-        return [render(f"self.{attribute} = ", Call("BatchNorm(", arguments), indent=8)]
-    if layer.kind == "prelu":
-        value = [float(layer.params["init"])]
-        return [
-            f"        self.{layer.name}_alpha = tf.Variable({literal(value)}, name={literal(layer.name + '/alpha')})"
-        ]
-    if layer.kind not in ("conv2d", "linear"):
-        return []
-    p, channels = layer.params, layer.in_shape[0]
-    shape = [p["kernel"], p["kernel"], channels, p["filters"]] if layer.kind == "conv2d" else [channels, p["units"]]
-    fan, units = fan_in(layer.kind, layer.in_shape, p), shape[-1]
-    if init == "torch":
-        lines = [f"        bound = 1 / math.sqrt({fan})  # {layer.name}: torch's default, within 1 / sqrt(fan_in)"]
-        bias = f"rng.uniform([{units}], -bound, bound)"
-    else:
-        fan_out = units * math.prod(shape[:-2])
-        lines = [f"        bound = math.sqrt(6 / ({fan} + {fan_out}))  # {layer.name}: glorot-uniform"]
-        bias = f"tf.zeros([{units}])"
-    lines.append(_variable(layer.name, "kernel", f"rng.uniform({literal(shape)}, -bound, bound)"))
-    if p["bias"]:
-        lines.append(_variable(layer.name, "bias", bias))
-    return lines
+def loss_and_optimizer(spec: Spec) -> list[str]:
+    """The loss and the optimizer as ``semantics.py`` writes them, in ``tf`` ops."""
+    loss_fn, optimizer = LOSSES[spec.train.loss], optimizer_call(spec.train)
+    lines = ["# Loss and optimizer", f"loss_fn = {loss_fn}", render("optimizer = ", optimizer)]
+    return [*definitions(SEMANTICS, names([loss_fn, optimizer])), "\n".join(lines)]
 
 
-def _variable(layer: str, key: str, value: str) -> str:
-    return render(
-        f"self.{layer}_{key} = ", Call("tf.Variable(", call_args(Code(value), name=f"{layer}/{key}")), indent=8
-    )
-
-
-def _layer(layer: LayerSpec) -> list[str]:
-    return [f"        {line}" for line in LAYERS[layer.kind](layer)]
-
-
-def _conv2d(layer: LayerSpec) -> list[str]:
-    """``tf.nn.conv2d`` as ``build.Conv2D`` calls it: torch's padding in pixels made explicit."""
-    p, name = layer.params, layer.name
-    padding = p["padding"]
-    if padding in ("valid", 0):
-        padding = "VALID"
-    elif padding == "same":
-        padding = "SAME"
-    else:
-        padding = [[0, 0], [padding, padding], [padding, padding], [0, 0]]
-    lines = [f"x = tf.nn.conv2d(x, self.{name}_kernel, {p['stride']}, {literal(padding)})  # {name}"]
-    if p["bias"]:
-        lines.append(f"x = tf.nn.bias_add(x, self.{name}_bias)")
-    return [*lines, *_fused(layer)]
-
-
-def _pool2d(pool: str, layer: LayerSpec) -> list[str]:
-    return [f'x = tf.nn.{pool}(x, {layer.params["kernel"]}, {layer.params["stride"]}, "VALID")  # {layer.name}']
-
-
-def _pad2d(layer: LayerSpec) -> list[str]:
-    return [f"x = pad2d(x, {layer.params['padding']}, {literal(layer.params['mode'])})  # {layer.name}"]
-
-
-def _batchnorm(layer: LayerSpec) -> list[str]:
-    return [f"x = self.{_attribute(layer.name)}(x, training)"]
-
-
-def _linear(layer: LayerSpec) -> list[str]:
-    name = layer.name
-    product = f"tf.matmul(x, self.{name}_kernel)"
-    lines = [f"x = {product} + self.{name}_bias  # {name}" if layer.params["bias"] else f"x = {product}  # {name}"]
-    return [*lines, *_fused(layer)]
-
-
-def _fused(layer: LayerSpec) -> list[str]:
-    """A fused ``activation`` (Keras' ``activation=``), applied after the bias as ``build`` applies it."""
-    if layer.activation is None:
-        return []
-    return [f"x = {FUSED[layer.activation]}(x)  # {layer.name}'s activation"]
-
-
-FUSED = {"relu": "tf.nn.relu", "softmax": "tf.nn.softmax"}
-
-
-def _flatten(layer: LayerSpec) -> list[str]:
-    """Features in H, W, C order (torch's: C, H, W)."""
-    return [f"x = tf.reshape(x, [-1, {math.prod(layer.in_shape)}])  # {layer.name}: H, W, C"]
-
-
-def _dropout(layer: LayerSpec) -> list[str]:
-    p, name = literal(layer.params["p"]), layer.name
-    return [
-        f"if training:  # {name}",
-        f"    x = tf.nn.experimental.stateless_dropout(x, {p}, seed=self.rng.make_seeds(1)[:, 0])",
-    ]
-
-
-def _prelu(layer: LayerSpec) -> list[str]:
-    return [f"x = tf.where(x > 0, x, self.{layer.name}_alpha * x)  # {layer.name}"]
-
-
-def _op(function: str):
-    return lambda layer: [f"x = {function}(x)  # {layer.name}"]
-
-
-LAYERS = {
-    "conv2d": _conv2d,
-    "maxpool2d": lambda layer: _pool2d("max_pool2d", layer),
-    "avgpool2d": lambda layer: _pool2d("avg_pool2d", layer),
-    "pad2d": _pad2d,
-    "batchnorm": _batchnorm,
-    "flatten": _flatten,
-    "linear": _linear,
-    "dropout": _dropout,
-    "relu": _op("tf.nn.relu"),
-    "leaky_relu": lambda layer: [f"x = tf.nn.leaky_relu(x, alpha={literal(layer.params['slope'])})  # {layer.name}"],
-    "prelu": _prelu,
-    "tanh": _op("tf.tanh"),
-    "sigmoid": _op("tf.sigmoid"),
-    "softmax": _op("tf.nn.softmax"),
-    "log_softmax": _op("tf.nn.log_softmax"),
-}
-
-
-def _loss_and_optimizer(spec: Spec) -> list[str]:
-    """The loss and the optimizer as ``tf_impl/semantics.py`` and ``train.py`` write them."""
-    loss = LOSSES[spec.train.loss]
-    optimizer = "SGD" if spec.train.optimizer == "sgd" else "Adam"
-    lines = ["# Loss and optimizer", f"loss_fn = {loss}", render("optimizer = ", _optimizer(spec))]
-    return [definition(HERE / "semantics.py", loss), definition(HERE / "train.py", optimizer), "\n".join(lines)]
-
-
-LOSSES = {
-    "bce": "bce",
-    "bce_logits": "bce_logits",
-    "cross_entropy": "cross_entropy",
-    "cross_entropy_probs": "cross_entropy_probs",
-    "nll": "nll_loss",
-}
-
-
-def _optimizer(spec: Spec) -> Call:
-    """The spec's optimizer over the model's trainable variables, with what differs from the defaults."""
-    p = spec.train.optimizer_params
-    if spec.train.optimizer == "sgd":
-        kwargs = {"momentum": p["momentum"]} if p["momentum"] else {}
-        if p["nesterov"]:
-            kwargs["nesterov"] = True
-        return Call("SGD(", call_args(Code("model.trainable_variables"), p["lr"], **kwargs))
-    beta_1, beta_2 = p["betas"]
-    kwargs = {
-        key: value for key, value, default in [("beta_1", beta_1, 0.9), ("beta_2", beta_2, 0.999)] if value != default
-    }
-    if p["eps"] != 1e-8:
-        kwargs["epsilon"] = p["eps"]
-    return Call("Adam(", call_args(Code("model.trainable_variables"), p["lr"], **kwargs))
-
-
-def _training(spec: Spec) -> list[str]:
+def training(spec: Spec) -> list[str]:
     """A hand-written loop over compiled steps: the tape, the gradients, the update."""
     seed = spec.train.seed
     seeding = []
@@ -404,15 +240,7 @@ ACCURACY = {  # the predicted classes, from yhat, to compare with y
 # -- helpers ----------------------------------------------------------------------------
 
 
-def _helpers(spec: Spec) -> list[str]:
-    """``tf_impl``'s helpers, copied, where the spec pads or normalises batches."""
-    kinds = {layer.kind for layer in spec.model.layers}
-    return [definition(HERE / module, name) for kind, module, name in HELPERS if kind in kinds]
-
-
-HELPERS = [("pad2d", "semantics.py", "pad2d"), ("batchnorm", "build.py", "BatchNorm")]
 ACRONYMS = {"cnn", "fc", "mnist", "nll", "bce"}
-MODULE_ATTRIBUTES = {"name", "name_scope", "non_trainable_variables", "submodules", "trainable_variables", "variables"}
 
 
 def _class_name(name: str) -> str:
@@ -420,11 +248,6 @@ def _class_name(name: str) -> str:
     parts = re.findall(r"[A-Za-z]+|[0-9]+", name)
     joined = "".join(part.upper() if part.lower() in ACRONYMS else part.capitalize() for part in parts)
     return joined if joined[:1].isalpha() else f"Model{joined}"
-
-
-def _attribute(name: str) -> str:
-    """A layer module's attribute: its name, unless ``tf.Module`` has that one."""
-    return f"{name}_layer" if name in MODULE_ATTRIBUTES else name
 
 
 def _batches(spec: Spec) -> bool:

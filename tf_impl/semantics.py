@@ -8,7 +8,9 @@ counterparts. The listing (``run.py show --backend tf``) prints these functions'
 
 from __future__ import annotations
 
+from common.calls import Call, Name, Substitutions, call
 from common.replay.plan import dropout_scale
+from spec.schema import ModelSpec
 from tf_impl._tensorflow import tf
 
 ADAPTATIONS: dict[str, str] = {
@@ -16,12 +18,39 @@ ADAPTATIONS: dict[str, str] = {
         "the losses, in tf ops: TensorFlow without Keras has none (native and lockstep)"
     ),
     "nll_loss": "torch's NLLLoss (native and lockstep)",
+    "SGD, Adam": "the optimizers, in assign ops, as torch computes them: TensorFlow without Keras has none",
+    "BatchNorm": "batch normalisation with moving statistics, torch's momentum: TensorFlow has only the op",
+    "prelu": "torch's PReLU, one learned slope (native and lockstep)",
     "pad2d": "torch's reflect and replicate padding around tf.pad (native and lockstep)",
     "torch_bce_loss": "BCE on probabilities with torch's log clamp at -100 (lockstep)",
     "torch_probs_nll_loss": "cross-entropy on probabilities as torch computes it, NLL of their clamped log (lockstep)",
-    "torch_running_variance": "torch's unbiased running variance (lockstep)",
+    "TorchBatchNorm": "torch's unbiased running variance (lockstep)",
     "planned_dropout": "dropout with the plan's masks, torch's own draws (lockstep)",
 }
+
+
+# The names and calls lockstep replaces with torch's semantics (``common.calls.substitute``):
+# the functions and classes below marked lockstep.
+LOCKSTEP: Substitutions = {
+    "bce": lambda _: Name("torch_bce_loss"),
+    "cross_entropy_probs": lambda _: Name("torch_probs_nll_loss"),
+    "BatchNorm": lambda norm: Call("TorchBatchNorm", norm.args, norm.kwargs),
+}
+
+
+def lockstep_calls(model: ModelSpec, data_format: str) -> Substitutions:
+    """:data:`LOCKSTEP`, and for ``model``, with feature maps in ``data_format``, its dropouts
+    as planned ones, each taking its layer's mask, ``mask``, from the batch."""
+
+    def planned(dropout: Call) -> Call:
+        layer = model.layer(dict(dropout.kwargs)["name"])
+        if len(layer.in_shape) == 3:  # the plan's masks are in torch's order: where this layer's is not
+            channels_last_map = layer.in_shape if data_format == "NHWC" else None
+        else:
+            channels_last_map = model.flattened_from(layer.name)
+        return call("planned_dropout", dropout.args[0], Name("mask"), dropout.args[1], channels_last_map)
+
+    return {**LOCKSTEP, "tf.nn.experimental.stateless_dropout": planned}
 
 
 def bce(y: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
@@ -109,7 +138,106 @@ def _clamped_log(p: tf.Tensor) -> tf.Tensor:
     return tf.where(positive, tf.maximum(tf.math.log(tf.where(positive, p, 1.0)), -100.0), -100.0)
 
 
-def torch_running_variance(variance: tf.Tensor, count: tf.Tensor) -> tf.Tensor:
-    """What torch's running variance averages: the batch variance with Bessel's correction,
-    ``n / (n - 1)``. Both normalise the batch with the biased one (lockstep)."""
-    return variance * count / (count - 1)
+class SGD:
+    """Stochastic gradient descent as torch writes it, in ``assign`` ops: with momentum the
+    velocity is ``v = momentum * v + g`` and the step ``lr * v``; nesterov steps by
+    ``lr * (g + momentum * v)``."""
+
+    def __init__(
+        self,
+        params: list[tf.Variable],
+        learning_rate: float,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+    ) -> None:
+        self.params = list(params)
+        self.learning_rate = tf.Variable(learning_rate, trainable=False)  # changes, no retrace
+        self.momentum, self.nesterov = momentum, nesterov
+        zeros = [tf.zeros_like(p) for p in self.params] if momentum else []  # only with momentum
+        self.velocities = [tf.Variable(value, trainable=False) for value in zeros]
+        self.variables = [self.learning_rate, *self.velocities]  # the optimizer's state
+
+    def apply_gradients(self, gradients: list[tf.Tensor]) -> None:
+        for i, (param, gradient) in enumerate(zip(self.params, gradients)):
+            if self.momentum:
+                velocity = self.velocities[i]
+                velocity.assign(self.momentum * velocity + gradient)
+                gradient = gradient + self.momentum * velocity if self.nesterov else velocity
+            param.assign_sub(self.learning_rate * gradient)
+
+
+class Adam:
+    """Adam as Kingma and Ba's Algorithm 1 writes it, and torch computes it, in ``assign``
+    ops: ``eps`` is added to the bias-corrected ``sqrt(v)``. (TensorFlow's own kernel,
+    ``ApplyAdam``, adds it to the raw one and folds the corrections into the step size.)"""
+
+    def __init__(
+        self,
+        params: list[tf.Variable],
+        learning_rate: float,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+    ) -> None:
+        self.params = list(params)
+        self.learning_rate = tf.Variable(learning_rate, trainable=False)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
+        # each gradient's moving first moment (its mean) and second (its uncentred variance)
+        self.m = [tf.Variable(tf.zeros_like(p), trainable=False) for p in self.params]
+        self.v = [tf.Variable(tf.zeros_like(p), trainable=False) for p in self.params]
+        self.variables = [self.learning_rate, self.iterations, *self.m, *self.v]
+
+    def apply_gradients(self, gradients: list[tf.Tensor]) -> None:
+        self.iterations.assign_add(1)
+        t = tf.cast(self.iterations, tf.float32)
+        correction_1, correction_2 = 1 - self.beta_1**t, 1 - self.beta_2**t
+        for param, gradient, m, v in zip(self.params, gradients, self.m, self.v):
+            m.assign(m + (gradient - m) * (1 - self.beta_1))  # torch's lerp_(grad, 1 - beta1)
+            v.assign(v * self.beta_2 + gradient * gradient * (1 - self.beta_2))
+            denominator = tf.sqrt(v) / tf.sqrt(correction_2) + self.epsilon
+            param.assign_sub(self.learning_rate / correction_1 * (m / denominator))
+
+
+class BatchNorm(tf.Module):
+    """Batch normalisation with its own moving statistics, as torch keeps them: ``momentum``
+    weighs the new batch. ``averaged`` is what the moving variance averages: by default the
+    biased batch variance that ``tf.nn.moments`` gives and normalises with."""
+
+    def __init__(self, size, axes, momentum, eps, shape=(-1,), averaged=None, name=None) -> None:
+        super().__init__(name=name)
+        self.axes, self.momentum, self.eps, self.shape = list(axes), momentum, eps, list(shape)
+        self.averaged = averaged or (lambda variance, count: variance)
+        with self.name_scope:
+            ones, zeros = tf.ones([size]), tf.zeros([size])
+            self.gamma = tf.Variable(ones, name="gamma")
+            self.beta = tf.Variable(zeros, name="beta")
+            self.moving_mean = tf.Variable(zeros, trainable=False, name="moving_mean")
+            self.moving_variance = tf.Variable(ones, trainable=False, name="moving_variance")
+
+    def __call__(self, x, training=False):
+        if training:
+            mean, variance = tf.nn.moments(x, self.axes)
+            count = tf.cast(tf.size(x) // tf.size(mean), x.dtype)  # values per feature in the batch
+            m = self.momentum
+            self.moving_mean.assign(self.moving_mean * (1 - m) + mean * m)
+            averaged = self.averaged(variance, count)
+            self.moving_variance.assign(self.moving_variance * (1 - m) + averaged * m)
+        else:
+            mean, variance = self.moving_mean, self.moving_variance
+        mean, variance = tf.reshape(mean, self.shape), tf.reshape(variance, self.shape)
+        beta, gamma = tf.reshape(self.beta, self.shape), tf.reshape(self.gamma, self.shape)
+        return tf.nn.batch_normalization(x, mean, variance, beta, gamma, self.eps)
+
+
+class TorchBatchNorm(BatchNorm):
+    """``BatchNorm`` whose moving variance averages torch's: the batch variance with Bessel's
+    correction, ``n / (n - 1)``. Both normalise the batch with the biased one (lockstep)."""
+
+    def __init__(self, size, axes, momentum, eps, shape=(-1,), name=None) -> None:
+        super().__init__(size, axes, momentum, eps, shape, lambda variance, count: variance * count / (count - 1), name)
+
+
+def prelu(x: tf.Tensor, alpha: tf.Variable) -> tf.Tensor:
+    """torch's PReLU: one learned slope for all features; at 0, torch's gradient (the slope)."""
+    return tf.where(x > 0, x, alpha * x)

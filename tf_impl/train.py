@@ -1,178 +1,144 @@
 """The book's ``StepByStep`` trainer in TensorFlow without Keras: a ``tf.GradientTape`` step
-compiled with ``tf.function``, losses and optimizers written out in ``tf`` ops.
+compiled with ``tf.function``, the loss and optimizer written in ``tf`` ops (``semantics``).
 
-``keras_impl/train.py`` offers the same class with the same methods, in the same order, on
-Keras' ``compile``/``fit``: read the two side by side to see what ``fit`` does for you. The
-loop itself is ``torch_impl/train.py``'s, batch by batch.
+What every column's trainer shares is ``common.runs.trainer.StepByStepBase``; what both
+TensorFlow columns share (TensorBoard through ``tf.summary``, the checkpoint file of their
+variables) is :class:`TensorFlowStepByStep`, which the Keras column's trainer subclasses
+too. This module's ``StepByStep`` is the loop itself, batch by batch, as torch's column
+writes it; ``keras_impl/train.py`` hands the same to ``fit``: read the two side by side to
+see what ``fit`` does for you.
 """
 
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
 
-from common.errors import DataError
-from common.files.checkpoint import (
-    HISTORY_KEYS,
-    check_fit,
-    group,
-    in_order,
-    numbered,
-    read_checkpoint,
-    write_checkpoint,
-)
-from common.present import plots
-from common.present.tables import format_parameter_table
-from common.runs.lr_range import learning_rates, smoothed
-from common.runs.metrics import batch_counts, check_finite_losses
+from common.calls import instantiate, resolve, substitute
+from common.files.checkpoint import check_fit, group, in_order, numbered, read_checkpoint, write_checkpoint
+from common.runs.metrics import batch_counts
+from common.runs.trainer import EpochCallback, StepByStepBase, loop_figures
 from spec.errors import TwinspecError
 from spec.schema import TrainSpec
-from tf_impl import data
+from tf_impl import semantics
 from tf_impl._tensorflow import tf
-from tf_impl.build import Conv2D, Model, count_parameters, parameter_table
-from tf_impl.semantics import (
-    bce,
-    bce_logits,
-    cross_entropy,
-    cross_entropy_probs,
-    nll_loss,
-    torch_bce_loss,
-    torch_probs_nll_loss,
-)
+from tf_impl.build import NAMESPACE, Model, parameter_table
+from tf_impl.calls import LOSSES, optimizer_call
+from tf_impl.data import TrainingLoader, numpy_batches
 
-EpochCallback = Callable[[int, float, float, float], None]  # epoch, loss, val_loss, val_acc
 Loss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (targets, outputs) -> the batch's mean loss
-
-
-LOSSES: dict[str, Loss] = {
-    "bce": bce,
-    "bce_logits": bce_logits,
-    "cross_entropy": cross_entropy,
-    "cross_entropy_probs": cross_entropy_probs,
-    "nll": nll_loss,
-}
-LOCKSTEP_LOSSES: dict[str, Loss] = {"bce": torch_bce_loss, "cross_entropy_probs": torch_probs_nll_loss}
+Optimizer = semantics.SGD | semantics.Adam
 
 
 def make_loss(loss: str, mode: str = "native") -> Loss:
-    """The spec's loss; in lockstep, torch's losses on probabilities where TensorFlow's differ."""
-    if mode == "lockstep" and loss in LOCKSTEP_LOSSES:
-        return LOCKSTEP_LOSSES[loss]
-    return LOSSES[loss]
+    """The spec's loss, a function of ``semantics``; in lockstep, torch's losses on
+    probabilities where TensorFlow's differ (``semantics.lockstep_calls``)."""
+    made = LOSSES[loss]
+    return instantiate(substitute(made, semantics.LOCKSTEP) if mode == "lockstep" else made, NAMESPACE)
 
 
 def infer_loss_kind(loss_fn: Loss) -> str:
     """The spec's name for a loss function: how the trainer turns outputs into classes."""
-    for losses in (LOSSES, LOCKSTEP_LOSSES):
-        for kind, function in losses.items():
-            if loss_fn is function:
-                return kind
-    known = ", ".join(function.__name__ for function in (*LOSSES.values(), *LOCKSTEP_LOSSES.values()))
+    lockstep = semantics.LOCKSTEP
+    for kind, made in LOSSES.items():
+        if loss_fn in (resolve(made, NAMESPACE), resolve(substitute(made, lockstep), NAMESPACE)):
+            return kind
+    known = ", ".join(sorted({*LOSSES.values(), *(substitute(made, lockstep) for made in LOSSES.values())}))
     name = getattr(loss_fn, "__name__", type(loss_fn).__name__)
     raise TwinspecError(f"cannot tell what {name} expects: use one of {known}, or pass loss_kind")
 
 
-class SGD:
-    """Stochastic gradient descent as torch writes it, in ``assign`` ops: with momentum the
-    velocity is ``v = momentum * v + g`` and the step ``lr * v``; nesterov steps by
-    ``lr * (g + momentum * v)``."""
-
-    def __init__(
-        self,
-        params: list[tf.Variable],
-        learning_rate: float,
-        momentum: float = 0.0,
-        nesterov: bool = False,
-    ) -> None:
-        self.params = list(params)
-        self.learning_rate = tf.Variable(learning_rate, trainable=False)  # changes, no retrace
-        self.momentum, self.nesterov = momentum, nesterov
-        zeros = [tf.zeros_like(p) for p in self.params] if momentum else []  # only with momentum
-        self.velocities = [tf.Variable(value, trainable=False) for value in zeros]
-        self.variables = [self.learning_rate, *self.velocities]  # the optimizer's state
-
-    def apply_gradients(self, gradients: list[tf.Tensor]) -> None:
-        for i, (param, gradient) in enumerate(zip(self.params, gradients)):
-            if self.momentum:
-                velocity = self.velocities[i]
-                velocity.assign(self.momentum * velocity + gradient)
-                gradient = gradient + self.momentum * velocity if self.nesterov else velocity
-            param.assign_sub(self.learning_rate * gradient)
-
-
-class Adam:
-    """Adam as Kingma and Ba's Algorithm 1 writes it, and torch computes it, in ``assign``
-    ops: ``eps`` is added to the bias-corrected ``sqrt(v)``. (TensorFlow's own kernel,
-    ``ApplyAdam``, adds it to the raw one and folds the corrections into the step size.)"""
-
-    def __init__(
-        self,
-        params: list[tf.Variable],
-        learning_rate: float,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-8,
-    ) -> None:
-        self.params = list(params)
-        self.learning_rate = tf.Variable(learning_rate, trainable=False)
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
-        self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
-        # each gradient's moving first moment (its mean) and second (its uncentred variance)
-        self.m = [tf.Variable(tf.zeros_like(p), trainable=False) for p in self.params]
-        self.v = [tf.Variable(tf.zeros_like(p), trainable=False) for p in self.params]
-        self.variables = [self.learning_rate, self.iterations, *self.m, *self.v]
-
-    def apply_gradients(self, gradients: list[tf.Tensor]) -> None:
-        self.iterations.assign_add(1)
-        t = tf.cast(self.iterations, tf.float32)
-        correction_1, correction_2 = 1 - self.beta_1**t, 1 - self.beta_2**t
-        for param, gradient, m, v in zip(self.params, gradients, self.m, self.v):
-            m.assign(m + (gradient - m) * (1 - self.beta_1))  # torch's lerp_(grad, 1 - beta1)
-            v.assign(v * self.beta_2 + gradient * gradient * (1 - self.beta_2))
-            denominator = tf.sqrt(v) / tf.sqrt(correction_2) + self.epsilon
-            param.assign_sub(self.learning_rate / correction_1 * (m / denominator))
-
-
-Optimizer = SGD | Adam
-
-
 def make_optimizer(model: Model, train: TrainSpec, mode: str = "native") -> Optimizer:
-    """The spec's optimizer, over the model's trainable variables. Written as torch writes
-    it, there is nothing for ``mode`` to change."""
-    p = train.optimizer_params
-    if train.optimizer == "sgd":
-        return SGD(model.trainable_variables, p["lr"], p["momentum"], p["nesterov"])
-    beta_1, beta_2 = p["betas"]
-    return Adam(model.trainable_variables, p["lr"], beta_1, beta_2, p["eps"])
+    """The spec's optimizer over the model's trainable variables. Written as torch writes
+    it, lockstep has nothing to substitute."""
+    return instantiate(optimizer_call(train), {**NAMESPACE, "model": model})
 
 
-class StepByStep:
+class TensorFlowStepByStep(StepByStepBase):
+    """What both TensorFlow columns' trainers share: TensorBoard through ``tf.summary`` (the
+    torch trainer's tags, one run per curve as ``SummaryWriter.add_scalars`` lays them out),
+    batches read as numpy, and a checkpoint of their variables (``common.files.checkpoint``)."""
+
+    def __init__(self, model, loss_fn, optimizer, loss_kind: str | None = None) -> None:
+        super().__init__(model, loss_fn, optimizer, loss_kind)
+        self._summaries: dict[str, tf.summary.SummaryWriter] = {}
+
+    def _training_loader(self, loader: tf.data.Dataset | TrainingLoader) -> TrainingLoader:
+        return TrainingLoader.of(loader)
+
+    def _log(self, epoch: int, scalars: list[tuple[str, str, float]]) -> None:
+        for tag, run, value in scalars:
+            writer = f"{tag}_{run}"
+            if writer not in self._summaries:
+                self._summaries[writer] = tf.summary.create_file_writer(str(self.log_dir / writer))
+            with self._summaries[writer].as_default():
+                tf.summary.scalar(tag, value, step=epoch)
+            self._summaries[writer].flush()
+
+    def _close_log(self) -> None:
+        for summary in self._summaries.values():  # as torch's trainer closes its writer
+            summary.close()
+        self._summaries = {}
+
+    _numpy_batches = staticmethod(numpy_batches)
+
+    def _variables(self) -> dict[str, list[tf.Variable]]:
+        """Every variable training changes, by group: the model's, the optimizer's, and
+        whatever else a column's model draws from."""
+        raise NotImplementedError
+
+    def _state(self) -> dict[str, list[np.ndarray] | dict[str, np.ndarray]]:
+        state: dict = {key: [np.array(v.numpy()) for v in owned] for key, owned in self._variables().items()}
+        state["pipeline"] = self.train_loader.state() if self.train_loader is not None else {}
+        return state
+
+    def _restore(self, state: dict) -> None:
+        for key, owned in self._variables().items():
+            for variable, value in zip(owned, state[key], strict=True):
+                variable.assign(value)
+        if self.train_loader is not None:
+            self.train_loader.restore(state["pipeline"])
+
+    def _write_checkpoint(self, filename: Path, history: dict, state: dict) -> None:
+        arrays = {}
+        for key, owned in state.items():
+            arrays |= numbered(key, owned) if key != "pipeline" else {f"pipeline/{k}": v for k, v in owned.items()}
+        write_checkpoint(filename, history, arrays)
+
+    def _read_checkpoint(self, filename: Path) -> tuple[dict, dict]:
+        history, arrays = read_checkpoint(filename)
+        variables = self._variables()
+        pipeline = self.train_loader.state() if self.train_loader is not None else None
+        expected = {key: [(tuple(v.shape), np.dtype(_numpy_dtype(v))) for v in owned] for key, owned in variables.items()}
+        check_fit(filename, arrays, expected, pipeline)
+        state: dict = {key: in_order(arrays, key) for key in variables}
+        state["pipeline"] = group(arrays, "pipeline") if pipeline is not None else {}
+        return history, state
+
+    @staticmethod
+    def _canonical(maps: np.ndarray, channels_last: bool) -> np.ndarray:
+        """Feature maps as ``(N, C, H, W)``, as torch has them."""
+        return maps.transpose(0, 3, 1, 2) if maps.ndim == 4 and channels_last else maps
+
+
+def _numpy_dtype(variable) -> np.dtype:
+    """A variable's dtype in numpy's terms: TensorFlow's ``tf.DType`` or Keras' name."""
+    return getattr(variable.dtype, "as_numpy_dtype", variable.dtype)
+
+
+class StepByStep(TensorFlowStepByStep):
     """The book's trainer in TensorFlow: ``set_seed`` at the start, a compiled step per batch."""
 
+    column = "tf"
+    parameters_title = "tf: model.trainable_variables"
+    infer_loss_kind = staticmethod(infer_loss_kind)
+
     def __init__(self, model: Model, loss_fn: Loss, optimizer: Optimizer, loss_kind: str | None = None) -> None:
-        self.model = model
-        self.loss_fn = loss_fn
-        self.optimizer = optimizer
-        # how outputs become classes (common.runs.metrics); the book's three arguments infer it
-        self.loss_kind = loss_kind or infer_loss_kind(loss_fn)
-        self.train_loader: tf.data.Dataset | None = None
-        self.val_loader: tf.data.Dataset | None = None
-        self.test_loader: tf.data.Dataset | None = None
+        super().__init__(model, loss_fn, optimizer, loss_kind)
         self._batches: Iterator | None = None  # over the training dataset repeated: see _epochs
-        self.writer: Path | None = None  # the log directory; train() opens and closes its writers
-        self._summaries: dict[str, tf.summary.SummaryWriter] = {}
-        self.losses: list[float] = []
-        self.val_losses: list[float] = []
-        self.val_accuracies: list[float] = []
-        self.total_epochs = 0
-        self.visualization: dict[str, np.ndarray] = {}  # hooked layers' outputs, (N, C, H, W) or (N, F)
-        self.visualized_inputs: np.ndarray | None = None  # what produced them, (N, C, H, W)
-        self.handles: dict[str, tf.Module] = {}
         self._compile()
 
     @classmethod
@@ -190,37 +156,16 @@ class StepByStep:
 
     # -- training ----------------------------------------------------------------------
 
-    def set_loaders(
-        self,
-        train_loader: tf.data.Dataset,
-        val_loader: tf.data.Dataset | None = None,
-        test_loader: tf.data.Dataset | None = None,
-    ) -> None:
-        """``test_loader`` is kept for :meth:`evaluate` after training; ``train`` never reads it.
-        Also compiles the steps for the datasets' batches: one trace, short last batch included."""
-        self.train_loader = train_loader
-        self.val_loader = val_loader
-        self.test_loader = test_loader
+    def _loaders_set(self) -> None:
+        """Compiles the steps for the datasets' batches: one trace, short last batch included."""
         self._batches = None
-        self._compile(list(train_loader.element_spec), val_loader and list(val_loader.element_spec))
+        val = self.val_loader and list(self.val_loader.element_spec)
+        self._compile(list(self.train_loader.dataset.element_spec), val)
 
-    def set_tensorboard(self, name: str, folder: str | Path = "runs") -> Path:
-        """Log each epoch's losses and validation accuracy under ``folder/name_<time>``.
-
-        The torch trainer's tags, as ``SummaryWriter.add_scalars`` lays them out (one run
-        per curve: ``loss_training``, ``loss_validation``, ``accuracy_validation``), written
-        with ``tf.summary``, so one TensorBoard shows every framework side by side.
-        """
-        self.writer = Path(folder) / f"{name}_{time.strftime('%Y%m%d%H%M%S')}"
-        return self.writer
-
-    def set_seed(self, seed: int = 42) -> None:
-        """The book's ``set_seed``: TensorFlow's global seed, the model's generator (dropout's
-        masks) and the training dataset's, as the book reseeds its sampler's."""
+    def _seed(self, seed: int) -> None:
+        """TensorFlow's global seed and the model's ``rng`` (dropout's masks)."""
         tf.random.set_seed(seed)
-        self.model.generator.reset_from_seed(seed)
-        if self.train_loader is not None:
-            data.reseed(self.train_loader, seed)
+        self.model.rng.reset_from_seed(seed)
 
     def _step(self, x: tf.Tensor | tuple, y: tf.Tensor) -> tf.Tensor:
         """One training step: the tape records the forward pass, then gives the gradients.
@@ -236,26 +181,18 @@ class StepByStep:
         yhat = self.model(x, training=False)
         return self.loss_fn(y, yhat), yhat
 
-    def train(self, n_epochs: int, seed: int | None = 42, on_epoch: EpochCallback | None = None) -> None:
-        """Train ``n_epochs`` more epochs. Like the book, reseed first; ``seed=None`` draws on
-        from where the generators stand (resuming from a checkpoint)."""
-        if self.train_loader is None:
-            raise TwinspecError("set_loaders() first: the trainer has no training loader")
-        if seed is not None:
-            self.set_seed(seed)
-        left = data.planned_epochs_left(self.train_loader)
-        if left is not None and n_epochs > left:
-            raise TwinspecError(f"the batch plan has {left} of its epochs left, not {n_epochs}: make a longer plan")
+    def _train(self, n_epochs: int, on_epoch: EpochCallback | None) -> None:
         try:
             for batches in self._epochs(n_epochs):
-                self._epoch(batches, on_epoch)
+                loss = float(np.mean([float(self._train_step(x, y)) for x, y in batches]))
+                validation = None
+                if self.val_loader is not None:
+                    val_loss, counts = self.evaluate(self.val_loader)
+                    validation = val_loss, float(counts[:, 0].sum() / counts[:, 1].sum())
+                self._end_epoch(loss, validation, on_epoch)
         except BaseException:
             self._batches = None  # it may stand inside an epoch: the next train starts a new one
             raise
-        finally:
-            for summary in self._summaries.values():  # as torch's trainer closes its writer
-                summary.close()
-            self._summaries = {}
 
     def _epochs(self, n_epochs: int) -> Iterator[Iterable]:
         """Each of ``n_epochs`` epochs' batches, from one iterator over the repeated training
@@ -271,48 +208,21 @@ class StepByStep:
         ``set_loaders`` replaces the dataset or the trainer goes. A dataset of unknown length
         is iterated anew each epoch, as it is.
         """
-        steps = int(self.train_loader.cardinality())
+        dataset = self.train_loader.dataset
+        steps = int(dataset.cardinality())
         if steps < 0:
-            yield from itertools.repeat(self.train_loader, n_epochs)
+            yield from itertools.repeat(dataset, n_epochs)
             return
         for _ in range(n_epochs):
             if self._batches is None:
-                self._batches = iter(self.train_loader.repeat())
+                self._batches = iter(dataset.repeat())
             yield itertools.islice(self._batches, steps)
 
-    def _epoch(self, batches: Iterable, on_epoch: EpochCallback | None) -> None:
-        self.total_epochs += 1
-        loss = float(np.mean([float(self._train_step(x, y)) for x, y in batches]))
-        self.losses.append(loss)
-        val_loss = val_acc = float("nan")
-        if self.val_loader is not None:
-            val_loss, counts = self.evaluate(self.val_loader)
-            val_acc = float(counts[:, 0].sum() / counts[:, 1].sum())
-            self.val_losses.append(val_loss)
-            self.val_accuracies.append(val_acc)
-        check_finite_losses(self.total_epochs, loss, val_loss if self.val_loader is not None else None)
-        if self.writer is not None:
-            self._log_epoch(self.total_epochs, loss, val_loss, val_acc)
-        if on_epoch is not None:
-            on_epoch(self.total_epochs, loss, val_loss, val_acc)
-
-    def _log_epoch(self, epoch: int, loss: float, val_loss: float, val_acc: float) -> None:
-        scalars = [("loss_training", "loss", loss)]
-        if self.val_loader is not None:
-            scalars += [("loss_validation", "loss", val_loss), ("accuracy_validation", "accuracy", val_acc)]
-        for run, tag, value in scalars:
-            if run not in self._summaries:
-                self._summaries[run] = tf.summary.create_file_writer(str(self.writer / run))
-            with self._summaries[run].as_default():
-                tf.summary.scalar(tag, value, step=epoch)
-            self._summaries[run].flush()
-
     def evaluate(self, loader: tf.data.Dataset) -> tuple[float, np.ndarray]:
-        """The mean batch loss and per-class ``[correct, total]`` over ``loader``: the
-        validation loop, run once (on the test split, after training)."""
         steps = [(self._val_step(x, y), y) for x, y in loader]
-        loss = float(np.mean([float(step_loss) for (step_loss, _), _ in steps]))
-        return loss, np.sum([batch_counts(yhat.numpy(), y.numpy(), self.loss_kind) for (_, yhat), y in steps], axis=0)
+        return loop_figures(
+            [(float(loss), batch_counts(yhat.numpy(), y.numpy(), self.loss_kind)) for (loss, yhat), y in steps]
+        )
 
     # -- prediction and metrics ----------------------------------------------------------
 
@@ -324,82 +234,38 @@ class StepByStep:
             return self.model(x, training=False).numpy()
         self.visualized_inputs = self._canonical(x.numpy(), self.model.input_format == "NHWC")
         for layer in self.model.layers:
-            x = layer(x, training=False)
+            x = self.model.apply(layer, x)
             if layer.name in self.handles:
                 self.visualization[layer.name] = self._canonical(x.numpy(), self.model.data_format == "NHWC")
         return x.numpy()
 
-    def correct(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Per-class ``[correct, total]`` for one batch, like the book's ``correct``."""
-        return batch_counts(self.predict(x), y, self.loss_kind)
-
-    @staticmethod
-    def loader_apply(loader: tf.data.Dataset, func: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
-        """``func`` on every batch of ``loader``, stacked (sum over axis 0 to total counts)."""
-        return np.stack([func(x, y) for x, y in loader.as_numpy_iterator()])
-
-    def count_parameters(self) -> int:
-        return count_parameters(self.model)
-
-    def parameter_table(self) -> str:
-        """Each trainable tensor's shape and ``numel``, layer by layer, and the total."""
-        return format_parameter_table(parameter_table(self.model), "tf: model.trainable_variables")
+    def _parameter_rows(self) -> list[tuple[str, str, tuple[int, ...], int]]:
+        return parameter_table(self.model)
 
     # -- checkpoints ---------------------------------------------------------------------
 
-    def save_checkpoint(self, filename: str | Path) -> None:
-        """Everything training needs to resume as if it never stopped: the model's variables,
-        the optimizer's, the model's generator (dropout), the losses and the dataset's position."""
-        history = dict(zip(HISTORY_KEYS, (self.total_epochs, self.losses, self.val_losses, self.val_accuracies)))
-        arrays = numbered("model", (v.numpy() for v in self.model.variables))
-        arrays |= numbered("optimizer", (v.numpy() for v in self.optimizer.variables))
-        arrays["generator"] = self.model.generator.state.numpy()
-        pipeline = data.pipeline_state(self.train_loader) if self.train_loader is not None else {}
-        arrays |= {f"pipeline/{key}": value for key, value in pipeline.items()}
-        write_checkpoint(filename, history, arrays)
-
-    def load_checkpoint(self, filename: str | Path) -> None:
-        """Restore a checkpoint into this trainer; then ``train(n, seed=None)`` resumes.
-        A checkpoint that does not fit is refused before anything changes."""
-        history, arrays = read_checkpoint(filename)
-        if arrays.get("generator", np.empty(0)).shape != tuple(self.model.generator.state.shape):
-            raise DataError(f"{filename} is not a checkpoint of this trainer: it lacks the model's generator")
-        variables = {"model": self.model.variables, "optimizer": self.optimizer.variables}
-        pipeline = data.pipeline_state(self.train_loader) if self.train_loader is not None else None
-        check_fit(filename, arrays, {key: [v.shape for v in owned] for key, owned in variables.items()}, pipeline)
-        for key, owned in variables.items():
-            for variable, value in zip(owned, in_order(arrays, key)):
-                variable.assign(value)
-        self.model.generator.reset(arrays["generator"])
-        if pipeline is not None:
-            data.restore_pipeline(self.train_loader, group(arrays, "pipeline"))
-        self.total_epochs = history["epoch"]
-        self.losses, self.val_losses, self.val_accuracies = (list(history[key]) for key in HISTORY_KEYS[1:])
+    def _variables(self) -> dict[str, list[tf.Variable]]:
+        """The model's variables, the optimizer's, and the model's generator (dropout)."""
+        generator = [self.model.rng.state]
+        return {"model": list(self.model.variables), "optimizer": self.optimizer.variables, "generator": generator}
 
     # -- figures -------------------------------------------------------------------------
 
-    def plot_losses(self) -> Figure:
-        return plots.losses_figure({"tf": (self.losses, self.val_losses)}, title="tf")
-
-    def _layer(self, name: str) -> tf.Module:
+    def _layer(self, name: str):
         """A layer of the spec's, by name: not the transpose that build inserts."""
         layers = {layer.name: layer for layer in self.model.layers if layer.name != "nchw_to_nhwc"}
         if name not in layers:
             raise TwinspecError(f"the model has no layer '{name}' (layers: {', '.join(layers)})")
         return layers[name]
 
-    @staticmethod
-    def _canonical(maps: np.ndarray, channels_last: bool) -> np.ndarray:
-        """Feature maps as ``(N, C, H, W)``, as torch has them."""
-        return maps.transpose(0, 3, 1, 2) if maps.ndim == 4 and channels_last else maps
-
-    def visualize_filters(self, layer: str) -> Figure:
+    def _kernels(self, layer: str) -> np.ndarray:
         """A conv layer's kernels, turned from TensorFlow's ``(kh, kw, in, out)`` to ``(out, in, kh, kw)``."""
-        found = self._layer(layer)
-        if not isinstance(found, Conv2D):
-            convs = [other.name for other in self.model.layers if isinstance(other, Conv2D)]
+        self._layer(layer)
+        kernels = {found.name: getattr(self.model, f"{found.name}_kernel", None) for found in self.model.layers}
+        convs = [name for name, kernel in kernels.items() if kernel is not None and kernel.shape.rank == 4]
+        if layer not in convs:
             raise TwinspecError(f"layer '{layer}' is not a conv2d layer (conv2d layers: {', '.join(convs) or 'none'})")
-        return plots.filters_figure(found.kernel.numpy().transpose(3, 2, 0, 1), layer)
+        return getattr(self.model, f"{layer}_kernel").numpy().transpose(3, 2, 0, 1)
 
     def attach_hooks(self, layers: Sequence[str]) -> None:
         """Record the outputs of ``layers`` (``(N, C, H, W)`` or ``(N, F)``) at each prediction."""
@@ -410,42 +276,13 @@ class StepByStep:
     def remove_hooks(self) -> None:
         self.handles = {}
 
-    def visualize_outputs(
-        self,
-        layers: Sequence[str],
-        n_images: int = 10,
-        y: np.ndarray | None = None,
-        classes: Sequence[str] | None = None,
-    ) -> Figure:
-        """The inputs and outputs recorded at the last hooked ``predict``, for its first
-        ``n_images``; ``y`` labels the rows with their classes."""
-        return plots.recorded_outputs_figure(self.visualization, self.visualized_inputs, layers, n_images, y, classes)
-
     # -- learning-rate range test --------------------------------------------------------
 
-    def lr_range_test(
-        self, end_lr: float, num_iter: int = 100, step_mode: str = "exp", alpha: float = 0.05
-    ) -> tuple[dict[str, list[float]], Figure]:
-        """The book's range test: raise the learning rate each step over the training
-        dataset, record the smoothed loss, then put model, optimizer and generators back."""
-        if self.train_loader is None:
-            raise TwinspecError("set_loaders() first: the range test runs over the training dataset")
-        variables = [*self.model.variables, *self.optimizer.variables]
-        saved = [v.numpy() for v in variables]
-        generator, pipeline = self.model.generator.state.numpy(), data.pipeline_state(self.train_loader)
-        lrs = learning_rates(float(self.optimizer.learning_rate.numpy()), end_lr, num_iter, step_mode)
-        raw: list[float] = []
-        try:
-            while len(raw) < num_iter:
-                for x, y in self.train_loader:
-                    self.optimizer.learning_rate.assign(lrs[len(raw)])
-                    raw.append(float(self._train_step(x, y)))
-                    if len(raw) == num_iter:
-                        break
-        finally:
-            for variable, value in zip(variables, saved):
-                variable.assign(value)
-            self.model.generator.reset(generator)
-            data.restore_pipeline(self.train_loader, pipeline)
-        tracking = {"lr": lrs.tolist(), "loss": smoothed(raw, alpha)}
-        return tracking, plots.lr_range_figure(tracking["lr"], tracking["loss"], step_mode)
+    def _learning_rate(self) -> float:
+        return float(self.optimizer.learning_rate.numpy())
+
+    def _range_step(self, x: tf.Tensor, y: tf.Tensor, lr: float) -> float:
+        self.optimizer.learning_rate.assign(lr)
+        return float(self._train_step(x, y))
+
+

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from common.errors import DataError
-from common.files.weights import Weights, check_weights, expected_shapes, from_tensorflow, to_tensorflow
+from common.files.weights import Weights, export_tensorflow, import_tensorflow
 from spec.schema import ModelSpec
 from tf_impl._tensorflow import tf
 from tf_impl.build import Model, build_model
@@ -34,22 +32,15 @@ NAMES = {  # the variables' names in build, by the neutral format's
 
 def _variables(model: Model, name: str) -> dict:
     """A layer's variables by their neutral names: ``conv1/kernel:0`` is ``weight``."""
-    return {NAMES[v.name.split("/")[-1].split(":")[0]]: v for v in model.layer(name).variables}
+    return {NAMES[v.name.split(":")[0].split("/")[1]]: v for v in model.variables if v.name.startswith(f"{name}/")}
 
 
 def export_weights(model: Model, spec: ModelSpec) -> Weights:
-    return {
-        name: {key: from_tensorflow(spec, name, key, var.numpy()) for key, var in _variables(model, name).items()}
-        for name in expected_shapes(spec)
-    }
+    return export_tensorflow(spec, lambda name: _variables(model, name))
 
 
 def import_weights(model: Model, spec: ModelSpec, weights: Weights) -> None:
-    check_weights(weights, spec, "weights")
-    for name, params in weights.items():
-        variables = _variables(model, name)
-        for key, value in params.items():
-            variables[key].assign(to_tensorflow(spec, name, key, np.asarray(value), tuple(variables[key].shape)))
+    import_tensorflow(spec, weights, lambda name: _variables(model, name))
 
 
 def save_native_model(spec: ModelSpec, weights: Weights, path: Path) -> None:

@@ -15,6 +15,11 @@ In lockstep mode the training loader replays a batch plan from ``common.replay.p
 its sampler hands out the plan's batches and flip decisions, epoch after epoch. It still
 draws from the global generator what the book's sampler and flips draw, and discards it, so
 that the model's own ``nn.Dropout`` draws the plan's masks: torch needs no lockstep layer.
+
+The training ``DataLoader`` comes inside a :class:`TrainingLoader`, which owns the state it
+draws from (the sampler's generator, or the plan's epoch) and names what a trainer does
+with it. torchvision is imported only for a normalisation, which is what the listing
+imports it for (its import loads ``torch._dynamo``, a second of start-up).
 """
 
 from __future__ import annotations
@@ -30,8 +35,6 @@ from torch.utils.data import (
     SequentialSampler,
     WeightedRandomSampler,
 )
-from torchvision.transforms import v2
-
 from common.data.prep import Split, balanced_weights
 from common.replay.plan import Plan
 from spec.schema import DataSpec
@@ -41,7 +44,7 @@ class TransformedTensorDataset(Dataset):
     """The book's dataset, indexed by whole batches: ``dataset[indices]`` is one batch, with
     its transform applied to the batch."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, transform: v2.Transform | None = None) -> None:
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, transform: nn.Module | None = None) -> None:
         self.x = x
         self.y = y
         self.transform = transform
@@ -75,7 +78,7 @@ class PlannedDataset(TransformedTensorDataset):
     each batch still draws the words the book's per-image flips draw (one ``torch.rand``
     word per image), unused, so that the global generator moves on as in the book."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, transform: v2.Transform | None, hflip: float) -> None:
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, transform: nn.Module | None, hflip: float) -> None:
         super().__init__(x, y, transform)
         self.hflip = hflip
 
@@ -111,20 +114,31 @@ class PlanSampler(Sampler[tuple[torch.Tensor, torch.Tensor]]):
         return len(self.plan[0])  # every epoch has as many batches
 
 
+class ChannelsLast(nn.Module):
+    """A batch's images ``(N, C, H, W)`` as ``(N, H, W, C)``: an ``nhwc`` model's input."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, 2, 3, 1).contiguous()
+
+
 def _images(x, data: DataSpec) -> torch.Tensor:
     """The images as one tensor, normalised once (what the book's transform does per item)."""
     x = torch.as_tensor(x)
-    return v2.Normalize(mean=data.mean, std=data.std)(x) if data.mean is not None else x
+    if data.mean is None:
+        return x
+    from torchvision.transforms import v2  # only where the listing normalises with it: see the docstring
+
+    return v2.Normalize(mean=data.mean, std=data.std)(x)
 
 
-def _transform(data: DataSpec, layout: str, random_flip: bool) -> v2.Compose | None:
+def _transform(data: DataSpec, layout: str, random_flip: bool) -> nn.Module | None:
     """A batch's transforms: the random flips, then the layout."""
     steps: list[nn.Module] = []
     if random_flip and data.hflip:
         steps.append(RandomHorizontalFlips(p=data.hflip))
     if layout == "nhwc":
-        steps.append(v2.Lambda(lambda x: x.permute(0, 2, 3, 1).contiguous()))  # transforms work on N, C, H, W
-    return v2.Compose(steps) if steps else None  # Compose refuses an empty list
+        steps.append(ChannelsLast())  # transforms work on N, C, H, W
+    return nn.Sequential(*steps) if steps else None
 
 
 def _targets(y, loss: str) -> torch.Tensor:
@@ -137,9 +151,62 @@ def _targets(y, loss: str) -> torch.Tensor:
     return torch.tensor(y).long()
 
 
+class TrainingLoader:
+    """The training ``DataLoader`` and the state it draws from: a balanced sampler's own
+    generator (which the book's ``set_seed`` reseeds), or the lockstep plan's epoch. The
+    global generator (shuffling, flips) is the trainer's to seed and save."""
+
+    def __init__(self, loader: DataLoader, generator: torch.Generator | None = None) -> None:
+        self.loader = loader
+        self.generator = generator
+        sampler = loader.sampler
+        self.plan = sampler if isinstance(sampler, PlanSampler) else None
+
+    @classmethod
+    def of(cls, loader: DataLoader | TrainingLoader) -> TrainingLoader:
+        """A ``DataLoader`` someone made, as the book's trainer takes it: a sampler that has a
+        generator of its own (``WeightedRandomSampler(..., generator=...)``) is reseeded by
+        ``set_seed``, as the book's ``set_seed`` reseeds ``train_loader.sampler.generator``."""
+        if isinstance(loader, TrainingLoader):
+            return loader
+        sampler = getattr(loader.sampler, "sampler", loader.sampler)  # inside a batch sampler, if any
+        return cls(loader, getattr(sampler, "generator", None))
+
+    def __iter__(self):
+        return iter(self.loader)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def reseed(self, seed: int) -> None:
+        """Reseed the sampler's generator, or rewind the plan to its first epoch: a plan is
+        what the book draws after ``set_seed``."""
+        if self.generator is not None:
+            self.generator.manual_seed(seed)
+        if self.plan is not None:
+            self.plan.epoch = 0
+
+    def epochs_left(self) -> int | None:
+        return None if self.plan is None else len(self.plan.plan) - self.plan.epoch
+
+    def state(self) -> dict[str, torch.Tensor]:
+        state = {}
+        if self.generator is not None:
+            state["generator"] = self.generator.get_state()
+        if self.plan is not None:
+            state["plan_epoch"] = torch.tensor(self.plan.epoch)
+        return state
+
+    def restore(self, state: dict[str, torch.Tensor]) -> None:
+        if "generator" in state:
+            self.generator.set_state(state["generator"])
+        if "plan_epoch" in state:
+            self.plan.epoch = int(state["plan_epoch"])
+
+
 def make_loaders(
     split: Split, data: DataSpec, loss: str, layout: str, seed: int, plan: Plan | None = None
-) -> tuple[DataLoader, DataLoader]:
+) -> tuple[TrainingLoader, DataLoader]:
     """Training and validation loaders; ``seed`` seeds the balanced sampler's own generator,
     and a ``plan`` replaces the sampler and the random flips (lockstep mode)."""
     x_train, y_train = _images(split.x_train, data), _targets(split.y_train, loss)
@@ -150,8 +217,9 @@ def make_loaders(
     if plan is not None:
         train_set = PlannedDataset(x_train, y_train, _transform(data, layout, random_flip=False), data.hflip)
         sampler = PlanSampler(plan, data.sampler == "shuffle")
-        return DataLoader(train_set, sampler=sampler, batch_size=None), val_loader
+        return TrainingLoader(DataLoader(train_set, sampler=sampler, batch_size=None)), val_loader
     train_set = TransformedTensorDataset(x_train, y_train, _transform(data, layout, random_flip=True))
+    generator = None
     if data.sampler == "balanced":
         weights = torch.as_tensor(balanced_weights(split.y_train))
         generator = torch.Generator().manual_seed(seed)  # the trainer's set_seed reseeds it, as in the book
@@ -160,7 +228,8 @@ def make_loaders(
         sampler = RandomSampler(train_set)
     else:
         sampler = SequentialSampler(train_set)
-    return DataLoader(train_set, sampler=_batches(sampler, data), batch_size=None), val_loader
+    train_loader = DataLoader(train_set, sampler=_batches(sampler, data), batch_size=None)
+    return TrainingLoader(train_loader, generator), val_loader
 
 
 def make_test_loader(split: Split, data: DataSpec, loss: str, layout: str) -> DataLoader | None:
@@ -179,45 +248,6 @@ def _batches(sampler: Sampler[int], data: DataSpec) -> BatchSampler:
     return BatchSampler(sampler, batch_size=data.batch_size, drop_last=False)
 
 
-def _sample_sampler(loader: DataLoader) -> Sampler:
-    """The sampler that draws the samples: the one inside the batch sampler, or the plan."""
-    return getattr(loader.sampler, "sampler", loader.sampler)
-
-
-def reseed(loader: DataLoader, seed: int) -> None:
-    """Reseed the loader's own generator, if it has one (the book's ``set_seed`` does), or
-    rewind its plan to the first epoch: a plan is what the book draws after ``set_seed``."""
-    sampler = _sample_sampler(loader)
-    if getattr(sampler, "generator", None) is not None:
-        sampler.generator.manual_seed(seed)
-    if isinstance(sampler, PlanSampler):
-        sampler.epoch = 0
-
-
-def planned_epochs_left(loader: DataLoader) -> int | None:
-    """How many epochs the loader's plan still holds; None for a loader that draws its own."""
-    sampler = _sample_sampler(loader)
-    if not isinstance(sampler, PlanSampler):
-        return None
-    return len(sampler.plan) - sampler.epoch
-
-
-def pipeline_state(loader: DataLoader) -> dict[str, torch.Tensor]:
-    """Where the training loader stands: what a checkpoint needs to resume it exactly.
-    The global generator (shuffling, flips) is the trainer's to save."""
-    state = {}
-    sampler = _sample_sampler(loader)
-    if getattr(sampler, "generator", None) is not None:
-        state["generator"] = sampler.generator.get_state()
-    if isinstance(sampler, PlanSampler):
-        state["plan_epoch"] = torch.tensor(sampler.epoch)
-    return state
-
-
-def restore_pipeline(loader: DataLoader, state: dict[str, torch.Tensor]) -> None:
-    """Put a loader back where :func:`pipeline_state` found it."""
-    sampler = _sample_sampler(loader)
-    if "generator" in state:
-        sampler.generator.set_state(state["generator"])
-    if "plan_epoch" in state:
-        sampler.epoch = int(state["plan_epoch"])
+def numpy_batches(loader: DataLoader | TrainingLoader):
+    """A loader's batches as numpy arrays."""
+    return ((x.numpy(), y.numpy()) for x, y in loader)

@@ -13,7 +13,7 @@ from torch_impl.weights import export_weights, import_weights
 
 
 def initial_weights(model: ModelSpec) -> Weights:
-    """The weights this backend draws for ``model`` (seeded by ``model.seed``)."""
+    """The weights this column draws for ``model`` (seeded by ``model.seed``)."""
     return export_weights(build_model(model, "nchw"), model)
 
 

@@ -19,48 +19,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common.calls import call, names
 from common.present.source import (
-    Call,
     Code,
     binary_loss,
-    call_args,
-    code,
-    definition,
-    header,
-    join_blocks,
+    definitions,
+    join_sections,
     literal,
     render,
     spec_path,
 )
-from spec.schema import LayerSpec, Spec
+from common.present.source import header as listing_header
+from spec.schema import Spec
+from torch_impl.calls import LOSSES, module_calls, optimizer_call, reinit
 
 FRAMEWORK = "PyTorch, in the style of Deep Learning with PyTorch Step-by-Step"
-SEMANTICS = Path(__file__).with_name("semantics.py")  # the loss torch lacks, printed from its source
+SEMANTICS = Path(__file__).with_name("semantics.py")  # what torch lacks, printed from its source
 
 
 def listing(spec: Spec) -> str:
     """The whole listing: one script that trains ``spec`` when run from the repository root."""
-    return join_blocks(
-        [
-            _header(spec),
-            _imports(spec),
-            *_data(spec),
-            *_pipeline(spec),
-            *_model(spec),
-            *_loss_and_optimizer(spec),
-            *_training(spec),
-        ]
-    )
+    return join_sections(spec, header, imports, data, pipeline, model, loss_and_optimizer, training)
 
 
 # -- sections, in the listing's order ---------------------------------------------------
 
 
-def _header(spec: Spec) -> str:
-    return header(spec, FRAMEWORK)
+def header(spec: Spec) -> str:
+    return listing_header(spec, FRAMEWORK)
 
 
-def _imports(spec: Spec) -> str:
+def imports(spec: Spec) -> str:
     sampler = {"balanced": "WeightedRandomSampler", "shuffle": "RandomSampler", "sequential": ""}[spec.data.sampler]
     data = ["BatchSampler", "DataLoader", "Dataset" if _transforms(spec) else "TensorDataset"]
     data = sorted({*data, "SequentialSampler", sampler} - {""})
@@ -82,7 +71,7 @@ TWINSPEC_IMPORTS = [
 ]
 
 
-def _data(spec: Spec) -> list[str]:
+def data(spec: Spec) -> list[str]:
     """twinspec's arrays as tensors: BCE wants float ``(N, 1)`` targets, the others int64."""
     if binary_loss(spec):
         targets, comment = "torch.as_tensor(split.y_{}.reshape(-1, 1)).float()", "BCE wants float (N, 1) targets"
@@ -103,7 +92,7 @@ def _data(spec: Spec) -> list[str]:
     return ["\n".join(lines)]
 
 
-def _pipeline(spec: Spec) -> list[str]:
+def pipeline(spec: Spec) -> list[str]:
     """The book's ``TransformedTensorDataset`` (if anything transforms), sampler and loaders,
     reading whole batches: the loaders' batch samplers hand the datasets a batch of indices."""
     data = spec.data
@@ -123,7 +112,7 @@ def _pipeline(spec: Spec) -> list[str]:
             train.append("normalizer")
             val.append("normalizer")
         elif data.mean is not None:
-            normalize = Call("v2.Normalize(", call_args(mean=list(data.mean), std=list(data.std)))
+            normalize = call("v2.Normalize", mean=list(data.mean), std=list(data.std))
             lines.append(render("normalizer = ", normalize))
             train.append("normalizer")
             val.append("normalizer")
@@ -146,14 +135,12 @@ def _pipeline(spec: Spec) -> list[str]:
         if binary_loss(spec):
             labels = "labels"
             lines.append("labels = y_train.view(-1).long()")
-        sampler = Call(
-            "WeightedRandomSampler(",
-            call_args(
-                *code("sample_weights"),
-                num_samples=Code("len(sample_weights)"),
-                replacement=True,
-                generator=Code("generator"),
-            ),
+        sampler = call(
+            "WeightedRandomSampler",
+            Code("sample_weights"),
+            num_samples=Code("len(sample_weights)"),
+            replacement=True,
+            generator=Code("generator"),
         )
         lines += [
             f"weights = 1.0 / torch.bincount({labels}).float()",
@@ -213,146 +200,25 @@ class RandomHorizontalFlips(nn.Module):
         return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)'''
 
 
-def _model(spec: Spec) -> list[str]:
-    """``nn.Sequential`` seeded as the book seeds it, one ``add_module`` per spec layer."""
-    model = spec.model
+def model(spec: Spec) -> list[str]:
+    """``nn.Sequential`` seeded as the book seeds it, one ``add_module`` per module ``build`` adds."""
     lines = [
         "# Model: seeded just before it is built, as in the book",
-        f"torch.manual_seed({model.seed})",
+        f"torch.manual_seed({spec.model.seed})",
         "model = nn.Sequential()",
+        *(render("", made) for made in module_calls(spec.model, "model")),
     ]
-    for layer in model.layers:
-        lines.append(render("", Call("model.add_module(", call_args(layer.name, _layer(layer)))))
-        if layer.activation is not None:  # torch's layers take no activation: a module of its own
-            fused = Call("model.add_module(", call_args(layer.activation_name, FUSED[layer.activation]))
-            lines.append(render("", fused))
-    return ["\n".join(lines), *_init(spec)]
+    again = reinit(spec.model)
+    return [*definitions(SEMANTICS, names(again)), "\n".join(lines), *(render("", made) for made in again)]
 
 
-def _init(spec: Spec) -> list[str]:
-    """``init: keras``: Keras' defaults re-drawn in layer order, as ``torch_impl/build.py`` does."""
-    layers = [layer for layer in spec.model.layers if layer.kind in INITIALISED]
-    if spec.model.init != "keras" or not layers:
-        return []
-    modules = [module for kind, module in INITIALISED.items() if kind in {layer.kind for layer in layers}]
-    lines = [
-        "# init: keras - Keras' default initialisation: glorot-uniform weights, zero biases",
-        "for module in model.modules():",
-        f"    if isinstance(module, {modules[0] if len(modules) == 1 else '(' + ', '.join(modules) + ')'}):",
-        "        nn.init.xavier_uniform_(module.weight)",
-    ]
-    biases = {layer.params["bias"] for layer in layers}
-    if biases == {True}:
-        lines.append("        nn.init.zeros_(module.bias)")
-    elif biases == {True, False}:
-        lines += ["        if module.bias is not None:", "            nn.init.zeros_(module.bias)"]
-    return ["\n".join(lines)]
+def loss_and_optimizer(spec: Spec) -> list[str]:
+    loss_fn, optimizer = LOSSES[spec.train.loss], optimizer_call(spec.train, call("model.parameters"))
+    lines = ["# Loss and optimizer", render("loss_fn = ", loss_fn), render("optimizer = ", optimizer)]
+    return [*definitions(SEMANTICS, names(loss_fn)), "\n".join(lines)]
 
 
-INITIALISED = {"linear": "nn.Linear", "conv2d": "nn.Conv2d"}
-
-
-def _layer(layer: LayerSpec) -> Call:
-    return LAYERS[layer.kind](layer)
-
-
-def _conv2d(layer: LayerSpec) -> Call:
-    p = layer.params
-    kwargs = {"in_channels": layer.in_shape[0], "out_channels": p["filters"], "kernel_size": p["kernel"]}
-    if p["stride"] != 1:
-        kwargs["stride"] = p["stride"]
-    if p["padding"] not in (0, "valid"):
-        kwargs["padding"] = p["padding"]
-    if not p["bias"]:
-        kwargs["bias"] = False
-    return Call("nn.Conv2d(", call_args(**kwargs))
-
-
-def _pool2d(pool: str, layer: LayerSpec) -> Call:
-    kernel, stride = layer.params["kernel"], layer.params["stride"]
-    return Call(pool, call_args(kernel_size=kernel, **({"stride": stride} if stride != kernel else {})))
-
-
-def _pad2d(layer: LayerSpec) -> Call:
-    return Call(PADS[layer.params["mode"]], call_args(layer.params["padding"]))
-
-
-def _batchnorm(layer: LayerSpec) -> Call:
-    """torch's own defaults (momentum 0.1, eps 1e-5) go unsaid."""
-    p = layer.params
-    kwargs = {"num_features": layer.in_shape[0]}
-    if p["momentum"] != 0.1:
-        kwargs["momentum"] = p["momentum"]
-    if p["eps"] != 1e-5:
-        kwargs["eps"] = p["eps"]
-    return Call("nn.BatchNorm2d(" if len(layer.in_shape) == 3 else "nn.BatchNorm1d(", call_args(**kwargs))
-
-
-def _linear(layer: LayerSpec) -> Call:
-    kwargs = {"in_features": layer.in_shape[0], "out_features": layer.params["units"]}
-    if not layer.params["bias"]:
-        kwargs["bias"] = False
-    return Call("nn.Linear(", call_args(**kwargs))
-
-
-FUSED = {"relu": Call("nn.ReLU(", []), "softmax": Call("nn.Softmax(", call_args(dim=-1))}
-
-PADS = {"zeros": "nn.ZeroPad2d(", "reflect": "nn.ReflectionPad2d(", "replicate": "nn.ReplicationPad2d("}
-
-LAYERS = {
-    "conv2d": _conv2d,
-    "maxpool2d": lambda layer: _pool2d("nn.MaxPool2d(", layer),
-    "avgpool2d": lambda layer: _pool2d("nn.AvgPool2d(", layer),
-    "pad2d": _pad2d,
-    "batchnorm": _batchnorm,
-    "flatten": lambda layer: Call("nn.Flatten(", []),
-    "linear": _linear,
-    "dropout": lambda layer: Call("nn.Dropout(", call_args(p=layer.params["p"])),
-    "relu": lambda layer: Call("nn.ReLU(", []),
-    "leaky_relu": lambda layer: Call("nn.LeakyReLU(", call_args(negative_slope=layer.params["slope"])),
-    "prelu": lambda layer: Call("nn.PReLU(", call_args(init=layer.params["init"])),
-    "tanh": lambda layer: Call("nn.Tanh(", []),
-    "sigmoid": lambda layer: Call("nn.Sigmoid(", []),
-    "softmax": lambda layer: Call("nn.Softmax(", call_args(dim=-1)),
-    "log_softmax": lambda layer: Call("nn.LogSoftmax(", call_args(dim=-1)),
-}
-
-
-def _loss_and_optimizer(spec: Spec) -> list[str]:
-    lines = ["# Loss and optimizer", f"loss_fn = {LOSSES[spec.train.loss]}", render("optimizer = ", _optimizer(spec))]
-    if spec.train.loss == "cross_entropy_probs":  # torch lacks it: the very class that runs
-        return [definition(SEMANTICS, "ProbsNLLLoss"), "\n".join(lines)]
-    return ["\n".join(lines)]
-
-
-LOSSES = {
-    "bce": "nn.BCELoss()",
-    "bce_logits": "nn.BCEWithLogitsLoss()",
-    "cross_entropy": "nn.CrossEntropyLoss()",
-    "cross_entropy_probs": "ProbsNLLLoss()",
-    "nll": "nn.NLLLoss()",
-}
-
-
-def _optimizer(spec: Spec, parameters: str = "model.parameters()") -> Call:
-    """The spec's optimizer: ``lr``, and what differs from torch's defaults (``parameters``:
-    whose; the Lightning listing's ``configure_optimizers`` passes ``self.parameters()``)."""
-    p = spec.train.optimizer_params
-    kwargs = {"lr": p["lr"]}
-    if spec.train.optimizer == "sgd":
-        if p["momentum"]:
-            kwargs["momentum"] = p["momentum"]
-        if p["nesterov"]:
-            kwargs["nesterov"] = True
-        return Call("optim.SGD(", call_args(*code(parameters), **kwargs))
-    if tuple(p["betas"]) != (0.9, 0.999):
-        kwargs["betas"] = tuple(p["betas"])
-    if p["eps"] != 1e-8:
-        kwargs["eps"] = p["eps"]
-    return Call("optim.Adam(", call_args(*code(parameters), **kwargs))
-
-
-def _training(spec: Spec) -> list[str]:
+def training(spec: Spec) -> list[str]:
     """The book's loop: ``set_seed`` first, mean batch losses, validation without gradients."""
     seed = spec.train.seed
     seeding = [f"torch.manual_seed({seed})  # the book's set_seed({seed})"]

@@ -1,7 +1,9 @@
 """The book's ``StepByStep`` trainer in PyTorch: a hand-written loop, as the book writes it.
 
-``keras_impl/train.py`` offers the same class with the same methods, in the same order,
-built on Keras' ``compile``/``fit`` and callbacks: read the two side by side.
+What every column's trainer shares (history, seeding, epoch bookkeeping, figures, the range
+test) is ``common.runs.trainer.StepByStepBase``; this is PyTorch's part: the steps, the
+loop, the checkpoint file. ``keras_impl/train.py`` is the same class on Keras'
+``compile``/``fit``: read the two side by side.
 """
 
 from __future__ import annotations
@@ -9,90 +11,74 @@ from __future__ import annotations
 import copy
 import pickle
 import random
-import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import nn
-from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader
 
+from common.calls import call, instantiate, resolve, substitute
 from common.errors import DataError
 from common.files.atomic import atomic_write
-from common.present import plots
-from common.present.tables import format_parameter_table
-from common.runs.lr_range import learning_rates, smoothed
-from common.runs.metrics import batch_counts, check_finite_losses
+from common.runs.metrics import batch_counts
+from common.runs.trainer import HISTORY_KEYS, EpochCallback, StepByStepBase, Steps, loop_figures, validation_figures
 from spec.errors import TwinspecError
 from spec.schema import TrainSpec
-from torch_impl import data, share_with_tensorflow
-from torch_impl.build import FUSED, count_parameters, parameter_table
-from torch_impl.semantics import ProbsNLLLoss
+from torch_impl import share_process
+from torch_impl.build import NAMESPACE, parameter_table
+from torch_impl.calls import FUSED, LOSSES, optimizer_call
+from torch_impl.data import TrainingLoader, numpy_batches
+from torch_impl.semantics import LOCKSTEP
 
-EpochCallback = Callable[[int, float, float, float], None]  # epoch, loss, val_loss, val_acc
-CHECKPOINT_KEYS = {"epoch", "model_state_dict", "optimizer_state_dict", "loss", "val_loss", "val_accuracy", "rng_state"}
-CHECKPOINT_KEYS |= {"pipeline"}  # the rest of the book's checkpoint: generators and the loader's position
+# The book's checkpoint, and the generators' and the loader's positions.
+CHECKPOINT_KEYS = {*HISTORY_KEYS, "model_state_dict", "optimizer_state_dict", "rng_state", "pipeline"}
 
-LOSSES: dict[str, Callable[[], nn.Module]] = {
-    "bce": nn.BCELoss,
-    "bce_logits": nn.BCEWithLogitsLoss,
-    "cross_entropy": nn.CrossEntropyLoss,
-    "cross_entropy_probs": ProbsNLLLoss,
-    "nll": nn.NLLLoss,
-}
+__all__ = ["EpochCallback", "CHECKPOINT_KEYS", "make_loss", "infer_loss_kind", "make_optimizer", "StepByStep"]
 
 
 def make_loss(loss: str, mode: str = "native") -> nn.Module:
-    """The spec's loss. Torch's semantics are lockstep's reference, so ``mode`` changes nothing."""
-    return LOSSES[loss]()
+    """The spec's loss, as ``calls.LOSSES`` describes it (lockstep substitutes nothing: torch's
+    semantics are the reference)."""
+    made = LOSSES[loss]
+    return instantiate(substitute(made, LOCKSTEP) if mode == "lockstep" else made, NAMESPACE)
 
 
 def infer_loss_kind(loss_fn: nn.Module) -> str:
     """The spec's name for a loss object: how the trainer turns outputs into classes."""
-    for kind, loss_class in LOSSES.items():  # the exact class first: ProbsNLLLoss is an NLLLoss
+    classes = {kind: resolve(made.path, NAMESPACE) for kind, made in LOSSES.items()}
+    for kind, loss_class in classes.items():  # the exact class first: ProbsNLLLoss is an NLLLoss
         if type(loss_fn) is loss_class:
             return kind
-    for kind, loss_class in LOSSES.items():
+    for kind, loss_class in classes.items():
         if isinstance(loss_fn, loss_class):
             return kind
-    known = ", ".join(cls.__name__ for cls in LOSSES.values())
+    known = ", ".join(cls.__name__ for cls in classes.values())
     raise TwinspecError(f"cannot tell what {type(loss_fn).__name__} expects: use one of {known}, or pass loss_kind")
 
 
 def make_optimizer(model: nn.Module, train: TrainSpec, mode: str = "native") -> torch.optim.Optimizer:
-    """The spec's optimizer. Torch's semantics are lockstep's reference, so ``mode`` changes nothing."""
-    p = train.optimizer_params
-    if train.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=p["lr"], momentum=p["momentum"], nesterov=p["nesterov"])
-    return torch.optim.Adam(model.parameters(), lr=p["lr"], betas=p["betas"], eps=p["eps"])
+    """The spec's optimizer over ``model.parameters()``, as ``calls.optimizer_call`` describes it."""
+    made = optimizer_call(train, call("model.parameters"))
+    return instantiate(substitute(made, LOCKSTEP) if mode == "lockstep" else made, {**NAMESPACE, "model": model})
 
 
-class StepByStep:
+class StepByStep(StepByStepBase):
     """The book's trainer: ``set_seed`` at the start, per-batch steps, mean batch losses."""
+
+    column = "torch"
+    parameters_title = "torch: model.named_parameters()"
 
     def __init__(
         self, model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, loss_kind: str | None = None
     ) -> None:
-        self.model = model
-        self.loss_fn = loss_fn
-        self.optimizer = optimizer
-        # how outputs become classes (common.runs.metrics); the book's three arguments infer it
-        self.loss_kind = loss_kind or infer_loss_kind(loss_fn)
-        self.train_loader: DataLoader | None = None
-        self.val_loader: DataLoader | None = None
-        self.test_loader: DataLoader | None = None
-        self.writer = None
-        self.losses: list[float] = []
-        self.val_losses: list[float] = []
-        self.val_accuracies: list[float] = []
-        self.total_epochs = 0
-        self.visualization: dict[str, np.ndarray] = {}  # hooked layers' outputs, (N, C, H, W) or (N, F)
-        self.visualized_inputs: np.ndarray | None = None  # what produced them, (N, C, H, W)
-        self.handles: dict[str, torch.utils.hooks.RemovableHandle] = {}
+        super().__init__(model, loss_fn, optimizer, loss_kind)
+        self.writer = None  # the book's SummaryWriter, opened by the first epoch logged
+
+    infer_loss_kind = staticmethod(infer_loss_kind)
 
     @classmethod
     def from_spec(cls, model: nn.Module, train: TrainSpec, mode: str = "native") -> StepByStep:
@@ -100,38 +86,15 @@ class StepByStep:
 
     # -- training ----------------------------------------------------------------------
 
-    def set_loaders(
-        self, train_loader: DataLoader, val_loader: DataLoader | None = None, test_loader: DataLoader | None = None
-    ) -> None:
-        """``test_loader`` is kept for :meth:`evaluate` after training; ``train`` never reads it."""
-        self.train_loader = train_loader
-        self.val_loader = val_loader
-        self.test_loader = test_loader
+    def _training_loader(self, loader: DataLoader | TrainingLoader) -> TrainingLoader:
+        return TrainingLoader.of(loader)
 
-    def set_tensorboard(self, name: str, folder: str | Path = "runs") -> Path:
-        """Log each epoch's losses and validation accuracy under ``folder/name_<time>``.
-
-        The book's tags: ``loss`` (training and validation) and ``accuracy`` (validation),
-        which the Keras trainer writes too, so one TensorBoard shows both frameworks.
-        ``torch.utils.tensorboard`` loads TensorFlow when it is installed (TensorBoard reads
-        files through it), so the process is made safe for it first (see ``torch_impl``).
-        """
-        share_with_tensorflow()
-        from torch.utils.tensorboard import SummaryWriter
-
-        log_dir = Path(folder) / f"{name}_{time.strftime('%Y%m%d%H%M%S')}"
-        self.writer = SummaryWriter(str(log_dir))
-        return log_dir
-
-    def set_seed(self, seed: int = 42) -> None:
-        """The book's ``set_seed``: every generator the loop draws from, sampler's included."""
+    def _seed(self, seed: int) -> None:
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
         torch.manual_seed(seed)
         np.random.seed(seed)
         random.seed(seed)
-        if self.train_loader is not None:
-            data.reseed(self.train_loader, seed)
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         loss = self.loss_fn(self.model(x), y)
@@ -144,71 +107,40 @@ class StepByStep:
         yhat = self.model(x)
         return self.loss_fn(yhat, y).item(), batch_counts(yhat.numpy(), y.numpy(), self.loss_kind)
 
-    def train(self, n_epochs: int, seed: int | None = 42, on_epoch: EpochCallback | None = None) -> None:
-        """Train ``n_epochs`` more epochs. Like the book, reseed first; ``seed=None`` draws on
-        from where the generators stand (resuming from a checkpoint)."""
-        if self.train_loader is None:
-            raise TwinspecError("set_loaders() first: the trainer has no training loader")
-        if seed is not None:
-            self.set_seed(seed)
-        left = data.planned_epochs_left(self.train_loader)
-        if left is not None and n_epochs > left:
-            raise TwinspecError(f"the batch plan has {left} of its epochs left, not {n_epochs}: make a longer plan")
-        try:
-            for _ in range(n_epochs):
-                self._epoch(on_epoch)
-        finally:
-            if self.writer is not None:
-                self.writer.close()  # as the book does; the next add_scalars opens it again
+    def _train(self, n_epochs: int, on_epoch: EpochCallback | None) -> None:
+        for _ in range(n_epochs):
+            # The book's step functions set the mode at every step; nothing changes it between
+            # two steps of a loop, so once per loop is the same run (module.train() walks every
+            # module: some 0.1 ms a step, a tenth of a small model's epoch).
+            self.model.train()
+            loss = float(np.mean([self._train_step(x, y) for x, y in self.train_loader]))
+            validation = validation_figures(self._validate(self.val_loader)) if self.val_loader is not None else None
+            self._end_epoch(loss, validation, on_epoch)
 
-    def _epoch(self, on_epoch: EpochCallback | None) -> None:
-        # The book's step functions set the mode at every step; nothing changes it between
-        # two steps of a loop, so once per loop is the same run (module.train() walks every
-        # module: some 0.1 ms a step, a tenth of a small model's epoch).
-        self.model.train()
-        batch_losses = [self._train_step(x, y) for x, y in self.train_loader]
-        val_steps = []
-        if self.val_loader is not None:
-            self.model.eval()
-            with torch.no_grad():
-                val_steps = [self._val_step(x, y) for x, y in self.val_loader]
-        self._end_epoch(batch_losses, val_steps, on_epoch)
-
-    def _end_epoch(
-        self, batch_losses: list[float], val_steps: list[tuple[float, np.ndarray]], on_epoch: EpochCallback | None
-    ) -> None:
-        """The epoch's figures as the book computes them: plain means of the batch losses
-        (the Lightning column, whose loop is the Trainer's, ends its epochs here too)."""
-        self.total_epochs += 1
-        loss = float(np.mean(batch_losses))
-        self.losses.append(loss)
-        val_loss = val_acc = float("nan")
-        if self.val_loader is not None:
-            val_loss = float(np.mean([step_loss for step_loss, _ in val_steps]))
-            counts = np.sum([step_counts for _, step_counts in val_steps], axis=0)
-            val_acc = float(counts[:, 0].sum() / counts[:, 1].sum())
-            self.val_losses.append(val_loss)
-            self.val_accuracies.append(val_acc)
-        check_finite_losses(self.total_epochs, loss, val_loss if self.val_loader is not None else None)
-        if self.writer is not None:
-            self._log_epoch(self.total_epochs, loss, val_loss, val_acc)
-        if on_epoch is not None:
-            on_epoch(self.total_epochs, loss, val_loss, val_acc)
-
-    def _log_epoch(self, epoch: int, loss: float, val_loss: float, val_acc: float) -> None:
-        scalars = {"training": loss} if self.val_loader is None else {"training": loss, "validation": val_loss}
-        self.writer.add_scalars("loss", scalars, epoch)
-        if self.val_loader is not None:
-            self.writer.add_scalars("accuracy", {"validation": val_acc}, epoch)
-        self.writer.flush()
-
-    def evaluate(self, loader: DataLoader) -> tuple[float, np.ndarray]:
-        """The mean batch loss and per-class ``[correct, total]`` over ``loader``: the book's
-        validation loop, under ``no_grad``, run once (on the test split, after training)."""
+    def _validate(self, loader: DataLoader) -> Steps:
         self.model.eval()
         with torch.no_grad():
-            steps = [self._val_step(x, y) for x, y in loader]
-        return _test_figures(steps)
+            return [self._val_step(x, y) for x, y in loader]
+
+    def _log(self, epoch: int, scalars: list[tuple[str, str, float]]) -> None:
+        """``SummaryWriter.add_scalars``, the book's: ``torch.utils.tensorboard`` loads TensorFlow
+        when it is installed (TensorBoard reads files through it), so the process is made safe
+        for it first (see ``torch_impl``)."""
+        if self.writer is None:
+            share_process()
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.log_dir))
+        for tag in dict.fromkeys(tag for tag, _, _ in scalars):
+            self.writer.add_scalars(tag, {run: value for t, run, value in scalars if t == tag}, epoch)
+        self.writer.flush()
+
+    def _close_log(self) -> None:
+        if self.writer is not None:
+            self.writer.close()  # as the book does; the next add_scalars opens it again
+
+    def evaluate(self, loader: DataLoader) -> tuple[float, np.ndarray]:
+        return loop_figures(self._validate(loader))
 
     # -- prediction and metrics ----------------------------------------------------------
 
@@ -222,81 +154,76 @@ class StepByStep:
             self.visualized_inputs = np.asarray(x).transpose(0, 3, 1, 2) if nhwc else np.asarray(x)
         return yhat.numpy()
 
-    def correct(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Per-class ``[correct, total]`` for one batch, like the book's ``correct``."""
-        return batch_counts(self.predict(x), y, self.loss_kind)
+    _numpy_batches = staticmethod(numpy_batches)
 
-    @staticmethod
-    def loader_apply(loader: DataLoader, func: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
-        """``func`` on every batch of ``loader``, stacked (sum over axis 0 to total counts)."""
-        return np.stack([func(np.asarray(x), np.asarray(y)) for x, y in loader])
-
-    def count_parameters(self) -> int:
-        return count_parameters(self.model)
-
-    def parameter_table(self) -> str:
-        """Each trainable tensor's shape and ``numel``, layer by layer, and the total."""
-        return format_parameter_table(parameter_table(self.model), "torch: model.named_parameters()")
+    def _parameter_rows(self) -> list[tuple[str, str, tuple[int, ...], int]]:
+        return parameter_table(self.model)
 
     # -- checkpoints ---------------------------------------------------------------------
 
-    def save_checkpoint(self, filename: str | Path) -> None:
-        """Everything training needs to resume as if it never stopped: the book's model and
-        optimizer states and losses, plus the random generators' and the loader's positions."""
-        checkpoint = {
-            "epoch": self.total_epochs,
-            "model_state_dict": self.model.state_dict(),
-            "optimizer_state_dict": self.optimizer.state_dict(),
-            "loss": self.losses,
-            "val_loss": self.val_losses,
-            "val_accuracy": self.val_accuracies,
+    def _state(self) -> dict[str, Any]:
+        return {
+            "model_state_dict": copy.deepcopy(self.model.state_dict()),
+            "optimizer_state_dict": copy.deepcopy(self.optimizer.state_dict()),
             "rng_state": torch.get_rng_state(),
-            "pipeline": data.pipeline_state(self.train_loader) if self.train_loader is not None else {},
+            "pipeline": self.train_loader.state() if self.train_loader is not None else {},
         }
-        try:
-            with atomic_write(Path(filename)) as handle:
-                torch.save(checkpoint, handle)
-        except OSError as exc:
-            raise DataError(f"cannot write checkpoint {filename}: {exc.strerror or exc}") from None
 
-    def load_checkpoint(self, filename: str | Path) -> None:
-        """Restore a checkpoint into this trainer; then ``train(n, seed=None)`` resumes.
-        A checkpoint that does not fit is refused before anything changes."""
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model_state_dict"])
+        self.optimizer.load_state_dict(state["optimizer_state_dict"])
+        if self.train_loader is not None:
+            self.train_loader.restore(state["pipeline"])
+        torch.set_rng_state(state["rng_state"])
+        self.model.train()
+
+    def _write_checkpoint(self, filename: Path, history: dict, state: dict[str, Any]) -> None:
+        """The book's checkpoint dictionary, ``torch.save``d, with the generators' and the
+        loader's positions besides."""
+        try:
+            with atomic_write(filename) as handle:
+                torch.save({**history, **state}, handle)
+        except (OSError, RuntimeError) as exc:  # a full disk is torch's RuntimeError
+            raise DataError(f"cannot write checkpoint {filename}: {getattr(exc, 'strerror', None) or exc}") from None
+
+    def _read_checkpoint(self, filename: Path) -> tuple[dict, dict[str, Any]]:
+        """``torch.load(weights_only=True)``: tensors and plain containers, never code."""
         try:
             checkpoint = torch.load(filename, weights_only=True)
         except FileNotFoundError:
             raise DataError(f"no checkpoint at {filename}") from None
         except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
             raise DataError(f"{filename} is not a checkpoint ({exc})") from None
-        self._check_checkpoint(checkpoint, filename)
-        self.model.load_state_dict(checkpoint["model_state_dict"])
-        self.optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
-        if self.train_loader is not None:
-            data.restore_pipeline(self.train_loader, checkpoint["pipeline"])
-        torch.set_rng_state(checkpoint["rng_state"])
-        self.total_epochs = checkpoint["epoch"]
-        self.losses = list(checkpoint["loss"])
-        self.val_losses = list(checkpoint["val_loss"])
-        self.val_accuracies = list(checkpoint["val_accuracy"])
-        self.model.train()
+        if not isinstance(checkpoint, dict) or CHECKPOINT_KEYS - set(checkpoint):
+            missing = sorted(CHECKPOINT_KEYS - set(checkpoint)) if isinstance(checkpoint, dict) else CHECKPOINT_KEYS
+            raise DataError(f"{filename} is not a checkpoint of this trainer: it lacks {', '.join(missing)}")
+        history = {key: checkpoint[key] for key in HISTORY_KEYS}
+        state = {key: checkpoint[key] for key in ("model_state_dict", "optimizer_state_dict", "rng_state", "pipeline")}
+        self._check_state(state, filename)
+        return history, state
 
-    def _check_checkpoint(self, checkpoint: dict, filename: str | Path) -> None:
-        missing = CHECKPOINT_KEYS - set(checkpoint) if isinstance(checkpoint, dict) else CHECKPOINT_KEYS
-        if missing:
-            raise DataError(f"{filename} is not a checkpoint of this trainer: it lacks {', '.join(sorted(missing))}")
-        shapes = {name: tuple(value.shape) for name, value in checkpoint["model_state_dict"].items()}
-        if shapes != {name: tuple(value.shape) for name, value in self.model.state_dict().items()}:
+    def _check_state(self, state: dict[str, Any], filename: Path) -> None:
+        """Refuse a state that does not fit this model, optimizer and loader, tensor for tensor."""
+        current = self._state()
+        if not _same_tensors(state["model_state_dict"], current["model_state_dict"]):
             raise DataError(f"{filename} is not a checkpoint of this model: its model variables differ")
-        groups = [len(group["params"]) for group in checkpoint["optimizer_state_dict"]["param_groups"]]
-        if groups != [len(group["params"]) for group in self.optimizer.param_groups]:
+        saved = state["model_state_dict"]
+        if not all(torch.isfinite(value).all() for value in saved.values() if value.is_floating_point()):
+            raise DataError(f"{filename}: its model holds values that are not finite numbers")
+        optimizer = state["optimizer_state_dict"]
+        groups = optimizer.get("param_groups") if isinstance(optimizer, dict) else None
+        if not isinstance(groups, list) or not all(isinstance(g, dict) and isinstance(g.get("params"), list) for g in groups):
+            raise DataError(f"{filename} is not a checkpoint of this trainer: its optimizer state is not one")
+        if [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.optimizer.param_groups]:
             raise DataError(f"{filename} is not a checkpoint of this model: its optimizer variables differ")
-        if self.train_loader is not None and set(checkpoint["pipeline"]) != set(data.pipeline_state(self.train_loader)):
+        rng = state["rng_state"]
+        if not isinstance(rng, torch.Tensor) or rng.dtype != torch.uint8 or rng.shape != current["rng_state"].shape:
+            raise DataError(f"{filename}: its rng_state is not torch's generator state")
+        pipeline = state["pipeline"]
+        if not isinstance(pipeline, dict) or not _same_tensors(pipeline, current["pipeline"]):
             raise DataError(f"{filename} was saved with another kind of training loader")
 
     # -- figures -------------------------------------------------------------------------
-
-    def plot_losses(self) -> Figure:
-        return plots.losses_figure({"torch": (self.losses, self.val_losses)}, title="torch")
 
     def _layer(self, name: str) -> nn.Module:
         children = {child: module for child, module in self.model.named_children() if child != "nhwc_to_nchw"}
@@ -311,13 +238,12 @@ class StepByStep:
         fused = [children[f"{name}_{kind}"] for kind in FUSED if f"{name}_{kind}" in children]
         return fused[0] if fused else self._layer(name)
 
-    def visualize_filters(self, layer: str) -> Figure:
-        """A conv layer's kernels, ``(out, in, kh, kw)``, as images."""
+    def _kernels(self, layer: str) -> np.ndarray:
         module = self._layer(layer)
         if not isinstance(module, nn.Conv2d):
             convs = [name for name, child in self.model.named_children() if isinstance(child, nn.Conv2d)]
             raise TwinspecError(f"layer '{layer}' is not a conv2d layer (conv2d layers: {', '.join(convs) or 'none'})")
-        return plots.filters_figure(module.weight.detach().numpy(), layer)
+        return module.weight.detach().numpy()
 
     def attach_hooks(self, layers: Sequence[str]) -> None:
         """Record the outputs of ``layers`` (``(N, C, H, W)`` or ``(N, F)``) at each forward pass."""
@@ -338,58 +264,27 @@ class StepByStep:
             handle.remove()
         self.handles = {}
 
-    def visualize_outputs(
-        self,
-        layers: Sequence[str],
-        n_images: int = 10,
-        y: np.ndarray | None = None,
-        classes: Sequence[str] | None = None,
-    ) -> Figure:
-        """The inputs and outputs recorded at the last hooked ``predict``, for its first
-        ``n_images``; ``y`` labels the rows with their classes."""
-        return plots.recorded_outputs_figure(self.visualization, self.visualized_inputs, layers, n_images, y, classes)
-
     # -- learning-rate range test --------------------------------------------------------
 
-    def lr_range_test(
-        self, end_lr: float, num_iter: int = 100, step_mode: str = "exp", alpha: float = 0.05
-    ) -> tuple[dict[str, list[float]], Figure]:
-        """The book's range test: raise the learning rate each step over the training
-        loader, record the smoothed loss, then put model, optimizer and generators back."""
-        if self.train_loader is None:
-            raise TwinspecError("set_loaders() first: the range test runs over the training loader")
-        saved = {
-            "model": copy.deepcopy(self.model.state_dict()),
-            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
-            "rng": torch.get_rng_state(),
-            "pipeline": data.pipeline_state(self.train_loader),
-        }
-        start_lr = self.optimizer.param_groups[0]["lr"]
-        lrs = learning_rates(start_lr, end_lr, num_iter, step_mode)
-        scheduler = LambdaLR(self.optimizer, lr_lambda=lambda step: lrs[min(step, num_iter - 1)] / start_lr)
-        raw: list[float] = []
+    def _learning_rate(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def _range_step(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> float:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         self.model.train()
-        try:
-            while len(raw) < num_iter:
-                for x, y in self.train_loader:
-                    loss = self.loss_fn(self.model(x), y)
-                    loss.backward()
-                    raw.append(loss.item())
-                    self.optimizer.step()
-                    scheduler.step()
-                    self.optimizer.zero_grad()
-                    if len(raw) == num_iter:
-                        break
-        finally:
-            self.optimizer.load_state_dict(saved["optimizer"])
-            self.model.load_state_dict(saved["model"])
-            torch.set_rng_state(saved["rng"])
-            data.restore_pipeline(self.train_loader, saved["pipeline"])
-        tracking = {"lr": lrs.tolist(), "loss": smoothed(raw, alpha)}
-        return tracking, plots.lr_range_figure(tracking["lr"], tracking["loss"], step_mode)
+        return self._train_step(x, y)
 
 
-def _test_figures(steps: list[tuple[float, np.ndarray]]) -> tuple[float, np.ndarray]:
-    """``evaluate``'s figures from its batches' ``(loss, counts)``: the plain mean of the batch
-    losses and the summed per-class counts (Lightning's ``trainer.test`` records the same steps)."""
-    return float(np.mean([loss for loss, _ in steps])), np.sum([counts for _, counts in steps], axis=0)
+def _same_tensors(saved: Any, current: dict[str, torch.Tensor]) -> bool:
+    """Whether ``saved`` holds tensors of ``current``'s names, shapes and dtypes."""
+    return (
+        isinstance(saved, dict)
+        and set(saved) == set(current)
+        and all(
+            isinstance(saved[key], torch.Tensor)
+            and saved[key].shape == value.shape
+            and saved[key].dtype == value.dtype
+            for key, value in current.items()
+        )
+    )

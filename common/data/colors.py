@@ -1,6 +1,6 @@
 """Synthetic images whose class is their colour, to catch channel-order bugs.
 
-The lines datasets have one channel, so a backend that confuses NCHW with NHWC, or RGB
+The lines datasets have one channel, so a column that confuses NCHW with NHWC, or RGB
 with BGR, still trains on them. Here each image holds one random shape (a line or a
 filled rectangle, of random position and size) over noise in all three channels, and the
 class is the channel the shape is lit in. Shape and position carry no information, so a

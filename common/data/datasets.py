@@ -1,7 +1,7 @@
-"""The canonical arrays every backend starts from: uint8 ``(N, C, H, W)``, int64 labels.
+"""The canonical arrays every column starts from: uint8 ``(N, C, H, W)``, int64 labels.
 
 Generated sets (the book's lines, the colour set) and the user's files (``--data``) are
-read through the same cache, so that every backend, in any process, sees the same bytes.
+read through the same cache, so that every column, in any process, sees the same bytes.
 """
 
 from __future__ import annotations

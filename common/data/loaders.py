@@ -1,7 +1,7 @@
 """Datasets the user brings: a folder of images per class, keras' ``mnist.npz``, CIFAR-10.
 
 Each loader returns the canonical arrays (uint8 images ``(N, C, H, W)``, int64 labels)
-and the class names, so that both backends train on the same bytes, as they do on the
+and the class names, so that every column trains on the same bytes, as it does on the
 generated sets. Nothing here downloads: a missing file is a ``DataError`` that says where
 to get it, and a malformed one is a ``DataError`` that names it.
 """

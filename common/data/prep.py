@@ -1,7 +1,7 @@
-"""Data preparation both backends agree on, in numpy: split, scale, normalise, flip, weights.
+"""Data preparation every column agrees on, in numpy: split, scale, normalise, flip, weights.
 
 The split reproduces ``torch.utils.data.random_split`` after ``torch.manual_seed(seed)``,
-so every backend trains and validates on the same samples as the book.
+so every column trains and validates on the same samples as the book.
 """
 
 from __future__ import annotations

@@ -18,12 +18,11 @@ from common.errors import DataError
 from common.files.atomic import atomic_write
 from common.files.npz import read_npz
 
-HISTORY_KEYS = ("epoch", "loss", "val_loss", "val_accuracy")
 _HOW = "save one with save_checkpoint()"
 
 
 def write_checkpoint(filename: str | Path, history: dict, arrays: dict[str, np.ndarray]) -> None:
-    """``history`` (``HISTORY_KEYS``) as JSON and ``arrays`` by name, written whole or not at all."""
+    """``history`` as JSON and ``arrays`` by name, written whole or not at all."""
     try:
         with atomic_write(Path(filename)) as handle:
             np.savez(handle, state=np.array(json.dumps(history)), **arrays)
@@ -32,15 +31,13 @@ def write_checkpoint(filename: str | Path, history: dict, arrays: dict[str, np.n
 
 
 def read_checkpoint(filename: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
-    """The history and the arrays of a checkpoint; anything else is one ``DataError``."""
+    """The history (as the JSON holds it: the trainer checks it) and the arrays of a
+    checkpoint; anything else is one ``DataError``."""
     arrays = read_npz(Path(filename), "checkpoint", _HOW)
     try:
         history = json.loads(str(arrays.pop("state")))
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, RecursionError):  # a history nested too deep to parse is no history
         raise DataError(f"{filename} is not a checkpoint of this trainer: it has no readable history") from None
-    missing = set(HISTORY_KEYS) - set(history) if isinstance(history, dict) else set(HISTORY_KEYS)
-    if missing:
-        raise DataError(f"{filename} is not a checkpoint of this trainer: it lacks {', '.join(sorted(missing))}")
     return history, arrays
 
 
@@ -61,14 +58,26 @@ def in_order(arrays: dict[str, np.ndarray], prefix: str) -> list[np.ndarray]:
 
 
 def check_fit(
-    filename: str | Path, arrays: dict[str, np.ndarray], shapes: dict[str, Sequence], pipeline: Iterable[str] | None
+    filename: str | Path,
+    arrays: dict[str, np.ndarray],
+    expected: dict[str, Sequence[tuple[tuple[int, ...], np.dtype]]],
+    pipeline: dict[str, np.ndarray] | None,
 ) -> None:
     """Refuse, before anything is restored, a checkpoint whose numbered variables are not
-    ``shapes`` (by prefix, in number and shape) or whose pipeline state has other keys
-    than ``pipeline`` (``None``: the trainer has no training loader to restore)."""
-    for prefix, expected in shapes.items():
-        saved = {key: value.shape for key, value in group(arrays, prefix).items()}
-        if saved != {str(i): tuple(shape) for i, shape in enumerate(expected)}:
+    ``expected`` (by prefix: their number, each one's shape and dtype, and finite where they
+    are floats) or whose pipeline state is not like ``pipeline`` (``None``: the trainer has no
+    training loader to restore)."""
+    for prefix, variables in expected.items():
+        saved = group(arrays, prefix)
+        if {key: value.shape for key, value in saved.items()} != {str(i): s for i, (s, _) in enumerate(variables)}:
             raise DataError(f"{filename} is not a checkpoint of this model: its {prefix} variables differ")
-    if pipeline is not None and set(group(arrays, "pipeline")) != set(pipeline):
-        raise DataError(f"{filename} was saved with another kind of training loader")
+        for i, (_, dtype) in enumerate(variables):
+            value = saved[str(i)]
+            if value.dtype != np.dtype(dtype):
+                raise DataError(f"{filename}: {prefix} variable {i} holds {value.dtype} values, not {np.dtype(dtype)}")
+            if np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
+                raise DataError(f"{filename}: {prefix} variable {i} holds values that are not finite numbers")
+    if pipeline is not None:
+        saved = group(arrays, "pipeline")
+        if {k: (v.shape, v.dtype) for k, v in saved.items()} != {k: (v.shape, v.dtype) for k, v in pipeline.items()}:
+            raise DataError(f"{filename} was saved with another kind of training loader")

@@ -3,13 +3,15 @@
 Canonical layout (what torch stores): conv2d ``weight`` is ``(out, in, kh, kw)``; linear
 ``weight`` is ``(out, in)`` with inputs in C, H, W order after a flatten; ``bias`` is
 ``(out,)``; batchnorm has ``weight, bias, running_mean, running_var``; PReLU ``weight`` is
-``(1,)``. Each backend converts to and from it, so a file moves weights between
+``(1,)``. Each column converts to and from it, so a file moves weights between
 frameworks and layouts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -85,6 +87,24 @@ def load_weights(path: Path, model: ModelSpec) -> Weights:
         layer, _, param = key.partition("/")
         weights.setdefault(layer, {})[param] = value
     return check_weights(weights, model, str(path))
+
+
+def export_tensorflow(spec: ModelSpec, variables_of: Callable[[str], dict[str, Any]]) -> Weights:
+    """Neutral weights from a TensorFlow-family model (Keras' or a ``tf.Module``), whose
+    ``variables_of(layer)`` gives a layer's variables by their neutral names."""
+    return {
+        name: {key: from_tensorflow(spec, name, key, var.numpy()) for key, var in variables_of(name).items()}
+        for name in expected_shapes(spec)
+    }
+
+
+def import_tensorflow(spec: ModelSpec, weights: Weights, variables_of: Callable[[str], dict[str, Any]]) -> None:
+    """Neutral weights, checked, assigned into a TensorFlow-family model's variables."""
+    check_weights(weights, spec, "weights")
+    for name, params in weights.items():
+        variables = variables_of(name)
+        for key, value in params.items():
+            variables[key].assign(to_tensorflow(spec, name, key, np.asarray(value), tuple(variables[key].shape)))
 
 
 def to_tensorflow(spec: ModelSpec, name: str, key: str, value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -33,6 +33,7 @@ from common.parity.stats import (
 from common.present.tables import format_lockstep_figures
 from common.replay.torch_init import torch_initial_weights
 from common.runs.result import RunResult
+from common.runs.runner import train_round_off, train_spec
 from spec.schema import LAYOUTS, Spec
 
 
@@ -62,13 +63,13 @@ def check_forward(spec: Spec, names: list[str] | None = None) -> ForwardParity:
 
 def lockstep_runs(spec: Spec, layout: str, names: list[str]) -> dict[str, RunResult]:
     """Each column's lockstep run of ``spec`` in ``layout``."""
-    return {name: columns.load(name, "runner").train_spec(spec, layout, "lockstep") for name in columns.ordered(names)}
+    return {name: train_spec(name, spec, layout, "lockstep") for name in columns.ordered(names)}
 
 
 def floor_run(spec: Spec, layout: str, init: Weights | None = None, seed: int = 0) -> RunResult:
     """The reference's lockstep run with round-off injected at every step (``seed`` picks
     the ups and downs): the noise floor lockstep verdicts are judged by, measured here."""
-    return columns.load(columns.REFERENCE, "runner").train_round_off(spec, layout, init, seed)
+    return train_round_off(spec, layout, init, seed)
 
 
 def judge_lockstep(
@@ -118,13 +119,10 @@ def check_native(
         init = torch_initial_weights(seeded.model)
         runs: dict[str, RunResult] = {}
         for name in names:
-            runner = columns.load(name, "runner")
-            runs[name] = runner.train_spec(seeded, layout_for(spec, name, layout), init=init)
+            runs[name] = train_spec(name, seeded, layout_for(spec, name, layout), init=init)
             own = columns.column(name).own_init
             if own_init and own is not None:
-                runs[f"{name}-init"] = runner.train_spec(
-                    seeded.with_overrides(init=own), layout_for(spec, name, layout)
-                )
+                runs[f"{name}-init"] = train_spec(name, seeded.with_overrides(init=own), layout_for(spec, name, layout))
         for key, run in runs.items():
             accuracies.setdefault(key, []).append(run.val_accuracy)
         n_val = sum(total for _, total in runs[reference].per_class)
@@ -151,7 +149,7 @@ def parity_report(
     ``run.py parity --json`` writes them."""
     reference = columns.REFERENCE
     others = [name for name in columns.ordered(names) if name != reference]
-    report: dict = {"model": spec.name, "reference": reference, "backends": others}
+    report: dict = {"model": spec.name, "reference": reference, "columns": others}
     if "forward" in checks:
         forward = check_forward(spec, [reference, *others])
         say(f"forward parity, {spec.name}: max |difference| per pair (tolerance 1e-5)")
@@ -179,7 +177,7 @@ def _lockstep_report(spec: Spec, names: list[str], layouts: tuple[str, ...], say
         for name, lockstep in check_lockstep(spec, layout, names).items():
             figures[name][layout] = lockstep.figures()
             say(f"  {name} {layout}: " + format_lockstep_figures(lockstep))
-    backends = {
+    judged = {
         name: {
             "max_rel_loss_diff": max(f["max_rel_loss_diff"] for f in per_layout.values()),
             "max_rel_weight_diff": max(f["max_rel_weight_diff"] for f in per_layout.values()),
@@ -190,10 +188,10 @@ def _lockstep_report(spec: Spec, names: list[str], layouts: tuple[str, ...], say
         }
         for name, per_layout in figures.items()
     }
-    for figures_of in backends.values():
+    for figures_of in judged.values():
         figures_of["passed"] = figures_of["verdict"] == "passed"
-    verdict = worst_verdict(b["verdict"] for b in backends.values())
-    return {"backends": backends, "verdict": verdict, "passed": verdict == "passed"}
+    verdict = worst_verdict(b["verdict"] for b in judged.values())
+    return {"columns": judged, "verdict": verdict, "passed": verdict == "passed"}
 
 
 def worst_verdict(verdicts: Iterable[str]) -> str:
@@ -206,7 +204,7 @@ def _native_report(
     spec: Spec, names: list[str], layout: str | None, first_seed: int, say: Callable[[str], None]
 ) -> dict:
     reference = columns.REFERENCE
-    say(f"native parity, {spec.name}: {NATIVE_SEEDS} paired seeds per backend (training...)")
+    say(f"native parity, {spec.name}: {NATIVE_SEEDS} paired seeds per column (training...)")
     natives = check_native(
         spec,
         names,
@@ -214,7 +212,7 @@ def _native_report(
         layout=layout,
         on_seed=lambda seed, accs: say(f"  seed {seed}: " + "  ".join(f"{key} {acc:.3f}" for key, acc in accs.items())),
     )
-    backends = {}
+    judged = {}
     for name, native in natives.items():
         say(
             f"  {name}: {native.acc_mean:.3f} ± {native.acc_std:.3f} against {reference}"
@@ -226,7 +224,7 @@ def _native_report(
                 f"  {name} with its framework's own default init (glorot, zero bias; not judged):"
                 f" {native.own_init_acc_mean:.3f} ± {native.own_init_acc_std:.3f}"
             )
-        backends[name] = {
+        judged[name] = {
             "acc_mean": native.acc_mean,
             "acc_std": native.acc_std,
             "reference_acc_mean": native.reference_acc_mean,
@@ -238,4 +236,4 @@ def _native_report(
             "own_init_acc_std": native.own_init_acc_std,
             "passed": native.passed,
         }
-    return {"backends": backends, "passed": all(b["passed"] for b in backends.values())}
+    return {"columns": judged, "passed": all(b["passed"] for b in judged.values())}

@@ -3,8 +3,8 @@ trajectory from the same weights and batches (lockstep), the same accuracy (nati
 
 Native runs draw from different random streams, so single runs differ by chance. Most of
 that chance is the initial weights (a ReLU stack either trains or dies from its first
-draw), so the runs are paired: for each seed both backends start from the same initial
-weights, torch's default init under that seed, and then train natively, each with its
+draw), so the runs are paired: for each seed every column starts from the same initial
+weights, torch's default init under that seed, and then trains natively, each with its
 own sampler, flips and arithmetic. The per-seed accuracy differences are what the port
 could change; their mean must lie within ``Z`` standard errors of zero, plus the accuracy
 of one validation sample (the granularity below which two runs cannot differ).

@@ -4,7 +4,7 @@ Every ``*_figure`` function returns a ``matplotlib.figure.Figure`` and draws not
 screen: a run directory saves it with ``save_png``, the HTML report embeds ``png_bytes``.
 They take framework-free arrays in the canonical layouts of ``common`` (images and
 feature maps ``(N, C, H, W)``, conv kernels ``(out, in, kh, kw)`` as torch stores them),
-so that both backends' results go through the same drawing code and look alike.
+so that every column's results go through the same drawing code and look alike.
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ def png_bytes(fig: Figure, dpi: float | None = EMBED_DPI) -> bytes:
 def losses_figure(curves: dict[str, tuple[Sequence[float], Sequence[float]]], title: str = "") -> Figure:
     """Training (solid) and validation (dashed) loss per epoch, one colour per label.
 
-    Every backend goes on the same axes so that their runs are compared at a glance; the y
+    Every column goes on the same axes so that their runs are compared at a glance; the y
     axis is logarithmic because losses fall by orders of magnitude. In lockstep the curves
-    coincide, so each backend also has its width and markers (``FRAMEWORK_STYLES``): a
+    coincide, so each column also has its width and markers (``FRAMEWORK_STYLES``): a
     thick pale line under thin marked ones, all visible on top of each other.
     """
     fig = Figure(figsize=(7, 4), dpi=100, layout="constrained")

@@ -7,9 +7,11 @@ black spaces them, so that a generated listing reads like hand-written, formatte
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.calls import SPREAD, Assign, Call, Listed, Name, Source
 from spec.errors import printable
 from spec.schema import Spec
 
@@ -33,6 +35,18 @@ def definition(path: Path, name: str) -> str:
             start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
             return "\n".join(source.splitlines()[start : node.end_lineno])
     raise LookupError(f"{path} defines no {name}")
+
+
+def definitions(path: Path, used: list[str]) -> list[str]:
+    """The source of each name in ``used`` that the module file ``path`` defines at its top
+    level, in the order used: a listing prints the helpers its calls use (a loss or layer
+    the framework lacks) as they stand in the column, so it shows the code that runs."""
+    defined = {
+        node.name
+        for node in ast.parse(path.read_text(encoding="utf-8")).body
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+    }
+    return [definition(path, name) for name in used if name in defined]
 
 
 def escape_comment(text: str) -> str:
@@ -73,13 +87,13 @@ def code(*names: str) -> list[Code]:
 
 
 @dataclass(frozen=True)
-class Call:
-    """A call, or any bracketed list: ``opening`` ends with its bracket, and the items are
-    ``(prefix, value)`` pairs such as ``("lr=", 0.1)`` or ``("**", Call(...))``."""
+class Bracketed:
+    """A bracketed list laid out like a call's arguments (``[`` ... ``]``): ``items`` are
+    ``(prefix, value)`` pairs."""
 
     opening: str
     items: list[tuple[str, object]]
-    closing: str = ")"
+    closing: str
     explode: bool = False  # one item per line with a trailing comma, which black then keeps
 
 
@@ -87,11 +101,29 @@ def call_args(*args: object, **kwargs: object) -> list[tuple[str, object]]:
     return [("", arg) for arg in args] + [(f"{key}=", value) for key, value in kwargs.items()]
 
 
-def literal(value: object) -> str:
-    """Python source for a value of a spec: numbers, strings, lists and tuples of them."""
+def _layout(value: object) -> Bracketed | None:
+    """A call or bracketed list as the brackets and items that :func:`render` lays out."""
+    if isinstance(value, Bracketed):
+        return value
     if isinstance(value, Call):
-        return value.opening + ", ".join(prefix + literal(item) for prefix, item in value.items) + value.closing
-    if isinstance(value, Code):
+        items = [("", arg) for arg in value.args]
+        items += [("**" if key == SPREAD else f"{key}=", item) for key, item in value.kwargs]
+        return Bracketed(f"{value.path}(", items, ")", value.explode)
+    if isinstance(value, Listed):
+        return Bracketed("[", [("", item) for item in value], "]", explode=True)
+    return None
+
+
+def literal(value: object) -> str:
+    """Python source for a value of a spec or a description: numbers, strings, lists and
+    tuples of them, calls, names and source text."""
+    bracketed = _layout(value)
+    if bracketed is not None:
+        inner = ", ".join(prefix + literal(item) for prefix, item in bracketed.items)
+        return bracketed.opening + inner + bracketed.closing
+    if isinstance(value, Source):
+        return value.text
+    if isinstance(value, (Code, Name)):
         return str(value)
     if isinstance(value, str):
         return string_literal(value)
@@ -107,16 +139,41 @@ def render(prefix: str, value: object, suffix: str = "", indent: int = 0) -> str
     else the items on one indented line, else one item per line with a trailing comma."""
     pad = " " * indent
     flat = pad + prefix + literal(value) + suffix
-    if not isinstance(value, Call) or (len(flat) <= LINE_LENGTH and not value.explode):
+    bracketed = _layout(value)
+    if bracketed is None or (len(flat) <= LINE_LENGTH and not _exploded(value)):
         return flat
-    inner = " " * (indent + 4) + ", ".join(item_prefix + literal(item) for item_prefix, item in value.items)
-    if not value.explode and len(inner) <= LINE_LENGTH:
+    inner = " " * (indent + 4) + ", ".join(item_prefix + literal(item) for item_prefix, item in bracketed.items)
+    if not bracketed.explode and len(inner) <= LINE_LENGTH and not any(_exploded(item) for _, item in bracketed.items):
         body = [inner]
-    elif not value.explode and len(value.items) == 1:
-        body = [render(*value.items[0], indent=indent + 4)]
+    elif not bracketed.explode and len(bracketed.items) == 1:
+        body = [render(*bracketed.items[0], indent=indent + 4)]
     else:
-        body = [render(item_prefix, item, ",", indent + 4) for item_prefix, item in value.items]
-    return "\n".join([pad + prefix + value.opening, *body, pad + value.closing + suffix])
+        body = [render(item_prefix, item, ",", indent + 4) for item_prefix, item in bracketed.items]
+    return "\n".join([pad + prefix + bracketed.opening, *body, pad + bracketed.closing + suffix])
+
+
+def _exploded(value: object) -> bool:
+    """Whether ``value`` holds a list or call written one item a line: then so is all around it."""
+    bracketed = _layout(value)
+    return bracketed is not None and (bracketed.explode or any(_exploded(item) for _, item in bracketed.items))
+
+
+def render_statement(statement: Assign, indent: int = 0) -> str:
+    """An :class:`~common.calls.Assign` as a line (two, under ``if when:``), with its comment."""
+    comment = f"  # {escape_comment(statement.comment)}" if statement.comment else ""
+    if statement.when is None:
+        return render(f"{statement.target} = ", statement.value, comment, indent)
+    line = render(f"{statement.target} = ", statement.value, indent=indent + 4)
+    return f"{' ' * indent}if {statement.when}:{comment}\n{line}"
+
+
+def join_sections(spec: Spec, *sections: Callable[[Spec], str | list[str]]) -> str:
+    """A whole listing: each section's blocks for ``spec``, in order, spaced as black spaces them."""
+    blocks: list[str] = []
+    for section in sections:
+        made = section(spec)
+        blocks += [made] if isinstance(made, str) else made
+    return join_blocks(blocks)
 
 
 def join_blocks(blocks: list[str]) -> str:

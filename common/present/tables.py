@@ -22,7 +22,7 @@ def _counts(classes: list[str], per_class: list[list[int]]) -> str:
 
 def format_summary(result: RunResult) -> str:
     lines = [
-        f"{result.backend} {result.model} ({result.mode}, {result.layout}): {result.epochs} epochs"
+        f"{result.column} {result.model} ({result.mode}, {result.layout}): {result.epochs} epochs"
         f" in {result.seconds:.1f}s, {result.params} parameters",
         f"  final loss {result.train_loss[-1]:.4f}  val_loss {result.val_loss[-1]:.4f}"
         f"  val_accuracy {result.val_accuracy:.2%}",
@@ -126,28 +126,28 @@ def parity_matrix(reports: list[dict]) -> str:
     """A line per spec and column from ``run.py parity`` reports: each check's worst figure
     against the reference, and its verdict."""
     header = (
-        f"{'model':<12}  {'backend':<10}  {'forward':>10}  {'lockstep nchw':>15}  {'lockstep nhwc':>15}"
+        f"{'model':<12}  {'column':<10}  {'forward':>10}  {'lockstep nchw':>15}  {'lockstep nhwc':>15}"
         f"  {'native |d| / bound':>20}"
     )
-    lines = ["", "parity matrix (each backend against the reference)", header]
+    lines = ["", "parity matrix (each column against the reference)", header]
     for report in reports:
         forward = report.get("forward")
         lockstep = report.get("lockstep")
         native = report.get("native")
-        for column in report["backends"]:
+        for column in report["columns"]:
             cells = [_verdict(f"{forward['max_abs_diff']:.2g}", forward["passed"]) if forward else "-"]
             for layout in ("nchw", "nhwc"):
                 if lockstep is None:
                     cells.append("-")
-                elif layout in lockstep["backends"][column]["layouts"]:
-                    figures = lockstep["backends"][column]["layouts"][layout]
+                elif layout in lockstep["columns"][column]["layouts"]:
+                    figures = lockstep["columns"][column]["layouts"][layout]
                     cells.append(
                         "chaotic" if figures["chaotic"] else _verdict(f"{figures['ratio']:.2g}", figures["passed"])
                     )
                 else:
                     cells.append("-")
             if native:
-                figures = native["backends"][column]
+                figures = native["columns"][column]
                 cells.append(_verdict(f"{figures['difference']:.3f} / {figures['bound']:.3f}", figures["passed"]))
             else:
                 cells.append("-")

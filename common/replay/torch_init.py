@@ -4,7 +4,7 @@ followed by building the ``nn.Sequential`` produces, bit for bit, without torch.
 Each layer initialises itself as it is constructed, in spec order: ``nn.Linear`` and
 ``nn.Conv2d`` draw their weight (kaiming-uniform, a = sqrt 5) then their bias (uniform
 within 1/sqrt(fan_in)); batchnorm and PReLU draw nothing. With ``init: keras`` the torch
-backend then redraws every weight glorot-uniform and zeroes the biases, in the same order.
+column then redraws every weight glorot-uniform and zeroes the biases, in the same order.
 """
 
 from __future__ import annotations

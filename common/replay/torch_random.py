@@ -2,7 +2,7 @@
 
 ``torch.manual_seed(s)`` seeds an MT19937 exactly as numpy's legacy ``seed(s)`` does, so
 numpy can reproduce what torch draws without importing torch. This is what lets
-``common`` hand both backends the same split (and, for lockstep, the same weights and
+``common`` hand every column the same split (and, for lockstep, the same weights and
 batches) as the book's torch run.
 """
 

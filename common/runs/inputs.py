@@ -1,4 +1,4 @@
-"""What a training run starts from, the same for both backends: the split, and in
+"""What a training run starts from, the same for every column: the split, and in
 lockstep mode the batch plan and the initial weights, all drawn in numpy as torch would."""
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ MAX_PLAN_DRAWS = 10**8
 class RunInputs:
     split: Split
     data: DataSpec  # the spec's, with normalize: auto resolved to the training split's statistics
-    plan: Plan | None  # lockstep: every epoch's batches, flips and dropout masks; native: each backend draws its own
-    init: Weights | None  # None: the backend's own seeded init
+    plan: Plan | None  # lockstep: every epoch's batches, flips and dropout masks; native: each column draws its own
+    init: Weights | None  # None: the column's own seeded init
 
 
 def run_inputs(spec: Spec, layout: str, mode: str = "native", init: Weights | None = None) -> RunInputs:

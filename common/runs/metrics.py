@@ -1,4 +1,4 @@
-"""Predictions and per-class counts from raw model outputs, identical for both backends."""
+"""Predictions and per-class counts from raw model outputs, identical for every column."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class RunResult:
-    backend: str
+    column: str
     model: str
     layout: str
     mode: str

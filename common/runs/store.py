@@ -16,9 +16,9 @@ from common.parity.stats import LockstepParity
 from common.runs.result import RunResult
 
 
-def default_run_dir(model: str, backend: str, root: Path = Path("runs"), suffix: str = "") -> Path:
-    """``runs/<model>-<backend>-<time><suffix>``, numbered if a run of the same second exists."""
-    stem = f"{model}-{backend}-{time.strftime('%Y%m%d-%H%M%S')}"
+def default_run_dir(model: str, column: str, root: Path = Path("runs"), suffix: str = "") -> Path:
+    """``runs/<model>-<column>-<time><suffix>``, numbered if a run of the same second exists."""
+    stem = f"{model}-{column}-{time.strftime('%Y%m%d-%H%M%S')}"
     out, n = root / f"{stem}{suffix}", 1
     while out.exists():
         n += 1
@@ -88,9 +88,9 @@ def write_run(result: RunResult, out: Path, native: dict[str, Callable[[Path], N
     from common.present import plots  # matplotlib takes a second to import: only a run that writes pays it
 
     def write(staging: Path) -> None:
-        title = f"{result.model} ({result.backend}, {result.mode})"
+        title = f"{result.model} ({result.column}, {result.mode})"
         plots.save_png(
-            plots.losses_figure({result.backend: (result.train_loss, result.val_loss)}, title), staging / "loss.png"
+            plots.losses_figure({result.column: (result.train_loss, result.val_loss)}, title), staging / "loss.png"
         )
         save_weights(result.weights, staging / "weights.npz")
         (staging / RUN_SPEC).write_text(result.spec_yaml)
@@ -107,12 +107,12 @@ def comparison(
     """What ``compare.json`` holds: each column's metrics, and each column's lockstep
     figures against the reference, if any."""
     first = next(iter(results.values()))
-    content: dict = {"model": first.model, "mode": first.mode, "backends": {}}
-    content["backends"] = {name: result.metrics() for name, result in results.items()}
+    content: dict = {"model": first.model, "mode": first.mode, "columns": {}}
+    content["columns"] = {name: result.metrics() for name, result in results.items()}
     if lockstep is not None:
         content["lockstep"] = {
             "reference": reference,
-            "backends": {name: parity.figures() for name, parity in lockstep.items()},
+            "columns": {name: parity.figures() for name, parity in lockstep.items()},
         }
     return content
 

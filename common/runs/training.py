@@ -1,10 +1,9 @@
-"""A trained run collected the same way for every column (they share the book's trainer API)."""
+"""A trained run collected the same way for every column (``StepByStepBase``, the book's trainer API)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
@@ -12,18 +11,19 @@ from common.data.datasets import load_dataset
 from common.data.prep import resolve_normalization, split_dataset
 from common.runs.metrics import accuracy
 from common.runs.result import RunResult
+from common.runs.trainer import EpochCallback, StepByStepBase
 from spec.schema import DataSpec, Spec
 
 
 def train_run(
-    trainer: Any,
+    trainer: StepByStepBase,
     spec: Spec,
     *,
-    backend: str,
+    column: str,
     layout: str,
     mode: str,
     export: Callable,
-    on_epoch: Callable | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> RunResult:
     """Train with a column's ``StepByStep`` for the spec's epochs and collect what the run
     produced; ``export`` turns the column's model into neutral weights. Then, and only
@@ -38,7 +38,7 @@ def train_run(
         test_loss, counts = trainer.evaluate(trainer.test_loader)
         test_per_class = np.asarray(counts).tolist()
     return RunResult(
-        backend=backend,
+        column=column,
         model=spec.name,
         layout=layout,
         mode=mode,

@@ -1,0 +1,363 @@
+"""The book's ``StepByStep``, the part that is the same in every framework.
+
+The book's trainer keeps a history (losses, validation losses and accuracies, epochs
+trained), reseeds its generators at the start of ``train``, ends each epoch with the
+same bookkeeping, counts correct predictions per class, names its TensorBoard runs and
+draws its figures the same way whatever computes the steps. :class:`StepByStepBase` owns
+all of that, once, as Keras' ``trainers/trainer.py`` owns what its backends' trainers
+share. Each column's ``train.py`` subclasses it with its framework's step, data and
+checkpoint code only, so that ``diff`` of two columns' ``train.py`` shows the framework
+difference and nothing else.
+
+A checkpoint is restored whole or not at all: the column reads and checks the file
+(:meth:`StepByStepBase._read_checkpoint`), the history is checked here, and if restoring
+fails part-way the trainer is put back as it was.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from common.errors import DataError
+from common.present import plots
+from common.present.tables import format_parameter_table
+from common.runs.lr_range import learning_rates, smoothed
+from common.runs.metrics import batch_counts, check_finite_losses
+from spec.errors import TwinspecError, printable
+from spec.schema import TrainSpec
+
+EpochCallback = Callable[[int, float, float, float], None]  # epoch, loss, val_loss, val_acc
+Steps = list[tuple[float, np.ndarray]]  # a loop's batches: each one's loss and per-class [correct, total]
+HISTORY_KEYS = ("epoch", "loss", "val_loss", "val_accuracy")  # what a checkpoint's history holds
+MAX_HISTORY = 10**7  # epochs a checkpoint may record: more is not a history this trainer wrote
+
+
+class TrainingLoader(Protocol):
+    """The training batches a trainer iterates, with the state they draw from, owned and named
+    (each column's ``data.TrainingLoader``)."""
+
+    def __iter__(self): ...
+
+    def reseed(self, seed: int) -> None:
+        """Reseed its own generator, as the book's ``set_seed`` reseeds its sampler's, or
+        rewind its plan to the first epoch."""
+
+    def epochs_left(self) -> int | None:
+        """How many epochs its plan still holds; None for one that draws its own."""
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Where it stands: what a checkpoint needs to resume it exactly."""
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Put it back where :meth:`state` found it."""
+
+
+def loop_figures(steps: Steps) -> tuple[float, np.ndarray]:
+    """A loop's figures as the book computes them: the plain mean of the batch losses and
+    the summed per-class counts."""
+    return float(np.mean([loss for loss, _ in steps])), np.sum([counts for _, counts in steps], axis=0)
+
+
+def validation_figures(steps: Steps) -> tuple[float, float]:
+    """The validation loop's loss and accuracy, from its batches."""
+    loss, counts = loop_figures(steps)
+    return loss, float(counts[:, 0].sum() / counts[:, 1].sum())
+
+
+def check_history(history: Any, source: str | Path) -> dict:
+    """A checkpoint's history, refused with one line naming the field if it is not one this
+    trainer wrote: ``epoch`` a count, the loss lists finite numbers, one per epoch."""
+    if not isinstance(history, dict) or set(HISTORY_KEYS) - set(history):
+        missing = sorted(set(HISTORY_KEYS) - set(history)) if isinstance(history, dict) else HISTORY_KEYS
+        raise DataError(f"{source} is not a checkpoint of this trainer: it lacks {', '.join(missing)}")
+    epoch = history["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or not 0 <= epoch <= MAX_HISTORY:
+        raise DataError(f"{source}: epoch must be a count of epochs, got {str(epoch)[:40]!r}")
+    checked = {"epoch": int(epoch)}
+    for key in HISTORY_KEYS[1:]:
+        values = history[key]
+        if not isinstance(values, (list, tuple)) or len(values) > MAX_HISTORY:
+            raise DataError(f"{source}: {key} must be a list of numbers, got {type(values).__name__}")
+        if not all(
+            isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in values
+        ):
+            raise DataError(f"{source}: {key} must hold finite numbers")
+        checked[key] = [float(v) for v in values]
+    if len(checked["loss"]) != checked["epoch"] or len(checked["val_loss"]) != len(checked["val_accuracy"]):
+        raise DataError(f"{source}: its history does not hold one figure per epoch ({checked['epoch']} epochs)")
+    return checked
+
+
+class StepByStepBase(ABC):
+    """The book's trainer: ``set_seed`` at the start, the framework's steps, mean batch losses.
+
+    A column implements the methods marked abstract: its framework's seeding, epochs,
+    evaluation, prediction, hooks and checkpoint file, and reads of its model.
+    """
+
+    column: ClassVar[str]  # the registry's name: the figures' titles
+    parameters_title: ClassVar[str]  # where the parameter table comes from, in the framework's words
+
+    def __init__(self, model: Any, loss_fn: Any, optimizer: Any, loss_kind: str | None = None) -> None:
+        self.model = model
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        # how outputs become classes (common.runs.metrics); the book's three arguments infer it
+        self.loss_kind = loss_kind or self.infer_loss_kind(loss_fn)
+        self.train_loader: TrainingLoader | None = None
+        self.val_loader: Any = None
+        self.test_loader: Any = None
+        self.log_dir: Path | None = None  # set_tensorboard's run folder
+        self.losses: list[float] = []
+        self.val_losses: list[float] = []
+        self.val_accuracies: list[float] = []
+        self.total_epochs = 0
+        self.visualization: dict[str, np.ndarray] = {}  # hooked layers' outputs, (N, C, H, W) or (N, F)
+        self.visualized_inputs: np.ndarray | None = None  # what produced them, (N, C, H, W)
+        self.handles: dict[str, Any] = {}
+
+    @staticmethod
+    @abstractmethod
+    def infer_loss_kind(loss_fn: Any) -> str:
+        """The spec's name for a loss object: how the trainer turns outputs into classes."""
+
+    @classmethod
+    @abstractmethod
+    def from_spec(cls, model: Any, train: TrainSpec, mode: str = "native") -> StepByStepBase:
+        """A trainer for ``model`` with the spec's loss and optimizer (``mode``: lockstep's
+        torch semantics where the framework's own differ)."""
+
+    # -- training ----------------------------------------------------------------------
+
+    def set_loaders(self, train_loader: Any, val_loader: Any = None, test_loader: Any = None) -> None:
+        """``test_loader`` is kept for :meth:`evaluate` after training; ``train`` never reads it.
+        A framework's own loader (the book's ``DataLoader``) is taken as it is, and reseeded
+        where it has a generator of its own."""
+        self.train_loader = self._training_loader(train_loader)
+        self.val_loader = val_loader
+        self.test_loader = test_loader
+        self._loaders_set()
+
+    def set_tensorboard(self, name: str, folder: str | Path = "runs") -> Path:
+        """Log each epoch's losses and validation accuracy under ``folder/name_<time>``, with
+        the book's tags: ``loss`` (training and validation) and ``accuracy`` (validation),
+        one run per curve, so that one TensorBoard shows every column side by side."""
+        self.log_dir = Path(folder) / f"{name}_{time.strftime('%Y%m%d%H%M%S')}"
+        return self.log_dir
+
+    def set_seed(self, seed: int = 42) -> None:
+        """The book's ``set_seed``: every generator the loop draws from, the loader's included."""
+        self._seed(seed)
+        if self.train_loader is not None:
+            self.train_loader.reseed(seed)
+
+    def train(self, n_epochs: int, seed: int | None = 42, on_epoch: EpochCallback | None = None) -> None:
+        """Train ``n_epochs`` more epochs. Like the book, reseed first; ``seed=None`` draws on
+        from where the generators stand (resuming from a checkpoint)."""
+        if self.train_loader is None:
+            raise TwinspecError("set_loaders() first: the trainer has no training loader")
+        if seed is not None:
+            self.set_seed(seed)
+        left = self.train_loader.epochs_left()
+        if left is not None and n_epochs > left:
+            raise TwinspecError(f"the batch plan has {left} of its epochs left, not {n_epochs}: make a longer plan")
+        try:
+            self._train(n_epochs, on_epoch)
+        finally:
+            self._close_log()  # as the book closes its writer; the next epoch logged opens it again
+
+    def _end_epoch(self, loss: float, validation: tuple[float, float] | None, on_epoch: EpochCallback | None) -> None:
+        """The epoch's bookkeeping, the same in every column: its figures recorded, checked,
+        logged and reported. ``validation``: the validation loss and accuracy, if it ran."""
+        self.total_epochs += 1
+        self.losses.append(loss)
+        val_loss, val_acc = validation or (float("nan"), float("nan"))
+        if validation is not None:
+            self.val_losses.append(val_loss)
+            self.val_accuracies.append(val_acc)
+        check_finite_losses(self.total_epochs, loss, val_loss if validation is not None else None)
+        if self.log_dir is not None:
+            scalars = [("loss", "training", loss)]
+            if validation is not None:
+                scalars += [("loss", "validation", val_loss), ("accuracy", "validation", val_acc)]
+            self._log(self.total_epochs, scalars)
+        if on_epoch is not None:
+            on_epoch(self.total_epochs, loss, val_loss, val_acc)
+
+    @abstractmethod
+    def evaluate(self, loader: Any) -> tuple[float, np.ndarray]:
+        """The mean batch loss and per-class ``[correct, total]`` over ``loader``: the
+        validation loop, run once (on the test split, after training)."""
+
+    # -- prediction and metrics ----------------------------------------------------------
+
+    @abstractmethod
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Eval-mode outputs for a batch; with hooks attached, the hooked outputs recorded."""
+
+    def correct(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Per-class ``[correct, total]`` for one batch, like the book's ``correct``."""
+        return batch_counts(self.predict(x), y, self.loss_kind)
+
+    def loader_apply(self, loader: Any, func: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+        """``func`` on every batch of ``loader``, stacked (sum over axis 0 to total counts)."""
+        return np.stack([func(x, y) for x, y in self._numpy_batches(loader)])
+
+    def count_parameters(self) -> int:
+        return sum(numel for *_, numel in self._parameter_rows())
+
+    def parameter_table(self) -> str:
+        """Each trainable tensor's shape and ``numel``, layer by layer, and the total."""
+        return format_parameter_table(self._parameter_rows(), self.parameters_title)
+
+    # -- checkpoints ---------------------------------------------------------------------
+
+    def save_checkpoint(self, filename: str | Path) -> None:
+        """Everything training needs to resume as if it never stopped: the model's and the
+        optimizer's states, the history, the generators' and the training loader's positions."""
+        self._write_checkpoint(Path(filename), self._history(), self._state())
+
+    def load_checkpoint(self, filename: str | Path) -> None:
+        """Restore a checkpoint into this trainer; then ``train(n, seed=None)`` resumes.
+        A checkpoint that does not fit is refused before anything changes, and one that fails
+        while it is restored leaves the trainer as it was."""
+        history, state = self._read_checkpoint(Path(filename))
+        history = check_history(history, filename)
+        before = self._history(), self._state()
+        try:
+            self._restore(state)
+            self._set_history(history)
+        except BaseException as exc:
+            self._restore(before[1])
+            self._set_history(before[0])
+            if not isinstance(exc, Exception) or isinstance(exc, TwinspecError):
+                raise
+            reason = printable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)[:200]
+            raise DataError(f"{filename} does not fit this trainer ({reason}); nothing was restored") from None
+
+    def _history(self) -> dict:
+        values = (self.total_epochs, self.losses, self.val_losses, self.val_accuracies)
+        return dict(zip(HISTORY_KEYS, (values[0], *(list(v) for v in values[1:]))))
+
+    def _set_history(self, history: dict) -> None:
+        self.total_epochs = history["epoch"]
+        self.losses, self.val_losses, self.val_accuracies = (list(history[key]) for key in HISTORY_KEYS[1:])
+
+    # -- figures -------------------------------------------------------------------------
+
+    def plot_losses(self) -> Figure:
+        return plots.losses_figure({self.column: (self.losses, self.val_losses)}, title=self.column)
+
+    def visualize_filters(self, layer: str) -> Figure:
+        """A conv layer's kernels, ``(out, in, kh, kw)`` as torch holds them, as images."""
+        return plots.filters_figure(self._kernels(layer), layer)
+
+    @abstractmethod
+    def attach_hooks(self, layers: Sequence[str]) -> None:
+        """Record the outputs of ``layers`` (``(N, C, H, W)`` or ``(N, F)``) at each prediction."""
+
+    @abstractmethod
+    def remove_hooks(self) -> None: ...
+
+    def visualize_outputs(
+        self,
+        layers: Sequence[str],
+        n_images: int = 10,
+        y: np.ndarray | None = None,
+        classes: Sequence[str] | None = None,
+    ) -> Figure:
+        """The inputs and outputs recorded at the last hooked ``predict``, for its first
+        ``n_images``; ``y`` labels the rows with their classes."""
+        return plots.recorded_outputs_figure(self.visualization, self.visualized_inputs, layers, n_images, y, classes)
+
+    # -- learning-rate range test --------------------------------------------------------
+
+    def lr_range_test(
+        self, end_lr: float, num_iter: int = 100, step_mode: str = "exp", alpha: float = 0.05
+    ) -> tuple[dict[str, list[float]], Figure]:
+        """The book's range test: raise the learning rate each step over the training
+        loader, record the smoothed loss, then put model, optimizer and generators back."""
+        if self.train_loader is None:
+            raise TwinspecError("set_loaders() first: the range test runs over the training loader")
+        saved = self._state()
+        lrs = learning_rates(self._learning_rate(), end_lr, num_iter, step_mode)
+        raw: list[float] = []
+        try:
+            while len(raw) < num_iter:
+                for x, y in self.train_loader:
+                    raw.append(self._range_step(x, y, float(lrs[len(raw)])))
+                    if len(raw) == num_iter:
+                        break
+        finally:
+            self._restore(saved)
+        tracking = {"lr": lrs.tolist(), "loss": smoothed(raw, alpha)}
+        return tracking, plots.lr_range_figure(tracking["lr"], tracking["loss"], step_mode)
+
+    # -- what each framework does its own way ---------------------------------------------
+
+    @abstractmethod
+    def _training_loader(self, loader: Any) -> TrainingLoader:
+        """``loader`` as a :class:`TrainingLoader` (the column's own, or a framework's wrapped)."""
+
+    def _loaders_set(self) -> None:
+        """What the framework does once the loaders are known (compile its steps for their batches)."""
+
+    @abstractmethod
+    def _seed(self, seed: int) -> None:
+        """Seed the generators the framework's loop draws from (the loader's are its own)."""
+
+    @abstractmethod
+    def _train(self, n_epochs: int, on_epoch: EpochCallback | None) -> None:
+        """Run ``n_epochs`` epochs, each ending in :meth:`_end_epoch`."""
+
+    @abstractmethod
+    def _log(self, epoch: int, scalars: list[tuple[str, str, float]]) -> None:
+        """Write ``(tag, run, value)`` scalars for ``epoch`` under :attr:`log_dir`."""
+
+    @abstractmethod
+    def _close_log(self) -> None: ...
+
+    @staticmethod
+    @abstractmethod
+    def _numpy_batches(loader: Any) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+        """A loader's batches as numpy arrays."""
+
+    @abstractmethod
+    def _parameter_rows(self) -> list[tuple[str, str, tuple[int, ...], int]]:
+        """``(layer, tensor, shape, numel)`` for each trainable tensor, as the framework holds them."""
+
+    @abstractmethod
+    def _state(self) -> Any:
+        """The model's, the optimizer's, the generators' and the loader's state: a copy."""
+
+    @abstractmethod
+    def _restore(self, state: Any) -> None:
+        """Put back what :meth:`_state` or :meth:`_read_checkpoint` gave."""
+
+    @abstractmethod
+    def _write_checkpoint(self, filename: Path, history: dict, state: Any) -> None: ...
+
+    @abstractmethod
+    def _read_checkpoint(self, filename: Path) -> tuple[Any, Any]:
+        """The history and the state a checkpoint holds, refused (``DataError``) unless the
+        state fits this trainer's model, optimizer and loader in every tensor."""
+
+    @abstractmethod
+    def _kernels(self, layer: str) -> np.ndarray:
+        """A conv layer's kernels as ``(out, in, kh, kw)``; refused if it is not one."""
+
+    @abstractmethod
+    def _learning_rate(self) -> float: ...
+
+    @abstractmethod
+    def _range_step(self, x: Any, y: Any, lr: float) -> float:
+        """One training step at learning rate ``lr``, for the range test: its loss."""

@@ -1,0 +1,134 @@
+"""The spec language in PyTorch: every layer kind, loss and optimizer as the call that makes it.
+
+``build.py`` and ``train.py`` instantiate these calls, ``listing.py`` prints them: a
+listing shows the very calls that build and train its column's model. Arguments are
+written as a PyTorch user writes them, torch's defaults left out. Nothing here imports
+torch: the names (``nn``, ``optim``) are resolved by ``build.NAMESPACE``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from common.calls import Call, Name, call
+from spec.schema import LayerSpec, ModelSpec, TrainSpec
+
+ModelCalls = list[tuple[str, Call]]  # (module name, the call that makes it), in order
+
+
+def _conv2d(layer: LayerSpec) -> Call:
+    p = layer.params
+    kwargs: dict = {"in_channels": layer.in_shape[0], "out_channels": p["filters"], "kernel_size": p["kernel"]}
+    if p["stride"] != 1:
+        kwargs["stride"] = p["stride"]
+    if p["padding"] not in (0, "valid"):
+        kwargs["padding"] = p["padding"]
+    if not p["bias"]:
+        kwargs["bias"] = False
+    return call("nn.Conv2d", **kwargs)
+
+
+def _pool2d(path: str, layer: LayerSpec) -> Call:
+    kernel, stride = layer.params["kernel"], layer.params["stride"]
+    return call(path, kernel_size=kernel, **({"stride": stride} if stride != kernel else {}))
+
+
+PADS = {"zeros": "nn.ZeroPad2d", "reflect": "nn.ReflectionPad2d", "replicate": "nn.ReplicationPad2d"}
+
+
+def _batchnorm(layer: LayerSpec) -> Call:
+    """torch's own defaults (momentum 0.1, eps 1e-5) go unsaid."""
+    p = layer.params
+    kwargs: dict = {"num_features": layer.in_shape[0]}
+    if p["momentum"] != 0.1:
+        kwargs["momentum"] = p["momentum"]
+    if p["eps"] != 1e-5:
+        kwargs["eps"] = p["eps"]
+    return call("nn.BatchNorm2d" if len(layer.in_shape) == 3 else "nn.BatchNorm1d", **kwargs)
+
+
+def _linear(layer: LayerSpec) -> Call:
+    kwargs: dict = {"in_features": layer.in_shape[0], "out_features": layer.params["units"]}
+    if not layer.params["bias"]:
+        kwargs["bias"] = False
+    return call("nn.Linear", **kwargs)
+
+
+LAYERS: dict[str, Callable[[LayerSpec], Call]] = {
+    "conv2d": _conv2d,
+    "maxpool2d": lambda layer: _pool2d("nn.MaxPool2d", layer),
+    "avgpool2d": lambda layer: _pool2d("nn.AvgPool2d", layer),
+    "pad2d": lambda layer: call(PADS[layer.params["mode"]], layer.params["padding"]),
+    "batchnorm": _batchnorm,
+    "flatten": lambda layer: call("nn.Flatten"),
+    "linear": _linear,
+    "dropout": lambda layer: call("nn.Dropout", p=layer.params["p"]),
+    "relu": lambda layer: call("nn.ReLU"),
+    "leaky_relu": lambda layer: call("nn.LeakyReLU", negative_slope=layer.params["slope"]),
+    "prelu": lambda layer: call("nn.PReLU", init=layer.params["init"]),  # one slope for all features
+    "tanh": lambda layer: call("nn.Tanh"),
+    "sigmoid": lambda layer: call("nn.Sigmoid"),
+    "softmax": lambda layer: call("nn.Softmax", dim=-1),
+    "log_softmax": lambda layer: call("nn.LogSoftmax", dim=-1),
+}
+
+# torch's layers take no activation argument: a fused one is a module of its own after them.
+FUSED: dict[str, Call] = {"relu": call("nn.ReLU"), "softmax": call("nn.Softmax", dim=-1)}
+
+
+def layer_calls(layer: LayerSpec) -> ModelCalls:
+    """The modules a spec layer becomes: itself, then its fused activation, if any, named
+    ``<layer>_<activation>``."""
+    calls = [(layer.name, LAYERS[layer.kind](layer))]
+    if layer.activation is not None:
+        calls.append((layer.activation_name, FUSED[layer.activation]))
+    return calls
+
+
+def module_calls(model: ModelSpec, owner: str) -> list[Call]:
+    """``owner.add_module(name, module)`` for every module of the model, in order: how the
+    book fills its ``nn.Sequential`` (the Lightning listing's owner is ``self.model``)."""
+    return [call(f"{owner}.add_module", name, made) for layer in model.layers for name, made in layer_calls(layer)]
+
+
+def reinit(model: ModelSpec) -> list[Call]:
+    """``init: keras``: Keras' defaults drawn again over torch's, layer by layer
+    (``semantics.keras_init``); nothing for torch's own."""
+    initialised = any(layer.kind in ("linear", "conv2d") for layer in model.layers)
+    return [call("keras_init", Name("model"))] if model.init == "keras" and initialised else []
+
+
+LOSSES: dict[str, Call] = {
+    "bce": call("nn.BCELoss"),
+    "bce_logits": call("nn.BCEWithLogitsLoss"),
+    "cross_entropy": call("nn.CrossEntropyLoss"),
+    "cross_entropy_probs": call("ProbsNLLLoss"),  # torch lacks it: semantics.ProbsNLLLoss, printed where used
+    "nll": call("nn.NLLLoss"),
+}
+
+
+def _sgd(p: dict, parameters: Call) -> Call:
+    kwargs: dict = {"lr": p["lr"]}
+    if p["momentum"]:
+        kwargs["momentum"] = p["momentum"]
+    if p["nesterov"]:
+        kwargs["nesterov"] = True
+    return call("optim.SGD", parameters, **kwargs)
+
+
+def _adam(p: dict, parameters: Call) -> Call:
+    kwargs: dict = {"lr": p["lr"]}
+    if tuple(p["betas"]) != (0.9, 0.999):
+        kwargs["betas"] = tuple(p["betas"])
+    if p["eps"] != 1e-8:
+        kwargs["eps"] = p["eps"]
+    return call("optim.Adam", parameters, **kwargs)
+
+
+OPTIMIZERS: dict[str, Callable[[dict, Call], Call]] = {"sgd": _sgd, "adam": _adam}
+
+
+def optimizer_call(train: TrainSpec, parameters: Call) -> Call:
+    """The spec's optimizer over ``parameters`` (``model.parameters()``; a LightningModule's
+    ``configure_optimizers`` passes ``self.parameters()``), with what differs from torch's defaults."""
+    return OPTIMIZERS[train.optimizer](train.optimizer_params, parameters)
