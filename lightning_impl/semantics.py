@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from common.runs.metrics import batch_counts
-from torch_impl.train import EpochCallback
+from torch_impl.train import EpochCallback, _loss_of
 
 ADAPTATIONS: dict[str, str] = {
     "LitModel": "the book's step as a LightningModule: loss.item() per step, model.train() each epoch "
@@ -81,7 +81,7 @@ class LitModel(pl.LightningModule):
         # starts: they are None already); the loss is divided by accumulate_grad_batches=1, exact;
         # no clipping, precision "32-true".
         x, y = batch
-        loss = self.loss_fn(self(x), y)
+        loss = _loss_of(self.loss_fn, self(x), y, "training")
         self.batch_losses.append(loss.item())  # the book's loss.item(), before the step
         return loss
 
@@ -91,7 +91,8 @@ class LitModel(pl.LightningModule):
         # inside the training epoch (val_check_interval=1.0), so the book's order holds.
         x, y = batch
         yhat = self(x)
-        self.val_steps.append((self.loss_fn(yhat, y).item(), batch_counts(yhat.numpy(), y.numpy(), self.loss_kind)))
+        loss = _loss_of(self.loss_fn, yhat, y, "validation")
+        self.val_steps.append((loss.item(), batch_counts(yhat.numpy(), y.numpy(), self.loss_kind)))
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         # LIGHTNING: trainer.test runs in eval mode under torch.inference_mode (the same numbers

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from common.runs.metrics import diverged
 from lightning_impl.semantics import BookEpochs, LitModel, trainer_options, trainer_quiet
 from spec.errors import TwinspecError
 from torch_impl import data
@@ -91,6 +92,8 @@ class StepByStep(torch_train.StepByStep):
                 epochs = BookEpochs(self._end_epoch, on_epoch)
                 trainer = pl.Trainer(**trainer_options(n_epochs, root), callbacks=[epochs])
                 trainer.fit(self.module, self.train_loader, self.val_loader)
+        except FloatingPointError as exc:  # BCELoss given outputs that are not numbers (torch's _loss_of)
+            raise diverged(self.total_epochs + 1, str(exc)) from None
         finally:
             self.module.take_epoch()  # an interrupted epoch leaves nothing behind
             if self.writer is not None:

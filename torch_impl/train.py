@@ -26,7 +26,7 @@ from common.files.atomic import atomic_write
 from common.present import plots
 from common.present.tables import format_parameter_table
 from common.runs.lr_range import learning_rates, smoothed
-from common.runs.metrics import batch_counts, check_finite_losses
+from common.runs.metrics import batch_counts, check_finite_losses, diverged
 from spec.errors import TwinspecError
 from spec.schema import TrainSpec
 from torch_impl import data, share_with_tensorflow
@@ -134,7 +134,7 @@ class StepByStep:
             data.reseed(self.train_loader, seed)
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        loss = self.loss_fn(self.model(x), y)
+        loss = _loss_of(self.loss_fn, self.model(x), y, "training")
         loss.backward()
         self.optimizer.step()
         self.optimizer.zero_grad()
@@ -142,7 +142,8 @@ class StepByStep:
 
     def _val_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, np.ndarray]:
         yhat = self.model(x)
-        return self.loss_fn(yhat, y).item(), batch_counts(yhat.numpy(), y.numpy(), self.loss_kind)
+        loss = _loss_of(self.loss_fn, yhat, y, "validation")
+        return loss.item(), batch_counts(yhat.numpy(), y.numpy(), self.loss_kind)
 
     def train(self, n_epochs: int, seed: int | None = 42, on_epoch: EpochCallback | None = None) -> None:
         """Train ``n_epochs`` more epochs. Like the book, reseed first; ``seed=None`` draws on
@@ -157,6 +158,8 @@ class StepByStep:
         try:
             for _ in range(n_epochs):
                 self._epoch(on_epoch)
+        except FloatingPointError as exc:  # BCELoss given outputs that are not numbers (_loss_of)
+            raise diverged(self.total_epochs + 1, str(exc)) from None
         finally:
             if self.writer is not None:
                 self.writer.close()  # as the book does; the next add_scalars opens it again
@@ -387,6 +390,19 @@ class StepByStep:
             data.restore_pipeline(self.train_loader, saved["pipeline"])
         tracking = {"lr": lrs.tolist(), "loss": smoothed(raw, alpha)}
         return tracking, plots.lr_range_figure(tracking["lr"], tracking["loss"], step_mode)
+
+
+def _loss_of(loss_fn: nn.Module, yhat: torch.Tensor, y: torch.Tensor, what: str) -> torch.Tensor:
+    """``loss_fn(yhat, y)``. torch's ``BCELoss`` refuses outputs that are not numbers with a
+    ``RuntimeError`` ("all elements of input should be between 0 and 1") where its other
+    losses, and every other column's, give NaN: a ``FloatingPointError`` here, which
+    ``train`` ends as it ends every run whose loss stopped being a number."""
+    try:
+        return loss_fn(yhat, y)
+    except RuntimeError:
+        if torch.isfinite(yhat).all():
+            raise
+        raise FloatingPointError(f"{what} loss is nan") from None
 
 
 def _test_figures(steps: list[tuple[float, np.ndarray]]) -> tuple[float, np.ndarray]:
