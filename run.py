@@ -13,6 +13,7 @@ imported by the commands that need them, not here.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -25,9 +26,10 @@ from common import columns
 from common.errors import DataError
 from common.parity import NATIVE_SEEDS
 from common.runs import MODES
+from common.streams import StdoutClosed, StdoutFailed, discard_stdout, guarded_stdout
 from common.threads import THREAD_VARIABLES, CpuTimes, cpu_times, spare_torch_threads
 from spec import Spec, TwinspecError, list_specs, load_spec, resolve_spec
-from spec.errors import printable
+from spec.errors import printable, special_file
 from spec.schema import LAYOUTS
 
 if TYPE_CHECKING:
@@ -52,8 +54,27 @@ class Terminated(BaseException):
     that every file being written is removed, and ends with status 128 + 15."""
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise Terminated
+def _interrupt_once() -> None:
+    """SIGTERM, and SIGINT where the process takes it (a background job inherits it
+    ignored), unwind the run once: the first raises ``Terminated`` or ``KeyboardInterrupt``
+    and has both ignored from then on (Ctrl-C pressed again, a second ``kill``), so that no
+    second exception cuts short the removal of half-written files, or the frameworks'
+    shutdown, where it would end as a traceback or kill the process."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        _ignore_interrupts()
+        raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
+
+    signal.signal(signal.SIGTERM, interrupt)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, interrupt)
+
+
+def _ignore_interrupts() -> None:
+    """Ignored by the system, not by a Python handler: Python puts back the default action,
+    death, for the signals it handles as it exits."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def _positive(text: str) -> int:
@@ -221,16 +242,19 @@ def _output_file(
 ) -> Path:
     """Refuse, before any work, a file that cannot be written, that would overwrite one
     without ``--force``, or that is an input (``make_parent``: our default folder, which
-    the writer makes)."""
+    the writer makes). What is not a regular file (a directory, a device such as
+    ``/dev/null``, a FIFO, ``/dev/stdout``) is never replaced, ``--force`` or not. A file
+    that appears while the command runs is left as it is (``common.files.atomic``)."""
     from common.runs.store import check_writable
 
     _not_an_input(path, option, inputs)
+    kind = special_file(path)
+    if kind is not None:
+        raise DataError(f"{option} {path}: cannot be written, it is {kind}; name a regular file")
     check_writable(path, option)
     if not make_parent and not path.parent.is_dir():
         raise DataError(f"{option} {path}: cannot be written, directory {path.parent} does not exist")
-    if path.is_dir():
-        raise DataError(f"{option} {path}: cannot be written, it is a directory")
-    if path.exists() and not force:
+    if os.path.lexists(path) and not force:  # a dangling link too: the name is taken
         raise DataError(f"{option} {path}: already exists; pass --force to overwrite it")
     return path
 
@@ -270,7 +294,7 @@ def cmd_list(_: argparse.Namespace) -> int:
     specs = list_specs()
     width = max(len(spec.name) for spec in specs)
     for spec in specs:
-        print(f"{spec.name:<{width}}  {spec.title}")
+        print(f"{spec.name:<{width}}  {printable(spec.title)}")
     return 0
 
 
@@ -285,7 +309,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     init = load_weights(args.init_from, spec.model) if args.init_from else None
     _check_data(spec, args, args.mode)
     layout = layout_for(spec, args.backend, args.layout)
-    print(f"training {spec.name} ({spec.title}) with {args.backend}, {layout}, {args.mode}, {spec.train.epochs} epochs")
+    title = printable(spec.title)
+    print(f"training {spec.name} ({title}) with {args.backend}, {layout}, {args.mode}, {spec.train.epochs} epochs")
     _prepare_process(args, [args.backend])
     runner = columns.load(args.backend, "runner")
     progress = _progress(args.backend, spec.train.epochs, args.quiet)
@@ -294,7 +319,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     native = columns.load(args.backend, "weights")
     save_native = {native.NATIVE_FILE: lambda path: native.save_native_model(spec.model, result.weights, path)}
     write_run(result, out, save_native)
-    print(f"wrote {out}/: metrics.json, loss.png, weights.npz, {RUN_SPEC}, {native.NATIVE_FILE}")
+    print(f"wrote {printable(str(out))}/: metrics.json, loss.png, weights.npz, {RUN_SPEC}, {native.NATIVE_FILE}")
     return 0
 
 
@@ -326,7 +351,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = _run_dir(args, spec, "compare")
     init = load_weights(args.init_from, spec.model) if args.init_from else None
     _check_data(spec, args, args.mode)
-    print(f"comparing {spec.name} ({spec.title}) in {', '.join(names)}, {args.mode}, {spec.train.epochs} epochs")
+    title = printable(spec.title)
+    print(f"comparing {spec.name} ({title}) in {', '.join(names)}, {args.mode}, {spec.train.epochs} epochs")
     results: dict[str, RunResult] = {}
     _prepare_process(args, names)
     for name in names:  # torch's family first: see the torch_impl docstring
@@ -337,7 +363,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     lockstep = _lockstep_against_reference(spec, results, init) if args.mode == "lockstep" else None
     print(format_comparison(results, lockstep, columns.REFERENCE))
     write_comparison(results, lockstep, out, columns.REFERENCE)
-    print(f"wrote {out}/: compare.json, loss.png")
+    print(f"wrote {printable(str(out))}/: compare.json, loss.png")
     return 0
 
 
@@ -375,8 +401,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     spec = _spec(args)
     _output_file(args.weights, "--weights", _inputs(args, [spec]), args.force)
-    save_weights(columns.load(args.backend, "forward").initial_weights(spec.model), args.weights)
-    print(f"wrote {args.backend}'s initial weights for {spec.name} (seed {spec.model.seed}) to {args.weights}")
+    save_weights(columns.load(args.backend, "forward").initial_weights(spec.model), args.weights, args.force)
+    where = printable(str(args.weights))
+    print(f"wrote {args.backend}'s initial weights for {spec.name} (seed {spec.model.seed}) to {where}")
     return 0
 
 
@@ -405,7 +432,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     not_judged = f"NOT JUDGED: chaotic in float32 ({', '.join(chaotic)})"
     print({"passed": "PASSED", "FAILED": "FAILED"}.get(verdict, not_judged))
     if args.json:
-        write_json(args.json, {"models": reports, "passed": passed} if args.all else reports[0])
+        write_json(args.json, {"models": reports, "passed": passed} if args.all else reports[0], args.force)
     return 0 if passed else 1
 
 
@@ -424,7 +451,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = args.out or default_run_dir(spec.name, "report", suffix=".html")
     out = _output_file(out, "--out", _inputs(args, [spec]), args.force, make_parent=args.out is None)
     _check_data(spec, args, args.mode)
-    print(f"report on {spec.name} ({spec.title}): training {', '.join(names)}, {args.mode}, {spec.train.epochs} epochs")
+    title = printable(spec.title)
+    print(f"report on {spec.name} ({title}): training {', '.join(names)}, {args.mode}, {spec.train.epochs} epochs")
     activation_range = np.linspace(-5, 5, 201, dtype=np.float32)  # 0 is one of the points: relu's kink shows
     _prepare_process(args, names)
     sides = {}
@@ -442,8 +470,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(format_comparison(runs, lockstep, columns.REFERENCE))
     titles = {name: columns.column(name).title for name in names}
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_lecture_report(spec, sides, check_forward(spec, names), lockstep, out, titles)
-    print(f"wrote {out}")
+    write_lecture_report(spec, sides, check_forward(spec, names), lockstep, out, titles, args.force)
+    print(f"wrote {printable(str(out))}")
     return 0
 
 
@@ -461,11 +489,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     layout = layout_for(saved.spec, backend)
     outputs = columns.load(backend, "forward").forward(saved.spec.model, layout, saved.weights, x)
     probabilities = class_probabilities(outputs, saved.spec.train.loss)
-    classes = saved.metrics["classes"]
-    print(f"{saved.spec.name} from {args.run_dir}, in {backend} ({layout}):")
+    for path, p in zip(files, probabilities):
+        if not np.isfinite(p).all():  # finite weights whose products overflow float32
+            raise DataError(f"{args.run_dir / 'weights.npz'}: the model's outputs for {path} are not finite numbers")
+    classes = [printable(name) for name in saved.metrics["classes"]]
+    print(f"{saved.spec.name} from {printable(str(args.run_dir))}, in {backend} ({layout}):")
     for path, p in zip(files, probabilities):
         ranked = "  ".join(f"{classes[c]} {p[c]:.3f}" for c in np.argsort(-p, kind="stable"))
-        print(f"{path}: {classes[int(np.argmax(p))]}  ({ranked})")
+        print(f"{printable(str(path))}: {classes[int(np.argmax(p))]}  ({ranked})")
     return 0
 
 
@@ -493,14 +524,25 @@ def _prepare_process(args: argparse.Namespace, names: list[str]) -> None:
     columns.share_process(names)
 
 
+def _check_environment() -> None:
+    """What the process starts in: a working folder that still exists (relative paths are
+    found from it, and without it torch's oneMKL aborts the process as torch loads), and
+    matplotlib's backend: twinspec only writes image files, so Agg, whatever ``MPLBACKEND``
+    names (a name matplotlib does not know fails only when the first figure is saved,
+    after training)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        where = printable(os.environ.get("PWD", "the working folder"))
+        raise TwinspecError(f"{where}: the working folder no longer exists (deleted meanwhile); cd to one that does")
+    os.environ["MPLBACKEND"] = "Agg"
+
+
 def main(argv: list[str] | None = None) -> int:
     started: CpuTimes | None = cpu_times()  # the load a run finds is judged from here on
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
         argv.insert(0, "train")  # "run.py --backend keras" means "run.py train --backend keras"
-    args = build_parser().parse_args(argv)
-    args.started = started
-    limit_threads(getattr(args, "threads", None))
     commands = {
         "train": cmd_train,
         "compare": cmd_compare,
@@ -511,18 +553,32 @@ def main(argv: list[str] | None = None) -> int:
         "predict": cmd_predict,
         "list": cmd_list,
     }
-    signal.signal(signal.SIGTERM, _terminate)
+    _interrupt_once()
     try:
-        return commands[args.command](args)
+        with guarded_stdout():
+            args = build_parser().parse_args(argv)
+            args.started = started
+            limit_threads(getattr(args, "threads", None))
+            _check_environment()
+            return commands[args.command](args)
+    except StdoutClosed:  # the reader has all it wanted (run.py show | head): end quietly, as SIGPIPE would
+        discard_stdout()
+        return 128 + signal.SIGPIPE
     except TwinspecError as exc:
-        print(f"error: {printable(str(exc))}", file=sys.stderr)
+        if isinstance(exc, StdoutFailed):
+            discard_stdout()
+        _tell(f"error: {printable(str(exc))}")
         return 2
-    except KeyboardInterrupt:
-        print("interrupted; nothing was written", file=sys.stderr)
-        return 130
-    except Terminated:
-        print("interrupted; nothing was written", file=sys.stderr)
-        return 128 + signal.SIGTERM
+    except (KeyboardInterrupt, Terminated) as exc:
+        _ignore_interrupts()  # again: Lightning puts back the handler it found when it stops
+        _tell("interrupted; nothing was written")
+        return 130 if isinstance(exc, KeyboardInterrupt) else 128 + signal.SIGTERM
+
+
+def _tell(line: str) -> None:
+    """One line on stderr, unless stderr is gone too (a closed pipe, a full disk)."""
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """The text tables the command line prints: progress lines, run summaries, the per-epoch
-comparison of any number of columns, and the parity matrix."""
+comparison of any number of columns, and the parity matrix. Class names come from the
+user's folders and files: each is printed escaped (``printable``), one visible line."""
 
 from __future__ import annotations
 
 from common.parity.stats import LOCKSTEP_K, LockstepParity
 from common.runs.result import RunResult
+from spec.errors import printable
 
 
 def format_epoch(epoch: int, epochs: int, train_loss: float, val_loss: float, val_acc: float, seconds: float) -> str:
@@ -17,7 +19,7 @@ def format_epoch(epoch: int, epochs: int, train_loss: float, val_loss: float, va
 
 
 def _counts(classes: list[str], per_class: list[list[int]]) -> str:
-    return "  ".join(f"{name}: {correct}/{total}" for name, (correct, total) in zip(classes, per_class))
+    return "  ".join(f"{printable(name)}: {correct}/{total}" for name, (correct, total) in zip(classes, per_class))
 
 
 def format_summary(result: RunResult) -> str:
@@ -66,7 +68,7 @@ def final_rows(runs: list[RunResult]) -> list[tuple[str, list[str]]]:
             else []
         ),
         *(
-            (f"  {label}", [f"{run.per_class[c][0]}/{run.per_class[c][1]}" for run in runs])
+            (f"  {printable(label)}", [f"{run.per_class[c][0]}/{run.per_class[c][1]}" for run in runs])
             for c, label in enumerate(runs[0].classes)
         ),
         ("parameters", [f"{run.params:,}" for run in runs]),
