@@ -61,6 +61,7 @@ SLOWEST_FIRST = (
     "test_lecture_cli.py",
     "test_show.py",
     "test_bad_input.py",
+    "test_reliability.py",
     "test_trainer_api.py",
     "test_lightning.py",
     "test_layouts.py",
