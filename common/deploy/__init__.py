@@ -1,0 +1,1 @@
+"""Trained models exported for deployment: the formats and what each file carries (``formats``, ``files``), the runtimes that run them (``runtimes``), exporting a run (``export``), the trained model they are judged against (``trained``), and several ONNX files in one session (``side_by_side``)."""
