@@ -44,7 +44,8 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("runs")
     folders = {}
     for name in columns.names():
-        done = run_here("train", "--backend", name, "--model", "cnn1", "--epochs", "2", "--quiet", "--out", str(root / name))
+        args = ["--backend", name, "--model", "cnn1", "--epochs", "2", "--quiet", "--out", str(root / name)]
+        done = run_here("train", *args)
         assert done.returncode == 0, done.stderr
         folders[name] = root / name
     return folders
@@ -113,7 +114,8 @@ def test_the_referee_fails_an_export_that_is_slightly_wrong(runs, tmp_path, val_
 
     def no_mean(tensor):  # the normalisation forgotten (torch's exporter keeps cnn1's equal mean and std once)
         if "mean" in tensor.name:
-            tensor.CopyFrom(onnx.numpy_helper.from_array(np.zeros_like(onnx.numpy_helper.to_array(tensor)), tensor.name))
+            zeros = np.zeros_like(onnx.numpy_helper.to_array(tensor))
+            tensor.CopyFrom(onnx.numpy_helper.from_array(zeros, tensor.name))
 
     def nudged_bias(tensor):  # one bias off by 1e-4: far below any accuracy figure, far above round-off
         if tensor.name.endswith("fc2.bias"):
@@ -136,7 +138,9 @@ def _predictions(stdout: str) -> list[tuple[str, str, dict[str, float]]]:
     return found
 
 
-@pytest.mark.parametrize("column, fmt", [("torch", "pt2"), ("lightning", "onnx"), ("keras", "litert"), ("tf", "saved_model")])
+@pytest.mark.parametrize(
+    "column, fmt", [("torch", "pt2"), ("lightning", "onnx"), ("keras", "litert"), ("tf", "saved_model")]
+)
 def test_predict_with_an_exported_file_prints_what_the_run_prints(runs, tmp_path, val_images, column, fmt):
     images = []
     for i in range(6):
