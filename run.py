@@ -606,7 +606,9 @@ def _predict_exported(args: argparse.Namespace) -> int:
     info = read_info(exported_format(args.run_dir), args.run_dir)  # before any framework loads
     files = image_files(args.images)
     images = read_images(files, info.input_shape, info.dataset)
-    _prepare_process(argparse.Namespace(threads=None, started=args.started), [info.backend])
+    loader = FORMATS[info.format].loader  # a column's framework runs .pt2 and SavedModel files
+    if loader is not None:
+        _prepare_process(argparse.Namespace(threads=None, started=args.started), [loader])
     exported = open_exported(args.run_dir)
     probabilities = class_probabilities(exported.predict(to_layout(images, info.layout)), info.loss)
     print(f"{info.model} from {args.run_dir}, {info.format} in {exported.runtime} ({info.layout}, uint8 pixels):")
