@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from common import columns
+from common.deploy.formats import FORMATS
 from common.errors import DataError
 from common.parity import NATIVE_SEEDS
 from common.runs import MODES
@@ -37,7 +38,8 @@ if TYPE_CHECKING:
     from common.parity.stats import LockstepParity
     from common.runs.result import RunResult
 
-COMMANDS = ("train", "compare", "show", "export", "parity", "report", "predict", "list")
+COMMANDS = ("train", "compare", "show", "init-weights", "deploy", "parity", "report", "predict", "list")
+RENAMED = {"export": "init-weights"}  # old spelling -> command: still accepted, with a note
 DEFAULT_MODEL = "cnn1"
 CHECKS = ("forward", "lockstep", "native")
 
@@ -154,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--parameters", action="store_true", help="also list each tensor the built model holds (loads the framework)"
     )
 
-    export = commands.add_parser("export", help="write a backend's initial weights for a spec (neutral .npz)")
+    export = commands.add_parser(
+        "init-weights", aliases=list(RENAMED), help="write a backend's initial weights for a spec (neutral .npz)"
+    )
     export.add_argument(
         "--backend", choices=list(columns.COLUMNS), default="torch", help="whose seeded init (default: torch)"
     )
@@ -162,17 +166,30 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--weights", type=Path, required=True, help="the .npz file to write")
     export.add_argument("--force", action="store_true", help="overwrite --weights if it exists")
 
+    deploy = commands.add_parser(
+        "deploy", help="export a trained run's model for deployment, with its framework's own exporter"
+    )
+    deploy.add_argument("deploy_run", metavar="RUN_DIR", type=Path, help="a folder written by run.py train")
+    deploy.add_argument("--format", required=True, choices=list(FORMATS), help="onnx, pt2, litert or saved_model")
+    deploy.add_argument("--out", type=Path, required=True, help="the file (a folder for saved_model) to write")
+    deploy.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    threads_option(deploy)
+
     parity = commands.add_parser("parity", help="check that every backend computes what torch computes")
+    parity.add_argument(
+        "runs", metavar="RUN_DIR", type=Path, nargs="*", help="--check deploy: run folders of one spec to export"
+    )
     model_options(parity, f"native: the first of the {NATIVE_SEEDS} seeds (default 0)")
     parity.add_argument("--all", action="store_true", help="every shipped spec (instead of --model)")
     backends_option(parity)
     parity.add_argument(
         "--check",
-        choices=(*CHECKS, "all"),
+        choices=(*CHECKS, "all", "deploy"),
         default="forward",
         help="forward: one batch through every column in both layouts from the same weights; "
         "lockstep: every column trains from the same weights and batches; "
-        f"native: {NATIVE_SEEDS} paired seeds of native training per backend (default: forward)",
+        f"native: {NATIVE_SEEDS} paired seeds of native training per backend (all: those three); "
+        "deploy: each RUN_DIR's model exported to every format its column has, run in its runtime (default: forward)",
     )
     parity.add_argument(
         "--layout",
@@ -194,7 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     threads_option(report)
 
     predict = commands.add_parser("predict", help="classify image files with a trained run, in any backend")
-    predict.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a folder written by run.py train")
+    predict.add_argument(
+        "run_dir",
+        metavar="RUN_OR_EXPORTED",
+        type=Path,
+        help="a folder written by run.py train, or a file of run.py deploy",
+    )
     predict.add_argument(
         "images", metavar="IMAGE_OR_FOLDER", type=Path, nargs="+", help="PNG or JPEG files, or folders of them"
     )
@@ -404,6 +426,68 @@ def cmd_export(args: argparse.Namespace) -> int:
     save_weights(columns.load(args.backend, "forward").initial_weights(spec.model), args.weights, args.force)
     where = printable(str(args.weights))
     print(f"wrote {args.backend}'s initial weights for {spec.name} (seed {spec.model.seed}) to {where}")
+    if args.command in RENAMED:
+        new = RENAMED[args.command]
+        print(f"note: `{args.command}` is now `{new}`; `deploy` exports a trained model", file=sys.stderr)
+    return 0
+
+
+def _deployed_run(folder: Path, fmt: str | None = None):
+    """A run folder to export: refused with one line if it is not a run, or if its column
+    has no such format."""
+    from common.deploy.formats import column_formats
+    from common.runs.saved import load_run
+
+    saved = load_run(folder)
+    column = saved.metrics.get("backend")
+    if column not in columns.COLUMNS or saved.metrics.get("layout") not in LAYOUTS:
+        raise DataError(f"{folder / 'metrics.json'}: names no registered backend and layout ({column!r})")
+    if fmt is not None and fmt not in column_formats(column):
+        have = ", ".join(column_formats(column)) or "nothing"
+        raise DataError(f"--format {fmt}: {folder} is a {column} run, and {column} exports {have}")
+    return saved
+
+
+def _output_folder(path: Path, option: str, inputs: list[tuple[str, Path]], force: bool) -> Path:
+    """``_output_file`` for an output that is a folder (a SavedModel): one that exists is
+    replaced only with ``--force``, and only if it is a SavedModel ``deploy`` wrote."""
+    from common.deploy.files import read_info
+    from common.runs.store import check_writable
+
+    _not_an_input(path, option, inputs)
+    check_writable(path, option)
+    if not path.parent.is_dir():
+        raise DataError(f"{option} {path}: cannot be written, directory {path.parent} does not exist")
+    if path.exists() and not force:
+        raise DataError(f"{option} {path}: already exists; pass --force to overwrite it")
+    if path.exists():
+        if not path.is_dir():
+            raise DataError(f"{option} {path}: is a file; a SavedModel is a folder")
+        read_info("saved_model", path)  # refuses a folder that deploy did not write
+    return path
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from common.deploy.export import deploy_run
+    from common.deploy.formats import check_out_name
+
+    saved = _deployed_run(args.deploy_run, args.format)
+    column = saved.metrics["backend"]
+    check_out_name(args.out, args.format)
+    inputs = [("the run", path) for path in args.deploy_run.iterdir()]
+    if FORMATS[args.format].suffix:
+        _output_file(args.out, "--out", inputs, args.force)
+    else:
+        _output_folder(args.out, "--out", inputs, args.force)
+    print(f"exporting {saved.spec.name} from {args.deploy_run} ({column}, {saved.metrics['layout']}) to {args.format}")
+    _prepare_process(args, [column])
+    checked = deploy_run(saved, args.format, args.out, args.force)
+    print(
+        f"wrote {args.out}: uint8 {saved.metrics['layout']} images in, {saved.spec.name}'s outputs out"
+        f" (pixels / 255 and the run's normalisation inside); in {checked.runtime} on {checked.total} random"
+        f" images: max |difference| from the trained model {checked.max_abs_diff:.2g} (bound {checked.bound:.2g}),"
+        f" {checked.agreeing}/{checked.total} classes the same"
+    )
     return 0
 
 
@@ -412,6 +496,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
     from common.parity.checks import parity_report, worst_verdict
     from common.present.tables import parity_matrix
 
+    if args.check == "deploy" or args.runs:
+        return _parity_deploy(args)
     if args.all and (args.model or args.data):
         raise TwinspecError("parity --all runs every shipped spec: leave out --model and --data")
     names = columns.parse_backends(args.backends)
@@ -433,6 +519,43 @@ def cmd_parity(args: argparse.Namespace) -> int:
     print({"passed": "PASSED", "FAILED": "FAILED"}.get(verdict, not_judged))
     if args.json:
         write_json(args.json, {"models": reports, "passed": passed} if args.all else reports[0], args.force)
+    return 0 if passed else 1
+
+
+def _parity_deploy(args: argparse.Namespace) -> int:
+    """``parity --check deploy RUN_DIR...``: every run's exports against its trained model."""
+    from common.files.atomic import write_json
+    from common.parity.deployed import check_deploy, run_images
+    from common.present.tables import deploy_table
+
+    if args.check != "deploy" or not args.runs:
+        raise TwinspecError("parity: RUN_DIR folders go with --check deploy, and --check deploy needs them")
+    given = [option for option in ("model", "data", "seed", "layout") if getattr(args, option) is not None]
+    if args.all or given:
+        option = (given or ["all"])[0]
+        raise TwinspecError(f"parity --check deploy reads the spec and data of its runs: leave out --{option}")
+    saved = [_deployed_run(folder) for folder in args.runs]
+    first = saved[0]
+    for run in saved[1:]:
+        same = (run.spec.name, run.metrics.get("data"), run.metrics["classes"])
+        if same != (first.spec.name, first.metrics.get("data"), first.metrics["classes"]):
+            raise DataError(
+                f"{run.folder}: a run of {run.spec.name} on {run.metrics.get('data') or 'generated data'}, but"
+                f" {first.folder} is one of {first.spec.name} on {first.metrics.get('data') or 'generated data'};"
+                " the runs go side by side, so give runs of one spec on the same data"
+            )
+    if args.json:
+        _output_file(args.json, "--json", [("a run", run.folder) for run in saved], args.force)
+    print(f"deployment parity, {first.spec.name}: {', '.join(str(run.folder) for run in saved)}")
+    _prepare_process(args, columns.ordered({run.metrics["backend"] for run in saved}))
+    rows = check_deploy(sorted(saved, key=lambda run: columns.names().index(run.metrics["backend"])))
+    images = len(run_images(first))
+    print(deploy_table(first.spec.name, images, rows))
+    passed = all(row.passed for row in rows)
+    print("PASSED" if passed else "FAILED")
+    if args.json:
+        figures = {"model": first.spec.name, "runs": [str(run.folder) for run in saved], "images": images}
+        write_json(args.json, {**figures, "exports": [row.figures() for row in rows], "passed": passed})
     return 0 if passed else 1
 
 
@@ -478,10 +601,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from common.deploy.formats import exported_format
     from common.parity.checks import layout_for
     from common.runs.metrics import class_probabilities
     from common.runs.saved import image_files, load_run, prepare_images
 
+    if exported_format(args.run_dir) is not None and not (args.run_dir / "metrics.json").exists():
+        return _predict_exported(args)
     saved = load_run(args.run_dir)
     files = image_files(args.images)
     backend = args.backend or saved.metrics.get("backend", columns.REFERENCE)
@@ -492,12 +618,46 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for path, p in zip(files, probabilities):
         if not np.isfinite(p).all():  # finite weights whose products overflow float32
             raise DataError(f"{args.run_dir / 'weights.npz'}: the model's outputs for {path} are not finite numbers")
-    classes = [printable(name) for name in saved.metrics["classes"]]
     print(f"{saved.spec.name} from {printable(str(args.run_dir))}, in {backend} ({layout}):")
+    _print_predictions(files, probabilities, saved.metrics["classes"])
+    return 0
+
+
+def _predict_exported(args: argparse.Namespace) -> int:
+    """``predict`` with a file of ``deploy``: the images as uint8 pixels, in the file's
+    layout, through its runtime (the preprocessing is inside the file)."""
+    from common.data.prep import to_layout
+    from common.deploy.files import read_info
+    from common.deploy.formats import exported_format
+    from common.deploy.runtimes import open_exported
+    from common.runs.metrics import class_probabilities
+    from common.runs.saved import image_files, read_images
+
+    if args.backend is not None:
+        raise TwinspecError(f"--backend: {args.run_dir} runs in its own runtime; --backend goes with a run folder")
+    info = read_info(exported_format(args.run_dir), args.run_dir)  # before any framework loads
+    files = image_files(args.images)
+    images = read_images(files, info.input_shape, info.dataset)
+    loader = FORMATS[info.format].loader  # a column's framework runs .pt2 and SavedModel files
+    if loader is not None:
+        _prepare_process(argparse.Namespace(threads=None, started=args.started), [loader])
+    exported = open_exported(args.run_dir)
+    probabilities = class_probabilities(exported.predict(to_layout(images, info.layout)), info.loss)
+    where = printable(str(args.run_dir))
+    print(f"{info.model} from {where}, {info.format} in {exported.runtime} ({info.layout}, uint8 pixels):")
+    _print_predictions(files, probabilities, list(info.classes))
+    return 0
+
+
+def _print_predictions(files: list[Path], probabilities, classes: list[str]) -> None:
+    """One line per image, its class and every class's probability; names printed escaped
+    (they come from files and folders: class names, image names)."""
+    import numpy as np
+
+    classes = [printable(name) for name in classes]
     for path, p in zip(files, probabilities):
         ranked = "  ".join(f"{classes[c]} {p[c]:.3f}" for c in np.argsort(-p, kind="stable"))
         print(f"{printable(str(path))}: {classes[int(np.argmax(p))]}  ({ranked})")
-    return 0
 
 
 def limit_threads(threads: int | None) -> None:
@@ -541,13 +701,15 @@ def _check_environment() -> None:
 def main(argv: list[str] | None = None) -> int:
     started: CpuTimes | None = cpu_times()  # the load a run finds is judged from here on
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
+    if not argv or argv[0] not in (*COMMANDS, *RENAMED, "-h", "--help"):
         argv.insert(0, "train")  # "run.py --backend keras" means "run.py train --backend keras"
     commands = {
         "train": cmd_train,
         "compare": cmd_compare,
         "show": cmd_show,
+        "init-weights": cmd_export,
         "export": cmd_export,
+        "deploy": cmd_deploy,
         "parity": cmd_parity,
         "report": cmd_report,
         "predict": cmd_predict,

@@ -64,6 +64,7 @@ SLOWEST_FIRST = (
     "test_reliability.py",
     "test_trainer_api.py",
     "test_lightning.py",
+    "test_deploy.py",
     "test_layouts.py",
     "test_cli.py",
     "test_workflow.py",

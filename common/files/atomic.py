@@ -73,13 +73,14 @@ def atomic_write(path: Path, mode: str = "wb", overwrite: bool = True) -> Iterat
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
-        _place(tmp, path, overwrite)
+        place(tmp, path, overwrite)
     finally:
         Path(tmp).unlink(missing_ok=True)
 
 
-def _place(tmp: str, path: Path, overwrite: bool) -> None:
-    """Give the finished file ``tmp`` the name ``path`` (``tmp`` may remain, as a second name)."""
+def place(tmp: str | Path, path: Path, overwrite: bool) -> None:
+    """Give the finished file ``tmp`` the name ``path`` (``tmp`` may remain, as a second name):
+    over a regular file only where ``overwrite``; a name taken meanwhile stays as it is."""
     if overwrite:
         kind = special_file(path)
         if kind is not None:  # a FIFO or a device that took the name: never replaced by a file

@@ -1,5 +1,6 @@
 """A run folder read back: its spec, metrics and weights, and new images prepared as its
-training images were, so that any column can classify them (``run.py predict``)."""
+training images were, so that any column (or an exported model) can classify them
+(``run.py predict``)."""
 
 from __future__ import annotations
 
@@ -79,21 +80,31 @@ def image_files(paths: list[Path]) -> list[Path]:
 
 def prepare_images(files: list[Path], run: SavedRun) -> np.ndarray:
     """Float32 ``(N, C, H, W)`` inputs, prepared as the run's training images were: scaled
-    by 1/255, then normalised by the run's own mean and std. Images of a folder dataset are
-    converted and resized as the folder's were; for any other dataset, an image of another
-    size, or grey for a colour model (or colour for a grey one), is refused: the training
-    data was never converted, so no conversion would be the one it saw. Channels are read
-    in the file's RGB order and never swapped (OpenCV's ``imread`` would give BGR)."""
-    channels, height, width = run.spec.data.dataset.input_shape
-    folder_dataset = run.spec.data.dataset.kind == "image_folder"
-    images = np.empty((len(files), channels, height, width), np.uint8)
-    for i, path in enumerate(files):
-        if not folder_dataset:
-            _check_image(path, channels, (height, width), run.spec.data.dataset.kind)
-        images[i] = read_image(path, "RGB" if channels == 3 else "L", (height, width))
+    by 1/255, then normalised by the run's own mean and std."""
+    return prepare(read_images(files, run.spec.data.dataset.input_shape, run.spec.data.dataset.kind), run)
+
+
+def prepare(images: np.ndarray, run: SavedRun) -> np.ndarray:
+    """uint8 ``(N, C, H, W)`` pixels -> the model's inputs: / 255, then the run's mean and std."""
     x = scale(images)
     norm = run.metrics.get("normalization")
     return x if norm is None else normalize(x, tuple(norm["mean"]), tuple(norm["std"]))
+
+
+def read_images(files: list[Path], input_shape: tuple[int, ...], dataset: str) -> np.ndarray:
+    """uint8 ``(N, C, H, W)`` pixels of a model that trained on ``input_shape`` images of a
+    ``dataset`` kind. Images of a folder dataset are converted and resized as the folder's
+    were; for any other dataset, an image of another size, or grey for a colour model (or
+    colour for a grey one), is refused: the training data was never converted, so no
+    conversion would be the one it saw. Channels are read in the file's RGB order and
+    never swapped (OpenCV's ``imread`` would give BGR)."""
+    channels, height, width = input_shape
+    images = np.empty((len(files), channels, height, width), np.uint8)
+    for i, path in enumerate(files):
+        if dataset != "image_folder":
+            _check_image(path, channels, (height, width), dataset)
+        images[i] = read_image(path, "RGB" if channels == 3 else "L", (height, width))
+    return images
 
 
 def _check_image(path: Path, channels: int, size: tuple[int, int], dataset: str) -> None:
