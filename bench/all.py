@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Every benchmark, one table (``make bench``): per model, every registered column's
 worker runs the trainer against its plain loop, against the other columns, and against
-its framework's peak; then start-up, and Keras' lockstep against its native mode.
+its framework's peak; each exported format's latency against its framework's eager
+forward; then start-up, and Keras' lockstep against its native mode.
 
 Every figure is a ratio of sides timed in turn in the same run (median, and the range
 over the rounds), so the table holds on a loaded machine; absolute seconds are shown only
@@ -22,6 +23,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import columns_race  # noqa: E402
+import deploy_vs_eager  # noqa: E402
 import peak  # noqa: E402
 import startup  # noqa: E402
 import trainer_vs_loop  # noqa: E402
@@ -43,6 +45,7 @@ def main() -> int:
     args = cli(__doc__)
     rows = measure_models(args, [trainer_vs_loop.measure, columns_race.measure, peak.measure])
     rows = sorted(rows, key=lambda row: [r.section for r in rows].index(row.section))  # sections together
+    rows += deploy_vs_eager.measure(args)
     rows += startup.measure(args.rounds)
     rows += lockstep_rows(args.rounds)
     print(render(rows))

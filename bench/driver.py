@@ -20,10 +20,18 @@ WORKER = Path(__file__).resolve().parent / "worker.py"
 
 
 class Worker:
-    """A column's worker process; ``time(side)`` runs one side once there."""
+    """A column's worker process (``script``: another kind of worker, ``deploy_worker.py``);
+    ``time(side)`` runs one side once there."""
 
-    def __init__(self, column: str, model: str, layout: str | None = None, env: dict[str, str] | None = None) -> None:
-        command = [sys.executable, str(WORKER), column, model, *(["--layout", layout] if layout else [])]
+    def __init__(
+        self,
+        column: str,
+        model: str,
+        layout: str | None = None,
+        env: dict[str, str] | None = None,
+        script: Path = WORKER,
+    ) -> None:
+        command = [sys.executable, str(script), column, model, *(["--layout", layout] if layout else [])]
         self.name = f"{column}/{model}"
         self.process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
@@ -67,7 +75,7 @@ def cli(doc: str) -> argparse.Namespace:
 
 def selected_columns(args: argparse.Namespace) -> list[str]:
     """``--columns``, else every registered column: none is left out unasked."""
-    return columns.parse_backends(args.columns) if args.columns else columns.names()
+    return columns.parse_columns(args.columns) if args.columns else columns.names()
 
 
 Measure = Callable[[dict[str, Worker], str, int], list[Row]]

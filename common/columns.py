@@ -103,7 +103,7 @@ def column(name: str) -> Column:
         raise TwinspecError(f"unknown column {name!r}; registered: {', '.join(COLUMNS)}") from None
 
 
-def parse_backends(text: str) -> list[str]:
+def parse_columns(text: str) -> list[str]:
     """``--backends a,b``: known names, each once, the reference first; in load order."""
     picked = [name.strip() for name in text.split(",") if name.strip()]
     if not picked:

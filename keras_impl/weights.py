@@ -12,7 +12,7 @@ from pathlib import Path
 
 import keras
 
-from common.errors import DataError
+from common.errors import WriteError
 from common.files.weights import Weights, export_tensorflow, import_tensorflow
 from keras_impl.build import build_model
 from spec.schema import ModelSpec
@@ -52,4 +52,4 @@ def save_native_model(spec: ModelSpec, weights: Weights, path: Path) -> None:
     try:
         model.save(path)
     except OSError as exc:
-        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise WriteError(path, exc.strerror or str(exc)) from None

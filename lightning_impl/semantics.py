@@ -21,6 +21,7 @@ from torch import nn
 
 from common.runs.metrics import batch_counts
 from common.runs.trainer import EpochCallback
+from torch_impl.semantics import loss_of
 
 ADAPTATIONS: dict[str, str] = {
     "LitModel": "the book's step as a LightningModule: loss.item() per step, model.train() each epoch "
@@ -29,8 +30,8 @@ ADAPTATIONS: dict[str, str] = {
     "BookEpochs": "the book's epoch loss, the plain mean of the batch losses (self.log weighs batches by size)",
     "trainer_options": "no sanity-check batches (an epoch the book never ran), no logger or checkpoints "
     "(nothing in the working folder, no TensorFlow), the CPU torch computes on",
-    "trainer_quiet": "the Trainer's banners and three of its warnings silenced around fit, test and "
-    "save_checkpoint: the command line prints one line per epoch",
+    "trainer_quiet": "the Trainer's banners, its SIGTERM notice and three of its warnings silenced around fit, "
+    "test and save_checkpoint: the command line prints one line per epoch, and one when stopped",
 }
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -81,7 +82,7 @@ class LitModel(pl.LightningModule):
         # starts: they are None already); the loss is divided by accumulate_grad_batches=1, exact;
         # no clipping, precision "32-true".
         x, y = batch
-        loss = self.loss_fn(self(x), y)
+        loss = loss_of(self.loss_fn, self(x), y, "training")
         self.batch_losses.append(loss.item())  # the book's loss.item(), before the step
         return loss
 
@@ -91,7 +92,8 @@ class LitModel(pl.LightningModule):
         # inside the training epoch (val_check_interval=1.0), so the book's order holds.
         x, y = batch
         yhat = self(x)
-        self.val_steps.append((self.loss_fn(yhat, y).item(), batch_counts(yhat.numpy(), y.numpy(), self.loss_kind)))
+        loss = loss_of(self.loss_fn, yhat, y, "validation")
+        self.val_steps.append((loss.item(), batch_counts(yhat.numpy(), y.numpy(), self.loss_kind)))
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         # LIGHTNING: trainer.test runs in eval mode under torch.inference_mode (the same numbers
@@ -164,20 +166,26 @@ def trainer_options(n_epochs: int, root: str) -> dict:
     }
 
 
+QUIET_LOGGERS = ("utilities.rank_zero", "trainer.connectors.signal_connector")  # under pytorch_lightning
+
+
 @contextlib.contextmanager
 def trainer_quiet() -> Iterator[None]:
     """The Trainer's own start-up lines and warnings, silenced where they arise, not process-wide.
 
     LIGHTNING: "GPU available: ..., used: ...", "TPU available: ..." and "`Trainer.fit` stopped:
     `max_epochs=N` reached." are logged at INFO to ``pytorch_lightning.utilities.rank_zero``
-    (pytorch_lightning gives its logger a handler of its own). The warnings: "GPU available
-    but not used" (a CUDA machine, accelerator="cpu"), "does not have many workers" (more
-    than two cores: the book's loaders read in the main process), and torch 2.14's
-    FutureWarning about ``LeafSpec``, raised by Lightning's own loader flattening.
+    (pytorch_lightning gives its logger a handler of its own), and "[rank: 0] Received
+    SIGTERM: 15" by the handler ``fit`` puts before the process' own, to its signal
+    connector's logger: the command line says "interrupted" itself. The warnings: "GPU
+    available but not used" (a CUDA machine, accelerator="cpu"), "does not have many
+    workers" (more than two cores: the book's loaders read in the main process), and torch
+    2.14's FutureWarning about ``LeafSpec``, raised by Lightning's own loader flattening.
     """
-    logger = logging.getLogger("pytorch_lightning.utilities.rank_zero")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
+    loggers = [logging.getLogger(f"pytorch_lightning.{name}") for name in QUIET_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
@@ -185,4 +193,5 @@ def trainer_quiet() -> Iterator[None]:
             warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*", category=FutureWarning)
             yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)

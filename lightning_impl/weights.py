@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
-from common.errors import DataError
 from common.files.weights import Weights
 from lightning_impl.build import build_model
 from lightning_impl.semantics import LitModel, trainer_options, trainer_quiet
 from spec.schema import ModelSpec
-from torch_impl.weights import export_weights, import_weights
+from torch_impl.weights import _writing, export_weights, import_weights
 
 NATIVE_FILE = "model.ckpt"  # what a run folder holds besides the neutral weights.npz
 
@@ -32,10 +31,8 @@ def save_native_model(spec: ModelSpec, weights: Weights, path: Path) -> None:
     """
     model = build_model(spec, "nchw")
     import_weights(model, spec, weights)
-    try:
-        with tempfile.TemporaryDirectory(prefix="twinspec-lightning-") as root, trainer_quiet():
-            trainer = pl.Trainer(**trainer_options(0, root))
-            trainer.strategy.connect(LitModel(model))
+    with tempfile.TemporaryDirectory(prefix="twinspec-lightning-") as root, trainer_quiet():
+        trainer = pl.Trainer(**trainer_options(0, root))
+        trainer.strategy.connect(LitModel(model))
+        with _writing(path):
             trainer.save_checkpoint(path, weights_only=True)
-    except OSError as exc:
-        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import reprlib
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,30 @@ def printable(text: str) -> str:
     controls, lone surrogates...) written as its Python escape: what reaches a terminal,
     a one-line message or a comment of generated code stays one visible line."""
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+# What a path is when it is not a regular file, in the words of an error message.
+_SPECIAL_FILES = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def special_file(path: Path | str) -> str | None:
+    """What ``path`` is, in words ("a FIFO (named pipe)"), when it exists and is not a
+    regular file (links followed); ``None`` for a regular file or nothing at all. Reading
+    a FIFO waits for a writer that never comes and a device never ends; writing over one
+    would put a file in its place: a file the user names is refused with what it is."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):  # nothing there (or a name no file can have)
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return next((words for is_kind, words in _SPECIAL_FILES if is_kind(mode)), "not a regular file")
 
 
 EXCERPT_LENGTH = 80  # characters of a bad value an error message shows

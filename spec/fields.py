@@ -6,7 +6,7 @@ expected; :class:`Section` turns that into a :class:`SpecError` at the right lin
 
 from __future__ import annotations
 
-import math
+import struct
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -42,22 +42,42 @@ def seed(value: Any) -> int:
     return value
 
 
+# The frameworks compute in float32: a value of the spec must stay what it is there.
+# numpy's finfo(float32).max and .tiny; spec loads no numpy, for run.py list and show.
+FLOAT32_MAX = 3.4028234663852886e38  # beyond: infinity
+FLOAT32_TINY = 1.1754943508222875e-38  # below: precision lost, then 0
+
+
+def _float32(value: float) -> float:
+    """``value`` rounded to the nearest float32, as the frameworks hold it."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
 def fraction(value: Any) -> float:
-    """In [0, 1): a momentum or an Adam beta."""
+    """In [0, 1), in float32 too: a momentum, an Adam beta, a dropout probability (1 would
+    drop everything: tf refuses it, torch trains on zeros)."""
     if not 0.0 <= number(value) < 1.0:
         raise Invalid("a number in [0, 1)")
+    if _float32(value) == 1.0:
+        raise Invalid("a number in [0, 1) in float32, which rounds this one to 1")
     return float(value)
 
 
 def number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    """A finite number that float32 holds (a learning rate of 1e300 is infinite there)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # NaN is no number
         raise Invalid("a number")
+    if abs(value) > FLOAT32_MAX:  # infinity, or an integer too long for a float
+        raise Invalid(f"a number that float32 holds (at most {FLOAT32_MAX:.3g})")
     return float(value)
 
 
 def positive_number(value: Any) -> float:
+    """Positive in float32 too (a std of 1e-46 is 0 there)."""
     if number(value) <= 0:
         raise Invalid("a positive number")
+    if value < FLOAT32_TINY:
+        raise Invalid(f"a positive number that float32 holds (at least {FLOAT32_TINY:.3g})")
     return float(value)
 
 

@@ -381,10 +381,10 @@ def _check_head(path: Path, model: ModelSpec, loss: str, n_classes: int) -> None
         return SpecError(path, last.line, f"model output {out} from layer '{last.name}' {message}")
 
     binary = loss in ("bce", "bce_logits")
+    if binary and n_classes != 2:  # one output for three classes would fit the shape, not the labels
+        raise fail(f"cannot use loss {loss}: the dataset has {n_classes} classes")
     expected = (1,) if binary else (n_classes,)
     if out != expected:
-        if binary and n_classes != 2:
-            raise fail(f"cannot use loss {loss}: the dataset has {n_classes} classes")
         raise fail(f"does not fit loss {loss} on {n_classes} classes: expected shape {expected}")
     if loss == "bce" and ends_in != "sigmoid":
         raise fail("must be probabilities for loss bce: end with a sigmoid layer, or use bce_logits")

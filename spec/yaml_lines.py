@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from spec.errors import SpecError, excerpt
+from spec.errors import SpecError, excerpt, special_file
 
 MAX_SPEC_BYTES = 1_000_000  # the shipped specs are about 1 KB
 MAX_DEPTH = 32  # nested mappings and lists; a spec needs 4
@@ -98,6 +98,9 @@ def load_yaml(path: Path) -> Any:
     Specs are small: a file over ``MAX_SPEC_BYTES``, nesting deeper than ``MAX_DEPTH``
     or aliases that expand to more than ``MAX_VALUES`` values are refused before any of
     it is built."""
+    kind = special_file(path)
+    if kind is not None:  # reading a FIFO or a device would wait, or never end
+        raise SpecError(path, None, f"is {kind}, not a spec file")
     try:
         size = path.stat().st_size
         if size > MAX_SPEC_BYTES:

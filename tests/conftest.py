@@ -61,8 +61,10 @@ SLOWEST_FIRST = (
     "test_lecture_cli.py",
     "test_show.py",
     "test_bad_input.py",
+    "test_reliability.py",
     "test_trainer_api.py",
     "test_lightning.py",
+    "test_deploy.py",
     "test_layouts.py",
     "test_cli.py",
     "test_workflow.py",
@@ -105,12 +107,13 @@ def run_here(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     it imports, its signals, its warnings, the import order of both families) use
     ``run_python``."""
     out, err = io.StringIO(), io.StringIO()
-    handler = signal.getsignal(signal.SIGTERM)  # main() installs its own
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}  # main() installs its own
     with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = run.main(list(args))
         except SystemExit as exit:  # argparse's usage errors
             code = exit.code
         finally:
-            signal.signal(signal.SIGTERM, handler)
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
     return subprocess.CompletedProcess(["run.py", *args], code, out.getvalue(), err.getvalue())

@@ -17,9 +17,11 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +88,8 @@ class Case:
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    """Every entry under ``folder`` (links not followed) with a hash of its content."""
+    """Every entry under ``folder`` (links not followed) with a hash of its content (what is
+    not a regular file, with its kind)."""
     entries = {}
     for dirpath, dirnames, filenames in os.walk(folder):
         for name in dirnames + filenames:
@@ -95,6 +98,8 @@ def snapshot(folder: Path) -> dict[str, str]:
                 entries[str(path)] = "link:" + os.readlink(path)
             elif path.is_dir():
                 entries[str(path)] = "dir"
+            elif not path.is_file():  # a FIFO, a device, a socket: reading it could wait for ever
+                entries[str(path)] = "special:" + stat.filemode(path.stat().st_mode)
             else:
                 entries[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
     return entries
@@ -642,15 +647,16 @@ def test_force_overwrites_an_output(tmp_path):
 # --- 9. signals, and what killed runs left behind ---------------------------------------------------
 
 
-@pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_a_signal_mid_training_exits_cleanly_and_writes_nothing(tmp_path, sig, status):
-    out = tmp_path / "run"
+def interrupt(tmp_path: Path, backend: str, signals: list[int], gap: float = 0.001) -> subprocess.CompletedProcess:
+    """Train ``backend`` into ``tmp_path / "run"`` until its second epoch, then send
+    ``signals``, ``gap`` seconds apart (a finger on Ctrl-C sends several)."""
     # A shell's background job (as CI may start this suite) inherits SIGINT ignored, and
     # Python keeps it so; a user's terminal does not: Python's own handler, as there.
     start = "import signal, runpy, sys; signal.signal(signal.SIGINT, signal.default_int_handler);"
     start += f"sys.argv = ['run.py'] + sys.argv[1:]; runpy.run_path({str(ROOT / 'run.py')!r}, run_name='__main__')"
+    args = ["--backend", backend, "--model", "relu", "--epochs", "100000", "--out", str(tmp_path / "run")]
     process = subprocess.Popen(
-        [sys.executable, "-c", start, "--model", "relu", "--epochs", "100000", "--out", str(out)],
+        [sys.executable, "-c", start, *args],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
@@ -658,12 +664,20 @@ def test_a_signal_mid_training_exits_cleanly_and_writes_nothing(tmp_path, sig, s
         text=True,
     )
     for line in process.stdout:
-        if line.startswith("[torch] epoch") and " 2/100000 " in line:
+        if line.startswith(f"[{backend}] epoch") and " 2/100000 " in line:
             break
-    process.send_signal(sig)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == status
-    assert stderr.strip().splitlines() == ["interrupted; nothing was written"]
+    for sig in signals:
+        process.send_signal(sig)
+        time.sleep(gap)
+    stdout, stderr = process.communicate(timeout=60)
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_mid_training_exits_cleanly_and_writes_nothing(tmp_path, sig, status):
+    done = interrupt(tmp_path, "torch", [sig])
+    assert done.returncode == status
+    assert done.stderr.strip().splitlines() == ["interrupted; nothing was written"]
     assert list(tmp_path.iterdir()) == []
 
 

@@ -10,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
+from deploy_vs_eager import WORKER as DEPLOY_WORKER  # noqa: E402
 from driver import Worker, measure_models, selected_columns  # noqa: E402
 from specs import forward_flops  # noqa: E402
 from startup import commands  # noqa: E402
@@ -83,4 +84,12 @@ def test_a_worker_times_every_side_it_announces(column):
     # plain loops exist, so "loop" is announced (Keras' plain fit runs in bench/all.py)
     with Worker(column, "logistic") as worker:
         assert {"trainer", "loop", "steps", "matmul", "conv"} <= set(worker.sides)
+        assert all(worker.time(side) > 0 for side in worker.sides)
+
+
+def test_a_deploy_worker_times_the_eager_forward_and_every_format():
+    # Keras exports all three kinds of runtime file (ONNX, LiteRT, SavedModel)
+    with Worker("keras", "logistic", script=DEPLOY_WORKER) as worker:
+        sides = {f"{side} {n}" for side in ("eager", "onnx", "litert", "saved_model") for n in (1, 32)}
+        assert set(worker.sides) == sides
         assert all(worker.time(side) > 0 for side in worker.sides)

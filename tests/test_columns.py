@@ -31,11 +31,11 @@ def test_the_registry_lists_the_reference_first_and_each_family_together():
 )
 def test_backends_option_refuses_what_is_not_registered(text, message):
     with pytest.raises(TwinspecError, match=message):
-        columns.parse_backends(text)
+        columns.parse_columns(text)
 
 
 def test_backends_come_back_in_load_order():
-    assert columns.parse_backends("keras,torch") == ["torch", "keras"]
+    assert columns.parse_columns("keras,torch") == ["torch", "keras"]
 
 
 def test_a_column_of_a_third_family_is_a_package_and_two_lines(tmp_path, monkeypatch, capsys):

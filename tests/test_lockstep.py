@@ -292,7 +292,7 @@ def test_lockstep_refuses_two_layouts_when_the_masks_depend_on_it(tmp_path):
     assert done.stderr.strip().splitlines() == [
         (
             "error: lockstep: dropout_maps has dropout on feature maps (drop_map): torch draws their masks in its"
-            " layout's memory order, so every backend must run in one layout (--layout, or the spec's layout)"
+            " layout's memory order, so every column must run in one layout (--layout, or the spec's layout)"
         )
     ]
 

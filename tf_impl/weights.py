@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.errors import DataError
+from common.errors import WriteError
 from common.files.weights import Weights, export_tensorflow, import_tensorflow
 from spec.schema import ModelSpec
 from tf_impl._tensorflow import tf
@@ -57,4 +57,12 @@ def save_native_model(spec: ModelSpec, weights: Weights, path: Path) -> None:
     try:
         tf.saved_model.save(model, str(path), signatures=model.serve)
     except OSError as exc:
-        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise WriteError(path, exc.strerror or str(exc)) from None
+    except tf.errors.OpError as exc:  # the variables' writer: a full disk is a ResourceExhaustedError
+        raise WriteError(path, _reason(exc)) from None
+
+
+def _reason(exc: tf.errors.OpError) -> str:
+    """The system's reason at the end of a TensorFlow error ("...; No space left on device
+    [Op:SaveV2]"), without the op and the temporary file it was writing."""
+    return exc.message.split("[Op:")[0].rsplit(";", 1)[-1].strip() or type(exc).__name__

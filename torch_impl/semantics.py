@@ -16,6 +16,7 @@ ADAPTATIONS: dict[str, str] = {
     "ProbsNLLLoss": "cross-entropy on probabilities, which torch lacks: NLL of their clamped log (native, lockstep)",
     "keras_init": "init: keras, Keras' default initial weights drawn in torch: glorot-uniform, zero biases",
     "inject_round_off": "the lockstep verdicts' noise floor: every value moved one ulp after each step",
+    "loss_of": "BCELoss's refusal of outputs that are not numbers as the divergence every other loss reports",
 }
 
 # The calls lockstep replaces with torch's semantics (``common.calls.substitute``): none, for
@@ -64,3 +65,16 @@ def inject_round_off(trainer, seed: int) -> None:
                     torch.nextafter(tensor, target, out=tensor)
 
     trainer.optimizer.register_step_post_hook(hook)
+
+
+def loss_of(loss_fn: nn.Module, yhat: torch.Tensor, y: torch.Tensor, what: str) -> torch.Tensor:
+    """``loss_fn(yhat, y)``. torch's ``BCELoss`` refuses outputs that are not numbers with a
+    ``RuntimeError`` ("all elements of input should be between 0 and 1") where its other
+    losses, and every other column's, give NaN: a ``FloatingPointError`` here, which the
+    trainer ends as it ends every run whose loss stopped being a number."""
+    try:
+        return loss_fn(yhat, y)
+    except RuntimeError:
+        if torch.isfinite(yhat).all():
+            raise
+        raise FloatingPointError(f"{what} loss is nan") from None

@@ -32,7 +32,7 @@ from torch_impl import share_process
 from torch_impl.build import NAMESPACE, parameter_table
 from torch_impl.calls import FUSED, LOSSES, optimizer_call
 from torch_impl.data import TrainingLoader, numpy_batches
-from torch_impl.semantics import LOCKSTEP
+from torch_impl.semantics import LOCKSTEP, loss_of
 
 # The book's checkpoint, and the generators' and the loader's positions.
 CHECKPOINT_KEYS = {*HISTORY_KEYS, "model_state_dict", "optimizer_state_dict", "rng_state", "pipeline"}
@@ -97,7 +97,7 @@ class StepByStep(StepByStepBase):
         random.seed(seed)
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        loss = self.loss_fn(self.model(x), y)
+        loss = loss_of(self.loss_fn, self.model(x), y, "training")
         loss.backward()
         self.optimizer.step()
         self.optimizer.zero_grad()
@@ -105,7 +105,8 @@ class StepByStep(StepByStepBase):
 
     def _val_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, np.ndarray]:
         yhat = self.model(x)
-        return self.loss_fn(yhat, y).item(), batch_counts(yhat.numpy(), y.numpy(), self.loss_kind)
+        loss = loss_of(self.loss_fn, yhat, y, "validation")
+        return loss.item(), batch_counts(yhat.numpy(), y.numpy(), self.loss_kind)
 
     def _train(self, n_epochs: int, on_epoch: EpochCallback | None) -> None:
         for _ in range(n_epochs):

@@ -5,13 +5,15 @@ Parameters and buffers (batchnorm's running statistics) are read and written ali
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from common.errors import DataError
+from common.errors import WriteError
 from common.files.weights import Weights, check_weights, expected_shapes
 from spec.schema import ModelSpec
 from torch_impl.build import build_model
@@ -40,7 +42,18 @@ def save_native_model(spec: ModelSpec, weights: Weights, path: Path) -> None:
     restores it into the ``nn.Sequential`` of ``run.py show`` (no twinspec needed)."""
     model = build_model(spec, "nchw")
     import_weights(model, spec, weights)
-    try:
+    with _writing(path):
         torch.save(model.state_dict(), path)
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Around ``torch.save``: a write that fails is a ``WriteError`` naming ``path``. torch's
+    zip writer reports a full disk as a ``RuntimeError`` ("unexpected pos", "file write
+    failed"), without the system's reason."""
+    try:
+        yield
     except OSError as exc:
-        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise WriteError(path, exc.strerror or str(exc)) from None
+    except RuntimeError:
+        raise WriteError(path, "torch could not write it whole (is the disk full?)") from None

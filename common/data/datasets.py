@@ -7,6 +7,7 @@ read through the same cache, so that every column, in any process, sees the same
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -46,7 +47,8 @@ def user_dataset(source: SourceSpec, path: Path) -> DatasetSpec:
     return DatasetSpec(source.kind, params, (channels, height, width), len(data.classes))
 
 
-def _class_names(kind: str, params: dict) -> tuple[str, ...]:
+def class_names(kind: str, params: dict) -> tuple[str, ...]:
+    """The classes of a generated dataset (``kind`` lines or colors), in label order."""
     if kind == "colors":
         return colors.CLASS_NAMES[: params["n_classes"]]
     return ("parallel", "diagonal") if params["binary"] else ("parallel", "up", "down")
@@ -87,7 +89,7 @@ def _fingerprint(kind: str, path: Path) -> str:
     digest = hashlib.sha256()
     for file in _files_read(kind, path):
         stat = file.stat()
-        digest.update(f"{file}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+        digest.update(os.fsencode(file) + f":{stat.st_size}:{stat.st_mtime_ns}\n".encode())  # a name may not be UTF-8
     return digest.hexdigest()
 
 
@@ -98,7 +100,7 @@ def _load(kind: str, params: tuple) -> Dataset:
     if kind in GENERATORS:
         key = cache.cache_key(kind, kwargs)
         arrays = cache.load_or_create(key, lambda: dict(zip(("images", "labels"), GENERATORS[kind](**kwargs))))
-        classes = _class_names(kind, kwargs)
+        classes = class_names(kind, kwargs)
     else:
         try:
             fingerprint = _fingerprint(kind, Path(kwargs["path"]))

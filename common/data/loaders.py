@@ -8,8 +8,11 @@ to get it, and a malformed one is a ``DataError`` that names it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ from PIL import Image
 
 from common.errors import DataError
 from common.files.npz import read_npz
+from spec.errors import special_file
 
 Labelled = tuple[np.ndarray, np.ndarray]  # images uint8 (N, C, H, W), labels int64 (N,)
 
@@ -116,6 +120,9 @@ def _image_files(folder: Path, seen: dict[tuple[int, int], Path]) -> list[Path]:
             stat = path.stat()
         except OSError as exc:  # a dangling link, a file gone meanwhile
             raise DataError(f"{path} cannot be read ({exc.strerror}); replace it or remove it") from None
+        kind = special_file(path) if what == "file" else None
+        if kind is not None:  # reading a FIFO would wait for ever, a device never end
+            raise DataError(f"{path} is {kind}, not an image file; remove it")
         earlier = seen.setdefault((stat.st_dev, stat.st_ino), path)
         if earlier == path:
             return
@@ -142,19 +149,33 @@ def _image_files(folder: Path, seen: dict[tuple[int, int], Path]) -> list[Path]:
 def read_image(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
     """One image as uint8 ``(C, H, W)``, converted to ``mode`` (RGB or L) and resized to
     ``size`` as every image of a folder is (``run.py predict`` reads new images so too)."""
-    try:
-        with Image.open(path) as image:
-            if image.mode in ("I", "F") or image.mode.startswith("I;16"):
-                # PIL would clip such pixels to 255 on conversion; torchvision does so silently.
-                raise DataError(f"{path} has {image.mode} pixels (16-bit or float); save it with 8 bits per channel")
-            image = image.convert(mode)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise DataError(f"{path} is not a readable image ({exc}); replace it or remove it") from None
+    with open_image(path) as image:
+        image = image.convert(mode)
     height, width = size
     if image.size != (width, height):
         image = image.resize((width, height), Image.Resampling.BILINEAR)
     pixels = np.asarray(image, dtype=np.uint8)
     return pixels[np.newaxis] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+
+
+@contextlib.contextmanager
+def open_image(path: Path) -> Iterator[Image.Image]:
+    """``Image.open(path)``, with every reason not to read it one ``DataError``: not an
+    image, more pixels than PIL's guard against decompression bombs allows (PIL would warn
+    up to twice its limit, then refuse), or 16-bit or float pixels, which PIL would clip to
+    255 on conversion (torchvision does so silently)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+                    depth = "16-bit or float"
+                    raise DataError(f"{path} has {image.mode} pixels ({depth}); save it with 8 bits per channel")
+                yield image
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise DataError(f"{path} is too large to read safely ({exc}); shrink it first") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{path} is not a readable image ({exc}); replace it or remove it") from None
 
 
 # --- MNIST, as keras ships it ---------------------------------------------------------
@@ -168,7 +189,7 @@ def load_mnist_npz(path: Path) -> tuple[Labelled, Labelled, tuple[str, ...]]:
     """
     path = Path(path)
     how = f"download mnist.npz from {MNIST_URL} and pass --data PATH"
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"MNIST file {path} not found; {how}")
     arrays = read_npz(path, ".npz file", how)
     missing = [key for key in MNIST_KEYS if key not in arrays]
@@ -212,6 +233,9 @@ def load_cifar10(root: Path, classes: tuple[str, ...] | None = None) -> tuple[La
     if not folder.is_dir():
         raise DataError(f"CIFAR-10 folder {root} not found; {how}")
     for name in (*CIFAR10_TRAIN, CIFAR10_TEST, CIFAR10_META):
+        kind = special_file(folder / name)
+        if kind is not None:
+            raise DataError(f"{folder / name} is {kind}, not a CIFAR-10 batch; {how}")
         if not (folder / name).is_file():
             raise DataError(f"{folder} lacks {name}; {how}")
     names = _cifar_label_names(folder / CIFAR10_META)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import DataError
+from common.errors import DataError, WriteError
 from common.files.atomic import atomic_write
 from common.files.npz import read_npz
 
@@ -27,7 +27,7 @@ def write_checkpoint(filename: str | Path, history: dict, arrays: dict[str, np.n
         with atomic_write(Path(filename)) as handle:
             np.savez(handle, state=np.array(json.dumps(history)), **arrays)
     except OSError as exc:
-        raise DataError(f"cannot write checkpoint {filename}: {exc.strerror or exc}") from None
+        raise WriteError(filename, exc.strerror or str(exc)) from None
 
 
 def read_checkpoint(filename: str | Path) -> tuple[dict, dict[str, np.ndarray]]:

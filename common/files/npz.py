@@ -13,11 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import DataError
+from spec.errors import special_file
 
 
 def read_npz(path: Path, what: str, how: str) -> dict[str, np.ndarray]:
     """Every array of the archive at ``path``, read without pickle. ``what`` the file
     should be ("weights file") and ``how`` to make or get one end each message."""
+    kind = special_file(path)
+    if kind is not None:  # a FIFO would wait for a writer, a device never end
+        raise DataError(f"{path} is {kind}, not a {what}; {how}")
     try:
         with open(path, "rb") as handle:
             magic = handle.read(6)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from common.errors import DataError
+from common.errors import DataError, WriteError
 from common.files.atomic import atomic_write
 from common.files.npz import read_npz
 from spec.schema import ModelSpec
@@ -65,17 +65,18 @@ def check_weights(weights: Weights, model: ModelSpec, source: str) -> Weights:
     return weights
 
 
-def save_weights(weights: Weights, path: Path) -> Path:
+def save_weights(weights: Weights, path: Path, overwrite: bool = True) -> Path:
+    """Write ``weights`` to the ``.npz`` file ``path``, whole or not at all."""
     flat = {
         f"{layer}/{key}": np.asarray(value, np.float32)
         for layer, params in weights.items()
         for key, value in params.items()
     }
     try:
-        with atomic_write(path) as handle:
+        with atomic_write(path, overwrite=overwrite) as handle:
             np.savez(handle, **flat)
     except OSError as exc:
-        raise DataError(f"cannot write weights to {path}: {exc.strerror or exc}") from None
+        raise WriteError(path, exc.strerror or str(exc)) from None
     return path
 
 

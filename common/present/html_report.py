@@ -236,11 +236,12 @@ class Report:
             "</main>\n</body>\n</html>\n"
         )
 
-    def write(self, path: Path) -> Path:
-        """Write the page to ``path`` (UTF-8), whole or not at all."""
+    def write(self, path: Path, overwrite: bool = True) -> Path:
+        """Write the page to ``path`` (UTF-8), whole or not at all. A file name that is not
+        UTF-8 (a lone surrogate in ``str``) is written as its escape, not a failure."""
         path = Path(path)
-        with atomic_write(path) as handle:
-            handle.write(self.html().encode("utf-8"))
+        with atomic_write(path, overwrite=overwrite) as handle:
+            handle.write(self.html().encode("utf-8", "backslashreplace"))
         return path
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from common.data.datasets import load_dataset
 from common.data.prep import normalize, resolve_normalization, split_dataset, to_layout
-from common.errors import DataError
+from common.errors import WriteError
 from common.parity.stats import LOCKSTEP_K, ForwardParity, LockstepParity
 from common.present import plots
 from common.present.html_report import Report
@@ -62,9 +62,11 @@ def write_lecture_report(
     lockstep: dict[str, LockstepParity] | None,
     out: Path,
     titles: dict[str, str] | None = None,
+    overwrite: bool = True,
 ) -> Path:
     """Build the page from every column's trained side and write it to ``out``; ``titles``
-    names each column's framework for people (default: the column names)."""
+    names each column's framework for people (default: the column names); ``overwrite=False``
+    leaves a file that took the name ``out`` meanwhile as it is."""
     titles = {name: (titles or {}).get(name, name) for name in sides}
     split = split_dataset(load_dataset(spec.data.dataset), spec.data)
     data = resolve_normalization(spec.data, split)
@@ -171,6 +173,6 @@ def write_lecture_report(
     activations = {name: side.activations for name, side in sides.items()}
     page.figure(plots.png_bytes(plots.activations_figure(activations)), "activations and their gradients")
     try:
-        return page.write(out)
+        return page.write(out, overwrite)
     except OSError as exc:
-        raise DataError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
+        raise WriteError(out, exc.strerror or str(exc)) from None

@@ -1,10 +1,14 @@
 """The text tables the command line prints: progress lines, run summaries, the per-epoch
-comparison of any number of columns, and the parity matrix."""
+comparison of any number of columns, the parity matrix and the deployment table. Class
+names come from the user's folders and files: each is printed escaped (``printable``), one
+visible line."""
 
 from __future__ import annotations
 
+from common.parity.referee import DEPLOY_K, DeployParity
 from common.parity.stats import LOCKSTEP_K, LockstepParity
 from common.runs.result import RunResult
+from spec.errors import printable
 
 
 def format_epoch(epoch: int, epochs: int, train_loss: float, val_loss: float, val_acc: float, seconds: float) -> str:
@@ -17,7 +21,7 @@ def format_epoch(epoch: int, epochs: int, train_loss: float, val_loss: float, va
 
 
 def _counts(classes: list[str], per_class: list[list[int]]) -> str:
-    return "  ".join(f"{name}: {correct}/{total}" for name, (correct, total) in zip(classes, per_class))
+    return "  ".join(f"{printable(name)}: {correct}/{total}" for name, (correct, total) in zip(classes, per_class))
 
 
 def format_summary(result: RunResult) -> str:
@@ -66,7 +70,7 @@ def final_rows(runs: list[RunResult]) -> list[tuple[str, list[str]]]:
             else []
         ),
         *(
-            (f"  {label}", [f"{run.per_class[c][0]}/{run.per_class[c][1]}" for run in runs])
+            (f"  {printable(label)}", [f"{run.per_class[c][0]}/{run.per_class[c][1]}" for run in runs])
             for c, label in enumerate(runs[0].classes)
         ),
         ("parameters", [f"{run.params:,}" for run in runs]),
@@ -164,3 +168,30 @@ def parity_matrix(reports: list[dict]) -> str:
 
 def _verdict(figure: str, passed: bool) -> str:
     return figure if passed else f"FAIL {figure}"
+
+
+def deploy_table(model: str, images: int, rows: list[DeployParity]) -> str:
+    """``parity --check deploy``: a line per exported model against its trained model."""
+    header = ["column", "format", "runtime", "max |difference|", "argmax agreement", "bound", "why this bound"]
+    cells = [
+        [
+            row.column,
+            row.format,
+            row.runtime,
+            f"{row.max_abs_diff:.2g}",
+            f"{row.agreeing}/{row.total} ({row.agreement:.0%})" + (f", {row.ties} ties" if row.ties else ""),
+            _verdict(f"{row.bound:.2g}", row.passed),
+            row.floor.reason,
+        ]
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
+    title = f"deployment parity, {model}: {images} validation and test images, each export against its trained model"
+    lines = ["", title]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in [header, *cells]]
+    lines.append(
+        f"(bound: {DEPLOY_K:g} x the larger of the trained model's outputs moved by its own float32 round-off and"
+        " sqrt(n) u of its largest output; a tie is an image whose trained top two outputs lie within twice the"
+        " bound; FAIL marks a failed export)"
+    )
+    return "\n".join(lines)

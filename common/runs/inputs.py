@@ -61,13 +61,13 @@ def check_inputs(spec: Spec, mode: str, epochs_given: bool = False) -> list[str]
             raise DataError(f"{where}: class {name!r} has no sample in the training split; the model cannot learn it")
         if not (split.y_val == label).any():
             warnings.append(f"class {name!r} has no sample in the validation split: its accuracy is not measured")
-    if n_train % batch == 1:
-        for layer in spec.model.layers:
+    if batch == 1 or n_train % batch == 1:
+        ones = "batches of 1" if batch == 1 else f"a last batch of 1 ({n_train} training samples in batches of {batch})"
+        for layer in spec.model.layers:  # one value per channel: flat features, or a 1 x 1 map
             if layer.kind == "batchnorm" and math.prod(layer.in_shape[1:]) == 1:
                 raise DataError(
-                    f"{spec.path}:{layer.line}: batchnorm '{layer.name}' would train on a last batch of 1"
-                    f" ({n_train} training samples in batches of {batch}), which has no variance (torch refuses it);"
-                    f" change data.batch_size at line {spec.lines.get('data.batch_size')}"
+                    f"{spec.path}:{layer.line}: batchnorm '{layer.name}' would train on {ones}, which has no"
+                    f" variance (torch refuses it); change data.batch_size at line {spec.lines.get('data.batch_size')}"
                 )
     units = sum(math.prod(layer.in_shape) for layer in spec.model.layers if layer.kind == "dropout")
     draws = n_train * spec.train.epochs * (1 + units)

@@ -86,6 +86,9 @@ def check_finite_losses(epoch: int, loss: float, val_loss: float | None = None) 
         if value is not None and not math.isfinite(value)
     ]
     if bad:
-        raise TwinspecError(
-            f"epoch {epoch}: the {' and the '.join(bad)}: training diverged; lower the optimizer's lr in the spec"
-        )
+        raise diverged(epoch, " and the ".join(bad))
+
+
+def diverged(epoch: int, what: str) -> TwinspecError:
+    """The one line a run ends with when ``what`` ("training loss is nan") in ``epoch``."""
+    return TwinspecError(f"epoch {epoch}: the {what}: training diverged; lower the optimizer's lr in the spec")

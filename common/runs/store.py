@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -9,11 +10,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from common.errors import DataError
+from common.errors import DataError, WriteError
 from common.files.atomic import clear_leftovers, temporary_prefix, umask, write_json
 from common.files.weights import save_weights
 from common.parity.stats import LockstepParity
 from common.runs.result import RunResult
+from spec.errors import special_file
 
 
 def default_run_dir(model: str, column: str, root: Path = Path("runs"), suffix: str = "") -> Path:
@@ -28,7 +30,10 @@ def default_run_dir(model: str, column: str, root: Path = Path("runs"), suffix: 
 
 def check_run_dir(out: Path) -> Path:
     """Refuse, before training, a run directory that cannot be written whole."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    kind = special_file(out)
+    if kind not in (None, "a directory"):
+        raise DataError(f"--out {out}: it is {kind}, not a directory; choose another")
+    if os.path.lexists(out) and (not out.is_dir() or any(out.iterdir())):
         raise DataError(f"--out {out}: already exists and is not an empty directory; choose another")
     check_writable(out, "--out")
     return out
@@ -37,7 +42,7 @@ def check_run_dir(out: Path) -> Path:
 def check_writable(path: Path, option: str) -> Path:
     """Refuse, before any work, a path whose folder cannot be created or written: the
     nearest existing folder above it must be a folder we may write in."""
-    parent = path.absolute().parent
+    parent = Path(os.path.realpath(path)).parent  # a link's file is written, in its own folder
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
@@ -56,7 +61,8 @@ def check_writable(path: Path, option: str) -> Path:
 
 def _write_dir(out: Path, write: Callable[[Path], None]) -> Path:
     """Have ``write`` fill a temporary directory beside ``out``, then rename it to ``out``:
-    the files appear all together or not at all."""
+    the files appear all together or not at all. A failed write names ``out``, the folder
+    the user asked for, not the staging copy it failed in."""
     check_run_dir(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -65,16 +71,26 @@ def _write_dir(out: Path, write: Callable[[Path], None]) -> Path:
     except OSError as exc:
         raise DataError(f"cannot write the run to {out}: {exc.strerror or exc}") from None
     try:
-        write(staging)
-        staging.chmod(0o777 & ~umask())  # mkdtemp's 0700 would survive the rename
-        if out.exists():
-            out.rmdir()  # empty, as check_run_dir made sure
-        staging.rename(out)
+        _fill(staging, write, out)
+        staging.rename(out)  # replaces an empty folder only: a file, or a folder of files, that took the name stays
     except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+            raise DataError(f"--out {out}: something took the name while this command ran; left as it is") from None
         raise DataError(f"cannot write the run to {out}: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def _fill(staging: Path, write: Callable[[Path], None], out: Path) -> None:
+    """``write`` into ``staging``; a file it cannot write is named as it would be in ``out``."""
+    try:
+        write(staging)
+        staging.chmod(0o777 & ~umask())  # mkdtemp's 0700 would survive the rename
+    except WriteError as exc:
+        raise DataError(f"cannot write {out / exc.path.relative_to(staging)}: {exc.reason}") from None
+    except OSError as exc:
+        raise DataError(f"cannot write the run to {out}: {exc.strerror or exc}") from None
 
 
 RUN_SPEC = "spec.yaml"  # the spec a run came from, as it was when it trained
@@ -93,7 +109,7 @@ def write_run(result: RunResult, out: Path, native: dict[str, Callable[[Path], N
             plots.losses_figure({result.column: (result.train_loss, result.val_loss)}, title), staging / "loss.png"
         )
         save_weights(result.weights, staging / "weights.npz")
-        (staging / RUN_SPEC).write_text(result.spec_yaml)
+        (staging / RUN_SPEC).write_text(result.spec_yaml, encoding="utf-8")
         for name, save in (native or {}).items():
             save(staging / name)
         write_json(staging / "metrics.json", result.metrics())

@@ -30,7 +30,7 @@ from common.errors import DataError
 from common.present import plots
 from common.present.tables import format_parameter_table
 from common.runs.lr_range import learning_rates, smoothed
-from common.runs.metrics import batch_counts, check_finite_losses
+from common.runs.metrics import batch_counts, check_finite_losses, diverged
 from spec.errors import TwinspecError, printable
 from spec.schema import TrainSpec
 
@@ -172,6 +172,8 @@ class StepByStepBase(ABC):
             raise TwinspecError(f"the batch plan has {left} of its epochs left, not {n_epochs}: make a longer plan")
         try:
             self._train(n_epochs, on_epoch)
+        except FloatingPointError as exc:  # a loss that refuses outputs that are not numbers (torch's BCELoss)
+            raise diverged(self.total_epochs + 1, str(exc)) from None
         finally:
             self._close_log()  # as the book closes its writer; the next epoch logged opens it again
 

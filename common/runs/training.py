@@ -58,7 +58,7 @@ def train_run(
         normalization=_normalization(spec.data),
         data=spec.data.dataset.params.get("path"),
         weights=export(trainer.model, spec.model),
-        spec_yaml=spec.path.read_text(),
+        spec_yaml=spec.path.read_text(encoding="utf-8"),
     )
 
 
