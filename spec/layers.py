@@ -118,6 +118,24 @@ def fan_in(kind: str, in_shape: Shape, params: dict[str, Any]) -> int:
     return in_shape[0]
 
 
+def parameter_shapes(layer: LayerSpec) -> dict[str, Shape]:
+    """The layer's parameters (and batchnorm's running statistics) with their shapes as torch
+    holds them, the neutral weights' layout: conv ``(out, in, kh, kw)``, linear ``(out, in)``."""
+    p, channels = layer.params, layer.in_shape[0]
+    shapes: dict[str, Shape] = {}
+    if layer.kind == "linear":
+        shapes["weight"] = (p["units"], channels)
+    elif layer.kind == "conv2d":
+        shapes["weight"] = (p["filters"], channels, p["kernel"], p["kernel"])
+    elif layer.kind == "batchnorm":
+        shapes = {key: (channels,) for key in ("weight", "bias", "running_mean", "running_var")}
+    elif layer.kind == "prelu":
+        shapes["weight"] = (1,)
+    if p.get("bias"):
+        shapes["bias"] = (layer.out_shape[0],)
+    return shapes
+
+
 def _describe(shape: Shape) -> str:
     if len(shape) == 3:
         return f"feature map of shape (C, H, W) = {shape}"

@@ -356,7 +356,7 @@ def _model(sec: Section, dataset: DatasetSpec, batch_size: int) -> ModelSpec:
         shape = out_shape
     sec.done()
     for layer in layers:  # keras puts a numerically padded conv's padding in a layer of its own
-        if layer.kind == "conv2d" and isinstance(layer.params["padding"], int) and layer.params["padding"] > 0:
+        if layer.kind == "conv2d" and layer.params["padding"] not in (0, "valid", "same"):
             clash = next((other for other in layers if other.name == f"{layer.name}_pad"), None)
             if clash is not None:
                 raise SpecError(

@@ -18,27 +18,15 @@ import numpy as np
 from common.errors import DataError, WriteError
 from common.files.atomic import atomic_write
 from common.files.npz import read_npz
+from spec.layers import parameter_shapes
 from spec.schema import ModelSpec
 
 Weights = dict[str, dict[str, np.ndarray]]
 
 
 def expected_shapes(model: ModelSpec) -> dict[str, dict[str, tuple[int, ...]]]:
-    """Every parameter a spec's model has, with its canonical shape."""
-    shapes: dict[str, dict[str, tuple[int, ...]]] = {}
-    for layer in model.layers:
-        p, channels = layer.params, layer.in_shape[0]
-        if layer.kind == "linear":
-            shapes[layer.name] = {"weight": (p["units"], channels)}
-        elif layer.kind == "conv2d":
-            shapes[layer.name] = {"weight": (p["filters"], channels, p["kernel"], p["kernel"])}
-        elif layer.kind == "batchnorm":
-            shapes[layer.name] = {key: (channels,) for key in ("weight", "bias", "running_mean", "running_var")}
-        elif layer.kind == "prelu":
-            shapes[layer.name] = {"weight": (1,)}
-        if p.get("bias"):
-            shapes[layer.name]["bias"] = (layer.out_shape[0],)
-    return shapes
+    """Every parameter a spec's model has, with its canonical shape, layer by layer."""
+    return {layer.name: shapes for layer in model.layers if (shapes := parameter_shapes(layer))}
 
 
 def check_weights(weights: Weights, model: ModelSpec, source: str) -> Weights:

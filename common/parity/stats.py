@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from spec.layers import fan_in
+
 if TYPE_CHECKING:
     from common.runs.result import RunResult
     from spec.schema import Spec
@@ -124,11 +126,9 @@ def rounding_floor(spec: Spec) -> float:
     batch = spec.data.batch_size
     floors = [1.0]
     for layer in spec.model.layers:
-        channels, *spatial = layer.in_shape
-        if layer.kind == "linear":
-            floors.append(math.sqrt(channels))
-        elif layer.kind == "conv2d":
-            floors.append(math.sqrt(channels * layer.params["kernel"] ** 2))
+        spatial = layer.in_shape[1:]
+        if layer.kind in ("linear", "conv2d"):
+            floors.append(math.sqrt(fan_in(layer.kind, layer.in_shape, layer.params)))
         elif layer.kind == "batchnorm":
             floors.append(batch * math.prod(spatial))
     return FLOAT32_UNIT * max(floors)
