@@ -143,7 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train one model in one column (the default command)")
     train.add_argument(
-        "--backend", dest="column", choices=list(columns.COLUMNS), default="torch",
+        "--backend",
+        dest="column",
+        choices=list(columns.COLUMNS),
+        default="torch",
         help="the column, a framework, to train in (default: torch)",
     )
     model_options(train)
@@ -157,7 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", help="print a model's source and training loop in one framework")
     show.add_argument("show_model", metavar="MODEL", help="spec name or path to a spec YAML")
     show.add_argument(
-        "--backend", dest="column", choices=list(columns.COLUMNS), default="torch",
+        "--backend",
+        dest="column",
+        choices=list(columns.COLUMNS),
+        default="torch",
         help="the column, a framework, to write it in (default: torch)",
     )
     show.add_argument(
@@ -168,7 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
         "init-weights", aliases=list(RENAMED), help="write a column's initial weights for a spec (neutral .npz)"
     )
     export.add_argument(
-        "--backend", dest="column", choices=list(columns.COLUMNS), default="torch",
+        "--backend",
+        dest="column",
+        choices=list(columns.COLUMNS),
+        default="torch",
         help="the column whose seeded init (default: torch)",
     )
     model_options(export)

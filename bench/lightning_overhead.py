@@ -86,8 +86,10 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"per step (median of {args.rounds} rounds), and per round the ratio to torch: median (min-max)")
-    print(f"{'spec':<11} {'steps':>5} {'torch ms':>9} {'lightning ms':>13} {'bare ms':>8}"
-          f"   {'lightning / torch':<19} {'bare / torch':<19} column's own")
+    print(
+        f"{'spec':<11} {'steps':>5} {'torch ms':>9} {'lightning ms':>13} {'bare ms':>8}"
+        f"   {'lightning / torch':<19} {'bare / torch':<19} column's own"
+    )
     for name in args.specs:
         spec = load_spec(resolve_spec(name))
         trainers = {column: make_trainer(column, spec, "nchw") for column in ("torch", "lightning")}

@@ -129,7 +129,9 @@ def pipeline(spec: Spec) -> list[str]:
     definition = TRAINING_BATCHES.format(
         what=what, init="".join("\n" + line for line in init), getitem=getitem, epoch_end=epoch_end
     )
-    batches = call("TrainingBatches", Code("x_train"), Code("y_train"), batch_size=data.batch_size, seed=spec.train.seed)
+    batches = call(
+        "TrainingBatches", Code("x_train"), Code("y_train"), batch_size=data.batch_size, seed=spec.train.seed
+    )
     return [definition, render("train_batches = ", batches)]
 
 

@@ -9,4 +9,3 @@ re-exports torch's. Importing ``torch_impl`` first keeps the family's process ru
 """
 
 import torch_impl  # noqa: F401  (the family's root: what it must do for another family, first)
-

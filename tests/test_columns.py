@@ -57,8 +57,23 @@ def test_a_column_of_a_third_family_is_a_package_and_two_lines(tmp_path, monkeyp
     columns.register(columns.Column("throwaway", "throwaway_impl", "throwaway", "nchw", "torch", "Throwaway"))
     try:
         assert columns.names()[-1] == "throwaway"
-        assert run.main(["train", "--backend", "throwaway", "--model", "relu", "--epochs", "2", "--quiet",
-                         "--out", str(tmp_path / "train")]) == 0
+        assert (
+            run.main(
+                [
+                    "train",
+                    "--backend",
+                    "throwaway",
+                    "--model",
+                    "relu",
+                    "--epochs",
+                    "2",
+                    "--quiet",
+                    "--out",
+                    str(tmp_path / "train"),
+                ]
+            )
+            == 0
+        )
         assert json.loads((tmp_path / "train" / "metrics.json").read_text())["column"] == "throwaway"
         out = tmp_path / "compare"
         argv = ["compare", "--model", "relu", "--epochs", "2", "--mode", "lockstep", "--quiet"]
@@ -71,8 +86,12 @@ def test_a_column_of_a_third_family_is_a_package_and_two_lines(tmp_path, monkeyp
         assert run.main(["parity", "--model", "relu", "--check", "forward", "--backends", "torch,throwaway"]) == 0
         assert "throwaway-nhwc" in capsys.readouterr().out
         report = tmp_path / "report.html"
-        assert run.main(["report", "relu", "--epochs", "1", "--backends", "torch,throwaway", "--quiet",
-                         "--out", str(report)]) == 0
+        assert (
+            run.main(
+                ["report", "relu", "--epochs", "1", "--backends", "torch,throwaway", "--quiet", "--out", str(report)]
+            )
+            == 0
+        )
         assert "Throwaway" in report.read_text()
     finally:
         columns.unregister("throwaway")

@@ -173,7 +173,10 @@ def test_the_trainer_has_torchs_api_and_replaces_only_the_loop():
     assert issubclass(ours, theirs)
     assert [name for name in vars(ours) if not name.startswith("_")] == ["column", "evaluate"]
     assert [name for name in vars(ours) if name.startswith("_") and callable(vars(ours)[name])] == [
-        "__init__", "_seed", "_train", "_book_epoch"
+        "__init__",
+        "_seed",
+        "_train",
+        "_book_epoch",
     ]
 
 
@@ -343,7 +346,9 @@ def test_the_round_off_run_is_torchs_too():
     trainer = runner.make_trainer("lightning", spec, "nchw", "lockstep")
     inject_round_off(trainer, seed=3)
     export = lightning_weights.export_weights
-    _assert_same_run(reference, train_run(trainer, spec, column="lightning", layout="nchw", mode="lockstep", export=export))
+    _assert_same_run(
+        reference, train_run(trainer, spec, column="lightning", layout="nchw", mode="lockstep", export=export)
+    )
 
 
 LIGHTNING_LOADS = """\

@@ -33,7 +33,9 @@ def _package(name: str) -> Path:
 
 
 def _modules(name: str) -> set[str]:
-    return {path.stem for path in _package(name).glob("*.py") if not path.stem.startswith("_") or path.stem == "__init__"}
+    return {
+        path.stem for path in _package(name).glob("*.py") if not path.stem.startswith("_") or path.stem == "__init__"
+    }
 
 
 def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, ...]:
@@ -81,7 +83,9 @@ def api(name: str, module: str, package: Path | None = None) -> list[tuple[str, 
         elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in siblings:
             if _same_module(node.module, module):
                 public = _sibling_api(node.module)
-                found += [(alias.asname or alias.name, ("re-exported",)) for alias in node.names if alias.name in public]
+                found += [
+                    (alias.asname or alias.name, ("re-exported",)) for alias in node.names if alias.name in public
+                ]
     exported = _all(tree)  # a module of re-exports states its API, in order, there
     if not exported:
         return found
@@ -130,7 +134,9 @@ def _classes(name: str, module: str) -> set[str]:
     """A module's public classes, its own and re-exported."""
     tree = ast.parse((_package(name) / f"{module}.py").read_text(encoding="utf-8"))
     defined = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
-    imported = {alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom) for alias in node.names}
+    imported = {
+        alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom) for alias in node.names
+    }
     return defined | {entry for entry in imported if entry[:1].isupper() and not entry.isupper()}
 
 

@@ -222,9 +222,16 @@ def test_the_listing_modules_are_mirror_images_without_a_framework():
     for backend, names in functions.items():
         if backend == "lightning":  # the plain-PyTorch sections are torch's own, re-exported
             assert [name for name in names if not name.startswith("_")] == [
-                "listing", "header", "imports", "model", "loss_and_optimizer", "training"
+                "listing",
+                "header",
+                "imports",
+                "model",
+                "loss_and_optimizer",
+                "training",
             ]
-            assert all(getattr(lightning_listing, name) is getattr(torch_listing, name) for name in ("data", "pipeline"))
+            assert all(
+                getattr(lightning_listing, name) is getattr(torch_listing, name) for name in ("data", "pipeline")
+            )
         else:
             assert [name for name in names if not name.startswith("_")] == sections
 

@@ -59,8 +59,12 @@ def _public(cls: type) -> list[str]:
     each defines it: the book's API is ``StepByStepBase``'s."""
     names: dict[str, None] = {}
     for klass in reversed(cls.__mro__):
-        names |= {name: None for name, value in vars(klass).items() if not name.startswith("_") and callable(
-            value.__func__ if isinstance(value, (classmethod, staticmethod)) else value)}
+        names |= {
+            name: None
+            for name, value in vars(klass).items()
+            if not name.startswith("_")
+            and callable(value.__func__ if isinstance(value, (classmethod, staticmethod)) else value)
+        }
     return [name for name in names if name != "infer_loss_kind"]
 
 

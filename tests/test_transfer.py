@@ -62,9 +62,7 @@ def test_export_then_init_from_and_parity_on_the_command_line(tmp_path):
     assert exported["conv1"]["weight"].shape == (1, 1, 3, 3) and exported["fc1"]["weight"].shape == (10, 16)
 
     out = tmp_path / "run"
-    done = run_here(
-        "--model", "cnn1", "--epochs", "1", "--init-from", str(weights), "--quiet", "--out", str(out)
-    )
+    done = run_here("--model", "cnn1", "--epochs", "1", "--init-from", str(weights), "--quiet", "--out", str(out))
     assert done.returncode == 0, done.stderr
     trained = load_weights(out / "weights.npz", load_spec(resolve_spec("cnn1")).model)
     assert not np.array_equal(trained["fc2"]["weight"], exported["fc2"]["weight"])  # it trained from there

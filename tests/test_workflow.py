@@ -488,8 +488,10 @@ def test_an_unknown_loss_asks_for_its_kind():
 
 def test_the_parameter_tables_list_each_tensor_as_the_frameworks_hold_it():
     spec = load_spec(resolve_spec(SLIDES))
-    tables = {name: make(spec, layout).parameter_table() for name, make, layout in
-              (("torch", torch_trainer, "nchw"), ("keras", keras_trainer, "nhwc"))}
+    tables = {
+        name: make(spec, layout).parameter_table()
+        for name, make, layout in (("torch", torch_trainer, "nchw"), ("keras", keras_trainer, "nhwc"))
+    }
     assert "conv1   weight  (32, 1, 3, 3)       288" in tables["torch"]
     assert "conv1   kernel  (3, 3, 1, 32)       288" in tables["keras"]
     assert "dense1  weight  (64, 1600)      102,400" in tables["torch"]

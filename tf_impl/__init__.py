@@ -15,7 +15,6 @@ import os
 from common import columns
 
 
-
 def share_process() -> None:
     """Nothing: TensorFlow, loaded first or last, asks nothing of the other families' order."""
 

@@ -20,7 +20,6 @@ from tf_impl.build import Model
 from tf_impl.calls import LAYERS, Options
 
 
-
 def activation_layers() -> dict[str, Model]:
     """The activation layers, in the order of the figure's panels, with the spec's defaults,
     each a model of that one layer (they draw nothing)."""

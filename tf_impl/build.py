@@ -74,7 +74,9 @@ def build_model(model: ModelSpec, layout: str, mode: str = "native") -> Model:
     layers = model_layers(model, input_format, options)
     if mode == "lockstep":
         table = semantics.lockstep_calls(model, options.data_format)
-        layers = [Layer(layer.name, substitute(layer.variables, table), substitute(layer.ops, table)) for layer in layers]
+        layers = [
+            Layer(layer.name, substitute(layer.variables, table), substitute(layer.ops, table)) for layer in layers
+        ]
     return Model(layers, model.seed, input_format, options.data_format)
 
 

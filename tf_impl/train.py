@@ -112,7 +112,9 @@ class TensorFlowStepByStep(StepByStepBase):
         history, arrays = read_checkpoint(filename)
         variables = self._variables()
         pipeline = self.train_loader.state() if self.train_loader is not None else None
-        expected = {key: [(tuple(v.shape), np.dtype(_numpy_dtype(v))) for v in owned] for key, owned in variables.items()}
+        expected = {
+            key: [(tuple(v.shape), np.dtype(_numpy_dtype(v))) for v in owned] for key, owned in variables.items()
+        }
         check_fit(filename, arrays, expected, pipeline)
         state: dict = {key: in_order(arrays, key) for key in variables}
         state["pipeline"] = group(arrays, "pipeline") if pipeline is not None else {}
@@ -284,5 +286,3 @@ class StepByStep(TensorFlowStepByStep):
     def _range_step(self, x: tf.Tensor, y: tf.Tensor, lr: float) -> float:
         self.optimizer.learning_rate.assign(lr)
         return float(self._train_step(x, y))
-
-

@@ -22,7 +22,6 @@ from torch_impl.build import NAMESPACE
 from torch_impl.calls import LAYERS
 
 
-
 def activation_layers() -> dict[str, nn.Module]:
     """The activation modules, in the order of the figure's panels, with the spec's defaults."""
     return {kind: instantiate(LAYERS[kind](default_layer(kind)), NAMESPACE) for kind in ACTIVATIONS}

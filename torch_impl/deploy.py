@@ -27,6 +27,7 @@ from spec.schema import ModelSpec
 from torch_impl.build import build_model
 from torch_impl.weights import import_weights
 
+
 class _Pixels(nn.Module):
     """uint8 pixels -> the model's inputs, as training prepared them: / 255, then per channel
     ``(x - mean) / std`` (none for a run without normalisation)."""

@@ -35,7 +35,6 @@ class ProbsNLLLoss(nn.NLLLoss):
         return super().forward(torch.log(probs.clamp(min=torch.finfo(probs.dtype).tiny)), target)
 
 
-
 def keras_init(model: nn.Module) -> None:
     """Keras' default initialisation, drawn over torch's: glorot-uniform weights and zero
     biases, layer by layer."""

@@ -213,7 +213,9 @@ class StepByStep(StepByStepBase):
             raise DataError(f"{filename}: its model holds values that are not finite numbers")
         optimizer = state["optimizer_state_dict"]
         groups = optimizer.get("param_groups") if isinstance(optimizer, dict) else None
-        if not isinstance(groups, list) or not all(isinstance(g, dict) and isinstance(g.get("params"), list) for g in groups):
+        if not isinstance(groups, list) or not all(
+            isinstance(g, dict) and isinstance(g.get("params"), list) for g in groups
+        ):
             raise DataError(f"{filename} is not a checkpoint of this trainer: its optimizer state is not one")
         if [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.optimizer.param_groups]:
             raise DataError(f"{filename} is not a checkpoint of this model: its optimizer variables differ")
@@ -283,9 +285,7 @@ def _same_tensors(saved: Any, current: dict[str, torch.Tensor]) -> bool:
         isinstance(saved, dict)
         and set(saved) == set(current)
         and all(
-            isinstance(saved[key], torch.Tensor)
-            and saved[key].shape == value.shape
-            and saved[key].dtype == value.dtype
+            isinstance(saved[key], torch.Tensor) and saved[key].shape == value.shape and saved[key].dtype == value.dtype
             for key, value in current.items()
         )
     )
