@@ -35,25 +35,38 @@ def _common(name: str, options: Options, **kwargs) -> dict:
 def _inits(layer: LayerSpec, options: Options) -> Call | None:
     """``**torch_init(fan_in=...)`` (``semantics.torch_init``) for ``init: torch``: torch's
     default initial weights as Keras initializers; Keras' own need nothing."""
-    return call("torch_init", fan_in=fan_in(layer.kind, layer.in_shape, layer.params)) if options.init == "torch" else None
+    return (
+        call("torch_init", fan_in=fan_in(layer.kind, layer.in_shape, layer.params)) if options.init == "torch" else None
+    )
 
 
 def _conv2d(layer: LayerSpec, options: Options) -> list[Call]:
-    """torch pads by a number of pixels, Keras only valid or same: a ``ZeroPadding2D`` in front."""
+    """torch pads by a number of pixels, Keras only valid or same: a ``ZeroPadding2D`` in front
+    (or ``semantics.Pad2D`` for torch's other padding modes)."""
     p = layer.params
     made = []
     if p["padding"] not in (0, "valid", "same"):
-        made.append(call("layers.ZeroPadding2D", p["padding"], **_common(f"{layer.name}_pad", options)))
+        name = f"{layer.name}_pad"
+        if p["padding_mode"] == "zeros":
+            made.append(call("layers.ZeroPadding2D", p["padding"], **_common(name, options)))
+        else:
+            made.append(call("Pad2D", p["padding"], p["padding_mode"], options.data_format, name=name))
     kwargs: dict = {"kernel_size": p["kernel"]}
     if p["stride"] != 1:
         kwargs["strides"] = p["stride"]
     if p["padding"] == "same":
         kwargs["padding"] = "same"
+    if p["dilation"] != 1:
+        kwargs["dilation_rate"] = p["dilation"]
+    if p["groups"] != 1:
+        kwargs["groups"] = p["groups"]
     if not p["bias"]:
         kwargs["use_bias"] = False
     if layer.activation is not None:
         kwargs["activation"] = layer.activation
-    made.append(call("layers.Conv2D", p["filters"], **_common(layer.name, options, **kwargs), spread=_inits(layer, options)))
+    made.append(
+        call("layers.Conv2D", p["filters"], **_common(layer.name, options, **kwargs), spread=_inits(layer, options))
+    )
     return made
 
 
@@ -64,11 +77,12 @@ def _pool2d(path: str, layer: LayerSpec, options: Options) -> Call:
 
 
 def _pad2d(layer: LayerSpec, options: Options) -> Call:
-    """Zeros as Keras pads; reflect and replicate with ``semantics.Pad2D``, which Keras lacks."""
+    """Zeros as Keras pads; torch's other modes with ``semantics.Pad2D``, which Keras lacks."""
     padding, mode = layer.params["padding"], layer.params["mode"]
     if mode == "zeros":
         return call("layers.ZeroPadding2D", padding, **_common(layer.name, options))
-    return call("Pad2D", padding, mode, options.data_format, name=layer.name)
+    value = {"value": layer.params["value"]} if mode == "constant" else {}
+    return call("Pad2D", padding, mode, options.data_format, **value, name=layer.name)
 
 
 def _batchnorm(layer: LayerSpec, options: Options) -> Call:

@@ -20,7 +20,7 @@ from spec.schema import ModelSpec
 
 ADAPTATIONS: dict[str, str] = {
     "NLLLoss": "torch's NLLLoss, which Keras lacks (native and lockstep)",
-    "Pad2D": "torch's ReflectionPad2d and ReplicationPad2d, which Keras lacks (native and lockstep)",
+    "Pad2D": "torch's reflect, replicate, circular and constant padding, which Keras lacks (native and lockstep)",
     "TorchBCELoss": "BCE on probabilities with torch's log clamp at -100 (lockstep)",
     "TorchProbsNLLLoss": "cross-entropy on probabilities as torch computes it, NLL of their clamped log (lockstep)",
     "TorchAdam": "Adam with eps added to the bias-corrected sqrt(v), as torch adds it (lockstep)",
@@ -40,8 +40,12 @@ def _on_probabilities(replacement: str):
 # The calls lockstep replaces with torch's semantics (``common.calls.substitute``): the classes
 # below marked lockstep.
 LOCKSTEP: Substitutions = {
-    "keras.Sequential": lambda sequential: Call("LockstepSequential", sequential.args, sequential.kwargs),
-    "layers.BatchNormalization": lambda norm: Call("TorchBatchNormalization", norm.args, norm.kwargs),
+    "keras.Sequential": lambda sequential: Call(
+        "LockstepSequential", sequential.args, sequential.kwargs
+    ),
+    "layers.BatchNormalization": lambda norm: Call(
+        "TorchBatchNormalization", norm.args, norm.kwargs
+    ),
     "keras.losses.BinaryCrossentropy": _on_probabilities("TorchBCELoss"),
     "keras.losses.SparseCategoricalCrossentropy": _on_probabilities("TorchProbsNLLLoss"),
     "keras.optimizers.Adam": lambda adam: Call("TorchAdam", adam.args, adam.kwargs),
@@ -58,7 +62,9 @@ def lockstep_calls(model: ModelSpec, data_format: str) -> Substitutions:
             channels_last_map = layer.in_shape if data_format == "channels_last" else None
         else:
             channels_last_map = model.flattened_from(layer.name)
-        return call("PlannedDropout", dict(dropout.kwargs)["rate"], channels_last_map, name=layer.name)
+        return call(
+            "PlannedDropout", dict(dropout.kwargs)["rate"], channels_last_map, name=layer.name
+        )
 
     return {**LOCKSTEP, "layers.Dropout": planned}
 
@@ -86,30 +92,41 @@ class NLLLoss(keras.losses.Loss):
 
 @keras.saving.register_keras_serializable("twinspec")
 class Pad2D(keras.layers.Layer):
-    """torch's ReflectionPad2d and ReplicationPad2d, which Keras has no layer for."""
+    """torch's padding modes that Keras has no layer for: reflect, replicate, circular, and a
+    constant other than zero. ``padding``: pixels on every side, or (height, width)."""
 
-    def __init__(self, padding: int, mode: str, data_format: str, **kwargs) -> None:
+    def __init__(self, padding, mode: str, data_format: str, value: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.padding, self.mode, self.data_format = padding, mode, data_format
-        self.spatial_axes = (2, 3) if data_format == "channels_first" else (1, 2)
+        self.padding, self.mode, self.data_format, self.value = padding, mode, data_format, value
+        pads = tuple(padding) if isinstance(padding, (tuple, list)) else (padding, padding)
+        spatial_axes = (2, 3) if data_format == "channels_first" else (1, 2)
+        self.pads = dict(zip(spatial_axes, pads))  # axis -> pixels
 
     def call(self, x):
-        p = self.padding
-        if self.mode == "reflect":
-            widths = [[p, p] if axis in self.spatial_axes else [0, 0] for axis in range(4)]
-            return keras.ops.pad(x, widths, mode="reflect")
-        for axis in self.spatial_axes:  # replicate: repeat the edge pixels, by clipped indices
+        if self.mode in ("reflect", "constant"):
+            widths = [[self.pads.get(axis, 0)] * 2 for axis in range(4)]
+            constant = {"constant_values": self.value} if self.mode == "constant" else {}
+            return keras.ops.pad(x, widths, mode=self.mode, **constant)
+        for axis, p in self.pads.items():  # repeat the edge pixels, or wrap around, by indices
             size = x.shape[axis]
-            index = keras.ops.clip(keras.ops.arange(-p, size + p), 0, size - 1)
+            index = keras.ops.arange(-p, size + p)
+            index = keras.ops.clip(index, 0, size - 1) if self.mode == "replicate" else index % size
             x = keras.ops.take(x, index, axis)
         return x
 
     def compute_output_shape(self, shape):
-        grow = [2 * self.padding if i in self.spatial_axes else 0 for i in range(len(shape))]
-        return tuple(None if d is None else d + g for d, g in zip(shape, grow))
+        grown = [
+            None if d is None else d + 2 * self.pads.get(axis, 0) for axis, d in enumerate(shape)
+        ]
+        return tuple(grown)
 
     def get_config(self) -> dict:
-        extra = {"padding": self.padding, "mode": self.mode, "data_format": self.data_format}
+        extra = {
+            "padding": self.padding,
+            "mode": self.mode,
+            "data_format": self.data_format,
+            "value": self.value,
+        }
         return {**super().get_config(), **extra}
 
 
@@ -163,7 +180,9 @@ class TorchAdam(keras.optimizers.Adam):
         correction_2 = 1 - ops.power(ops.cast(self.beta_2, variable.dtype), step)
         m = self._momentums[self._get_variable_index(variable)]
         v = self._velocities[self._get_variable_index(variable)]
-        self.assign(m, m + (gradient - m) * (1 - self.beta_1))  # torch: exp_avg.lerp_(grad, 1 - beta1)
+        self.assign(
+            m, m + (gradient - m) * (1 - self.beta_1)
+        )  # torch: exp_avg.lerp_(grad, 1 - beta1)
         self.assign(v, v * self.beta_2 + gradient * gradient * (1 - self.beta_2))
         denominator = ops.sqrt(v) / ops.sqrt(correction_2) + self.epsilon
         self.assign_sub(variable, (lr / correction_1) * (m / denominator))
@@ -181,8 +200,12 @@ class TorchBatchNormalization(keras.layers.BatchNormalization):
         outputs = super().call(inputs, training=training, mask=mask)
         axes = [axis for axis in range(len(inputs.shape)) if axis != self.axis % len(inputs.shape)]
         _, variance = keras.ops.moments(inputs, axes)
-        n = keras.ops.cast(keras.ops.size(inputs) // keras.ops.shape(inputs)[self.axis], variance.dtype)
-        self.moving_variance.assign(previous * self.momentum + variance * n / (n - 1) * (1 - self.momentum))
+        n = keras.ops.cast(
+            keras.ops.size(inputs) // keras.ops.shape(inputs)[self.axis], variance.dtype
+        )
+        self.moving_variance.assign(
+            previous * self.momentum + variance * n / (n - 1) * (1 - self.momentum)
+        )
         return outputs
 
 
@@ -198,28 +221,40 @@ class PlannedDropout(keras.layers.Layer):
     flattened (Keras flattens H, W, C, torch C, H, W).
     """
 
-    def __init__(self, rate: float, channels_last_map: tuple[int, int, int] | None = None, **kwargs) -> None:
+    def __init__(
+        self, rate: float, channels_last_map: tuple[int, int, int] | None = None, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         self.rate, self.channels_last_map = rate, channels_last_map
         self.scale = float(dropout_scale(rate))
-        self.step_mask = None  # set by LockstepSequential.train_step, for one trace of the train step
+        self.step_mask = (
+            None  # set by LockstepSequential.train_step, for one trace of the train step
+        )
 
     def call(self, inputs, training=None):
         if not training:
             return inputs
         if self.step_mask is None:
-            raise ValueError(f"{self.name}: a planned dropout trains only in LockstepSequential.fit, given masks")
+            raise ValueError(
+                f"{self.name}: a planned dropout trains only in LockstepSequential.fit, given masks"
+            )
         mask = keras.ops.cast(self.step_mask, inputs.dtype)
         if self.channels_last_map is not None:
             mask = keras.ops.reshape(mask, (-1, *self.channels_last_map))
-            mask = keras.ops.reshape(keras.ops.transpose(mask, (0, 2, 3, 1)), keras.ops.shape(inputs))
+            mask = keras.ops.reshape(
+                keras.ops.transpose(mask, (0, 2, 3, 1)), keras.ops.shape(inputs)
+            )
         return inputs * (mask * self.scale)
 
     def compute_output_shape(self, shape):
         return shape
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "rate": self.rate, "channels_last_map": self.channels_last_map}
+        return {
+            **super().get_config(),
+            "rate": self.rate,
+            "channels_last_map": self.channels_last_map,
+        }
 
 
 @keras.saving.register_keras_serializable("twinspec")
@@ -232,7 +267,9 @@ class LockstepSequential(keras.Sequential):
         dropouts = [layer for layer in self.layers if isinstance(layer, PlannedDropout)]
         if not dropouts:  # no masks to hand over: the batches are (x, y)
             return super().train_step(data)
-        (x, masks), y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)  # fit: (x, y); train_on_batch: 3
+        (x, masks), y, sample_weight = keras.utils.unpack_x_y_sample_weight(
+            data
+        )  # fit: (x, y); train_on_batch: 3
         for layer, mask in zip(dropouts, masks, strict=True):
             layer.step_mask = mask
         try:
@@ -250,7 +287,9 @@ class BatchMeanLoss(keras.metrics.Metric):
         super().__init__(name=name)
         self.loss_fn = loss_fn
         self.total = self.add_variable(shape=(), initializer="zeros", dtype="float64", name="total")
-        self.batches = self.add_variable(shape=(), initializer="zeros", dtype="float64", name="batches")
+        self.batches = self.add_variable(
+            shape=(), initializer="zeros", dtype="float64", name="batches"
+        )
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         self.total.assign_add(ops.cast(self.loss_fn(y_true, y_pred), "float64"))

@@ -129,6 +129,23 @@ def number_or_word(check: Checker, *words: str, expected: str) -> Checker:
     return checker
 
 
+def one_or_pair(check: Checker, expected: str) -> Checker:
+    """A value ``check`` accepts, or a list of two, height then width (``kernel: [3, 5]``),
+    kept as written: an int, or a tuple of two."""
+
+    def checker(value: Any) -> Any:
+        try:
+            if isinstance(value, list):
+                if len(value) != 2:
+                    raise Invalid(expected)
+                return tuple(check(v) for v in value)
+            return check(value)
+        except Invalid:
+            raise Invalid(expected) from None
+
+    return checker
+
+
 def list_of(item: Checker, length: int | None = None) -> Checker:
     def check(value: Any) -> tuple:
         if not isinstance(value, list) or not value or (length is not None and len(value) != length):

@@ -20,6 +20,7 @@ from spec.fields import (
     number,
     number_or_word,
     one_of,
+    one_or_pair,
     positive_int,
     positive_number,
     probability,
@@ -70,6 +71,11 @@ def _map_only(shape: Shape) -> tuple[int, int, int]:
     return shape
 
 
+def pair(value: int | tuple[int, int]) -> tuple[int, int]:
+    """A size as (height, width): an int is both."""
+    return value if isinstance(value, tuple) else (value, value)
+
+
 def _window(size: int, kernel: int, stride: int, pad: int, what: str) -> int:
     if kernel > size + 2 * pad:
         padded = f" padded to {size + 2 * pad}" if pad else ""
@@ -77,28 +83,50 @@ def _window(size: int, kernel: int, stride: int, pad: int, what: str) -> int:
     return (size + 2 * pad - kernel) // stride + 1
 
 
+def _check_wrap(mode: str, pads: tuple[int, int], height: int, width: int) -> None:
+    """torch reflects only by less than the input, and wraps around at most once."""
+    if mode == "reflect" and (pads[0] >= height or pads[1] >= width):
+        raise ShapeError(f"cannot reflect-pad by {pads} an input of {height}x{width}: padding must be smaller")
+    if mode == "circular" and (pads[0] > height or pads[1] > width):
+        raise ShapeError(f"cannot pad circularly by {pads} an input of {height}x{width}: padding must not exceed it")
+
+
 def _conv2d(shape: Shape, params: dict[str, Any]) -> Shape:
-    _, height, width = _map_only(shape)
-    kernel, stride, padding = params["kernel"], params["stride"], params["padding"]
+    channels, height, width = _map_only(shape)
+    filters, groups, padding, mode = params["filters"], params["groups"], params["padding"], params["padding_mode"]
+    if channels % groups or filters % groups:
+        raise ShapeError(
+            f"has {groups} groups, which must divide its {channels} input channels and its {filters} filters"
+        )
+    strides, dilations = pair(params["stride"]), pair(params["dilation"])
+    if max(dilations) > 1 and max(strides) > 1:
+        raise ShapeError("cannot both stride and dilate (Keras refuses strides > 1 with dilation_rate > 1)")
+    kernels = tuple(d * (k - 1) + 1 for d, k in zip(dilations, pair(params["kernel"])))  # a dilated kernel's reach
+    what = "dilated kernel" if max(dilations) > 1 else "kernel"
     if padding == "same":
-        if stride != 1:
+        if max(strides) > 1:
             raise ShapeError("cannot use padding same with stride > 1 (torch refuses it); give a number")
-        return (params["filters"], height, width)
-    pad = 0 if padding == "valid" else padding
-    return (params["filters"], *(_window(size, kernel, stride, pad, "kernel") for size in (height, width)))
+        if mode != "zeros":
+            raise ShapeError(f"pads with zeros for padding same; padding_mode {mode} needs padding in pixels")
+        return (filters, height, width)
+    pads = (0, 0) if padding == "valid" else pair(padding)
+    _check_wrap(mode, pads, height, width)
+    return (filters, *(_window(*dims, what) for dims in zip((height, width), kernels, strides, pads)))
 
 
 def _pool2d(shape: Shape, params: dict[str, Any]) -> Shape:
     channels, height, width = _map_only(shape)
-    return (channels, *(_window(size, params["kernel"], params["stride"], 0, "window") for size in (height, width)))
+    dims = zip((height, width), pair(params["kernel"]), pair(params["stride"]), (0, 0))
+    return (channels, *(_window(*window, "window") for window in dims))
 
 
 def _pad2d(shape: Shape, params: dict[str, Any]) -> Shape:
     channels, height, width = _map_only(shape)
-    pad = params["padding"]
-    if params["mode"] == "reflect" and pad >= min(height, width):
-        raise ShapeError(f"cannot reflect-pad by {pad} an input of {height}x{width}: padding must be smaller")
-    return (channels, height + 2 * pad, width + 2 * pad)
+    pads, mode = pair(params["padding"]), params["mode"]
+    _check_wrap(mode, pads, height, width)
+    if params["value"] != 0 and mode != "constant":
+        raise ShapeError(f"pads with {mode}: value is the constant mode's (mode: constant)")
+    return (channels, height + 2 * pads[0], width + 2 * pads[1])
 
 
 def _batchnorm(shape: Shape, _: dict[str, Any]) -> Shape:
@@ -112,9 +140,11 @@ def _stride_defaults_to_kernel(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def fan_in(kind: str, in_shape: Shape, params: dict[str, Any]) -> int:
-    """Inputs per output unit of a linear or conv2d layer: what default inits scale by."""
+    """Inputs per output unit of a linear or conv2d layer: what default inits scale by (a
+    grouped convolution's unit sees its group's channels)."""
     if kind == "conv2d":
-        return in_shape[0] * params["kernel"] ** 2
+        kernel_height, kernel_width = pair(params["kernel"])
+        return in_shape[0] // params["groups"] * kernel_height * kernel_width
     return in_shape[0]
 
 
@@ -126,7 +156,7 @@ def parameter_shapes(layer: LayerSpec) -> dict[str, Shape]:
     if layer.kind == "linear":
         shapes["weight"] = (p["units"], channels)
     elif layer.kind == "conv2d":
-        shapes["weight"] = (p["filters"], channels, p["kernel"], p["kernel"])
+        shapes["weight"] = (p["filters"], channels // p["groups"], *pair(p["kernel"]))
     elif layer.kind == "batchnorm":
         shapes = {key: (channels,) for key in ("weight", "bias", "running_mean", "running_var")}
     elif layer.kind == "prelu":
@@ -143,17 +173,25 @@ def _describe(shape: Shape) -> str:
 
 
 _UNITS = number_or_word(positive_int, "classes", expected="a positive integer, or classes (as many as the dataset has)")
-_CONV_PADDING = number_or_word(non_negative_int, "valid", "same", expected="a non-negative integer, valid or same")
-_POOL = {"kernel": (positive_int, REQUIRED), "stride": (positive_int, None)}
+_SIZE = one_or_pair(positive_int, "a positive integer, or two (height, width)")
+_PIXELS = one_or_pair(non_negative_int, "a non-negative integer, or two (height, width)")
+_CONV_PADDING = number_or_word(
+    _PIXELS, "valid", "same", expected="a non-negative integer, two (height, width), valid or same"
+)
+_POOL = {"kernel": (_SIZE, REQUIRED), "stride": (_SIZE, None)}
+PAD_MODES = ("zeros", "reflect", "replicate", "circular")  # torch's Conv2d padding_mode, and ZeroPad2d's kin
 
 LAYER_KINDS: dict[str, LayerKind] = {
     "conv2d": LayerKind(
         _conv2d,
         {
             "filters": (positive_int, REQUIRED),
-            "kernel": (positive_int, REQUIRED),
-            "stride": (positive_int, 1),
+            "kernel": (_SIZE, REQUIRED),
+            "stride": (_SIZE, 1),
             "padding": (_CONV_PADDING, 0),
+            "dilation": (_SIZE, 1),
+            "groups": (positive_int, 1),
+            "padding_mode": (one_of(*PAD_MODES), "zeros"),
             "bias": (boolean, True),
             "activation": (one_of("relu"), None),  # fused, as Keras' Conv2D(activation="relu")
         },
@@ -162,7 +200,11 @@ LAYER_KINDS: dict[str, LayerKind] = {
     "avgpool2d": LayerKind(_pool2d, _POOL, _stride_defaults_to_kernel),
     "pad2d": LayerKind(
         _pad2d,
-        {"padding": (positive_int, REQUIRED), "mode": (one_of("zeros", "reflect", "replicate"), "zeros")},
+        {
+            "padding": (one_or_pair(positive_int, "a positive integer, or two (height, width)"), REQUIRED),
+            "mode": (one_of(*PAD_MODES, "constant"), "zeros"),
+            "value": (number, 0.0),  # the constant mode's
+        },
     ),
     "batchnorm": LayerKind(
         _batchnorm,

@@ -88,6 +88,7 @@ def test_builds_are_seeded():
 
 
 EVERY_LAYER = Path(__file__).parent / "specs" / "every_layer.yaml"
+CONV_FEATURES = Path(__file__).parent / "specs" / "conv_features.yaml"  # rectangular, dilated, grouped, circular
 CHANNELS_FIRST = Path(__file__).parent / "specs" / "channels_first.yaml"
 FLATTEN_BATCHNORM = Path(__file__).parent / "specs" / "flatten_batchnorm.yaml"
 
@@ -99,7 +100,9 @@ def test_the_every_layer_spec_has_every_kind():
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")  # every_layer does, on purpose
 @pytest.mark.parametrize("column", [name for name in columns.names() if name != columns.REFERENCE])
 @pytest.mark.parametrize(
-    "spec", [*list_specs(), load_spec(EVERY_LAYER), load_spec(CHANNELS_FIRST)], ids=lambda s: s.name
+    "spec",
+    [*list_specs(), load_spec(EVERY_LAYER), load_spec(CHANNELS_FIRST), load_spec(CONV_FEATURES)],
+    ids=lambda s: s.name,
 )
 def test_four_combinations_compute_the_same_function(spec, column):
     """``run.py parity --check forward``: one set of weights, torch and a column, nchw and nhwc."""

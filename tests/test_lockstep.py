@@ -40,6 +40,7 @@ torch_train = partial(runner.train_spec, "torch")
 ZOO = Path(__file__).parent / "specs" / "lockstep_zoo.yaml"
 CHANNELS_FIRST = Path(__file__).parent / "specs" / "channels_first.yaml"
 DROPOUT = Path(__file__).parent / "specs" / "dropout_maps.yaml"
+CONV_FEATURES = Path(__file__).parent / "specs" / "conv_features.yaml"  # rectangular, dilated, grouped, circular
 # LeNet at lr 0.1 escapes its plateau chaotically: torch against itself, with round-off
 # injected, parts within a few epochs (test_lenet_is_chaotic_not_drifting). Its lockstep horizon:
 LENET_HORIZON = 3
@@ -59,7 +60,7 @@ OTHERS = [name for name in columns.names() if columns.column(name).family != col
 
 
 STEADY = [spec for spec in list_specs() if spec.name not in HORIZONS]
-STEADY += [load_spec(ZOO), load_spec(CHANNELS_FIRST), load_spec(DROPOUT)]
+STEADY += [load_spec(ZOO), load_spec(CHANNELS_FIRST), load_spec(DROPOUT), load_spec(CONV_FEATURES)]
 
 
 @cache

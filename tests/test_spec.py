@@ -126,7 +126,40 @@ def test_overrides():
             "    - {flatten: {name: flatten}}",
             "    - {conv2d: {name: conv, filters: 2, kernel: 3, padding: wide}}\n    - {flatten: {name: flatten}}",
             13,
-            "padding must be a non-negative integer, valid or same, got 'wide'",
+            "padding must be a non-negative integer, two (height, width), valid or same, got 'wide'",
+        ),
+        *(
+            (
+                "    - {flatten: {name: flatten}}",
+                f"    - {{{layer}}}\n    - {{flatten: {{name: flatten}}}}",
+                13,
+                message,
+            )
+            for layer, message in [
+                (
+                    "conv2d: {name: c, filters: 2, kernel: [3]}",
+                    "kernel must be a positive integer, or two (height, width)",
+                ),
+                ("conv2d: {name: c, filters: 2, kernel: 3, groups: 2}", "has 2 groups, which must divide its 1 input"),
+                ("conv2d: {name: c, filters: 2, kernel: 2, stride: 2, dilation: 2}", "cannot both stride and dilate"),
+                ("conv2d: {name: c, filters: 2, kernel: 3, dilation: [1, 3]}", "has a dilated kernel of 7"),
+                (
+                    "conv2d: {name: c, filters: 2, kernel: 3, padding: same, padding_mode: circular}",
+                    "needs padding in pixels",
+                ),
+                (
+                    "conv2d: {name: c, filters: 2, kernel: 3, padding: [1, 6], padding_mode: reflect}",
+                    "cannot reflect-pad",
+                ),
+                (
+                    "conv2d: {name: c, filters: 2, kernel: 3, padding_mode: mirror}",
+                    "one of zeros, reflect, replicate, circ",
+                ),
+                ("pad2d: {name: p, padding: 1, mode: reflect, value: 0.5}", "value is the constant mode's"),
+                ("pad2d: {name: p, padding: [1, 6], mode: circular}", "cannot pad circularly by (1, 6)"),
+                ("pad2d: {name: p, padding: [0, 1]}", "padding must be a positive integer, or two (height, width)"),
+                ("maxpool2d: {name: p, kernel: [2, 6]}", "window of 6, larger than its input of 5"),
+            ]
         ),
         ("{hflip: 0.5}", "{hflip: 1.5}", 7, "probability"),
         ("seed: 3", "seed: -3", 11, "model.seed must be an integer from 0 to 2**32 - 1, got -3"),

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from common.calls import Assign, Call, Name, Source, call
-from spec.layers import fan_in
+from spec.layers import fan_in, pair
 from spec.schema import LayerSpec, ModelSpec, TrainSpec
 
 X = Name("x")
@@ -88,18 +88,33 @@ FUSED = {"relu": "tf.nn.relu", "softmax": "tf.nn.softmax"}
 
 
 def _conv2d(layer: LayerSpec, options: Options) -> Layer:
-    """``tf.nn.conv2d`` plus bias: torch's padding in pixels as TensorFlow's explicit padding."""
+    """``tf.nn.conv2d`` plus bias: torch's padding in pixels as TensorFlow's explicit padding,
+    or, in torch's other padding modes, ``semantics.pad2d`` first. TensorFlow's CPU kernels
+    have no gradient for a dilated ``conv2d``, so a dilated convolution is
+    ``tf.nn.convolution`` (which runs it on space-to-batch), padded first; and none for a
+    grouped one, so that is ``semantics.grouped_conv2d``, a convolution per group."""
     p, name = layer.params, layer.name
-    padding = p["padding"]
+    padding, ops = p["padding"], []
+    dilated, grouped = p["dilation"] != 1, p["groups"] != 1
     if padding in ("valid", 0):
         padding = "VALID"
     elif padding == "same":
         padding = "SAME"
+    elif p["padding_mode"] != "zeros" or dilated or grouped:
+        axes = (_spatial_axes(options),) if options.data_format == "NCHW" else ()
+        ops.append(Assign("x", call("pad2d", X, padding, p["padding_mode"], *axes), f"{name}'s padding"))
+        padding = "VALID"
     else:
-        padding = [[padding, padding] if axis in _spatial_axes(options) else [0, 0] for axis in range(4)]
-    shape = [p["kernel"], p["kernel"], layer.in_shape[0], p["filters"]]
-    conv = call("tf.nn.conv2d", X, Name(f"self.{name}_kernel"), p["stride"], padding, **_format(options))
-    ops = [Assign("x", conv, name)]
+        spatial = dict(zip(_spatial_axes(options), pair(padding)))
+        padding = [[spatial[axis], spatial[axis]] if axis in spatial else [0, 0] for axis in range(4)]
+    shape = [*pair(p["kernel"]), layer.in_shape[0] // p["groups"], p["filters"]]
+    kernel, dilations = Name(f"self.{name}_kernel"), {"dilations": p["dilation"]} if dilated else {}
+    if grouped:
+        conv = call("grouped_conv2d", X, kernel, p["groups"], p["stride"], padding, **dilations, **_format(options))
+    else:
+        path = "tf.nn.convolution" if dilated else "tf.nn.conv2d"
+        conv = call(path, X, kernel, p["stride"], padding, **dilations, **_format(options))
+    ops.append(Assign("x", conv, name))
     if p["bias"]:
         ops.append(Assign("x", call("tf.nn.bias_add", X, Name(f"self.{name}_bias"), **_format(options))))
     return Layer(name, _initial(layer, options, shape), [*ops, *_fused(layer)])
@@ -119,9 +134,10 @@ def _pool2d(path: str, layer: LayerSpec, options: Options) -> Layer:
 
 
 def _pad2d(layer: LayerSpec, options: Options) -> Layer:
-    """torch's zero, reflect and replicate padding (``semantics.pad2d``)."""
+    """torch's padding modes (``semantics.pad2d``)."""
     axes = (_spatial_axes(options),) if options.data_format == "NCHW" else ()
-    return _op(layer, call("pad2d", X, layer.params["padding"], layer.params["mode"], *axes))
+    value = {"value": layer.params["value"]} if layer.params["mode"] == "constant" else {}
+    return _op(layer, call("pad2d", X, layer.params["padding"], layer.params["mode"], *axes, **value))
 
 
 def _batchnorm(layer: LayerSpec, options: Options) -> Layer:
@@ -136,7 +152,9 @@ def _batchnorm(layer: LayerSpec, options: Options) -> Layer:
     p, module = layer.params, attribute(layer.name)
     kwargs = {"shape": shape} if shape != [-1] else {}
     made = call("BatchNorm", layer.in_shape[0], axes, p["momentum"], p["eps"], **kwargs, name=layer.name)
-    return Layer(layer.name, [Assign(f"self.{module}", made)], [Assign("x", call(f"self.{module}", X, Name("training")))])
+    return Layer(
+        layer.name, [Assign(f"self.{module}", made)], [Assign("x", call(f"self.{module}", X, Name("training")))]
+    )
 
 
 def _flatten(layer: LayerSpec, options: Options) -> Layer:
@@ -214,7 +232,9 @@ def _sgd(p: dict, variables: Name) -> Call:
 
 def _adam(p: dict, variables: Name) -> Call:
     beta_1, beta_2 = p["betas"]
-    kwargs = {key: value for key, value, default in [("beta_1", beta_1, 0.9), ("beta_2", beta_2, 0.999)] if value != default}
+    kwargs = {
+        key: value for key, value, default in [("beta_1", beta_1, 0.9), ("beta_2", beta_2, 0.999)] if value != default
+    }
     if p["eps"] != 1e-8:
         kwargs["epsilon"] = p["eps"]
     return call("Adam", variables, p["lr"], **kwargs)

@@ -21,7 +21,8 @@ ADAPTATIONS: dict[str, str] = {
     "SGD, Adam": "the optimizers, in assign ops, as torch computes them: TensorFlow without Keras has none",
     "BatchNorm": "batch normalisation with moving statistics, torch's momentum: TensorFlow has only the op",
     "prelu": "torch's PReLU, one learned slope (native and lockstep)",
-    "pad2d": "torch's reflect and replicate padding around tf.pad (native and lockstep)",
+    "grouped_conv2d": "a grouped convolution, a convolution per group: TensorFlow's CPU has no gradient for one",
+    "pad2d": "torch's padding modes around tf.pad: reflect, replicate, circular, constant (native and lockstep)",
     "torch_bce_loss": "BCE on probabilities with torch's log clamp at -100 (lockstep)",
     "torch_probs_nll_loss": "cross-entropy on probabilities as torch computes it, NLL of their clamped log (lockstep)",
     "TorchBatchNorm": "torch's unbiased running variance (lockstep)",
@@ -44,11 +45,15 @@ def lockstep_calls(model: ModelSpec, data_format: str) -> Substitutions:
 
     def planned(dropout: Call) -> Call:
         layer = model.layer(dict(dropout.kwargs)["name"])
-        if len(layer.in_shape) == 3:  # the plan's masks are in torch's order: where this layer's is not
+        if (
+            len(layer.in_shape) == 3
+        ):  # the plan's masks are in torch's order: where this layer's is not
             channels_last_map = layer.in_shape if data_format == "NHWC" else None
         else:
             channels_last_map = model.flattened_from(layer.name)
-        return call("planned_dropout", dropout.args[0], Name("mask"), dropout.args[1], channels_last_map)
+        return call(
+            "planned_dropout", dropout.args[0], Name("mask"), dropout.args[1], channels_last_map
+        )
 
     return {**LOCKSTEP, "tf.nn.experimental.stateless_dropout": planned}
 
@@ -81,17 +86,36 @@ def cross_entropy_probs(y: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
     return -tf.reduce_mean(tf.math.log(tf.clip_by_value(true_probs, epsilon, 1 - epsilon)))
 
 
-def pad2d(x: tf.Tensor, padding: int, mode: str, spatial_axes: tuple = (1, 2)) -> tf.Tensor:
-    """torch's ZeroPad2d, ReflectionPad2d and ReplicationPad2d: ``tf.pad`` pads with zeros or
-    reflects; replicate repeats the edge pixels, by clipped indices."""
-    if mode == "replicate":
-        for axis in spatial_axes:
+def pad2d(x: tf.Tensor, padding, mode: str, spatial_axes=(1, 2), value: float = 0.0) -> tf.Tensor:
+    """torch's padding modes: ``tf.pad`` pads with zeros or a constant, or reflects;
+    replicate repeats the edge pixels and circular wraps around, by indices. ``padding``:
+    pixels on every side, or (height, width)."""
+    pads = padding if isinstance(padding, (tuple, list)) else (padding, padding)
+    pads = dict(zip(spatial_axes, pads))  # axis -> pixels
+    if mode in ("replicate", "circular"):
+        for axis, p in pads.items():
             size = x.shape[axis]
-            index = tf.clip_by_value(tf.range(-padding, size + padding), 0, size - 1)
+            index = tf.range(-p, size + p)
+            index = tf.clip_by_value(index, 0, size - 1) if mode == "replicate" else index % size
             x = tf.gather(x, index, axis=axis)
         return x
-    widths = [[padding, padding] if axis in spatial_axes else [0, 0] for axis in range(4)]
-    return tf.pad(x, widths, mode="REFLECT" if mode == "reflect" else "CONSTANT")
+    widths = [[pads.get(axis, 0)] * 2 for axis in range(4)]
+    mode = "REFLECT" if mode == "reflect" else "CONSTANT"
+    return tf.pad(x, widths, mode=mode, constant_values=value)
+
+
+def grouped_conv2d(
+    x, kernel, groups: int, strides, padding, dilations=1, data_format: str = "NHWC"
+) -> tf.Tensor:
+    """torch's grouped convolution: each group of input channels convolved with its group of
+    filters, the outputs side by side. (``tf.nn.conv2d`` computes one forward, but TensorFlow's
+    CPU kernels have no gradient for it.)"""
+    axis = 3 if data_format == "NHWC" else 1
+    parts = zip(tf.split(x, groups, axis=axis), tf.split(kernel, groups, axis=3))
+    convolve = lambda part, filters: tf.nn.convolution(  # noqa: E731
+        part, filters, strides, padding, dilations=dilations, data_format=data_format
+    )
+    return tf.concat([convolve(part, filters) for part, filters in parts], axis=axis)
 
 
 def planned_dropout(
@@ -103,7 +127,9 @@ def planned_dropout(
     feature map or flattened (H, W, C). Lockstep only."""
     mask = tf.cast(mask, x.dtype)
     if channels_last_map is not None:
-        mask = tf.reshape(tf.transpose(tf.reshape(mask, [-1, *channels_last_map]), [0, 2, 3, 1]), tf.shape(x))
+        mask = tf.reshape(
+            tf.transpose(tf.reshape(mask, [-1, *channels_last_map]), [0, 2, 3, 1]), tf.shape(x)
+        )
     return x * (mask * float(dropout_scale(rate)))
 
 
@@ -235,7 +261,15 @@ class TorchBatchNorm(BatchNorm):
     correction, ``n / (n - 1)``. Both normalise the batch with the biased one (lockstep)."""
 
     def __init__(self, size, axes, momentum, eps, shape=(-1,), name=None) -> None:
-        super().__init__(size, axes, momentum, eps, shape, lambda variance, count: variance * count / (count - 1), name)
+        super().__init__(
+            size,
+            axes,
+            momentum,
+            eps,
+            shape,
+            lambda variance, count: variance * count / (count - 1),
+            name,
+        )
 
 
 def prelu(x: tf.Tensor, alpha: tf.Variable) -> tf.Tensor:

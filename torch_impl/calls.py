@@ -23,8 +23,14 @@ def _conv2d(layer: LayerSpec) -> Call:
         kwargs["stride"] = p["stride"]
     if p["padding"] not in (0, "valid"):
         kwargs["padding"] = p["padding"]
+    if p["dilation"] != 1:
+        kwargs["dilation"] = p["dilation"]
+    if p["groups"] != 1:
+        kwargs["groups"] = p["groups"]
     if not p["bias"]:
         kwargs["bias"] = False
+    if p["padding_mode"] != "zeros":
+        kwargs["padding_mode"] = p["padding_mode"]
     return call("nn.Conv2d", **kwargs)
 
 
@@ -33,7 +39,21 @@ def _pool2d(path: str, layer: LayerSpec) -> Call:
     return call(path, kernel_size=kernel, **({"stride": stride} if stride != kernel else {}))
 
 
-PADS = {"zeros": "nn.ZeroPad2d", "reflect": "nn.ReflectionPad2d", "replicate": "nn.ReplicationPad2d"}
+PADS = {
+    "zeros": "nn.ZeroPad2d",
+    "reflect": "nn.ReflectionPad2d",
+    "replicate": "nn.ReplicationPad2d",
+    "circular": "nn.CircularPad2d",
+    "constant": "nn.ConstantPad2d",
+}
+
+
+def _pad2d(layer: LayerSpec) -> Call:
+    """An int pads every side; (height, width) is torch's (left, right, top, bottom)."""
+    padding, mode = layer.params["padding"], layer.params["mode"]
+    if isinstance(padding, tuple):
+        padding = (padding[1], padding[1], padding[0], padding[0])
+    return call(PADS[mode], padding, *([layer.params["value"]] if mode == "constant" else []))
 
 
 def _batchnorm(layer: LayerSpec) -> Call:
@@ -58,7 +78,7 @@ LAYERS: dict[str, Callable[[LayerSpec], Call]] = {
     "conv2d": _conv2d,
     "maxpool2d": lambda layer: _pool2d("nn.MaxPool2d", layer),
     "avgpool2d": lambda layer: _pool2d("nn.AvgPool2d", layer),
-    "pad2d": lambda layer: call(PADS[layer.params["mode"]], layer.params["padding"]),
+    "pad2d": _pad2d,
     "batchnorm": _batchnorm,
     "flatten": lambda layer: call("nn.Flatten"),
     "linear": _linear,
