@@ -342,7 +342,6 @@ def cmd_list(_: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from common.files.weights import load_weights
-    from common.parity.checks import layout_for
     from common.present.tables import format_summary
     from common.runs.runner import train_spec
     from common.runs.store import RUN_SPEC, write_run
@@ -351,7 +350,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = _run_dir(args, spec, args.column)
     init = load_weights(args.init_from, spec.model) if args.init_from else None
     _check_data(spec, args, args.mode)
-    layout = layout_for(spec, args.column, args.layout)
+    layout = columns.layout_for(spec, args.column, args.layout)
     title = printable(spec.title)
     print(f"training {spec.name} ({title}) with {args.column}, {layout}, {args.mode}, {spec.train.epochs} epochs")
     _prepare_process(args, [args.column])
@@ -369,10 +368,9 @@ def _layouts(spec: Spec, names: list[str], mode: str, override: str | None = Non
     """Each column's layout. In lockstep, a dropout on a feature map makes the plan's masks
     depend on the layout torch computes in (``common.replay.plan``): every column must
     then run in one layout, or they would train on different masks."""
-    from common.parity.checks import layout_for
     from common.replay.plan import layout_dependent_masks
 
-    layouts = {name: layout_for(spec, name, override) for name in names}
+    layouts = {name: columns.layout_for(spec, name, override) for name in names}
     on_maps = layout_dependent_masks(spec.model)
     if mode == "lockstep" and on_maps and len(set(layouts.values())) > 1:
         raise TwinspecError(
@@ -426,11 +424,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     spec = _spec(args, args.show_model)
     print(columns.load(args.column, "listing").listing(spec), end="")
     if args.parameters:  # builds the model in its framework: the listing alone needs none
-        from common.parity.checks import layout_for
         from common.present.tables import format_parameter_table
 
         build = columns.load(args.column, "build")
-        layout = layout_for(spec, args.column)
+        layout = columns.layout_for(spec, args.column)
         rows = build.parameter_table(build.build_model(spec.model, layout))
         title = f"Parameters, as {columns.column(args.column).title} holds them ({layout}):"
         print("\n" + "\n".join(f"# {line}" for line in format_parameter_table(rows, title).splitlines()))
@@ -622,7 +619,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
     from common.deploy.formats import exported_format
-    from common.parity.checks import layout_for
     from common.runs.metrics import class_probabilities
     from common.runs.saved import image_files, load_run, prepare_images
 
@@ -632,7 +628,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     files = image_files(args.images)
     column = args.column or saved.column
     x = prepare_images(files, saved)
-    layout = layout_for(saved.spec, column)
+    layout = columns.layout_for(saved.spec, column)
     outputs = columns.load(column, "forward").forward(saved.spec.model, layout, saved.weights, x)
     probabilities = class_probabilities(outputs, saved.spec.train.loss)
     for path, p in zip(files, probabilities):

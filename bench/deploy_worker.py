@@ -35,7 +35,7 @@ from common.data.prep import to_layout  # noqa: E402
 from common.deploy.export import export_run  # noqa: E402
 from common.deploy.formats import FORMATS, column_formats  # noqa: E402
 from common.deploy.runtimes import open_exported  # noqa: E402
-from common.parity.checks import layout_for  # noqa: E402
+from common.columns import layout_for  # noqa: E402
 from common.runs.saved import SavedRun  # noqa: E402
 
 BATCHES = (1, 32)

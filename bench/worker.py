@@ -31,7 +31,7 @@ from loops import KERNELS, LOOPS, STEPS  # noqa: E402
 from specs import bench_spec  # noqa: E402
 
 from common import columns  # noqa: E402
-from common.parity.checks import layout_for  # noqa: E402
+from common.columns import layout_for  # noqa: E402
 from common.runs.inputs import run_inputs  # noqa: E402
 from common.runs.runner import make_trainer  # noqa: E402
 from common.threads import cpu_times, spare_torch_threads  # noqa: E402

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from spec.errors import TwinspecError
-from spec.schema import INITS
+from spec.schema import INITS, Spec
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,11 @@ def share_process(selected: Iterable[str]) -> None:
         for family in FAMILIES.values():
             if family.name in families:
                 importlib.import_module(family.package).share_process()
+
+
+def layout_for(spec: Spec, name: str, override: str | None = None) -> str:
+    """The layout column ``name``'s model consumes: the override, else the spec's, else the column's own."""
+    return spec.layout_for(column(name).native_layout, override)
 
 
 def another_family_loads(family: str) -> None:

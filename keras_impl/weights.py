@@ -13,7 +13,7 @@ from pathlib import Path
 import keras
 
 from common.errors import WriteError
-from common.files.weights import Weights, export_tensorflow, import_tensorflow
+from common.files.weights import TENSORFLOW_NAMES, Weights, export_tensorflow, import_tensorflow
 from keras_impl.build import build_model
 from spec.schema import ModelSpec
 
@@ -21,17 +21,8 @@ NATIVE_FILE = "model.keras"  # what a run folder holds besides the neutral weigh
 
 
 def _variables(model: keras.Model, name: str) -> dict:
-    layer = model.get_layer(name)
-    names = {
-        "kernel": "weight",
-        "bias": "bias",
-        "alpha": "weight",
-        "gamma": "weight",
-        "beta": "bias",
-        "moving_mean": "running_mean",
-        "moving_variance": "running_var",
-    }
-    return {names[v.path.split("/")[-1]]: v for v in layer.weights}
+    """A layer's variables by their neutral names: ``dense/kernel`` is ``weight``."""
+    return {TENSORFLOW_NAMES[v.path.split("/")[-1]]: v for v in model.get_layer(name).weights}
 
 
 def export_weights(model: keras.Model, spec: ModelSpec) -> Weights:

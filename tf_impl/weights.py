@@ -12,27 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.errors import WriteError
-from common.files.weights import Weights, export_tensorflow, import_tensorflow
+from common.files.weights import TENSORFLOW_NAMES, Weights, export_tensorflow, import_tensorflow
 from spec.schema import ModelSpec
 from tf_impl._tensorflow import tf
 from tf_impl.build import Model, build_model
 
 NATIVE_FILE = "model.savedmodel"  # what a run folder holds besides the neutral weights.npz: a SavedModel folder
 
-NAMES = {  # the variables' names in build, by the neutral format's
-    "kernel": "weight",
-    "bias": "bias",
-    "alpha": "weight",
-    "gamma": "weight",
-    "beta": "bias",
-    "moving_mean": "running_mean",
-    "moving_variance": "running_var",
-}
-
-
 def _variables(model: Model, name: str) -> dict:
     """A layer's variables by their neutral names: ``conv1/kernel:0`` is ``weight``."""
-    return {NAMES[v.name.split(":")[0].split("/")[1]]: v for v in model.variables if v.name.startswith(f"{name}/")}
+    owned = [v for v in model.variables if v.name.startswith(f"{name}/")]
+    return {TENSORFLOW_NAMES[v.name.split(":")[0].split("/")[1]]: v for v in owned}
 
 
 def export_weights(model: Model, spec: ModelSpec) -> Weights:

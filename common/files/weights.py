@@ -78,6 +78,18 @@ def load_weights(path: Path, model: ModelSpec) -> Weights:
     return check_weights(weights, model, str(path))
 
 
+# TensorFlow's names for a layer's variables, Keras' and a tf.Module's alike, by the neutral format's.
+TENSORFLOW_NAMES = {
+    "kernel": "weight",
+    "bias": "bias",
+    "alpha": "weight",
+    "gamma": "weight",
+    "beta": "bias",
+    "moving_mean": "running_mean",
+    "moving_variance": "running_var",
+}
+
+
 def export_tensorflow(spec: ModelSpec, variables_of: Callable[[str], dict[str, Any]]) -> Weights:
     """Neutral weights from a TensorFlow-family model (Keras' or a ``tf.Module``), whose
     ``variables_of(layer)`` gives a layer's variables by their neutral names."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from common import columns
+from common.columns import layout_for
 from common.data.datasets import load_dataset
 from common.data.prep import normalize, resolve_normalization, split_dataset
 from common.files.weights import Weights
@@ -35,11 +36,6 @@ from common.replay.torch_init import torch_initial_weights
 from common.runs.result import RunResult
 from common.runs.runner import train_round_off, train_spec
 from spec.schema import LAYOUTS, Spec
-
-
-def layout_for(spec: Spec, column: str, override: str | None = None) -> str:
-    """The layout a column's model consumes: the override, else the spec's, else the column's own."""
-    return spec.layout_for(columns.column(column).native_layout, override)
 
 
 def check_forward(spec: Spec, names: list[str] | None = None) -> ForwardParity:

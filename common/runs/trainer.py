@@ -21,18 +21,19 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from common.errors import DataError
-from common.present import plots
 from common.present.tables import format_parameter_table
 from common.runs.lr_range import learning_rates, smoothed
 from common.runs.metrics import batch_counts, check_finite_losses, diverged
 from spec.errors import TwinspecError, printable
 from spec.schema import TrainSpec
+
+if TYPE_CHECKING:  # a figure imports matplotlib, a second of start-up that a run without one does not pay
+    from matplotlib.figure import Figure
 
 EpochCallback = Callable[[int, float, float, float], None]  # epoch, loss, val_loss, val_acc
 Steps = list[tuple[float, np.ndarray]]  # a loop's batches: each one's loss and per-class [correct, total]
@@ -257,10 +258,14 @@ class StepByStepBase(ABC):
     # -- figures -------------------------------------------------------------------------
 
     def plot_losses(self) -> Figure:
+        from common.present import plots
+
         return plots.losses_figure({self.column: (self.losses, self.val_losses)}, title=self.column)
 
     def visualize_filters(self, layer: str) -> Figure:
         """A conv layer's kernels, ``(out, in, kh, kw)`` as torch holds them, as images."""
+        from common.present import plots
+
         return plots.filters_figure(self._kernels(layer), layer)
 
     @abstractmethod
@@ -279,6 +284,8 @@ class StepByStepBase(ABC):
     ) -> Figure:
         """The inputs and outputs recorded at the last hooked ``predict``, for its first
         ``n_images``; ``y`` labels the rows with their classes."""
+        from common.present import plots
+
         return plots.recorded_outputs_figure(self.visualization, self.visualized_inputs, layers, n_images, y, classes)
 
     # -- learning-rate range test --------------------------------------------------------
@@ -302,6 +309,8 @@ class StepByStepBase(ABC):
         finally:
             self._restore(saved)
         tracking = {"lr": lrs.tolist(), "loss": smoothed(raw, alpha)}
+        from common.present import plots
+
         return tracking, plots.lr_range_figure(tracking["lr"], tracking["loss"], step_mode)
 
     # -- what each framework does its own way ---------------------------------------------
