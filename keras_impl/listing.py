@@ -1,17 +1,19 @@
-"""``run.py show --backend keras``: a spec as the Keras source the slides would write for it.
+"""``run.py show --backend keras``: a spec as the Keras 3 program the slides would write for it.
 
-The listing is plain Keras 3 in the style of the course's slides: channels-last numpy
-arrays, ``keras.Sequential`` with a list of named layers, ``compile`` and ``fit``, and a
-``keras.utils.PyDataset`` only where the spec samples or flips in a way ``fit`` cannot.
-Only its data section calls twinspec (the framework-free generator and split), so that a
-spec's PyTorch and Keras listings train on the same bytes; everything else is written out
-from the spec, with every layer mapped as ``keras_impl/build.py`` maps it. It draws the
-same initial weights as ``keras_impl.build.build_model`` in ``nhwc``; its training draws
-are its own.
+The listing is a whole program a student takes home: it imports Keras (with TensorFlow,
+its backend, for ``tf.data``; numpy and matplotlib), never twinspec, and runs from any
+folder. Its data and input pipeline are the TensorFlow listing's (``tf_impl/listing.py``),
+re-exported, as the Keras column's data module re-exports the tf column's: Keras on
+TensorFlow is fed by ``tf.data``. A folder of images is read by Keras' own utility. Then
+the slides' Keras: ``keras.Sequential`` with a list of named layers (the calls of
+``calls.py``, the very ones ``build`` makes), ``compile`` and ``fit``; then it saves the
+model, plots the losses and classifies an image. It runs the Keras column's run in
+``nhwc``: the same initial weights, draws and losses (``tests/test_listings.py``).
 
-Sections, in the listing's order (the same in ``torch_impl/listing.py``): header, imports,
-data, input pipeline, model, loss and optimizer, training. Nothing here imports Keras: a
-listing is text, and its line ``n_epochs = N`` is the one place that sets the epoch count.
+Sections, in the listing's order (the same in every column's listing): header, imports,
+data, input pipeline, model, loss and optimizer, training, results. Nothing here imports
+Keras: a listing is text, and its line ``n_epochs = N`` is the one place that sets the
+epoch count.
 """
 
 from __future__ import annotations
@@ -19,26 +21,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.calls import Call, call, names
-from common.present.source import (
-    Code,
-    binary_loss,
-    definitions,
-    join_sections,
-    literal,
-    render,
-    spec_path,
-)
+from common.present import listing_data
+from common.present.source import Code, definitions, join_sections, render
 from common.present.source import header as listing_header
 from keras_impl.calls import LOSSES, METRICS, Options, model_call, optimizer_call
 from spec.schema import Spec
+from tf_impl.listing import pipeline  # noqa: F401  (the TensorFlow listing's section, re-exported)
 
 FRAMEWORK = "Keras 3, in the style of the course's slides"
 SEMANTICS = Path(__file__).with_name("semantics.py")  # what Keras lacks, printed from its source
 
+__all__ = ["listing", "header", "imports", "data", "pipeline", "model", "loss_and_optimizer", "training", "results"]
+
 
 def listing(spec: Spec) -> str:
-    """The whole listing: one script that trains ``spec`` when run from the repository root."""
-    return join_sections(spec, header, imports, data, pipeline, model, loss_and_optimizer, training)
+    """The whole listing: one program that trains ``spec``, run from any folder."""
+    return join_sections(spec, header, imports, data, pipeline, model, loss_and_optimizer, training, results)
 
 
 # -- sections, in the listing's order ---------------------------------------------------
@@ -49,114 +47,35 @@ def header(spec: Spec) -> str:
 
 
 def imports(spec: Spec) -> str:
-    lines = ["import math", ""] if _batches(spec) or (spec.model.init == "torch" and _initialised(spec)) else []
-    lines.append("import keras")
-    if _batches(spec) or _normalizes(spec):
-        lines.append("import numpy as np")
-    lines.append("from keras import layers")
-    return "\n".join([*lines, "", *TWINSPEC_IMPORTS])
-
-
-TWINSPEC_IMPORTS = [
-    "from common.data.datasets import load_dataset",
-    "from common.data.prep import split_dataset",
-    "from spec import load_spec",
-]
+    standard = ["import math"] if spec.model.init == "torch" and _initialised(spec) else []
+    lines = [*listing_data.standard_imports(spec, *standard), "import keras", "import matplotlib.pyplot as plt"]
+    return "\n".join([*lines, "import numpy as np", "import tensorflow as tf", "from keras import layers, ops"])
 
 
 def data(spec: Spec) -> list[str]:
-    """twinspec's arrays channels-last, normalised in numpy; BCE wants float ``(N, 1)`` targets."""
-    if binary_loss(spec):
-        targets, comment_y = 'split.y_{}.reshape(-1, 1).astype("float32")', "BCE wants float (N, 1) targets"
-    else:
-        targets, comment_y = "split.y_{}", "class indices"
-    lines = [
-        "# Data: twinspec's split (the PyTorch listing trains on the same bytes), float32 (N, C, H, W)",
-        f"spec = load_spec({literal(spec_path(spec))})",
-        "split = split_dataset(load_dataset(spec.data.dataset), spec.data)",
-    ]
-    splits = ("train", "val", "test") if spec.data.has_test_split else ("train", "val")
-    if spec.data.normalize == "auto":
-        lines += [
-            "# normalize: auto - each channel's mean and std over the training images (ddof=1: torch's std)",
-            "mean = split.x_train.mean(axis=(0, 2, 3), dtype=np.float64).astype(np.float32)",
-            "std = split.x_train.std(axis=(0, 2, 3), ddof=1, dtype=np.float64).astype(np.float32)",
-        ]
-    elif spec.data.mean is not None:
-        lines += [
-            render("mean = ", call("np.array", list(spec.data.mean), dtype="float32")),
-            render("std = ", call("np.array", list(spec.data.std), dtype="float32")),
-        ]
-    for name in splits:
-        comment = "  # channels-last: (N, H, W, C)" if name == "train" else ""
-        if _normalizes(spec):
-            lines.append(f"x_{name} = (split.x_{name}.transpose(0, 2, 3, 1) - mean) / std{comment}")
-        else:
-            lines.append(f"x_{name} = split.x_{name}.transpose(0, 2, 3, 1){comment}")
-    lines += [f"y_train = {targets.format('train')}  # {comment_y}", f"y_val = {targets.format('val')}"]
-    if spec.data.has_test_split:
-        lines.append(f"y_test = {targets.format('test')}  # the test split: used once, after training")
-    return ["\n".join(lines)]
+    """The images and the split, as numpy arrays: the generator, printed; the book's split, replayed."""
+    return listing_data.data(spec, _folder_loader(spec), split_with_torch=False)
 
 
-def pipeline(spec: Spec) -> list[str]:
-    """A ``PyDataset`` that redraws every epoch, where ``fit``'s own shuffling will not do."""
-    if not _batches(spec):
-        return []
-    data = spec.data
-    drawn = data.sampler != "sequential"
-    init, epoch_end = [], []
-    if data.sampler == "balanced":
-        if binary_loss(spec):
-            init.append("        labels = y.ravel().astype(int)")
-        labels = "labels" if binary_loss(spec) else "y"
-        init += [
-            f"        weights = 1 / np.bincount({labels})[{labels}]  # each sample: 1 / (its class count)",
-            "        self.p = weights / weights.sum()",
-        ]
-        epoch_end.append("        self.indices = self.rng.choice(len(self.x), size=len(self.x), p=self.p)")
-    elif data.sampler == "shuffle":
-        epoch_end.append("        self.indices = self.rng.permutation(len(self.x))")
-    if drawn:
-        getitem = ["        x, y = self.x[self.indices[batch]], self.y[self.indices[batch]]"]
-    else:
-        getitem = ["        x, y = self.x[batch], self.y[batch]  # in order"]
-    if data.hflip:
-        getitem.append("        x = np.where(self.flips[batch, None, None, None], x[:, :, ::-1], x)  # mirrors W")
-        epoch_end.append(f"        self.flips = self.rng.random(len(self.x)) < {literal(data.hflip)}")
-    getitem, epoch_end = "\n".join(getitem), "\n".join(epoch_end)
-    what = SAMPLING[data.sampler] + (f"; flipped with p = {literal(data.hflip)}" if data.hflip else "")
-    definition = TRAINING_BATCHES.format(
-        what=what, init="".join("\n" + line for line in init), getitem=getitem, epoch_end=epoch_end
+def _folder_loader(spec: Spec) -> str:
+    """A folder of images as Keras' utility reads one (``data.source: image_folder``):
+    resized by ``tf.image.resize`` (bilinear), so not PIL's pixels where the size changes."""
+    if not listing_data.reads_folder(spec):
+        return ""
+    params = spec.data.source.params
+    mode = "rgb" if params["channels"] == 3 else "grayscale"
+    return FOLDER.format(size=tuple(params["size"]), mode=mode)
+
+
+FOLDER = '''\
+def load_image_folder(path):
+    """A folder of images, one sub-folder per class, as Keras reads it: uint8 (C, H, W)."""
+    folder = keras.utils.image_dataset_from_directory(
+        path, image_size={size}, color_mode="{mode}", batch_size=None, shuffle=False
     )
-    batches = call(
-        "TrainingBatches", Code("x_train"), Code("y_train"), batch_size=data.batch_size, seed=spec.train.seed
-    )
-    return [definition, render("train_batches = ", batches)]
-
-
-SAMPLING = {"balanced": "balanced, with replacement", "shuffle": "shuffled", "sequential": "in order"}
-
-TRAINING_BATCHES = '''\
-class TrainingBatches(keras.utils.PyDataset):
-    """Training batches, redrawn every epoch: {what}."""
-
-    def __init__(self, x, y, batch_size, seed):
-        super().__init__()
-        self.x, self.y, self.batch_size = x, y, batch_size
-        self.rng = np.random.default_rng(seed){init}
-        self.on_epoch_end()  # the first epoch's draw
-
-    def __len__(self):
-        return math.ceil(len(self.x) / self.batch_size)
-
-    def __getitem__(self, index):
-        batch = slice(index * self.batch_size, (index + 1) * self.batch_size)
-{getitem}
-        return x, y
-
-    def on_epoch_end(self):
-{epoch_end}'''
+    images = np.stack([image for image, _ in folder.as_numpy_iterator()])
+    labels = np.array([label for _, label in folder.as_numpy_iterator()])
+    return images.round().astype(np.uint8).transpose(0, 3, 1, 2), labels, folder.class_names'''
 
 
 def model(spec: Spec) -> list[str]:
@@ -171,47 +90,69 @@ def model(spec: Spec) -> list[str]:
 
 
 def loss_and_optimizer(spec: Spec) -> list[str]:
+    """``compile``: the loss, the optimizer, and the book's epoch loss (``BatchMeanLoss``)
+    with the accuracy as metrics."""
     loss_fn = LOSSES[spec.train.loss]
-    arguments = {"optimizer": optimizer_call(spec.train), "loss": loss_fn, "metrics": [METRICS[spec.train.loss]]}
-    compiled = call("model.compile", **arguments)
-    lines = ["# Loss and optimizer", render("", Call(compiled.path, (), compiled.kwargs, explode=True))]
-    return [*definitions(SEMANTICS, names(loss_fn)), "\n".join(lines)]
+    metrics = [call("BatchMeanLoss", Code("loss_fn")), METRICS[spec.train.loss]]
+    compiled = call("model.compile", optimizer=optimizer_call(spec.train), loss=Code("loss_fn"), metrics=metrics)
+    lines = [
+        "# Loss and optimizer; the book's epoch loss is the plain mean of its batch losses",
+        render("loss_fn = ", loss_fn),
+        render("", Call(compiled.path, (), compiled.kwargs, explode=True)),
+    ]
+    return [*definitions(SEMANTICS, [*names(loss_fn), "BatchMeanLoss"]), "\n".join(lines)]
 
 
 def training(spec: Spec) -> list[str]:
     """Keras' own loop: ``set_random_seed`` first, ``fit`` printing one summary per epoch."""
     seed = spec.train.seed
-    lines = ["# Training: Keras' own loop", f"n_epochs = {spec.train.epochs}", ""]
-    lines.append(f"keras.utils.set_random_seed({seed})  # the spec's training seed")
-    if _batches(spec):
-        lines.append("# train_batches draws every epoch itself: fit must not reorder its batches")
-        data, kwargs = [Code("train_batches")], {"epochs": Code("n_epochs"), "shuffle": False}
-    else:
-        data = [Code("x_train"), Code("y_train")]
-        kwargs = {"batch_size": spec.data.batch_size, "epochs": Code("n_epochs")}
-        kwargs["shuffle"] = spec.data.sampler == "shuffle"
-    kwargs["validation_data"] = Code("(x_val, y_val)")
-    fit = call("model.fit", *data, **kwargs, verbose=2)
-    lines.append(render("history = ", Call(fit.path, fit.args, fit.kwargs, explode=True)))
+    fit = call(
+        "model.fit",
+        Code("train_batches.repeat()"),
+        steps_per_epoch=Code("len(train_batches)"),
+        epochs=Code("n_epochs"),
+        validation_data=Code("val_batches"),
+        shuffle=False,  # train_batches draws its own order
+        verbose=2,
+    )
+    lines = [
+        "# Training: Keras' own loop",
+        f"n_epochs = {spec.train.epochs}",
+        "",
+        f"keras.utils.set_random_seed({seed})  # the spec's training seed (the batches' generator has it)",
+        "# Repeated, one iterator for every epoch: each repetition draws its epoch as it starts",
+        render("history = ", Call(fit.path, fit.args, fit.kwargs, explode=True)),
+    ]
     if not spec.data.has_test_split:
         return ["\n".join(lines)]
-    evaluate = call("model.evaluate", Code("x_test"), Code("y_test"), batch_size=spec.data.batch_size, verbose=2)
-    return ["\n".join(lines), "\n".join(["# Test: once, after training", render("test_loss, test_acc = ", evaluate)])]
+    evaluate = call("model.evaluate", Code("test_batches"), return_dict=True, verbose=0)
+    test = [
+        "# Test: once, after training",
+        render("scores = ", evaluate),
+        "print(f\"test_loss {scores['batch_mean_loss']:.4f}  test_acc {scores['accuracy']:.2%}\")",
+    ]
+    return ["\n".join(lines), "\n".join(test)]
+
+
+def results(spec: Spec) -> list[str]:
+    """The model saved, the losses plotted, and one validation image classified."""
+    yhat = "model.predict(x_val[:1], verbose=0)"
+    predicted = {"bce": f"{yhat}[0, 0] > 0.5", "bce_logits": f"{yhat}[0, 0] > 0"}.get(spec.train.loss)
+    lines = [
+        "# Results: the model saved, the losses plotted, one validation image classified",
+        'model.save("model.keras")  # keras.saving.load_model("model.keras") reads it back',
+        'losses, val_losses = history.history["batch_mean_loss"], history.history["val_batch_mean_loss"]',
+        "",
+        listing_data.loss_figure("losses", "val_losses"),
+        "",
+        f"predicted = int({predicted or f'np.argmax({yhat})'})",
+        'print(f"validation image 0: {classes[val_labels[0]]}, classified as {classes[predicted]}")',
+    ]
+    return ["\n".join(lines)]
 
 
 # -- helpers ----------------------------------------------------------------------------
 
 
-def _batches(spec: Spec) -> bool:
-    """Whether training needs ``TrainingBatches``: ``fit`` shuffles or not, but neither
-    samples with replacement nor flips."""
-    return spec.data.sampler == "balanced" or bool(spec.data.hflip)
-
-
 def _initialised(spec: Spec) -> bool:
     return any(layer.kind in ("linear", "conv2d") for layer in spec.model.layers)
-
-
-def _normalizes(spec: Spec) -> bool:
-    """Whether the inputs are normalised: by the spec's mean and std, or by the training split's."""
-    return spec.data.mean is not None or spec.data.normalize == "auto"

@@ -3,36 +3,39 @@
 The slides' Lightning: ``class LitModel(pl.LightningModule)`` with ``training_step``,
 ``validation_step``, ``test_step`` and ``configure_optimizers``, then
 ``pl.Trainer(max_epochs=...).fit(model, train_loader, val_loader)`` and ``trainer.test``.
-What is plain PyTorch - the data, the ``Dataset`` and ``DataLoader``s, each layer's
-``nn`` module, the loss and the optimizer call - is torch's: the data sections are torch's
-listing's, re-exported, and the model's calls come from ``torch_impl/calls.py``, so that
-the two listings differ exactly where the frameworks do. It runs the book's run: the same
-seeds, so the same initial weights, draws and losses as the Lightning column in ``nchw``.
+Like every listing it is a whole program, run from any folder, that imports its framework
+and never twinspec. What is plain PyTorch - the data, the ``Dataset`` and ``DataLoader``s,
+each layer's ``nn`` module, the loss and the optimizer call - is torch's: the data sections
+are torch's listing's, re-exported, and the model's calls come from ``torch_impl/calls.py``,
+so that the two listings differ exactly where the frameworks do. It runs the book's run:
+the same seeds, so the same initial weights, draws and losses as the Lightning column in
+``nchw`` (``tests/test_listings.py``).
 
 Sections, in the listing's order (the same as torch's): header, imports, data, input
-pipeline, model (the ``LightningModule``, with the loss and optimizer in it), training.
-Nothing here imports torch or Lightning: a listing is text, and its line ``n_epochs = N``
-is the one place that sets the epoch count.
+pipeline, model (the ``LightningModule``, with the loss and optimizer in it), training,
+results. Nothing here imports torch or Lightning: a listing is text, and its line
+``n_epochs = N`` is the one place that sets the epoch count.
 """
 
 from __future__ import annotations
 
 from common.calls import call, names
+from common.present import listing_data
 from common.present.source import definitions, join_sections, render
 from common.present.source import header as listing_header
 from spec.schema import Spec
 from torch_impl.calls import LOSSES, module_calls, optimizer_call, reinit
-from torch_impl.listing import ACCURACY, SEMANTICS, data, pipeline  # noqa: F401  (torch's sections, re-exported)
+from torch_impl.listing import ACCURACY, RESULTS, SEMANTICS, data, pipeline  # noqa: F401  (torch's, re-exported)
 from torch_impl.listing import imports as torch_imports
 
 FRAMEWORK = "PyTorch Lightning, in the style of the course's slides"
 
-__all__ = ["listing", "header", "imports", "data", "pipeline", "model", "loss_and_optimizer", "training"]
+__all__ = ["listing", "header", "imports", "data", "pipeline", "model", "loss_and_optimizer", "training", "results"]
 
 
 def listing(spec: Spec) -> str:
-    """The whole listing: one script that trains ``spec`` when run from the repository root."""
-    return join_sections(spec, header, imports, data, pipeline, model, loss_and_optimizer, training)
+    """The whole listing: one program that trains ``spec``, run from any folder."""
+    return join_sections(spec, header, imports, data, pipeline, model, loss_and_optimizer, training, results)
 
 
 # -- sections, in the listing's order ---------------------------------------------------
@@ -45,7 +48,8 @@ def header(spec: Spec) -> str:
 def imports(spec: Spec) -> str:
     """torch's imports, and ``pytorch_lightning as pl`` in its alphabetical place."""
     lines = torch_imports(spec).split("\n")
-    return "\n".join([lines[0], "import pytorch_lightning as pl", *lines[1:]])
+    at = lines.index("import torch")
+    return "\n".join([*lines[:at], "import pytorch_lightning as pl", *lines[at:]])
 
 
 def model(spec: Spec) -> list[str]:
@@ -73,8 +77,21 @@ def training(spec: Spec) -> list[str]:
     seeding = [f"pl.seed_everything({seed}, verbose=False)  # the book's set_seed({seed})"]
     if spec.data.sampler == "balanced":
         seeding.append(f"generator.manual_seed({seed})  # which reseeds the sampler's generator too")
-    test = TEST_SPLIT if spec.data.has_test_split else NO_TEST_SPLIT
-    return [TRAINING.format(epochs=spec.train.epochs, seeding="\n".join(seeding), test=test)]
+    training = TRAINING.format(epochs=spec.train.epochs, seeding="\n".join(seeding))
+    return [training, TESTING] if spec.data.has_test_split else [training]
+
+
+def results(spec: Spec) -> list[str]:
+    """torch's, with Lightning's checkpoint: the model saved, the losses plotted, one
+    validation image classified."""
+    figure = listing_data.loss_figure("losses", "val_losses")
+    predicted = ACCURACY[spec.train.loss].replace("yhat", "model(x)")
+    return [RESULTS.format(saving=SAVING, figure=figure, predicted=predicted)]
+
+
+SAVING = """\
+trainer.save_checkpoint("model.ckpt")  # LitModel.load_from_checkpoint("model.ckpt") reads it back
+losses, val_losses = model.losses, model.val_losses"""
 
 
 LIT_MODEL = '''\
@@ -149,13 +166,8 @@ trainer = pl.Trainer(
     enable_checkpointing=False,  # and no checkpoints in it
     enable_progress_bar=False,  # one line per epoch instead, from on_train_epoch_end
 )
-trainer.fit(model, train_loader, val_loader)
-{test}"""
+trainer.fit(model, train_loader, val_loader)"""
 
-TEST_SPLIT = """\
+TESTING = """\
 # Test: once, after training
 trainer.test(model, test_loader)"""
-
-NO_TEST_SPLIT = """\
-# the validation split is also the test set here
-trainer.test(model, val_loader)"""

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from common.data.colors import CLASS_NAMES, generate_colors
-from common.errors import DataError
+from spec import SpecError, load_spec, resolve_spec
 
 
 def _digest(*arrays: np.ndarray) -> str:
@@ -83,6 +83,10 @@ def test_colour_decides_the_class():
     assert (_softmax_regression(gray(x_train), y_train)(gray(x_val)) == y_val).mean() <= 0.45
 
 
-def test_too_small_is_refused():
-    with pytest.raises(DataError, match="img_size >= 4"):
-        generate_colors(3, 10, seed=0)
+def test_too_small_is_refused_at_the_spec_line(tmp_path):
+    """A shape needs four pixels a side: the spec language refuses less, at its line."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(resolve_spec("cnn2").read_text().replace("img_size: 28", "img_size: 3"))
+    assert path.read_text() != resolve_spec("cnn2").read_text()
+    with pytest.raises(SpecError, match="img_size must be an integer of at least 4"):
+        load_spec(path)

@@ -1,8 +1,10 @@
 """A ``tf.data`` pipeline with the book's semantics: balanced sampling, flips, normalisation.
 
 The TensorFlow family's one pipeline: the Keras column's ``data`` re-exports it, and both
-columns' trainers iterate it. Randomness comes from a ``tf.random.Generator`` seeded with
-``seed``, so a run is reproducible from its seed alone, yet every epoch draws anew. In
+columns' trainers iterate it. Its training batches are ``semantics.training_batches``
+(torch's samplers, which tf.data lacks, and which the listings print): randomness comes
+from a ``tf.random.Generator`` seeded with ``seed``, so a run is reproducible from its seed
+alone, yet every epoch draws anew. In
 lockstep mode the training dataset replays a batch plan from ``common.replay.plan`` instead,
 epoch after epoch, and its batches carry the plan's dropout masks next to the images,
 ``((x, masks), y)``, for the lockstep model's train step. The training dataset comes inside
@@ -12,41 +14,14 @@ a :class:`TrainingLoader`, which owns the state it draws from.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 
-from common.data.prep import Split, balanced_weights, to_layout
+from common.data.prep import Split, normalize, to_layout
 from common.replay.plan import Plan, epoch_arrays, mask_arrays
 from spec.schema import DataSpec
 from tf_impl._tensorflow import tf
-
-
-def _epoch_draws(split: Split, data: DataSpec, generator: tf.random.Generator):
-    """A function that draws one epoch: the sample order and the flip decisions.
-
-    Each call takes a fresh key from ``generator``, from which a few stateless vector ops
-    draw the whole epoch: reproducible from the seed alone (TensorFlow's global seed plays
-    no part), new every epoch, and far cheaper than one tf.data element per sample.
-    """
-    n = len(split.y_train)
-    if data.sampler == "balanced":
-        weights = balanced_weights(split.y_train).astype(np.float64)
-        cdf = tf.constant(np.cumsum(weights) / weights.sum())
-
-    def draw() -> tuple[tf.Tensor, tf.Tensor]:
-        sample_key, flip_key = tf.unstack(generator.make_seeds(2), axis=1)
-        if data.sampler == "balanced":  # with replacement, by inverse CDF, as WeightedRandomSampler
-            u = tf.random.stateless_uniform([n], seed=sample_key, dtype=tf.float64)
-            order = tf.searchsorted(cdf, u, side="left")
-        elif data.sampler == "shuffle":
-            order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=sample_key)
-        else:
-            order = tf.range(n)
-        flips = tf.random.stateless_uniform([n], seed=flip_key) < data.hflip
-        return order, flips
-
-    return draw
+from tf_impl.semantics import training_batches
 
 
 def _plan_replays(plan: Plan, epoch: tf.Variable):
@@ -121,35 +96,36 @@ class TrainingLoader:
 def make_loaders(
     split: Split, data: DataSpec, loss: str, layout: str, seed: int, plan: Plan | None = None
 ) -> tuple[TrainingLoader, tf.data.Dataset]:
-    """Training and validation datasets of ``(x, y)`` batches in ``layout``; a ``plan``
-    replaces the sampler and the random flips (lockstep mode)."""
+    """Training and validation datasets of ``(x, y)`` batches in ``layout``, normalised in
+    numpy first (what the listings do); a ``plan`` replaces the sampler and the random flips
+    (lockstep mode)."""
     width_axis = 3 if layout == "nchw" else 2
-    normalize = _normalizer(data, layout)
-
-    def prepare(x: tf.Tensor, y: tf.Tensor, flip: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        if data.hflip:  # a spec without flips: no select per batch
-            x = tf.where(flip[:, None, None, None], tf.reverse(x, axis=[width_axis]), x)
-        return normalize(x), y
-
+    x_train, y_train = _normalized(split.x_train, data, layout), _targets(split.y_train, loss)
+    val = _in_order(split.x_val, split.y_val, data, loss, layout)
     if plan is None:
-        generator, plan_epoch = tf.random.Generator.from_seed(seed), None
-        draw = _epoch_draws(split, data, generator)
-    else:
-        generator, plan_epoch = None, tf.Variable(0, dtype=tf.int64, trainable=False)
-        draw = _plan_replays(plan, plan_epoch)
-    x_train = tf.constant(to_layout(split.x_train, layout))
-    y_train = tf.constant(_targets(split.y_train, loss))
-    n_batches = math.ceil(len(split.y_train) / data.batch_size)
+        dataset, generator = training_batches(
+            x_train, y_train, data.batch_size, data.sampler, data.hflip, seed, width_axis
+        )
+        return TrainingLoader(dataset, generator), val
+    plan_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    draw = _plan_replays(plan, plan_epoch)
+    images, labels = tf.constant(x_train), tf.constant(y_train)
+
+    def planned(order: tf.Tensor, flips: tf.Tensor, *masks: tf.Tensor) -> tuple:
+        x_batch = tf.gather(images, order)
+        if data.hflip:  # a spec without flips: no select per batch
+            x_batch = tf.where(flips[:, None, None, None], tf.reverse(x_batch, axis=[width_axis]), x_batch)
+        return _with_masks((x_batch, tf.gather(labels, order)), masks)
+
     train = (
         tf.data.Dataset.range(1)
         .flat_map(lambda _: tf.data.Dataset.from_tensor_slices(draw()).batch(data.batch_size))  # one epoch
-        .apply(tf.data.experimental.assert_cardinality(n_batches))
-        .map(lambda i, flip, *masks: _with_masks(prepare(tf.gather(x_train, i), tf.gather(y_train, i), flip), masks))
+        .apply(tf.data.experimental.assert_cardinality(math.ceil(len(y_train) / data.batch_size)))
+        .map(planned)
         .prefetch(tf.data.AUTOTUNE)
         .with_options(_pipeline_options())
     )
-    loader = TrainingLoader(train, generator, plan_epoch, len(plan) if plan else None)
-    return loader, _in_order(split.x_val, split.y_val, data, loss, layout)
+    return TrainingLoader(train, None, plan_epoch, len(plan)), val
 
 
 def _pipeline_options() -> tf.data.Options:
@@ -174,9 +150,8 @@ def _pipeline_options() -> tf.data.Options:
 def _in_order(x: np.ndarray, y: np.ndarray, data: DataSpec, loss: str, layout: str) -> tf.data.Dataset:
     """Batches of a split in order, normalised once, up front: validation and test. (A
     ``map`` would instantiate its function again at every epoch's iterator, some 5 ms.)"""
-    x = _normalizer(data, layout)(tf.constant(to_layout(x, layout)))
-    batches = tf.data.Dataset.from_tensor_slices((x, _targets(y, loss))).batch(data.batch_size)
-    return batches.with_options(_pipeline_options())
+    batches = tf.data.Dataset.from_tensor_slices((_normalized(x, data, layout), _targets(y, loss)))
+    return batches.batch(data.batch_size).with_options(_pipeline_options())
 
 
 def make_test_loader(split: Split, data: DataSpec, loss: str, layout: str) -> tf.data.Dataset | None:
@@ -187,14 +162,10 @@ def make_test_loader(split: Split, data: DataSpec, loss: str, layout: str) -> tf
     return _in_order(split.x_test, split.y_test, data, loss, layout)
 
 
-def _normalizer(data: DataSpec, layout: str) -> Callable[[tf.Tensor], tf.Tensor]:
-    """The spec's per-channel normalisation, as torchvision's Normalize: ``(x - mean) / std``
-    (``normalize: auto`` already resolved to the training split's statistics); or none."""
-    if data.mean is None:
-        return tf.identity
-    shape = [1, -1, 1, 1] if layout == "nchw" else [1, 1, 1, -1]
-    mean, std = (tf.reshape(tf.constant(values, tf.float32), shape) for values in (data.mean, data.std))
-    return lambda x: (x - mean) / std
+def _normalized(x: np.ndarray, data: DataSpec, layout: str) -> np.ndarray:
+    """The images in ``layout``, normalised as torchvision's Normalize does, ``(x - mean) / std``
+    per channel (``normalize: auto`` already resolved to the training split's statistics)."""
+    return to_layout(x if data.mean is None else normalize(x, data.mean, data.std), layout)
 
 
 def _with_masks(batch: tuple[tf.Tensor, tf.Tensor], masks: tuple[tf.Tensor, ...]) -> tuple:

@@ -1,20 +1,22 @@
-"""``run.py show --backend tf``: a spec as the TensorFlow-without-Keras source the slides write.
+"""``run.py show --backend tf``: a spec as the TensorFlow-without-Keras program the slides write.
 
-The listing is plain TensorFlow in the style of the course's slides: channels-last numpy
-arrays, ``tf.data`` batches, a ``tf.Module`` subclass that owns its ``tf.Variable``s and
-computes with ``tf.nn`` ops, a loss and an optimizer written in ``tf`` and ``assign`` ops,
-and a hand-written loop over a ``tf.GradientTape`` step compiled with ``tf.function``.
-Only its data section calls twinspec (the framework-free generator and split), so that
-every listing of a spec trains on the same bytes. The model's ops are written out from the
-spec as ``tf_impl/build.py`` computes them; the helpers (padding, batch norm, the loss,
-the optimizer) are copied from ``tf_impl``'s own modules, so the listing shows the code
-that runs. It draws the same initial weights as ``tf_impl.build.build_model`` in ``nhwc``;
-its training draws are its own.
+The listing is a whole program a student takes home: it imports TensorFlow (and numpy and
+matplotlib), never twinspec, and runs from any folder. It makes its data as every listing
+does (``common/present/listing_data.py``: the generator printed, or the user's copy of the
+spec's real dataset; the book's split, in numpy), scales and normalises it channels-last,
+and batches it with ``training_batches``, printed from ``tf_impl/semantics.py``: the
+column's own pipeline, drawn from a seeded ``tf.random.Generator``. Then the slides' TensorFlow: a
+``tf.Module`` subclass that owns its ``tf.Variable``s and computes with ``tf.nn`` ops, a
+loss and an optimizer in ``tf`` ops (copied from ``tf_impl/semantics.py``), and a
+hand-written loop over a ``tf.GradientTape`` step compiled with ``tf.function``; then it
+saves the weights, plots the losses and classifies an image. It runs the tf column's run in
+``nhwc``: the same initial weights, draws and losses (``tests/test_listings.py``).
 
-Sections, in the listing's order (the same in ``torch_impl/listing.py``): header, imports,
-data, input pipeline, model, loss and optimizer, training. Nothing here imports
-TensorFlow: a listing is text, and its line ``n_epochs = N`` is the one place that sets
-the epoch count.
+Sections, in the listing's order (the same in every column's listing): header, imports,
+data, input pipeline, model, loss and optimizer, training, results. The Keras listing
+re-exports the data and pipeline sections: Keras on TensorFlow is fed by ``tf.data``.
+Nothing here imports TensorFlow: a listing is text, and its line ``n_epochs = N`` is the
+one place that sets the epoch count.
 """
 
 from __future__ import annotations
@@ -23,15 +25,8 @@ import re
 from pathlib import Path
 
 from common.calls import call, names
-from common.present.source import (
-    binary_loss,
-    definitions,
-    join_sections,
-    literal,
-    render,
-    render_statement,
-    spec_path,
-)
+from common.present import listing_data
+from common.present.source import Code, binary_loss, definitions, join_sections, literal, render, render_statement
 from common.present.source import header as listing_header
 from spec.schema import Spec
 from tf_impl.calls import LOSSES, Options, model_layers, optimizer_call
@@ -41,8 +36,8 @@ SEMANTICS = Path(__file__).with_name("semantics.py")  # what TensorFlow lacks, p
 
 
 def listing(spec: Spec) -> str:
-    """The whole listing: one script that trains ``spec`` when run from the repository root."""
-    return join_sections(spec, header, imports, data, pipeline, model, loss_and_optimizer, training)
+    """The whole listing: one program that trains ``spec``, run from any folder."""
+    return join_sections(spec, header, imports, data, pipeline, model, loss_and_optimizer, training, results)
 
 
 # -- sections, in the listing's order ---------------------------------------------------
@@ -53,90 +48,80 @@ def header(spec: Spec) -> str:
 
 
 def imports(spec: Spec) -> str:
-    lines = ["import math", ""] if _initialised(spec) else []
-    lines += ["import numpy as np", "import tensorflow as tf"]
-    return "\n".join([*lines, "", *TWINSPEC_IMPORTS])
-
-
-TWINSPEC_IMPORTS = [
-    "from common.data.datasets import load_dataset",
-    "from common.data.prep import split_dataset",
-    "from spec import load_spec",
-]
+    standard = ["import math"] if _initialised(spec) else []
+    standard += ["from pathlib import Path"] if listing_data.reads_folder(spec) else []
+    lines = [*listing_data.standard_imports(spec, *standard), "import matplotlib.pyplot as plt", "import numpy as np"]
+    return "\n".join([*lines, "import tensorflow as tf"])
 
 
 def data(spec: Spec) -> list[str]:
-    """twinspec's arrays channels-last, normalised in numpy; BCE wants float ``(N, 1)`` targets."""
-    if binary_loss(spec):
-        targets, comment_y = 'split.y_{}.reshape(-1, 1).astype("float32")', "BCE wants float (N, 1) targets"
-    else:
-        targets, comment_y = "split.y_{}", "class indices"
-    lines = [
-        "# Data: twinspec's split (the other listings train on the same bytes), float32 (N, C, H, W)",
-        f"spec = load_spec({literal(spec_path(spec))})",
-        "split = split_dataset(load_dataset(spec.data.dataset), spec.data)",
-    ]
-    if spec.data.normalize == "auto":
-        lines += [
-            "# normalize: auto - each channel's mean and std over the training images (ddof=1: torch's std)",
-            "mean = split.x_train.mean(axis=(0, 2, 3), dtype=np.float64).astype(np.float32)",
-            "std = split.x_train.std(axis=(0, 2, 3), ddof=1, dtype=np.float64).astype(np.float32)",
-        ]
-    elif spec.data.mean is not None:
-        lines += [
-            render("mean = ", call("np.array", list(spec.data.mean), dtype="float32")),
-            render("std = ", call("np.array", list(spec.data.std), dtype="float32")),
-        ]
-    for name in _splits(spec):
-        comment = "  # channels-last: (N, H, W, C)" if name == "train" else ""
-        if _normalizes(spec):
-            lines.append(f"x_{name} = (split.x_{name}.transpose(0, 2, 3, 1) - mean) / std{comment}")
-        else:
-            lines.append(f"x_{name} = split.x_{name}.transpose(0, 2, 3, 1){comment}")
-    lines += [f"y_train = {targets.format('train')}  # {comment_y}", f"y_val = {targets.format('val')}"]
-    if spec.data.has_test_split:
-        lines.append(f"y_test = {targets.format('test')}  # the test split: used once, after training")
-    return ["\n".join(lines)]
+    """The images and the split, as numpy arrays: the generator, printed; the book's split, replayed."""
+    return listing_data.data(spec, _folder_loader(spec), split_with_torch=False)
+
+
+def _folder_loader(spec: Spec) -> str:
+    """A folder of images as TensorFlow decodes and resizes one (``data.source:
+    image_folder``): bilinear, so not PIL's pixels where the size changes."""
+    if not listing_data.reads_folder(spec):
+        return ""
+    params = spec.data.source.params
+    return FOLDER.format(size=list(params["size"]), channels=params["channels"])
+
+
+FOLDER = '''\
+def load_image_folder(path):
+    """A folder of images, one sub-folder per class, in Keras' order (classes, then files,
+    sorted), each decoded and resized by TensorFlow, as uint8 (C, H, W)."""
+    folders = sorted(sub for sub in Path(path).iterdir() if sub.is_dir() and sub.name[0] != ".")
+    images, labels = [], []
+    for label, folder in enumerate(folders):
+        for file in sorted(folder.rglob("*")):
+            if file.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".gif"):
+                image = tf.io.decode_image(tf.io.read_file(str(file)), channels={channels})
+                images.append(tf.image.resize(image, {size}).numpy().round().astype(np.uint8))
+                labels.append(label)
+    return np.stack(images).transpose(0, 3, 1, 2), np.array(labels), [f.name for f in folders]'''
 
 
 def pipeline(spec: Spec) -> list[str]:
-    """``tf.data`` batches; a function that draws each epoch where ``shuffle`` will not do
-    (sampling with replacement, random flips)."""
+    """Scaled, normalised, channels-last float32 arrays; the training batches drawn by the
+    column's own ``training_batches``, the others in order."""
     data = spec.data
-    batch = data.batch_size
-    val = "\n".join(
-        f"{name}_data = tf.data.Dataset.from_tensor_slices((x_{name}, y_{name})).batch({batch})"
-        for name in _splits(spec)[1:]
-    )
-    if not _batches(spec):
-        lines = ["# Input pipeline: tf.data", "train_data = tf.data.Dataset.from_tensor_slices((x_train, y_train))"]
-        if data.sampler == "shuffle":
-            lines.append(f"train_data = train_data.shuffle(len(x_train), seed={spec.train.seed})  # anew every epoch")
-        return ["\n".join([*lines, f"train_data = train_data.batch({batch})", val])]
-    body = []
-    if data.sampler == "balanced":
-        labels = "y_train"
-        if binary_loss(spec):
-            labels = "labels"
-            body.append("    labels = y_train.ravel().astype(int)")
-        body += [
-            f"    weights = 1 / np.bincount({labels})[{labels}]  # each sample: 1 / (its class count)",
-            "    order = rng.choice(len(x_train), size=len(x_train), p=weights / weights.sum())",
+    splits = listing_data.splits(spec)
+    scaled = ["# Inputs: pixels scaled to [0, 1] as the book scales them, float32 (N, C, H, W)"]
+    scaled += [f'x_{name} = ({name}_images / 255).astype("float32")' for name in splits]
+    if listing_data.normalizes(spec):
+        lines = [
+            "# Channels-last (N, H, W, C), normalised per channel as torchvision's Normalize does",
+            'mean, std = np.array(mean, "float32"), np.array(std, "float32")',
+            *(f"x_{name} = (x_{name}.transpose(0, 2, 3, 1) - mean) / std" for name in splits),
         ]
-    elif data.sampler == "shuffle":
-        body.append("    order = rng.permutation(len(x_train))")
     else:
-        body.append("    order = np.arange(len(x_train))  # in order")
-    body.append("    x, y = x_train[order], y_train[order]")
-    if data.hflip:
-        body += [
-            f"    flips = rng.random(len(x)) < {literal(data.hflip)}",
-            "    x = np.where(flips[:, None, None, None], x[:, :, ::-1], x)  # mirrors W",
-        ]
-    body.append(f"    return tf.data.Dataset.from_tensor_slices((x, y)).batch({batch})")
-    what = SAMPLING[data.sampler] + (f"; flipped with p = {literal(data.hflip)}" if data.hflip else "")
-    function = "\n".join(["def training_batches(rng):", f'    """One epoch of batches, drawn anew: {what}."""', *body])
-    return [function, "# Input pipeline: tf.data\n" + val]
+        lines = ["# Channels-last: (N, H, W, C)", *(f"x_{name} = x_{name}.transpose(0, 2, 3, 1)" for name in splits)]
+    if binary_loss(spec):
+        targets, comment = '{}_labels.reshape(-1, 1).astype("float32")', "BCE wants float (N, 1) targets"
+    else:
+        targets, comment = "{}_labels", "class indices"
+    lines += [f"y_{name} = {targets.format(name)}" + (f"  # {comment}" if name == "train" else "") for name in splits]
+    batches = call(
+        "training_batches",
+        Code("x_train"),
+        Code("y_train"),
+        batch_size=data.batch_size,
+        sampler=data.sampler,
+        hflip=data.hflip,
+        seed=spec.train.seed,
+    )
+    loaders = [
+        f"# Batches: for training drawn anew every epoch ({SAMPLING[data.sampler]}), the rest in order",
+        render("train_batches, generator = ", batches),
+        *(
+            f"{name}_batches = tf.data.Dataset.from_tensor_slices((x_{name}, y_{name})).batch({data.batch_size})"
+            for name in splits[1:]
+        ),
+    ]
+    blocks = ["\n".join(scaled), *listing_data.normalization(spec, "x_train"), "\n".join(lines)]
+    return [*blocks, *definitions(SEMANTICS, ["training_batches"]), "\n".join(loaders)]
 
 
 SAMPLING = {"balanced": "balanced, with replacement", "shuffle": "shuffled", "sequential": "in order"}
@@ -173,13 +158,10 @@ def loss_and_optimizer(spec: Spec) -> list[str]:
 def training(spec: Spec) -> list[str]:
     """A hand-written loop over compiled steps: the tape, the gradients, the update."""
     seed = spec.train.seed
-    seeding = []
-    if _batches(spec):
-        seeding.append(f"rng = np.random.default_rng({seed})  # the spec's training seed: sampling and flips")
+    seeding = [f"tf.random.set_seed({seed})  # the spec's training seed (the batches' generator has it)"]
     if spec.model.dropout_layers:
-        seeding.append(f"model.rng.reset_from_seed({seed})  # dropout's masks from the training seed")
-    batches = "training_batches(rng)" if _batches(spec) else "train_data"
-    loop = TRAINING.format(epochs=spec.train.epochs, seeding="".join(line + "\n" for line in seeding), batches=batches)
+        seeding.append(f"model.rng.reset_from_seed({seed})  # and dropout's masks")
+    loop = TRAINING.format(epochs=spec.train.epochs, seeding="".join(line + "\n" for line in seeding))
     blocks = [TRAIN_STEP, VAL_STEP, loop.replace("{predicted}", ACCURACY[spec.train.loss])]
     if spec.data.has_test_split:
         blocks.append(TEST.replace("{predicted}", ACCURACY[spec.train.loss]))
@@ -207,26 +189,43 @@ n_epochs = {epochs}
 losses, val_losses = [], []
 
 {seeding}for epoch in range(1, n_epochs + 1):
-    losses.append(np.mean([float(train_step(x, y)) for x, y in {batches}]))
+    losses.append(np.mean([float(train_step(x, y)) for x, y in train_batches]))  # a new draw
 
     batch_losses, n_correct = [], 0
-    for x, y in val_data:
+    for x, y in val_batches:
         loss, yhat = val_step(x, y)
         batch_losses.append(float(loss))
         n_correct += int(tf.reduce_sum(tf.cast({{predicted}} == y, tf.int32)))
     val_losses.append(np.mean(batch_losses))
-    accuracy = n_correct / len(y_val)
-    print(f"epoch {{epoch}}: loss {{losses[-1]:.4f}}, val_loss {{val_losses[-1]:.4f}}, {{accuracy:.1%}}")"""
+    print(
+        f"epoch {{epoch}}/{{n_epochs}}  loss {{losses[-1]:.4f}}  val_loss {{val_losses[-1]:.4f}}  "
+        f"val_acc {{n_correct / len(y_val):.2%}}"
+    )"""
 
 TEST = """\
-# Test: once, after training
+# Test: once, after training, as the validation loop
 batch_losses, n_correct = [], 0
-for x, y in test_data:
+for x, y in test_batches:
     loss, yhat = val_step(x, y)
     batch_losses.append(float(loss))
     n_correct += int(tf.reduce_sum(tf.cast({predicted} == y, tf.int32)))
-test_loss, test_acc = np.mean(batch_losses), n_correct / len(y_test)
-print(f"test: loss {test_loss:.4f}, {test_acc:.1%}")"""
+print(f"test_loss {np.mean(batch_losses):.4f}  test_acc {n_correct / len(y_test):.2%}")"""
+
+
+def results(spec: Spec) -> list[str]:
+    """The weights saved, the losses plotted, and one validation image classified."""
+    predicted = ACCURACY[spec.train.loss].replace("yhat", "model(x_val[:1])")
+    lines = [
+        "# Results: the weights saved, the losses plotted, one validation image classified",
+        'tf.train.Checkpoint(model=model).write("model.ckpt")  # Checkpoint(model=model).read reads it back',
+        "",
+        listing_data.loss_figure("losses", "val_losses"),
+        "",
+        f"predicted = int(tf.reshape({predicted}, [-1])[0])",
+        'print(f"validation image 0: {classes[val_labels[0]]}, classified as {classes[predicted]}")',
+    ]
+    return ["\n".join(lines)]
+
 
 ACCURACY = {  # the predicted classes, from yhat, to compare with y
     "bce": "tf.cast(yhat > 0.5, tf.float32)",
@@ -250,20 +249,5 @@ def _class_name(name: str) -> str:
     return joined if joined[:1].isalpha() else f"Model{joined}"
 
 
-def _batches(spec: Spec) -> bool:
-    """Whether training needs ``training_batches``: ``shuffle`` neither samples with
-    replacement nor flips."""
-    return spec.data.sampler == "balanced" or bool(spec.data.hflip)
-
-
 def _initialised(spec: Spec) -> bool:
     return any(layer.kind in ("linear", "conv2d") for layer in spec.model.layers)
-
-
-def _splits(spec: Spec) -> tuple[str, ...]:
-    return ("train", "val", "test") if spec.data.has_test_split else ("train", "val")
-
-
-def _normalizes(spec: Spec) -> bool:
-    """Whether the inputs are normalised: by the spec's mean and std, or by the training split's."""
-    return spec.data.mean is not None or spec.data.normalize == "auto"

@@ -8,6 +8,8 @@ counterparts. The listing (``run.py show --backend tf``) prints these functions'
 
 from __future__ import annotations
 
+import numpy as np
+
 from common.calls import Call, Name, Substitutions, call
 from common.replay.plan import dropout_scale
 from spec.schema import ModelSpec
@@ -18,6 +20,10 @@ ADAPTATIONS: dict[str, str] = {
         "the losses, in tf ops: TensorFlow without Keras has none (native and lockstep)"
     ),
     "nll_loss": "torch's NLLLoss (native and lockstep)",
+    "training_batches": (
+        "torch's samplers in tf.data, drawn anew each epoch: balanced with replacement"
+        " (WeightedRandomSampler), a permutation, per-image flips (native)"
+    ),
     "SGD, Adam": "the optimizers, in assign ops, as torch computes them: TensorFlow without Keras has none",
     "BatchNorm": "batch normalisation with moving statistics, torch's momentum: TensorFlow has only the op",
     "prelu": "torch's PReLU, one learned slope (native and lockstep)",
@@ -275,3 +281,51 @@ class TorchBatchNorm(BatchNorm):
 def prelu(x: tf.Tensor, alpha: tf.Variable) -> tf.Tensor:
     """torch's PReLU: one learned slope for all features; at 0, torch's gradient (the slope)."""
     return tf.where(x > 0, x, alpha * x)
+
+
+def training_batches(x, y, batch_size, sampler, hflip, seed, width_axis=2):
+    """The training images ``x`` (float32, normalised) and labels ``y`` as ``tf.data`` batches,
+    drawn anew every epoch from a ``tf.random.Generator`` seeded with ``seed``: ``balanced``,
+    a sample with replacement in which every class is equally likely (as torch's
+    ``WeightedRandomSampler`` draws); ``shuffle``, a permutation; ``sequential``, in order.
+    Each image is mirrored (along ``width_axis``) with probability ``hflip``. Returns the
+    dataset and its generator: reseed it, or keep its state, to replay the draws."""
+    generator = tf.random.Generator.from_seed(seed)
+    n = len(y)
+    counts = np.bincount(np.asarray(y).reshape(-1).astype(np.int64))
+    weights = 1 / counts[np.asarray(y).reshape(-1).astype(np.int64)]
+    cdf = tf.constant(np.cumsum(weights) / weights.sum())  # float64, by inverse CDF below
+    images, labels = tf.constant(x), tf.constant(y)
+
+    def epoch():  # a fresh key per epoch; a few stateless ops draw the whole epoch
+        sample_key, flip_key = tf.unstack(generator.make_seeds(2), axis=1)
+        if sampler == "balanced":
+            u = tf.random.stateless_uniform([n], seed=sample_key, dtype=tf.float64)
+            order = tf.searchsorted(cdf, u, side="left")
+        elif sampler == "shuffle":
+            order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=sample_key)
+        else:
+            order = tf.range(n)
+        return order, tf.random.stateless_uniform([n], seed=flip_key) < hflip
+
+    def batch(order, flips):
+        x_batch = tf.gather(images, order)
+        if hflip:
+            mirrored = tf.reverse(x_batch, axis=[width_axis])
+            x_batch = tf.where(flips[:, None, None, None], mirrored, x_batch)
+        return x_batch, tf.gather(labels, order)
+
+    # No autotuning (its thread would sleep up to a minute when an iterator is freed), and no
+    # prefetch injected above a repetition (it would draw the next epoch early).
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    options.experimental_optimization.inject_prefetch = False
+    dataset = (
+        tf.data.Dataset.range(1)  # one epoch, drawn when its first batch is asked for
+        .flat_map(lambda _: tf.data.Dataset.from_tensor_slices(epoch()).batch(batch_size))
+        .apply(tf.data.experimental.assert_cardinality(-(-n // batch_size)))
+        .map(batch)
+        .prefetch(tf.data.AUTOTUNE)
+        .with_options(options)
+    )
+    return dataset, generator

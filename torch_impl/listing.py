@@ -1,18 +1,20 @@
-"""``run.py show --backend torch``: a spec as the PyTorch source the book would write for it.
+"""``run.py show --backend torch``: a spec as the PyTorch program the book would write for it.
 
-The listing is plain PyTorch in the style of *Deep Learning with PyTorch Step-by-Step*: a
-``Dataset`` that transforms what it reads, ``DataLoader`` and sampler (reading whole
-batches, as ``torch_impl/data.py`` does: see its docstring),
-``nn.Sequential`` filled with ``add_module`` and the book's hand-written training loop.
-Only its data section calls twinspec (the framework-free generator and split), so that a
-spec's PyTorch and Keras listings train on the same bytes; everything else is written out
-from the spec, with the layers' input sizes filled in from its inferred shapes. It runs
-the book's run: the same seeds, so the same initial weights, draws and losses as
-``torch_impl.runner.train_spec`` in ``nchw``.
+The listing is a whole program a student takes home: it imports PyTorch (and numpy and
+matplotlib), never twinspec, and runs from any folder. It makes its data (the generator,
+printed from ``common/data``; or the user's copy of the spec's real dataset), splits it
+with the book's ``random_split``, and then does what the book does: a ``Dataset`` that
+transforms what it reads, ``DataLoader`` and sampler (reading whole batches, as
+``torch_impl/data.py`` does: see its docstring), ``nn.Sequential`` filled with
+``add_module`` (the calls of ``calls.py``, the very ones ``build`` makes), the book's
+hand-written loop; then it saves the model, plots the losses and predicts an image. It runs
+the book's run: the same seeds, so the same initial weights, draws and losses as the torch
+column in ``nchw`` (``tests/test_listings.py`` runs every listing and compares).
 
-Sections, in the listing's order (the same in ``keras_impl/listing.py``): header, imports,
-data, input pipeline, model, loss and optimizer, training. Nothing here imports torch: a
-listing is text, and its line ``n_epochs = N`` is the one place that sets the epoch count.
+Sections, in the listing's order (the same in every column's listing): header, imports,
+data, input pipeline, model, loss and optimizer, training, results. Nothing here imports
+torch: a listing is text, and its line ``n_epochs = N`` is the one place that sets the
+epoch count.
 """
 
 from __future__ import annotations
@@ -20,15 +22,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.calls import call, names
-from common.present.source import (
-    Code,
-    binary_loss,
-    definitions,
-    join_sections,
-    literal,
-    render,
-    spec_path,
-)
+from common.present import listing_data
+from common.present.source import Code, binary_loss, definitions, join_sections, literal, render
 from common.present.source import header as listing_header
 from spec.schema import Spec
 from torch_impl.calls import LOSSES, module_calls, optimizer_call, reinit
@@ -38,8 +33,8 @@ SEMANTICS = Path(__file__).with_name("semantics.py")  # what torch lacks, printe
 
 
 def listing(spec: Spec) -> str:
-    """The whole listing: one script that trains ``spec`` when run from the repository root."""
-    return join_sections(spec, header, imports, data, pipeline, model, loss_and_optimizer, training)
+    """The whole listing: one program that trains ``spec``, run from any folder."""
+    return join_sections(spec, header, imports, data, pipeline, model, loss_and_optimizer, training, results)
 
 
 # -- sections, in the listing's order ---------------------------------------------------
@@ -51,69 +46,73 @@ def header(spec: Spec) -> str:
 
 def imports(spec: Spec) -> str:
     sampler = {"balanced": "WeightedRandomSampler", "shuffle": "RandomSampler", "sequential": ""}[spec.data.sampler]
-    data = ["BatchSampler", "DataLoader", "Dataset" if _transforms(spec) else "TensorDataset"]
-    data = sorted({*data, "SequentialSampler", sampler} - {""})
+    loaders = ["BatchSampler", "DataLoader", "Dataset" if _transforms(spec) else "TensorDataset"]
+    loaders = sorted({*loaders, "SequentialSampler", "random_split", sampler} - {""}, key=str.lower)
     lines = [
+        *listing_data.standard_imports(spec),
+        "import matplotlib.pyplot as plt",
         "import numpy as np",
         "import torch",
         "from torch import nn, optim",
-        _import_line("torch.utils.data", data),
+        _import_line("torch.utils.data", loaders),
     ]
-    if _transforms(spec):
+    if listing_data.reads_folder(spec):
+        lines.append("from torchvision import datasets")
+    if _transforms(spec) or listing_data.reads_folder(spec):
         lines.append("from torchvision.transforms import v2")
-    return "\n".join([*lines, "", *TWINSPEC_IMPORTS])
-
-
-TWINSPEC_IMPORTS = [
-    "from common.data.datasets import load_dataset",
-    "from common.data.prep import split_dataset",
-    "from spec import load_spec",
-]
+    return "\n".join(lines)
 
 
 def data(spec: Spec) -> list[str]:
-    """twinspec's arrays as tensors: BCE wants float ``(N, 1)`` targets, the others int64."""
-    if binary_loss(spec):
-        targets, comment = "torch.as_tensor(split.y_{}.reshape(-1, 1)).float()", "BCE wants float (N, 1) targets"
-    else:
-        targets, comment = "torch.as_tensor(split.y_{}).long()", "class indices"
-    lines = [
-        "# Data: twinspec's split (the Keras listing trains on the same bytes), float32 (N, C, H, W)",
-        f"spec = load_spec({literal(spec_path(spec))})",
-        "split = split_dataset(load_dataset(spec.data.dataset), spec.data)",
-        "x_train = torch.as_tensor(split.x_train)",
-        "x_val = torch.as_tensor(split.x_val)",
-        f"y_train = {targets.format('train')}  # {comment}",
-        f"y_val = {targets.format('val')}",
-    ]
-    if spec.data.has_test_split:
-        lines += ["x_test = torch.as_tensor(split.x_test)  # used once, after training"]
-        lines.append(f"y_test = {targets.format('test')}")
-    return ["\n".join(lines)]
+    """The images and the split, as numpy arrays: the generator, printed; the book's split."""
+    return listing_data.data(spec, _folder_loader(spec), split_with_torch=True)
+
+
+def _folder_loader(spec: Spec) -> str:
+    """A folder of images as torchvision reads one (``data.source: image_folder``)."""
+    if not listing_data.reads_folder(spec):
+        return ""
+    params = spec.data.source.params
+    grey = "v2.Grayscale(), " if params["channels"] == 1 else ""
+    return FOLDER.format(size=tuple(params["size"]), grey=grey)
+
+
+FOLDER = '''\
+def load_image_folder(path):
+    """A folder of images, one sub-folder per class, as torchvision reads it: each image
+    resized with PIL's bilinear filter, as uint8 (C, H, W)."""
+    transform = v2.Compose([{grey}v2.Resize({size}), v2.PILToTensor()])
+    folder = datasets.ImageFolder(path, transform=transform)
+    images, labels = zip(*folder)
+    return torch.stack(images).numpy(), np.array(labels), folder.classes'''
 
 
 def pipeline(spec: Spec) -> list[str]:
-    """The book's ``TransformedTensorDataset`` (if anything transforms), sampler and loaders,
-    reading whole batches: the loaders' batch samplers hand the datasets a batch of indices."""
+    """The book's tensors (pixels / 255), its ``TransformedTensorDataset`` (if anything
+    transforms), sampler and loaders, reading whole batches: the loaders' batch samplers
+    hand the datasets a batch of indices."""
     data = spec.data
-    blocks, lines = [], []
+    if binary_loss(spec):
+        targets, comment = "torch.as_tensor({}_labels).float().view(-1, 1)", "BCE wants float (N, 1) targets"
+    else:
+        targets, comment = "torch.as_tensor({}_labels).long()", "class indices"
+    tensors = ["# Tensors: pixels scaled to [0, 1] as the book scales them, float32 (N, C, H, W)"]
+    for name in listing_data.splits(spec):
+        note = f"  # {comment}" if name == "train" else ""
+        tensors += [
+            f"x_{name} = torch.as_tensor({name}_images / 255).float()",
+            f"y_{name} = {targets.format(name)}{note}",
+        ]
+    blocks, lines = ["\n".join(tensors)], []
     if _transforms(spec):
         blocks.append(TRANSFORMED_DATASET)
         train, val = [], []
         if data.hflip:
             blocks.append(RANDOM_FLIPS)
             train.append(f"RandomHorizontalFlips(p={literal(data.hflip)})")
-        if data.normalize == "auto":
-            lines += [
-                "# normalize: auto - each channel's mean and std over the stacked training images",
-                "stacked = x_train.transpose(0, 1).reshape(x_train.shape[1], -1)  # (C, N * H * W)",
-                "normalizer = v2.Normalize(mean=stacked.mean(dim=1).tolist(), std=stacked.std(dim=1).tolist())",
-            ]
-            train.append("normalizer")
-            val.append("normalizer")
-        elif data.mean is not None:
-            normalize = call("v2.Normalize", mean=list(data.mean), std=list(data.std))
-            lines.append(render("normalizer = ", normalize))
+        if listing_data.normalizes(spec):
+            blocks += listing_data.normalization(spec, "x_train.numpy()")
+            lines.append("normalizer = v2.Normalize(mean=mean, std=std)")
             train.append("normalizer")
             val.append("normalizer")
         if len(train) > 1:
@@ -229,6 +228,27 @@ def training(spec: Spec) -> list[str]:
     return [training, TESTING.format(predicted=predicted)] if spec.data.has_test_split else [training]
 
 
+def results(spec: Spec) -> list[str]:
+    """The weights saved, the losses plotted, and one validation image classified."""
+    figure = listing_data.loss_figure("losses", "val_losses")
+    predicted = ACCURACY[spec.train.loss].replace("yhat", "model(x)")
+    return [RESULTS.format(saving=SAVING, figure=figure, predicted=predicted)]
+
+
+SAVING = 'torch.save(model.state_dict(), "model.pt")  # load_state_dict(torch.load(...)) reads it back'
+
+RESULTS = """\
+# Results: the model saved, the losses plotted, one validation image classified
+{saving}
+
+{figure}
+
+model.eval()
+x, _ = val_set[[0]]
+with torch.no_grad():
+    predicted = int({predicted}.item())
+print(f"validation image 0: {{classes[val_labels[0]]}}, classified as {{classes[predicted]}}")"""
+
 ACCURACY = {  # the predicted classes, from yhat, to compare with y_batch
     "bce": "(yhat > 0.5).float()",
     "bce_logits": "(yhat > 0).float()",
@@ -290,9 +310,4 @@ def _import_line(module: str, names: list[str]) -> str:
 
 
 def _transforms(spec: Spec) -> bool:
-    return bool(spec.data.hflip) or _normalizes(spec)
-
-
-def _normalizes(spec: Spec) -> bool:
-    """Whether the inputs are normalised: by the spec's mean and std, or by the training split's."""
-    return spec.data.mean is not None or spec.data.normalize == "auto"
+    return bool(spec.data.hflip) or listing_data.normalizes(spec)

@@ -13,7 +13,6 @@ import numpy as np
 
 from common.data.datasets import Dataset
 from common.errors import DataError
-from common.replay.torch_random import TorchCPUGenerator, split_lengths
 from spec.schema import DataSpec
 
 
@@ -32,13 +31,27 @@ class Split:
 
 
 def split_indices(n: int, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
-    """``random_split(range(n), fractions)`` after ``torch.manual_seed(seed)``."""
-    lengths = split_lengths(n, list(fractions))
-    if min(lengths) == 0:
+    """``torch.manual_seed(seed); random_split(range(n), fractions)``, in numpy: the lengths
+    floored, the rest handed out one each from the first; the indices a ``torch.randperm(n)``,
+    a Fisher-Yates pass driven by torch's generator, which is the MT19937 that numpy's
+    ``RandomState(seed)`` is (its 32-bit words are ``randint(0, 2**32)``)."""
+    lengths = [int(n * fraction) for fraction in fractions]  # floored: they are positive
+    for i in range(n - sum(lengths)):
+        lengths[i % len(lengths)] += 1
+    words = np.random.RandomState(seed).randint(0, 2**32, size=max(n - 1, 0), dtype=np.uint64)
+    perm = np.arange(n)
+    for i, word in enumerate(words):
+        j = i + int(word % (n - i))
+        perm[i], perm[j] = perm[j], perm[i]
+    return np.split(perm, np.cumsum(lengths)[:-1])
+
+
+def _split(n: int, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
+    """:func:`split_indices`, refused when a part would be empty."""
+    parts = split_indices(n, fractions, seed)
+    if min(len(part) for part in parts) == 0:
         raise DataError(f"splitting {n} samples by {list(fractions)} leaves an empty part; use more samples")
-    perm = TorchCPUGenerator(seed).randperm(n)
-    bounds = np.cumsum([0, *lengths])
-    return [perm[start:stop] for start, stop in zip(bounds[:-1], bounds[1:])]
+    return parts
 
 
 def scale(images: np.ndarray) -> np.ndarray:
@@ -59,9 +72,9 @@ def split_dataset(dataset: Dataset, data: DataSpec) -> Split:
             return Split(x, labels, own_x, own_y, dataset.classes)
         f_train, f_val = data.split_fractions[:2]
         fractions = (f_train / (f_train + f_val), f_val / (f_train + f_val))
-        train_idx, val_idx = split_indices(len(labels), fractions, data.split_seed)
+        train_idx, val_idx = _split(len(labels), fractions, data.split_seed)
         return Split(x[train_idx], labels[train_idx], x[val_idx], labels[val_idx], dataset.classes, own_x, own_y)
-    parts = split_indices(len(labels), data.split_fractions, data.split_seed)
+    parts = _split(len(labels), data.split_fractions, data.split_seed)
     test = (x[parts[2]], labels[parts[2]]) if data.has_test_split else (None, None)
     return Split(x[parts[0]], labels[parts[0]], x[parts[1]], labels[parts[1]], dataset.classes, *test)
 
@@ -78,8 +91,6 @@ def channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
         variance = np.square(channel - np.float32(mu)).sum(dtype=np.float64) / (n - 1)
         mean.append(float(np.float32(mu)))
         std.append(float(np.float32(np.sqrt(variance))))
-    if min(std) == 0:
-        raise DataError(f"normalize: auto: a channel of the training images is constant (std {std}); give mean and std")
     return tuple(mean), tuple(std)
 
 
@@ -89,6 +100,8 @@ def resolve_normalization(data: DataSpec, split: Split) -> DataSpec:
     if data.normalize != "auto":
         return data
     mean, std = channel_stats(split.x_train)
+    if min(std) == 0:
+        raise DataError(f"normalize: auto: a channel of the training images is constant (std {std}); give mean and std")
     return dataclasses.replace(data, mean=mean, std=std)
 
 

@@ -43,11 +43,3 @@ class TorchCPUGenerator:
             j = i + int(words[i] % np.uint64(n - i))
             perm[i], perm[j] = perm[j], perm[i]
         return perm
-
-
-def split_lengths(n: int, fractions: list[float]) -> list[int]:
-    """Lengths as ``torch.utils.data.random_split`` computes them from fractions."""
-    lengths = [math.floor(n * frac) for frac in fractions]
-    for i in range(n - sum(lengths)):
-        lengths[i % len(lengths)] += 1
-    return lengths
