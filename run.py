@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """twinspec's command line: train a spec's model in any registered column (PyTorch,
 Lightning, Keras, TensorFlow), compare them, show their source, check their parity against
-torch, write a lecture report, classify images with a trained run, or list the specs.
+torch, write a lecture report, classify images with a trained run, or list the specs; write a
+spec's listings as Jupyter notebooks.
 
 A command imports only what it uses (README, "Start-up"): ``list`` and ``show`` load no
 framework and no matplotlib, a torch run never loads TensorFlow and a keras run never loads
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from common.parity.stats import LockstepParity
     from common.runs.result import RunResult
 
-COMMANDS = ("train", "compare", "show", "init-weights", "deploy", "parity", "report", "predict", "list")
+COMMANDS = ("train", "compare", "show", "notebook", "init-weights", "deploy", "parity", "report", "predict", "list")
 RENAMED = {"export": "init-weights"}  # old spelling -> command: still accepted, with a note
 DEFAULT_MODEL = "cnn1"
 CHECKS = ("forward", "lockstep", "native")
@@ -168,6 +169,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument(
         "--parameters", action="store_true", help="also list each tensor the built model holds (loads the framework)"
+    )
+    show.add_argument("--out", type=Path, help="write the listing to this file instead of printing it")
+    show.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+
+    notebook = commands.add_parser(
+        "notebook", help="write a model's listings as Jupyter notebooks: one per column, and one for the lecture"
+    )
+    notebook.add_argument("notebook_model", metavar="MODEL", help="spec name or path to a spec YAML")
+    notebook.add_argument("--out", type=Path, help="the folder to write them in (default: notebooks/<model>)")
+    notebook.add_argument("--epochs", type=_positive, help="override the spec's number of epochs")
+    notebook.add_argument(
+        "--execute", action="store_true", help="run each notebook in a fresh kernel and keep its outputs (nbclient)"
+    )
+    notebook.add_argument(
+        "--timeout", type=_positive, default=1800, help="with --execute: seconds a cell may run (default: 1800)"
+    )
+    notebook.add_argument(
+        "--force", action="store_true", help="--out may exist: replace its notebooks, keep its other files"
     )
 
     export = commands.add_parser(
@@ -422,6 +441,18 @@ def _lockstep_against_reference(
 
 def cmd_show(args: argparse.Namespace) -> int:
     spec = _spec(args, args.show_model)
+    if args.out is not None:
+        from common.files.atomic import atomic_write
+
+        out = _output_file(args.out, "--out", _inputs(args, [spec]), args.force)
+        listing = columns.load(args.column, "listing").listing(spec)
+        try:
+            with atomic_write(out, "w", overwrite=args.force) as handle:
+                handle.write(listing)
+        except OSError as exc:
+            raise DataError(f"--out {out}: cannot be written ({exc.strerror or exc})") from None
+        print(f"wrote {out}")
+        return 0
     print(columns.load(args.column, "listing").listing(spec), end="")
     if args.parameters:  # builds the model in its framework: the listing alone needs none
         from common.present.tables import format_parameter_table
@@ -431,6 +462,29 @@ def cmd_show(args: argparse.Namespace) -> int:
         rows = build.parameter_table(build.build_model(spec.model, layout))
         title = f"Parameters, as {columns.column(args.column).title} holds them ({layout}):"
         print("\n" + "\n".join(f"# {line}" for line in format_parameter_table(rows, title).splitlines()))
+    return 0
+
+
+def cmd_notebook(args: argparse.Namespace) -> int:
+    """Every column's notebook and the lecture's, written whole into ``--out`` (and run there)."""
+    from common.present import notebook
+    from common.runs.store import write_folder
+
+    spec = _spec(args, args.notebook_model)
+    out = _not_an_input(args.out or Path("notebooks") / spec.name, "--out", _inputs(args, [spec]))
+    if not args.force and out.is_dir() and any(out.iterdir()):
+        raise DataError(f"--out {out}: already holds files; pass --force to replace its notebooks")
+
+    def write(folder: Path) -> None:
+        for name, made in notebook.notebooks(spec).items():
+            if args.execute:
+                print(f"running {name}", flush=True)
+                made = notebook.execute(made, folder, args.timeout)
+            notebook.write(made, folder / name)
+
+    write_folder(out, write, force=args.force)
+    names = ", ".join(notebook.notebooks(spec))
+    print(f"wrote {names} in {out}" + (", with their outputs" if args.execute else ""))
     return 0
 
 
@@ -723,6 +777,7 @@ def main(argv: list[str] | None = None) -> int:
         "train": cmd_train,
         "compare": cmd_compare,
         "show": cmd_show,
+        "notebook": cmd_notebook,
         "init-weights": cmd_export,
         "export": cmd_export,
         "deploy": cmd_deploy,

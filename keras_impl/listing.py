@@ -140,10 +140,11 @@ def results(spec: Spec) -> list[str]:
     predicted = {"bce": f"{yhat}[0, 0] > 0.5", "bce_logits": f"{yhat}[0, 0] > 0"}.get(spec.train.loss)
     lines = [
         "# Results: the model saved, the losses plotted, one validation image classified",
-        'model.save("model.keras")  # keras.saving.load_model("model.keras") reads it back',
+        "# keras.saving.load_model(path) reads it back (custom_objects: the classes above)",
+        f'model.save("{listing_data.saved_as(spec, "keras", ".keras")}")',
         'losses, val_losses = history.history["batch_mean_loss"], history.history["val_batch_mean_loss"]',
         "",
-        listing_data.loss_figure("losses", "val_losses"),
+        listing_data.loss_figure(spec, "keras"),
         "",
         f"predicted = int({predicted or f'np.argmax({yhat})'})",
         'print(f"validation image 0: {classes[val_labels[0]]}, classified as {classes[predicted]}")',

@@ -84,13 +84,15 @@ def training(spec: Spec) -> list[str]:
 def results(spec: Spec) -> list[str]:
     """torch's, with Lightning's checkpoint: the model saved, the losses plotted, one
     validation image classified."""
-    figure = listing_data.loss_figure("losses", "val_losses")
+    saving = SAVING.format(path=listing_data.saved_as(spec, "lightning", ".ckpt"))
+    figure = listing_data.loss_figure(spec, "lightning")
     predicted = ACCURACY[spec.train.loss].replace("yhat", "model(x)")
-    return [RESULTS.format(saving=SAVING, figure=figure, predicted=predicted)]
+    return [RESULTS.format(saving=saving, figure=figure, predicted=predicted)]
 
 
 SAVING = """\
-trainer.save_checkpoint("model.ckpt")  # LitModel.load_from_checkpoint("model.ckpt") reads it back
+# LitModel.load_from_checkpoint(path) reads it back
+trainer.save_checkpoint("{path}")
 losses, val_losses = model.losses, model.val_losses"""
 
 

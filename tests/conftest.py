@@ -50,13 +50,16 @@ def pytest_configure(config: pytest.Config) -> None:
 ROOT = Path(__file__).resolve().parent.parent
 # ``make test`` runs the files on a worker per core, a file on one worker from start to end
 # (``--dist loadfile``: a file's runs are cached for its tests), in this order: the slowest
-# first (worker seconds in a full run: lockstep 290, parity_native 100, then 90 to 20), so the
+# first (worker seconds in a full run: lockstep 290, listings 150, parity_native 100, notebooks 90,
+# then 90 to 20), so the
 # files left at the end are short ones that even out the two workers. xdist would sort the
 # files by their count of tests instead, which put coexist (7 tests, a minute) last, alone on
 # one worker for 41 s; the Makefile's ``--no-loadscope-reorder`` keeps this order.
 SLOWEST_FIRST = (
     "test_lockstep.py",
     "test_parity_native.py",
+    "test_listings.py",
+    "test_notebooks.py",
     "test_coexist.py",
     "test_lecture_cli.py",
     "test_show.py",

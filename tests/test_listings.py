@@ -1,6 +1,6 @@
 """Every listing is a program of its own, as a student takes it home: run by a bare Python
 (``-I``: no twinspec on its path, no user site) in an empty folder, it makes its data,
-trains and writes its model and ``loss.png`` there; and it trains its column's run, epoch
+trains and writes its model and its loss figure there; and it trains its column's run, epoch
 for epoch, to the last bit. Its data section reads the user's own copy of a real dataset
 as the column reads it.
 """
@@ -34,7 +34,7 @@ SPECS.update({path.stem: load_spec(path) for path in sorted((ROOT / "tests" / "s
 # standard library's few. Never twinspec's packages.
 ALLOWED = {"math", "pathlib", "pickle", "numpy", "matplotlib"}
 FAMILY = {"torch": {"torch", "torchvision"}, "tensorflow": {"tensorflow", "keras"}}
-SAVED = {"torch": ["model.pt"], "lightning": ["model.ckpt"], "keras": ["model.keras"], "tf": ["model.ckpt.index"]}
+SAVED = {"torch": ".pt", "lightning": ".ckpt", "keras": ".keras", "tf": ".ckpt.index"}  # after <spec>_<column>
 # Tiny specs that together take every path of a listing: balanced sampling with flips and
 # BCE on probabilities (relu); shuffling with flips, dropout and momentum (dropout_maps);
 # normalize: auto, a test split and probabilities (auto_test_split: printed by one listing
@@ -83,7 +83,8 @@ def test_a_listing_run_alone_in_an_empty_folder_is_its_columns_run(column, spec_
     assert done.returncode == 0, done.stderr[-3000:]
     assert "validation image 0: " in done.stdout
     written = {path.name for path in tmp_path.iterdir()}
-    assert {"listing.py", "losses.json", "loss.png", *SAVED[column]} <= written
+    made = {f"{spec_name}_{column}{SAVED[column]}", f"{spec_name}_{column}_loss.png"}
+    assert {"listing.py", "losses.json", *made} <= written
     listed = json.loads((tmp_path / "losses.json").read_text())
     spec = SPECS[spec_name].with_overrides(epochs=EPOCHS)
     layout = "nchw" if columns.column(column).family == "torch" else "nhwc"

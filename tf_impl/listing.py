@@ -217,9 +217,10 @@ def results(spec: Spec) -> list[str]:
     predicted = ACCURACY[spec.train.loss].replace("yhat", "model(x_val[:1])")
     lines = [
         "# Results: the weights saved, the losses plotted, one validation image classified",
-        'tf.train.Checkpoint(model=model).write("model.ckpt")  # Checkpoint(model=model).read reads it back',
+        "# tf.train.Checkpoint(model=model).read(path) reads the weights back",
+        f'tf.train.Checkpoint(model=model).write("{listing_data.saved_as(spec, "tf", ".ckpt")}")',
         "",
-        listing_data.loss_figure("losses", "val_losses"),
+        listing_data.loss_figure(spec, "tf"),
         "",
         f"predicted = int(tf.reshape({predicted}, [-1])[0])",
         'print(f"validation image 0: {classes[val_labels[0]]}, classified as {classes[predicted]}")',

@@ -230,12 +230,15 @@ def training(spec: Spec) -> list[str]:
 
 def results(spec: Spec) -> list[str]:
     """The weights saved, the losses plotted, and one validation image classified."""
-    figure = listing_data.loss_figure("losses", "val_losses")
+    saving = SAVING.format(path=listing_data.saved_as(spec, "torch", ".pt"))
+    figure = listing_data.loss_figure(spec, "torch")
     predicted = ACCURACY[spec.train.loss].replace("yhat", "model(x)")
-    return [RESULTS.format(saving=SAVING, figure=figure, predicted=predicted)]
+    return [RESULTS.format(saving=saving, figure=figure, predicted=predicted)]
 
 
-SAVING = 'torch.save(model.state_dict(), "model.pt")  # load_state_dict(torch.load(...)) reads it back'
+SAVING = """\
+# model.load_state_dict(torch.load(path)) reads the weights back
+torch.save(model.state_dict(), "{path}")"""
 
 RESULTS = """\
 # Results: the model saved, the losses plotted, one validation image classified

@@ -215,8 +215,16 @@ def splits(spec: Spec) -> tuple[str, ...]:
     return ("train", "val", "test") if spec.data.has_test_split else ("train", "val")
 
 
-def loss_figure(losses: str, val_losses: str) -> str:
-    """The losses as the book plots them (``StepByStep.plot_losses``), saved as ``loss.png``."""
+def saved_as(spec: Spec, column: str, suffix: str) -> str:
+    """The name a listing gives a file it writes, after the spec and the column
+    (``cnn1_torch.pt``): a folder of several listings' runs keeps each one's."""
+    return f"{spec.name}_{column}{suffix}"  # a spec's name is an identifier: safe in a file name
+
+
+def loss_figure(spec: Spec, column: str) -> str:
+    """The losses as the book plots them (``StepByStep.plot_losses``), saved as
+    ``<spec>_<column>_loss.png``."""
+    losses, val_losses = "losses", "val_losses"
     return "\n".join(
         [
             "fig, ax = plt.subplots(figsize=(6, 4))",
@@ -224,6 +232,6 @@ def loss_figure(losses: str, val_losses: str) -> str:
             f'ax.plot(range(1, len({val_losses}) + 1), {val_losses}, label="validation")',
             'ax.set(xlabel="epoch", ylabel="loss", yscale="log")',
             "ax.legend()",
-            'fig.savefig("loss.png")',
+            f'fig.savefig("{saved_as(spec, column, "_loss.png")}")',
         ]
     )

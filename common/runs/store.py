@@ -59,11 +59,16 @@ def check_writable(path: Path, option: str) -> Path:
     return path
 
 
-def _write_dir(out: Path, write: Callable[[Path], None]) -> Path:
+def write_folder(out: Path, write: Callable[[Path], None], force: bool = False) -> Path:
     """Have ``write`` fill a temporary directory beside ``out``, then rename it to ``out``:
     the files appear all together or not at all. A failed write names ``out``, the folder
-    the user asked for, not the staging copy it failed in."""
-    check_run_dir(out)
+    the user asked for, not the staging copy it failed in. ``force``: ``out`` may be a
+    folder with files already, and the new ones replace those of the same names, each whole;
+    the user's other files stay."""
+    if force and out.is_dir() and not out.is_symlink():
+        check_writable(out / "x", "--out")
+    else:
+        check_run_dir(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         clear_leftovers(out.parent)
@@ -72,7 +77,10 @@ def _write_dir(out: Path, write: Callable[[Path], None]) -> Path:
         raise DataError(f"cannot write the run to {out}: {exc.strerror or exc}") from None
     try:
         _fill(staging, write, out)
-        staging.rename(out)  # replaces an empty folder only: a file, or a folder of files, that took the name stays
+        if force and out.is_dir() and any(out.iterdir()):
+            _merge(staging, out)
+        else:
+            staging.rename(out)  # replaces an empty folder only: a file, or a folder of files, that took the name stays
     except OSError as exc:
         if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
             raise DataError(f"--out {out}: something took the name while this command ran; left as it is") from None
@@ -80,6 +88,16 @@ def _write_dir(out: Path, write: Callable[[Path], None]) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def _merge(staging: Path, out: Path) -> None:
+    """Each file of ``staging`` into ``out``, over a regular file of its name, never over a folder."""
+    made = sorted(staging.iterdir())
+    for path in made:
+        if os.path.lexists(out / path.name) and special_file(out / path.name) is not None:
+            raise DataError(f"--out {out}: {path.name} is {special_file(out / path.name)} there; move it away first")
+    for path in made:
+        os.replace(path, out / path.name)
 
 
 def _fill(staging: Path, write: Callable[[Path], None], out: Path) -> None:
@@ -114,7 +132,7 @@ def write_run(result: RunResult, out: Path, native: dict[str, Callable[[Path], N
             save(staging / name)
         write_json(staging / "metrics.json", result.metrics())
 
-    return _write_dir(out, write)
+    return write_folder(out, write)
 
 
 def comparison(
@@ -147,4 +165,4 @@ def write_comparison(
         plots.save_png(plots.losses_figure(curves, title), staging / "loss.png")
         write_json(staging / "compare.json", comparison(results, lockstep, reference))
 
-    return _write_dir(out, write)
+    return write_folder(out, write)
