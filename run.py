@@ -18,8 +18,6 @@ import contextlib
 import os
 import signal
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +34,7 @@ from spec.schema import LAYOUTS
 
 if TYPE_CHECKING:
     from common.files.weights import Weights
+    from common.present.progress import Progress
     from common.parity.stats import LockstepParity
     from common.runs.result import RunResult
 
@@ -336,19 +335,11 @@ def _check_data(spec: Spec, args: argparse.Namespace, mode: str) -> None:
         print(f"warning: {printable(warning)}", file=sys.stderr)
 
 
-def _progress(column: str, epochs: int, quiet: bool) -> Callable[[int, float, float, float], None] | None:
-    """One line per epoch, in the same format for every column."""
-    from common.present.tables import format_epoch
+def _progress(column: str, epochs: int, quiet: bool) -> Progress:
+    """A line per epoch, in the same format for every column; on a terminal, a bar per epoch."""
+    from common.present.progress import Progress
 
-    if quiet:
-        return None
-    start = time.perf_counter()
-
-    def progress(epoch: int, loss: float, val_loss: float, val_acc: float) -> None:
-        line = format_epoch(epoch, epochs, loss, val_loss, val_acc, time.perf_counter() - start)
-        print(f"[{column}] {line}", flush=True)
-
-    return progress
+    return Progress(column, epochs, quiet)
 
 
 def cmd_list(_: argparse.Namespace) -> int:
@@ -374,7 +365,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"training {spec.name} ({title}) with {args.column}, {layout}, {args.mode}, {spec.train.epochs} epochs")
     _prepare_process(args, [args.column])
     progress = _progress(args.column, spec.train.epochs, args.quiet)
-    result = train_spec(args.column, spec, layout, args.mode, on_epoch=progress, init=init)
+    try:
+        result = train_spec(args.column, spec, layout, args.mode, progress.on_epoch, progress.on_step, init)
+    finally:
+        progress.close()
     print(format_summary(result))
     native = columns.load(args.column, "weights")
     save_native = {native.NATIVE_FILE: lambda path: native.save_native_model(spec.model, result.weights, path)}
@@ -417,7 +411,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     _prepare_process(args, names)
     for name in names:  # torch's family first: see the torch_impl docstring
         progress = _progress(name, spec.train.epochs, args.quiet)
-        results[name] = train_spec(name, spec, layouts[name], args.mode, on_epoch=progress, init=init)
+        try:
+            results[name] = train_spec(name, spec, layouts[name], args.mode, progress.on_epoch, progress.on_step, init)
+        finally:
+            progress.close()
     lockstep = _lockstep_against_reference(spec, results, init) if args.mode == "lockstep" else None
     print(format_comparison(results, lockstep, columns.REFERENCE))
     write_comparison(results, lockstep, out, columns.REFERENCE)
@@ -655,7 +652,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         trainer = make_trainer(name, spec, layout, args.mode)
         export = columns.load(name, "weights").export_weights
         progress = _progress(name, spec.train.epochs, args.quiet)
-        result = train_run(trainer, spec, column=name, layout=layout, mode=args.mode, export=export, on_epoch=progress)
+        try:
+            callbacks = {"on_epoch": progress.on_epoch, "on_step": progress.on_step}
+            result = train_run(trainer, spec, column=name, layout=layout, mode=args.mode, export=export, **callbacks)
+        finally:
+            progress.close()
         curves = columns.load(name, "activations").activation_curves(activation_range)
         listing = columns.load(name, "listing").listing(spec)
         sides[name] = Side(result, trainer, listing, curves, columns.load(name, "semantics").ADAPTATIONS)

@@ -24,6 +24,8 @@ from spec.errors import TwinspecError
 from spec.schema import TrainSpec
 from tf_impl import train as tf_train
 
+PROGRESS_UPDATES = 50  # how often an epoch's progress bar moves
+
 
 def make_loss(loss: str, mode: str = "native") -> keras.losses.Loss:
     """The spec's loss; in lockstep, torch's losses on probabilities where Keras' differ
@@ -55,12 +57,17 @@ def make_optimizer(model: keras.Model, train: TrainSpec, mode: str = "native") -
 
 
 class _EpochEnd(keras.callbacks.Callback):
-    """Hands each epoch's logs to the trainer, which records, logs and reports them."""
+    """Hands each epoch's logs to the trainer, which records, logs and reports them, and
+    tells it of the steps done (at each ``steps_per_execution``'s end)."""
 
-    def __init__(self, end_epoch, on_epoch: EpochCallback | None) -> None:
+    def __init__(self, end_epoch, on_epoch: EpochCallback | None, step_done, steps: int | None) -> None:
         super().__init__()
         self.end_epoch = end_epoch
         self.on_epoch = on_epoch
+        self.step_done, self.steps = step_done, steps
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.step_done(batch + 1, self.steps)  # batch: the last step of the execution, from 0
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.end_epoch(logs or {}, self.on_epoch)
@@ -116,19 +123,27 @@ class StepByStep(tf_train.TensorFlowStepByStep):
         # does not end, fit keeps one iterator for all its epochs: the pipeline repeated, each
         # repetition drawn when its first batch is asked for (as the book's sampler draws at
         # each epoch's start), about 5 ms. A dataset of unknown length is given as it is.
+        # A progress bar hears of steps only between executions: an epoch's steps then run in
+        # PROGRESS_UPDATES executions, not one (the same steps, so the same numbers).
         dataset = self.train_loader.dataset
         steps = int(dataset.cardinality())
         steps = steps if steps > 0 else None
-        self.model.fit(
-            dataset.repeat() if steps else dataset,
-            validation_data=self.val_loader,
-            initial_epoch=self.total_epochs,
-            epochs=self.total_epochs + n_epochs,
-            callbacks=[_EpochEnd(self._keras_epoch, on_epoch)],
-            shuffle=False,  # the training dataset samples by itself
-            steps_per_epoch=steps,
-            verbose=0,
-        )
+        if self._on_step is not None and steps:
+            self._compile(max(1, steps // PROGRESS_UPDATES))
+        try:
+            self.model.fit(
+                dataset.repeat() if steps else dataset,
+                validation_data=self.val_loader,
+                initial_epoch=self.total_epochs,
+                epochs=self.total_epochs + n_epochs,
+                callbacks=[_EpochEnd(self._keras_epoch, on_epoch, self._step_done, steps)],
+                shuffle=False,  # the training dataset samples by itself
+                steps_per_epoch=steps,
+                verbose=0,
+            )
+        finally:
+            if self._on_step is not None and steps:
+                self._compile(steps)
 
     def evaluate(self, loader: tf.data.Dataset) -> tuple[float, np.ndarray]:
         """Keras' ``evaluate`` for the mean batch loss, and the per-class counts."""

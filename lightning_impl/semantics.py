@@ -115,15 +115,21 @@ class LitModel(pl.LightningModule):
 
 
 EndEpoch = Callable[[list[float], list[tuple[float, np.ndarray]], EpochCallback | None], None]
+StepDone = Callable[[int, int], None]  # steps done, steps in the epoch
 
 
 class BookEpochs(pl.Callback):
     """At each epoch's end, hand the epoch's batch losses and validation steps to the trainer,
-    which ends the epoch as torch's does: the book's means, TensorBoard, the progress line."""
+    which ends the epoch as torch's does: the book's means, TensorBoard, the progress line;
+    after each training step, tell it of the step (``step_done(step, steps)``)."""
 
-    def __init__(self, end_epoch: EndEpoch, on_epoch: EpochCallback | None) -> None:
+    def __init__(self, end_epoch: EndEpoch, on_epoch: EpochCallback | None, step_done: StepDone) -> None:
         self.end_epoch = end_epoch
         self.on_epoch = on_epoch
+        self.step_done = step_done
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: LitModel, outputs, batch, batch_idx: int) -> None:
+        self.step_done(batch_idx + 1, trainer.num_training_batches)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: LitModel) -> None:
         # LIGHTNING: by this hook the epoch's validation has run too (fit_loop.on_advance_end).

@@ -62,7 +62,7 @@ class StepByStep(torch_train.StepByStep):
             return
         try:
             with _lightning_call() as root:
-                epochs = BookEpochs(self._book_epoch, on_epoch)
+                epochs = BookEpochs(self._book_epoch, on_epoch, self._step_done)
                 trainer = pl.Trainer(**trainer_options(n_epochs, root), callbacks=[epochs])
                 trainer.fit(self.module, self.train_loader.loader, self.val_loader)
         finally:

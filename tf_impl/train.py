@@ -185,8 +185,10 @@ class StepByStep(TensorFlowStepByStep):
 
     def _train(self, n_epochs: int, on_epoch: EpochCallback | None) -> None:
         try:
+            steps = int(self.train_loader.dataset.cardinality())
             for batches in self._epochs(n_epochs):
-                loss = float(np.mean([float(self._train_step(x, y)) for x, y in batches]))
+                stepped = self._stepped(batches, steps if steps > 0 else None)
+                loss = float(np.mean([float(self._train_step(x, y)) for x, y in stepped]))
                 validation = None
                 if self.val_loader is not None:
                     val_loss, counts = self.evaluate(self.val_loader)

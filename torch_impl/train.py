@@ -114,7 +114,8 @@ class StepByStep(StepByStepBase):
             # two steps of a loop, so once per loop is the same run (module.train() walks every
             # module: some 0.1 ms a step, a tenth of a small model's epoch).
             self.model.train()
-            loss = float(np.mean([self._train_step(x, y) for x, y in self.train_loader]))
+            batches = self._stepped(self.train_loader, len(self.train_loader))
+            loss = float(np.mean([self._train_step(x, y) for x, y in batches]))
             validation = validation_figures(self._validate(self.val_loader)) if self.val_loader is not None else None
             self._end_epoch(loss, validation, on_epoch)
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-CLASS_NAMES = ("red", "green", "blue")  # label c: the shape is lit in channel c
+from common.data.classes import COLORS
+
+CLASS_NAMES = COLORS  # label c: the shape is lit in channel c
 
 NOISE = 48  # background: uniform 0..47 in every channel
 DIM = 96  # the shape's other two channels: 0..95

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from common.data import cache, colors, loaders
+from common.data.classes import class_names
 from common.data.lines import generate_lines
 from common.errors import DataError
 from spec.schema import DatasetSpec, SourceSpec
@@ -45,13 +46,6 @@ def user_dataset(source: SourceSpec, path: Path) -> DatasetSpec:
         raise DataError(f"--data {path}: one class ({', '.join(data.classes)}); a classifier needs two or more")
     channels, height, width = data.images.shape[1:]
     return DatasetSpec(source.kind, params, (channels, height, width), len(data.classes))
-
-
-def class_names(kind: str, params: dict) -> tuple[str, ...]:
-    """The classes of a generated dataset (``kind`` lines or colors), in label order."""
-    if kind == "colors":
-        return colors.CLASS_NAMES[: params["n_classes"]]
-    return ("parallel", "diagonal") if params["binary"] else ("parallel", "up", "down")
 
 
 def _read_user_files(kind: str, params: dict) -> dict[str, np.ndarray]:

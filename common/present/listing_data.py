@@ -17,8 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.calls import Name, call
-from common.data.colors import CLASS_NAMES
-from common.data.loaders import MNIST_CLASSES
+from common.data.classes import class_names
 from common.present.source import definitions, literal, render
 from spec.schema import Spec
 
@@ -27,7 +26,6 @@ GENERATORS = {  # dataset kind -> the module whose definitions a listing prints,
     "lines": (DATA / "lines.py", ["draw_line", "generate_lines"]),
     "colors": (DATA / "colors.py", ["NOISE", "DIM", "LIT", "JITTER", "shape_mask", "generate_colors"]),
 }
-LINES_CLASSES = {True: ["parallel", "diagonal"], False: ["parallel", "up", "down"]}
 SOURCES = {  # what DATA names, for people
     "mnist": "MNIST instead: the path of your copy of Keras' mnist.npz",
     "cifar10": "CIFAR-10 instead: the path of your cifar-10-batches-py folder (its python version)",
@@ -97,7 +95,7 @@ def _generated(spec: Spec) -> list[str]:
     path, names = GENERATORS[dataset.kind]
     params = {key: value for key, value in dataset.params.items() if key != "path"}
     made = call(f"generate_{dataset.kind}", **params)
-    classes = LINES_CLASSES[params["binary"]] if dataset.kind == "lines" else list(CLASS_NAMES[: params["n_classes"]])
+    classes = list(class_names(dataset.kind, params))
     lines = [
         f"# Data: {dataset.kind} images, uint8 (N, C, H, W), and their labels, int64",
         render("images, labels = ", made),
@@ -166,16 +164,6 @@ def _split_lines(
         indices = [f"{name}_idx" for name in names]
     made += [f"{name}_images, {name}_labels = images[{index}], labels[{index}]" for name, index in zip(names, indices)]
     return ([head] if head else []) + [indent + line for text in made for line in text.splitlines()]
-
-
-def class_names(spec: Spec) -> list[str]:
-    """The spec's own classes (the generated images'), as the listing names them."""
-    dataset = spec.data.dataset
-    if dataset.kind == "lines":
-        return LINES_CLASSES[dataset.params["binary"]]
-    if dataset.kind == "colors":
-        return list(CLASS_NAMES[: dataset.params["n_classes"]])
-    return list(MNIST_CLASSES)
 
 
 def normalization(spec: Spec, train: str) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from common import columns
-from common.data.datasets import class_names
+from common.data.classes import class_names
 from common.data.loaders import MNIST_CLASSES
 from common.errors import DataError
 from spec.errors import excerpt

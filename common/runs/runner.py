@@ -14,7 +14,7 @@ from common import columns
 from common.files.weights import Weights
 from common.runs.inputs import run_inputs
 from common.runs.result import RunResult
-from common.runs.trainer import EpochCallback
+from common.runs.trainer import EpochCallback, StepCallback
 from common.runs.training import train_run
 from spec.schema import Spec
 
@@ -42,12 +42,14 @@ def train_spec(
     layout: str,
     mode: str = "native",
     on_epoch: EpochCallback | None = None,
+    on_step: StepCallback | None = None,
     init: Weights | None = None,
 ) -> RunResult:
     """Train ``spec`` in ``column`` for its epochs and collect what the run produced."""
     trainer = make_trainer(column, spec, layout, mode, init)
     export = columns.load(column, "weights").export_weights
-    return train_run(trainer, spec, column=column, layout=layout, mode=mode, export=export, on_epoch=on_epoch)
+    callbacks = {"on_epoch": on_epoch, "on_step": on_step}
+    return train_run(trainer, spec, column=column, layout=layout, mode=mode, export=export, **callbacks)
 
 
 def train_round_off(spec: Spec, layout: str, init: Weights | None = None, seed: int = 0) -> RunResult:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # a figure imports matplotlib, a second of start-up that a ru
     from matplotlib.figure import Figure
 
 EpochCallback = Callable[[int, float, float, float], None]  # epoch, loss, val_loss, val_acc
+StepCallback = Callable[[int, int, int | None], None]  # epoch, steps done, steps in the epoch (None: unknown)
 Steps = list[tuple[float, np.ndarray]]  # a loop's batches: each one's loss and per-class [correct, total]
 HISTORY_KEYS = ("epoch", "loss", "val_loss", "val_accuracy")  # what a checkpoint's history holds
 MAX_HISTORY = 10**7  # epochs a checkpoint may record: more is not a history this trainer wrote
@@ -125,6 +126,7 @@ class StepByStepBase(ABC):
         self.visualization: dict[str, np.ndarray] = {}  # hooked layers' outputs, (N, C, H, W) or (N, F)
         self.visualized_inputs: np.ndarray | None = None  # what produced them, (N, C, H, W)
         self.handles: dict[str, Any] = {}
+        self._on_step: StepCallback | None = None  # during train: told of every training step
 
     @staticmethod
     @abstractmethod
@@ -161,9 +163,16 @@ class StepByStepBase(ABC):
         if self.train_loader is not None:
             self.train_loader.reseed(seed)
 
-    def train(self, n_epochs: int, seed: int | None = 42, on_epoch: EpochCallback | None = None) -> None:
+    def train(
+        self,
+        n_epochs: int,
+        seed: int | None = 42,
+        on_epoch: EpochCallback | None = None,
+        on_step: StepCallback | None = None,
+    ) -> None:
         """Train ``n_epochs`` more epochs. Like the book, reseed first; ``seed=None`` draws on
-        from where the generators stand (resuming from a checkpoint)."""
+        from where the generators stand (resuming from a checkpoint). ``on_epoch`` hears each
+        epoch's figures; ``on_step``, each training step (a progress bar)."""
         if self.train_loader is None:
             raise TwinspecError("set_loaders() first: the trainer has no training loader")
         if seed is not None:
@@ -171,12 +180,25 @@ class StepByStepBase(ABC):
         left = self.train_loader.epochs_left()
         if left is not None and n_epochs > left:
             raise TwinspecError(f"the batch plan has {left} of its epochs left, not {n_epochs}: make a longer plan")
+        self._on_step = on_step
         try:
             self._train(n_epochs, on_epoch)
         except FloatingPointError as exc:  # a loss that refuses outputs that are not numbers (torch's BCELoss)
             raise diverged(self.total_epochs + 1, str(exc)) from None
         finally:
+            self._on_step = None
             self._close_log()  # as the book closes its writer; the next epoch logged opens it again
+
+    def _stepped(self, batches: Iterable, steps: int | None) -> Iterator:
+        """An epoch's training batches, each step reported once it is done."""
+        for step, batch in enumerate(batches, 1):
+            yield batch
+            self._step_done(step, steps)
+
+    def _step_done(self, step: int, steps: int | None) -> None:
+        """``step`` of the epoch's ``steps`` is done: tell ``on_step``, if anyone listens."""
+        if self._on_step is not None:
+            self._on_step(self.total_epochs + 1, step, steps)
 
     def _end_epoch(self, loss: float, validation: tuple[float, float] | None, on_epoch: EpochCallback | None) -> None:
         """The epoch's bookkeeping, the same in every column: its figures recorded, checked,

@@ -11,7 +11,7 @@ from common.data.datasets import load_dataset
 from common.data.prep import resolve_normalization, split_dataset
 from common.runs.metrics import accuracy
 from common.runs.result import RunResult
-from common.runs.trainer import EpochCallback, StepByStepBase
+from common.runs.trainer import EpochCallback, StepByStepBase, StepCallback
 from spec.schema import DataSpec, Spec
 
 
@@ -24,13 +24,14 @@ def train_run(
     mode: str,
     export: Callable,
     on_epoch: EpochCallback | None = None,
+    on_step: StepCallback | None = None,
 ) -> RunResult:
     """Train with a column's ``StepByStep`` for the spec's epochs and collect what the run
     produced; ``export`` turns the column's model into neutral weights. Then, and only
     then, the trainer's test loader (if any) is evaluated, once: nothing during training
     sees the test split."""
     start = time.perf_counter()
-    trainer.train(spec.train.epochs, seed=spec.train.seed, on_epoch=on_epoch)
+    trainer.train(spec.train.epochs, seed=spec.train.seed, on_epoch=on_epoch, on_step=on_step)
     seconds = time.perf_counter() - start
     per_class = trainer.loader_apply(trainer.val_loader, trainer.correct).sum(axis=0).tolist()
     test_loss = test_per_class = None
