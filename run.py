@@ -17,7 +17,6 @@ import contextlib
 import os
 import signal
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -319,17 +318,9 @@ def _check_data(spec: Spec, args: argparse.Namespace, mode: str) -> None:
 
 def _progress(column: str, epochs: int, quiet: bool) -> Callable[[int, float, float, float], None] | None:
     """One line per epoch, in the same format for every column."""
-    from common.present.tables import format_epoch
+    from common.present.tables import Progress
 
-    if quiet:
-        return None
-    start = time.perf_counter()
-
-    def progress(epoch: int, loss: float, val_loss: float, val_acc: float) -> None:
-        line = format_epoch(epoch, epochs, loss, val_loss, val_acc, time.perf_counter() - start)
-        print(f"[{column}] {line}", flush=True)
-
-    return progress
+    return None if quiet else Progress(column, epochs)
 
 
 def cmd_list(_: argparse.Namespace) -> int:
@@ -385,6 +376,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from common.present.tables import format_comparison
     from common.runs.runner import train_spec
     from common.runs.store import write_comparison
+    from common.runs.workers import in_column, per_family
 
     spec = _spec(args)
     names = columns.parse_columns(args.columns)
@@ -396,10 +388,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(f"comparing {spec.name} ({title}) in {', '.join(names)}, {args.mode}, {spec.train.epochs} epochs")
     results: dict[str, RunResult] = {}
     _prepare_process(args, names)
-    for name in names:  # torch's family first: see the torch_impl docstring
-        progress = _progress(name, spec.train.epochs, args.quiet)
-        results[name] = train_spec(name, spec, layouts[name], args.mode, on_epoch=progress, init=init)
-    lockstep = _lockstep_against_reference(spec, results, init) if args.mode == "lockstep" else None
+    with per_family(names):  # each family's columns in a process of its own
+        for name in names:
+            progress = _progress(name, spec.train.epochs, args.quiet)
+            layout = layouts[name]
+            results[name] = in_column(name, train_spec, name, spec, layout, args.mode, on_epoch=progress, init=init)
+        lockstep = _lockstep_against_reference(spec, results, init) if args.mode == "lockstep" else None
     print(format_comparison(results, lockstep, columns.REFERENCE))
     write_comparison(results, lockstep, out, columns.REFERENCE)
     print(f"wrote {printable(str(out))}/: compare.json, loss.png")
@@ -511,6 +505,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     from common.files.atomic import write_json
     from common.parity.checks import parity_report, worst_verdict
     from common.present.tables import parity_matrix
+    from common.runs.workers import per_family
 
     if args.check == "deploy" or args.runs:
         return _parity_deploy(args)
@@ -526,7 +521,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
     for spec in specs:
         _check_data(spec, args, "lockstep" if "lockstep" in checks else "native")
     _prepare_process(args, [columns.REFERENCE, *names])
-    reports = [parity_report(spec, checks, names, args.layout, args.seed or 0) for spec in specs]
+    with per_family([columns.REFERENCE, *names]):  # each family's columns in a process of its own
+        reports = [parity_report(spec, checks, names, args.layout, args.seed or 0) for spec in specs]
     print(parity_matrix(reports))
     verdict = worst_verdict(report["verdict"] for report in reports)
     passed = verdict == "passed"
@@ -563,7 +559,7 @@ def _parity_deploy(args: argparse.Namespace) -> int:
     if args.json:
         _output_file(args.json, "--json", [("a run", run.folder) for run in saved], args.force)
     print(f"deployment parity, {first.spec.name}: {', '.join(str(run.folder) for run in saved)}")
-    _prepare_process(args, columns.ordered({run.column for run in saved}))
+    _prepare_process(args, columns.ordered({run.column for run in saved}), shared=True)
     rows = check_deploy(sorted(saved, key=lambda run: columns.names().index(run.column)))
     images = len(run_images(first))
     print(deploy_table(first.spec.name, images, rows))
@@ -579,11 +575,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     import numpy as np
 
     from common.parity.checks import check_forward
-    from common.present.lecture import Side, write_lecture_report
+    from common.present.lecture import trained_side, write_lecture_report
     from common.present.tables import format_comparison
-    from common.runs.runner import make_trainer
     from common.runs.store import default_run_dir
-    from common.runs.training import train_run
+    from common.runs.workers import in_column, per_family
 
     spec = _spec(args, args.report_model)
     names = columns.parse_columns(args.columns)
@@ -596,21 +591,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     activation_range = np.linspace(-5, 5, 201, dtype=np.float32)  # 0 is one of the points: relu's kink shows
     _prepare_process(args, names)
     sides = {}
-    for name in names:  # torch's family first: see the torch_impl docstring
-        layout = layouts[name]
-        trainer = make_trainer(name, spec, layout, args.mode)
-        export = columns.load(name, "weights").export_weights
-        progress = _progress(name, spec.train.epochs, args.quiet)
-        result = train_run(trainer, spec, column=name, layout=layout, mode=args.mode, export=export, on_epoch=progress)
-        curves = columns.load(name, "activations").activation_curves(activation_range)
-        listing = columns.load(name, "listing").listing(spec)
-        sides[name] = Side(result, trainer, listing, curves, columns.load(name, "semantics").ADAPTATIONS)
-    runs = {name: side.result for name, side in sides.items()}
-    lockstep = _lockstep_against_reference(spec, runs) if args.mode == "lockstep" else None
+    with per_family(names):  # each family's columns in a process of its own
+        for name in names:
+            progress = _progress(name, spec.train.epochs, args.quiet)
+            sides[name] = in_column(name, trained_side, name, spec, layouts[name], args.mode, progress, activation_range)
+        runs = {name: side.result for name, side in sides.items()}
+        lockstep = _lockstep_against_reference(spec, runs) if args.mode == "lockstep" else None
+        forward = check_forward(spec, names)
     print(format_comparison(runs, lockstep, columns.REFERENCE))
     titles = {name: columns.column(name).title for name in names}
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_lecture_report(spec, sides, check_forward(spec, names), lockstep, out, titles, args.force)
+    write_lecture_report(spec, sides, forward, lockstep, out, titles, args.force)
     print(f"wrote {printable(str(out))}")
     return 0
 
@@ -684,10 +675,11 @@ def limit_threads(threads: int | None) -> None:
             os.environ[variable] = str(threads)
 
 
-def _prepare_process(args: argparse.Namespace, names: list[str]) -> None:
+def _prepare_process(args: argparse.Namespace, names: list[str], shared: bool = False) -> None:
     """Before the columns ``names`` load: torch's thread count for the load the machine is
-    under (``common.threads``), unless ``--threads`` or the environment sets one, and the
-    import order a process with both families needs."""
+    under (``common.threads``), unless ``--threads`` or the environment sets one (a family's
+    worker inherits it); the environment a lone family needs; and, ``shared`` by several
+    families in this one process, the import order they need."""
     if args.threads is None and any(columns.column(name).family == "torch" for name in names):
         chosen = spare_torch_threads(args.started)
         if chosen is not None:
@@ -697,7 +689,11 @@ def _prepare_process(args: argparse.Namespace, names: list[str]) -> None:
                 f" {chosen.held:.1f} of the {chosen.cpus} CPUs busy, and torch's threads wait for each other at every"
                 f" step (--threads {chosen.cores} keeps {chosen.cores}; the count changes torch's last digits)"
             )
-    columns.share_process(names)
+    families = {columns.column(name).family for name in names}
+    if len(families) == 1:
+        os.environ.update(columns.family_environment(families.pop()))
+    if shared:
+        columns.share_process(names)
 
 
 def _check_environment() -> None:

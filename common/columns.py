@@ -27,6 +27,8 @@ from spec.schema import INITS, Spec
 class Family:
     name: str
     package: str  # its root package: loads no framework; has share_process() and another_family_loads()
+    # what its process's environment must say before its framework loads (Keras' KERAS_BACKEND)
+    environment: tuple[tuple[str, str], ...] = ()
 
 
 FAMILIES: dict[str, Family] = {}  # in the order a process that loads several loads them
@@ -40,6 +42,11 @@ def register_family(family: Family) -> Family:
 
 def unregister_family(name: str) -> None:
     FAMILIES.pop(name, None)
+
+
+def family_environment(name: str) -> dict[str, str]:
+    """The variables family ``name``'s process sets before its framework loads."""
+    return dict(FAMILIES[name].environment)
 
 
 register_family(Family("torch", "torch_impl"))

@@ -5,6 +5,8 @@ visible line."""
 
 from __future__ import annotations
 
+import time
+
 from common.parity.referee import DEPLOY_K, DeployParity
 from common.parity.stats import LOCKSTEP_K, LockstepParity
 from common.runs.result import RunResult
@@ -18,6 +20,21 @@ def format_epoch(epoch: int, epochs: int, train_loss: float, val_loss: float, va
         f"epoch {epoch:>{width}}/{epochs}  loss {train_loss:.4f}  val_loss {val_loss:.4f}"
         f"  val_acc {val_acc:6.2%}  {seconds:6.1f}s"
     )
+
+
+class Progress:
+    """Each epoch's progress line of one column's run, ``[column] epoch ...``, timed from the
+    run's start: an object, not a closure, so that a family's worker can be handed one."""
+
+    def __init__(self, column: str, epochs: int) -> None:
+        self.column, self.epochs, self.start = column, epochs, time.perf_counter()
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, start=time.perf_counter())  # another process's clock: from now
+
+    def __call__(self, epoch: int, loss: float, val_loss: float, val_acc: float) -> None:
+        line = format_epoch(epoch, self.epochs, loss, val_loss, val_acc, time.perf_counter() - self.start)
+        print(f"[{self.column}] {line}", flush=True)
 
 
 def _counts(classes: list[str], per_class: list[list[int]]) -> str:
