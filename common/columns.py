@@ -51,6 +51,7 @@ def family_environment(name: str) -> dict[str, str]:
 
 register_family(Family("torch", "torch_impl"))
 register_family(Family("tensorflow", "tf_impl"))
+register_family(Family("jax", "jax_impl"))
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ register(Column("torch", "torch_impl", "torch", "nchw", None, "PyTorch"))
 register(Column("lightning", "lightning_impl", "torch", "nchw", "torch", "PyTorch Lightning"))
 register(Column("keras", "keras_impl", "tensorflow", "nhwc", "torch", "Keras", own_init="keras"))
 register(Column("tf", "tf_impl", "tensorflow", "nhwc", "torch", "TensorFlow", own_init="keras"))
+# Flax's own default kernels (lecun-normal) are neither of the spec's inits: the column draws the spec's.
+register(Column("jax", "jax_impl", "jax", "nhwc", "torch", "JAX (Flax NNX)"))
 
 REFERENCE = "torch"
 
