@@ -36,9 +36,9 @@ class Model(nnx.Module):
     its statements held as data. ``nnx.Rngs(seed)`` draws the initial weights, then dropout's
     masks (``set_seed`` reseeds it). ``input_format`` is how its inputs lie."""
 
-    def __init__(self, layers: list[Layer], seed: int, input_format: str) -> None:
+    def __init__(self, layers: tuple[Layer, ...], seed: int, input_format: str) -> None:
         rngs = nnx.Rngs(seed)
-        self.layers = nnx.static(tuple(layers))
+        self.layers = nnx.static(layers)
         self.input_format = input_format
         for layer in layers:
             execute(layer.modules, {**NAMESPACE, "self": self, "rngs": rngs})
@@ -67,7 +67,9 @@ def build_model(model: ModelSpec, layout: str, mode: str = "native") -> Model:
     if mode == "lockstep":
         table = semantics.lockstep_calls(model)
         layers = [Layer(layer.name, substitute(layer.modules, table), substitute(layer.ops, table)) for layer in layers]
-    built = Model(layers, model.seed, "NCHW" if layout == "nchw" else "NHWC")
+    # Made under nnx.jit: every initial weight drawn in one compiled program, where drawing
+    # them eagerly compiles each draw on its own (seconds, for a few layers).
+    built = nnx.jit(Model, static_argnums=(0, 1, 2))(tuple(layers), model.seed, "NCHW" if layout == "nchw" else "NHWC")
     built.train()
     return built
 

@@ -141,7 +141,10 @@ def planned_dropout(x, mask, rate: float, channels_last_map: tuple[int, int, int
     """torch's dropout with torch's mask, from the plan: ``x * mask / (1 - p)``, the scale in
     float32 as torch rounds it. The mask is in torch's order, ``(N, C, H, W)`` or ``(N, F)``;
     ``channels_last_map``, a ``(C, H, W)``, says ``x`` holds that map channels-last, as a
-    feature map or flattened (H, W, C). Lockstep only."""
+    feature map or flattened (H, W, C). Lockstep only: in evaluation no mask comes, and
+    nothing is dropped."""
+    if mask is None:
+        return x
     mask = mask.astype(x.dtype)
     if channels_last_map is not None:
         mask = jnp.reshape(jnp.transpose(jnp.reshape(mask, (-1, *channels_last_map)), (0, 2, 3, 1)), x.shape)

@@ -98,17 +98,23 @@ class TrainingLoader(InOrder):
     def reseed(self, seed: int) -> None:
         """Draw anew from ``seed``'s first epoch (as torch's ``set_seed`` reseeds its sampler),
         or rewind the plan to its first epoch: a plan is what the book draws after ``set_seed``."""
-        self.seed = seed if self.plan is None else self.seed
-        self.epoch = 0
+        self.seed, self.epoch = seed, 0
 
     def epochs_left(self) -> int | None:
         return None if self.plan is None else len(self.plan[0]) - self.epoch
 
     def state(self) -> dict[str, np.ndarray]:
+        """The seed and epoch it draws from, or the plan's epoch (a checkpoint of the one is
+        no checkpoint of the other)."""
+        if self.plan is not None:
+            return {"plan_epoch": np.asarray(self.epoch, np.int64)}
         return {"seed": np.asarray(self.seed, np.int64), "epoch": np.asarray(self.epoch, np.int64)}
 
     def restore(self, state: dict[str, np.ndarray]) -> None:
-        self.seed, self.epoch = int(state["seed"]), int(state["epoch"])
+        if self.plan is not None:
+            self.epoch = int(state["plan_epoch"])
+        else:
+            self.seed, self.epoch = int(state["seed"]), int(state["epoch"])
 
 
 def _along(flags: np.ndarray, ndim: int) -> np.ndarray:
