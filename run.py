@@ -27,7 +27,7 @@ from common.errors import DataError
 from common.parity import NATIVE_SEEDS
 from common.runs import MODES
 from common.streams import StdoutClosed, StdoutFailed, discard_stdout, guarded_stdout
-from common.threads import THREAD_VARIABLES, CpuTimes, cpu_times, spare_torch_threads
+from common.threads import THREAD_VARIABLES, CpuTimes, cpu_times, spare_torch_threads, xla_threads
 from spec import Spec, TwinspecError, list_specs, load_spec, resolve_spec
 from spec.errors import printable, special_file
 from spec.schema import LAYOUTS
@@ -673,23 +673,27 @@ def limit_threads(threads: int | None) -> None:
     if threads is not None:
         for variable in THREAD_VARIABLES:
             os.environ[variable] = str(threads)
+        xla_threads(threads)
 
 
 def _prepare_process(args: argparse.Namespace, names: list[str], shared: bool = False) -> None:
-    """Before the columns ``names`` load: torch's thread count for the load the machine is
-    under (``common.threads``), unless ``--threads`` or the environment sets one (a family's
+    """Before the columns ``names`` load: torch's thread count (and JAX's, XLA's) for the load
+    the machine is under (``common.threads``), unless ``--threads`` or the environment sets one (a family's
     worker inherits it); the environment a lone family needs; and, ``shared`` by several
     families in this one process, the import order they need."""
-    if args.threads is None and any(columns.column(name).family == "torch" for name in names):
+    families = {columns.column(name).family for name in names}
+    if args.threads is None and families & {"torch", "jax"}:
         chosen = spare_torch_threads(args.started)
+        if chosen is not None and "jax" in families:
+            xla_threads(chosen.threads)  # XLA's CPU threads wait at each op as torch's do
         if chosen is not None:
             plural = "s" if chosen.threads > 1 else ""
+            who = " and ".join(family for family in ("torch", "jax") if family in families)
             print(
-                f"torch: {chosen.threads} thread{plural} instead of {chosen.cores}: other processes are keeping"
-                f" {chosen.held:.1f} of the {chosen.cpus} CPUs busy, and torch's threads wait for each other at every"
-                f" step (--threads {chosen.cores} keeps {chosen.cores}; the count changes torch's last digits)"
+                f"{who}: {chosen.threads} thread{plural} instead of {chosen.cores}: other processes are keeping"
+                f" {chosen.held:.1f} of the {chosen.cpus} CPUs busy, and {who}'s threads wait for each other at every"
+                f" step (--threads {chosen.cores} keeps {chosen.cores}; the count changes {who}'s last digits)"
             )
-    families = {columns.column(name).family for name in names}
     if len(families) == 1:
         os.environ.update(columns.family_environment(families.pop()))
     if shared:
