@@ -27,7 +27,7 @@ from common.errors import DataError
 from common.parity import NATIVE_SEEDS
 from common.runs import MODES
 from common.streams import StdoutClosed, StdoutFailed, discard_stdout, guarded_stdout
-from common.threads import THREAD_VARIABLES, CpuTimes, cpu_times, spare_torch_threads
+from common.threads import THREAD_VARIABLES, CpuTimes, cpu_times, spare_torch_threads, xla_threads
 from spec import Spec, TwinspecError, list_specs, load_spec, resolve_spec
 from spec.errors import printable, special_file
 from spec.schema import LAYOUTS
@@ -398,6 +398,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from common.present.tables import format_comparison
     from common.runs.runner import train_spec
     from common.runs.store import write_comparison
+    from common.runs.workers import in_column, per_family
 
     spec = _spec(args)
     names = columns.parse_columns(args.columns)
@@ -409,13 +410,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(f"comparing {spec.name} ({title}) in {', '.join(names)}, {args.mode}, {spec.train.epochs} epochs")
     results: dict[str, RunResult] = {}
     _prepare_process(args, names)
-    for name in names:  # torch's family first: see the torch_impl docstring
-        progress = _progress(name, spec.train.epochs, args.quiet)
-        try:
-            results[name] = train_spec(name, spec, layouts[name], args.mode, progress.on_epoch, progress.on_step, init)
-        finally:
-            progress.close()
-    lockstep = _lockstep_against_reference(spec, results, init) if args.mode == "lockstep" else None
+    with per_family(names):  # each family's columns in a process of its own
+        for name in names:
+            progress = _progress(name, spec.train.epochs, args.quiet)
+            layout = layouts[name]
+            callbacks = {"on_epoch": progress.on_epoch, "on_step": progress.on_step}
+            results[name] = in_column(name, train_spec, name, spec, layout, args.mode, init=init, **callbacks)
+        lockstep = _lockstep_against_reference(spec, results, init) if args.mode == "lockstep" else None
     print(format_comparison(results, lockstep, columns.REFERENCE))
     write_comparison(results, lockstep, out, columns.REFERENCE)
     print(f"wrote {printable(str(out))}/: compare.json, loss.png")
@@ -562,6 +563,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     from common.files.atomic import write_json
     from common.parity.checks import parity_report, worst_verdict
     from common.present.tables import parity_matrix
+    from common.runs.workers import per_family
 
     if args.check == "deploy" or args.runs:
         return _parity_deploy(args)
@@ -577,7 +579,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
     for spec in specs:
         _check_data(spec, args, "lockstep" if "lockstep" in checks else "native")
     _prepare_process(args, [columns.REFERENCE, *names])
-    reports = [parity_report(spec, checks, names, args.layout, args.seed or 0) for spec in specs]
+    with per_family([columns.REFERENCE, *names]):  # each family's columns in a process of its own
+        reports = [parity_report(spec, checks, names, args.layout, args.seed or 0) for spec in specs]
     print(parity_matrix(reports))
     verdict = worst_verdict(report["verdict"] for report in reports)
     passed = verdict == "passed"
@@ -614,7 +617,7 @@ def _parity_deploy(args: argparse.Namespace) -> int:
     if args.json:
         _output_file(args.json, "--json", [("a run", run.folder) for run in saved], args.force)
     print(f"deployment parity, {first.spec.name}: {', '.join(str(run.folder) for run in saved)}")
-    _prepare_process(args, columns.ordered({run.column for run in saved}))
+    _prepare_process(args, columns.ordered({run.column for run in saved}), shared=True)
     rows = check_deploy(sorted(saved, key=lambda run: columns.names().index(run.column)))
     images = len(run_images(first))
     print(deploy_table(first.spec.name, images, rows))
@@ -630,11 +633,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     import numpy as np
 
     from common.parity.checks import check_forward
-    from common.present.lecture import Side, write_lecture_report
+    from common.present.lecture import trained_side, write_lecture_report
     from common.present.tables import format_comparison
-    from common.runs.runner import make_trainer
     from common.runs.store import default_run_dir
-    from common.runs.training import train_run
+    from common.runs.workers import in_column, per_family
 
     spec = _spec(args, args.report_model)
     names = columns.parse_columns(args.columns)
@@ -647,25 +649,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     activation_range = np.linspace(-5, 5, 201, dtype=np.float32)  # 0 is one of the points: relu's kink shows
     _prepare_process(args, names)
     sides = {}
-    for name in names:  # torch's family first: see the torch_impl docstring
-        layout = layouts[name]
-        trainer = make_trainer(name, spec, layout, args.mode)
-        export = columns.load(name, "weights").export_weights
-        progress = _progress(name, spec.train.epochs, args.quiet)
-        try:
-            callbacks = {"on_epoch": progress.on_epoch, "on_step": progress.on_step}
-            result = train_run(trainer, spec, column=name, layout=layout, mode=args.mode, export=export, **callbacks)
-        finally:
-            progress.close()
-        curves = columns.load(name, "activations").activation_curves(activation_range)
-        listing = columns.load(name, "listing").listing(spec)
-        sides[name] = Side(result, trainer, listing, curves, columns.load(name, "semantics").ADAPTATIONS)
-    runs = {name: side.result for name, side in sides.items()}
-    lockstep = _lockstep_against_reference(spec, runs) if args.mode == "lockstep" else None
+    with per_family(names):  # each family's columns in a process of its own
+        for name in names:
+            progress = _progress(name, spec.train.epochs, args.quiet)
+            side = (name, spec, layouts[name], args.mode, progress.on_epoch, progress.on_step, activation_range)
+            sides[name] = in_column(name, trained_side, *side)
+        runs = {name: side.result for name, side in sides.items()}
+        lockstep = _lockstep_against_reference(spec, runs) if args.mode == "lockstep" else None
+        forward = check_forward(spec, names)
     print(format_comparison(runs, lockstep, columns.REFERENCE))
     titles = {name: columns.column(name).title for name in names}
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_lecture_report(spec, sides, check_forward(spec, names), lockstep, out, titles, args.force)
+    write_lecture_report(spec, sides, forward, lockstep, out, titles, args.force)
     print(f"wrote {printable(str(out))}")
     return 0
 
@@ -737,22 +732,31 @@ def limit_threads(threads: int | None) -> None:
     if threads is not None:
         for variable in THREAD_VARIABLES:
             os.environ[variable] = str(threads)
+        xla_threads(threads)
 
 
-def _prepare_process(args: argparse.Namespace, names: list[str]) -> None:
-    """Before the columns ``names`` load: torch's thread count for the load the machine is
-    under (``common.threads``), unless ``--threads`` or the environment sets one, and the
-    import order a process with both families needs."""
-    if args.threads is None and any(columns.column(name).family == "torch" for name in names):
+def _prepare_process(args: argparse.Namespace, names: list[str], shared: bool = False) -> None:
+    """Before the columns ``names`` load: torch's thread count (and JAX's, XLA's) for the load
+    the machine is under (``common.threads``), unless ``--threads`` or the environment sets one (a family's
+    worker inherits it); the environment a lone family needs; and, ``shared`` by several
+    families in this one process, the import order they need."""
+    families = {columns.column(name).family for name in names}
+    if args.threads is None and families & {"torch", "jax"}:
         chosen = spare_torch_threads(args.started)
+        if chosen is not None and "jax" in families:
+            xla_threads(chosen.threads)  # XLA's CPU threads wait at each op as torch's do
         if chosen is not None:
             plural = "s" if chosen.threads > 1 else ""
+            who = " and ".join(family for family in ("torch", "jax") if family in families)
             print(
-                f"torch: {chosen.threads} thread{plural} instead of {chosen.cores}: other processes are keeping"
-                f" {chosen.held:.1f} of the {chosen.cpus} CPUs busy, and torch's threads wait for each other at every"
-                f" step (--threads {chosen.cores} keeps {chosen.cores}; the count changes torch's last digits)"
+                f"{who}: {chosen.threads} thread{plural} instead of {chosen.cores}: other processes are keeping"
+                f" {chosen.held:.1f} of the {chosen.cpus} CPUs busy, and {who}'s threads wait for each other at every"
+                f" step (--threads {chosen.cores} keeps {chosen.cores}; the count changes {who}'s last digits)"
             )
-    columns.share_process(names)
+    if len(families) == 1:
+        os.environ.update(columns.family_environment(families.pop()))
+    if shared:
+        columns.share_process(names)
 
 
 def _check_environment() -> None:

@@ -95,7 +95,10 @@ def names(value: Any) -> list[str]:
 
 
 def resolve(path: str, namespace: Mapping[str, Any]) -> Any:
-    """A dotted name: the first part from ``namespace``, the rest as attributes."""
+    """A dotted name: the first part from ``namespace``, the rest as attributes; or an
+    expression the namespace holds whole (``optax.inject_hyperparams(optax.sgd)``)."""
+    if path in namespace:
+        return namespace[path]
     first, *rest = path.split(".")
     try:
         value = namespace[first]

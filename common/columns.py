@@ -27,6 +27,8 @@ from spec.schema import INITS, Spec
 class Family:
     name: str
     package: str  # its root package: loads no framework; has share_process() and another_family_loads()
+    # what its process's environment must say before its framework loads (Keras' KERAS_BACKEND)
+    environment: tuple[tuple[str, str], ...] = ()
 
 
 FAMILIES: dict[str, Family] = {}  # in the order a process that loads several loads them
@@ -42,8 +44,14 @@ def unregister_family(name: str) -> None:
     FAMILIES.pop(name, None)
 
 
+def family_environment(name: str) -> dict[str, str]:
+    """The variables family ``name``'s process sets before its framework loads."""
+    return dict(FAMILIES[name].environment)
+
+
 register_family(Family("torch", "torch_impl"))
 register_family(Family("tensorflow", "tf_impl"))
+register_family(Family("jax", "jax_impl"))
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,8 @@ register(Column("torch", "torch_impl", "torch", "nchw", None, "PyTorch"))
 register(Column("lightning", "lightning_impl", "torch", "nchw", "torch", "PyTorch Lightning"))
 register(Column("keras", "keras_impl", "tensorflow", "nhwc", "torch", "Keras", own_init="keras"))
 register(Column("tf", "tf_impl", "tensorflow", "nhwc", "torch", "TensorFlow", own_init="keras"))
+# Flax's own default kernels (lecun-normal) are neither of the spec's inits: the column draws the spec's.
+register(Column("jax", "jax_impl", "jax", "nhwc", "torch", "JAX (Flax NNX)"))
 
 REFERENCE = "torch"
 

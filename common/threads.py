@@ -24,6 +24,7 @@ from pathlib import Path
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")  # torch's, TensorFlow's
 TORCH_THREADS = THREAD_VARIABLES[0]
+XLA_FLAGS = "XLA_FLAGS"  # JAX's CPU threads are XLA's, set by flags read when JAX loads
 WINDOW = 0.1  # seconds of accounting to judge the load by: ten of the kernel's 100 Hz ticks
 STAT = Path("/proc/stat")
 TOPOLOGY = Path("/sys/devices/system/cpu")
@@ -116,3 +117,13 @@ def spare_torch_threads(since: CpuTimes | None) -> TorchThreads | None:
         return None
     os.environ[TORCH_THREADS] = str(threads)
     return TorchThreads(threads, cores, held, len(cpus))
+
+
+def xla_threads(threads: int) -> None:
+    """JAX's count, as torch's is set (``--threads``, or one thread under contention): XLA's
+    CPU kernels on ``threads`` intra-op threads, Eigen's own pool off when that is one.
+    Added to ``XLA_FLAGS``, read when JAX loads; flags already there are kept."""
+    flags = [f"intra_op_parallelism_threads={threads}"]
+    if threads == 1:
+        flags.insert(0, "--xla_cpu_multi_thread_eigen=false")
+    os.environ[XLA_FLAGS] = " ".join([os.environ.get(XLA_FLAGS, ""), *flags]).strip()

@@ -103,6 +103,17 @@ def test_the_listing_builds_the_model_its_column_builds(name, spec):
         for ours, theirs in zip(built.weights, model.weights, strict=True):
             np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
         loss_fn, optimizer = model.loss, model.optimizer
+    elif family == "jax":
+        from flax import nnx
+
+        ours, theirs = (nnx.to_flat_state(nnx.state(net, nnx.Any(nnx.Param, nnx.BatchStat))) for net in (built, model))
+        assert [key for key, _ in ours] == [key for key, _ in theirs]
+        for (key, value), (_, other) in zip(ours, theirs):
+            np.testing.assert_array_equal(np.asarray(value[...]), np.asarray(other[...]), err_msg=str(key))
+        x = np.random.default_rng(0).random((3, *_input(spec, layout)), dtype=np.float32)
+        built.eval(), model.eval()
+        np.testing.assert_array_equal(np.asarray(built(x)), np.asarray(model(x)))
+        loss_fn, optimizer = listed["loss_fn"], listed["optimizer"]
     else:
         ours = {v.name: v.numpy() for v in built.variables}
         theirs = {v.name: v.numpy() for v in model.variables}
@@ -130,6 +141,14 @@ def _same_loss_and_optimizer(name, train, built, spec, loss_fn, optimizer) -> No
         strip = lambda config: {k: v for k, v in config.items() if k != "name"}  # noqa: E731
         assert strip(optimizer.get_config()) == strip(ours_optimizer.get_config())
         assert loss_fn.get_config() == ours_loss.get_config()
+    elif columns.column(name).family == "jax":
+        from flax import nnx
+
+        mine, listed = (nnx.to_flat_state(nnx.state(made.opt_state)) for made in (ours_optimizer, optimizer))
+        assert [(key, np.asarray(value[...]).tolist()) for key, value in mine if "hyperparams" in key] == [
+            (key, np.asarray(value[...]).tolist()) for key, value in listed if "hyperparams" in key
+        ]
+        assert [(key, value[...].shape) for key, value in mine] == [(key, value[...].shape) for key, value in listed]
     else:
         assert float(optimizer.learning_rate.numpy()) == float(ours_optimizer.learning_rate.numpy())
         assert len(optimizer.variables) == len(ours_optimizer.variables)

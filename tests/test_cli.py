@@ -36,7 +36,7 @@ def test_list_shows_every_spec_with_its_title():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--backend", "jax"], "invalid choice: 'jax' (choose from 'torch', 'lightning', 'keras', 'tf')"),
+        (["--backend", "flax"], "invalid choice: 'flax' (choose from 'torch', 'lightning', 'keras', 'tf', 'jax')"),
         (
             ["--model", "nope"],
             "unknown model 'nope' (choose from: " + ", ".join(sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))),
@@ -69,7 +69,7 @@ def _imported(stderr: str) -> set[str]:
     return {line.split("|")[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
 
 
-HEAVY = {"torch", "torchvision", "tensorflow", "keras", "matplotlib", "numpy", "PIL"}
+HEAVY = {"torch", "torchvision", "tensorflow", "keras", "jax", "flax", "optax", "matplotlib", "numpy", "PIL"}
 
 
 @pytest.mark.parametrize(
@@ -80,8 +80,9 @@ HEAVY = {"torch", "torchvision", "tensorflow", "keras", "matplotlib", "numpy", "
         ["show", "cnn1", "--backend", "lightning"],
         ["show", "mnist_cnn", "--backend", "keras"],
         ["show", "mnist_cnn", "--backend", "tf"],
+        ["show", "mnist_cnn", "--backend", "jax"],
     ],
-    ids=["list", "show-torch", "show-lightning", "show-keras", "show-tf"],
+    ids=["list", "show-torch", "show-lightning", "show-keras", "show-tf", "show-jax"],
 )
 def test_listing_commands_import_no_framework_and_no_matplotlib(args):
     """A listing is text: printing it needs no framework, no numpy, no figures."""
@@ -99,18 +100,22 @@ def test_export_loads_only_its_framework(tmp_path):
     assert "torch" in imported and not imported & {"tensorflow", "keras", "matplotlib"}
 
 
-@pytest.mark.parametrize(
-    "backend, other", [("torch", "tensorflow"), ("lightning", "tensorflow"), ("keras", "torch"), ("tf", "torch")]
-)
-def test_a_run_writes_metrics_and_never_imports_the_other_framework(tmp_path, backend, other):
+# What loading each other family shows: jaxlib, for TensorFlow's own import asks for jax (the
+# JAX family's root keeps it out: an attempt -X importtime lists, which loads nothing).
+OTHER_FAMILIES = {"torch": {"tensorflow", "jaxlib"}, "tensorflow": {"torch", "jaxlib"}, "jax": {"torch", "tensorflow"}}
+
+
+@pytest.mark.parametrize("backend", ["torch", "lightning", "keras", "tf", "jax"])
+def test_a_run_writes_metrics_and_never_imports_the_other_framework(tmp_path, backend):
     out = tmp_path / "run"
     done = run_python(
         "-X", "importtime", "run.py", "--backend", backend, "--model", "relu", "--epochs", "2", "--out", str(out)
     )
     assert done.returncode == 0, done.stderr[-2000:]
     imported = _imported(done.stderr)
-    own = {"torch": {"torch"}, "lightning": {"pytorch_lightning"}, "keras": {"keras"}, "tf": {"tensorflow"}}[backend]
-    assert own <= imported and other not in imported
+    own = {"torch": {"torch"}, "lightning": {"pytorch_lightning"}, "keras": {"keras"}, "tf": {"tensorflow"}}
+    own["jax"] = {"jax", "flax", "optax"}
+    assert own[backend] <= imported and not imported & OTHER_FAMILIES[columns.column(backend).family]
     assert f"[{backend}] epoch 2/2" in done.stdout
     assert "per class (correct/total): parallel:" in done.stdout
     metrics = json.loads((out / "metrics.json").read_text())
@@ -120,7 +125,7 @@ def test_a_run_writes_metrics_and_never_imports_the_other_framework(tmp_path, ba
     assert len(metrics["train_loss"]) == len(metrics["val_loss"]) == 2
     assert metrics["params"] == 143 and sum(t for _, t in metrics["per_class"]) == 60
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    native = {"torch": "model.pt", "lightning": "model.ckpt", "keras": "model.keras", "tf": "model.savedmodel"}[backend]
+    native = columns.load(backend, "weights").NATIVE_FILE
     files = ["loss.png", "metrics.json", native, "spec.yaml", "weights.npz"]
     assert sorted(p.name for p in out.iterdir()) == sorted(files)
 
@@ -192,3 +197,30 @@ def test_threads_reach_the_framework(tmp_path):
     done = run_python("-c", code, env=dict.fromkeys(THREAD_VARIABLES, "1"))
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines()[-1] == "threads 2"
+
+
+def test_a_command_of_several_families_runs_each_in_a_process_of_its_own(tmp_path):
+    """compare over torch, tf and jax: the command's own process loads none of the three
+    frameworks; each family's worker loads its own alone (it reports what it loaded)."""
+    code = (
+        "import sys, run\n"
+        "from common.runs import workers\n"
+        "loaded = []\n"
+        "FRAMEWORKS = \"sorted(m for m in ('torch', 'tensorflow', 'jax') if __import__('sys').modules.get(m))\"\n"
+        "def frameworks():\n"
+        "    return eval(FRAMEWORKS)\n"
+        "calls = workers.in_family\n"
+        "def spy(family, function, *args, **kwargs):\n"
+        "    result = calls(family, function, *args, **kwargs)\n"
+        "    loaded.append((family, tuple(calls(family, eval, FRAMEWORKS))))\n"
+        "    return result\n"
+        "workers.in_family = spy\n"
+        f"code = run.main(['compare', '--model', 'relu', '--epochs', '1', '--quiet', '--backends', 'torch,tf,jax',"
+        f" '--out', {str(tmp_path / 'c')!r}])\n"
+        "print(code, frameworks(), sorted(set(loaded)))\n"
+    )
+    done = run_python("-c", code)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1] == (
+        "0 [] [('jax', ('jax',)), ('tensorflow', ('tensorflow',)), ('torch', ('torch',))]"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import pytest
@@ -41,13 +42,14 @@ def test_backends_come_back_in_load_order():
 def test_a_column_of_a_third_family_is_a_package_and_two_lines(tmp_path, monkeypatch, capsys):
     """A column of a family of its own, registered here and nowhere else (its modules
     re-export torch's, for the test), is trained, compared, judged and reported by the same
-    commands as the shipped ones; a process that loads it with another family asks its
-    root to make the process safe first."""
+    commands as the shipped ones; a command that needs it and another family runs it in a
+    worker process of its own (its root notes each process that imports it)."""
     package = tmp_path / "throwaway_impl"
     package.mkdir()
     (package / "__init__.py").write_text(
-        '"""A throw-away column for the registry test."""\nSHARED = []\n\n\n'
-        "def share_process() -> None:\n    SHARED.append(True)\n\n\n"
+        '"""A throw-away column for the registry test."""\nimport os\nfrom pathlib import Path\n\n'
+        'with Path(__file__).with_name("pids").open("a") as pids:\n    pids.write(f"{os.getpid()}\\n")\n\n\n'
+        "def share_process() -> None:\n    pass\n\n\n"
         "def another_family_loads() -> None:\n    pass\n"
     )
     for module in sorted(path.stem for path in (ROOT / "torch_impl").glob("*.py") if path.stem != "__init__"):
@@ -78,7 +80,8 @@ def test_a_column_of_a_third_family_is_a_package_and_two_lines(tmp_path, monkeyp
         out = tmp_path / "compare"
         argv = ["compare", "--model", "relu", "--epochs", "2", "--mode", "lockstep", "--quiet"]
         assert run.main([*argv, "--backends", "torch,throwaway", "--out", str(out)]) == 0
-        assert sys.modules["throwaway_impl"].SHARED  # two families in one process: its root was asked
+        processes = (package / "pids").read_text().split()
+        assert processes[0] == str(os.getpid()) and len(processes) == 2  # train here; compare in a worker
         figures = json.loads((out / "compare.json").read_text())
         assert set(figures["columns"]) == {"torch", "throwaway"}
         assert figures["lockstep"]["columns"]["throwaway"]["max_rel_loss_diff"] == 0

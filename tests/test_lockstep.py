@@ -52,7 +52,7 @@ CNN2_HORIZON = 1
 # of its loss over its five epochs, which the rule calls chaotic: it is held over its first two.
 SLIDES_HORIZON = 2
 HORIZONS = {"lenet": LENET_HORIZON, "cnn2": CNN2_HORIZON, "mnist_cnn_slides": SLIDES_HORIZON}
-LAYOUT = {"torch": "nchw", "keras": "nhwc", "tf": "nhwc"}
+LAYOUT = {"torch": "nchw", "keras": "nhwc", "tf": "nhwc", "jax": "nhwc"}
 # Every column torch judges by the noise floor. A torch-family column (Lightning) computes
 # torch's own arithmetic, so tests/test_lightning.py holds it to the stronger check: the same
 # run, bit for bit. Judging it here as well would only repeat those runs.

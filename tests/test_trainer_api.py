@@ -17,6 +17,7 @@ from common.data.prep import normalize, split_dataset, to_layout
 from common.errors import DataError
 from common.replay.torch_init import torch_initial_weights
 from common.runs.trainer import StepByStepBase
+from jax_impl import train as jax_train
 from keras_impl import train as keras_train
 from spec import TwinspecError, load_spec, resolve_spec
 from tf_impl import train as tf_train
@@ -24,13 +25,13 @@ from torch_impl import train as torch_train
 from common.runs import runner
 
 
-RUNNERS = ("torch", "keras", "tf")  # the frameworks' own loops: Lightning's is torch's trainer (test_lightning)
+RUNNERS = ("torch", "keras", "tf", "jax")  # the frameworks' own loops: Lightning's is torch's trainer (test_lightning)
 OTHERS = [backend for backend in RUNNERS if backend != "torch"]
 ZOO = Path(__file__).parent / "specs" / "lockstep_zoo.yaml"  # Adam and batchnorm: state beyond the weights
 DROPOUT = Path(__file__).parent / "specs" / "dropout_maps.yaml"  # in lockstep: the plan's masks
 THREE_SPLITS = Path(__file__).parent / "specs" / "auto_test_split.yaml"  # a test split too
 TEST_SPECS = {"lockstep_zoo": ZOO, "dropout_maps": DROPOUT}
-LAYOUTS = {"torch": "nchw", "keras": "nhwc", "tf": "nhwc"}
+LAYOUTS = {"torch": "nchw", "keras": "nhwc", "tf": "nhwc", "jax": "nhwc"}
 API = [
     "from_spec",
     "set_loaders",
@@ -68,7 +69,7 @@ def _public(cls: type) -> list[str]:
     return [name for name in names if name != "infer_loss_kind"]
 
 
-@pytest.mark.parametrize("other", [keras_train, tf_train], ids=["keras", "tf"])
+@pytest.mark.parametrize("other", [keras_train, tf_train, jax_train], ids=["keras", "tf", "jax"])
 def test_every_trainer_offers_the_same_methods_in_the_same_order(other):
     """Every column's ``StepByStep`` is the common skeleton's, with its framework's parts."""
     assert issubclass(other.StepByStep, StepByStepBase) and issubclass(torch_train.StepByStep, StepByStepBase)
@@ -113,7 +114,7 @@ def test_a_resumed_run_is_the_uninterrupted_run(tmp_path, backend, name, mode):
     assert np.array_equal(resumed.predict(np.asarray(x)), whole.predict(np.asarray(x)))
 
 
-@pytest.mark.parametrize("backend", ["torch", "tf"])  # the loops that are ours, step by step
+@pytest.mark.parametrize("backend", ["torch", "tf", "jax"])  # the loops that are ours, step by step
 def test_a_train_interrupted_inside_an_epoch_leaves_no_half_epoch(tmp_path, monkeypatch, backend):
     whole, spec = _trainer(backend, "relu", epochs=2)
     whole.train(2, seed=spec.train.seed)
@@ -123,10 +124,10 @@ def test_a_train_interrupted_inside_an_epoch_leaves_no_half_epoch(tmp_path, monk
     trainer.save_checkpoint(tmp_path / "start")
     step, steps = trainer._train_step, itertools.count()
 
-    def interrupted(x, y):
+    def interrupted(*batch):
         if next(steps) == 3:
             raise KeyboardInterrupt
-        return step(x, y)
+        return step(*batch)
 
     monkeypatch.setattr(trainer, "_train_step", interrupted)
     with pytest.raises(KeyboardInterrupt):
@@ -138,7 +139,7 @@ def test_a_train_interrupted_inside_an_epoch_leaves_no_half_epoch(tmp_path, monk
 
 
 @pytest.mark.parametrize("mode", ["native", "lockstep"])
-@pytest.mark.parametrize("backend", OTHERS)
+@pytest.mark.parametrize("backend", ["keras", "tf"])  # tf.data's
 def test_no_dataset_leaves_the_garbage_collector_a_thread_to_wait_for(backend, mode):
     """tf.data's autotuning thread sleeps on a timer that doubles up to 60 s, and an
     iterator that the cyclic garbage collector frees waits for its next wake (DESIGN.md,
@@ -201,6 +202,10 @@ def _weights(trainer) -> list:
         return [v.detach().numpy() for v in model.state_dict().values()]
     if hasattr(model, "get_weights"):
         return model.get_weights()
+    if trainer.column == "jax":
+        from flax import nnx
+
+        return [value[...] for _, value in nnx.to_flat_state(nnx.state(model, nnx.Any(nnx.Param, nnx.BatchStat)))]
     return [v.numpy() for v in model.variables]  # a tf.Module
 
 

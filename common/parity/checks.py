@@ -6,8 +6,9 @@
   (``common.runs.inputs``);
 - native: paired seeds of each column's own training (``common.parity.stats``).
 
-Framework-free itself: it drives the columns through the registry, which imports a
-column only when a check uses it, in the order a shared process needs.
+Framework-free itself: it drives the columns through the registry, each in its family's
+process while a command has them open (``common.runs.workers``), else here, imported only
+when a check uses it, in the order a shared process needs.
 """
 
 from __future__ import annotations
@@ -34,14 +35,14 @@ from common.parity.stats import (
 from common.present.tables import format_lockstep_figures
 from common.replay.torch_init import torch_initial_weights
 from common.runs.result import RunResult
-from common.runs.runner import train_round_off, train_spec
+from common.runs.runner import column_forward, train_round_off, train_spec
+from common.runs.workers import in_column
 from spec.schema import LAYOUTS, Spec
 
 
 def check_forward(spec: Spec, names: list[str] | None = None) -> ForwardParity:
     """The first validation batch through every column in both layouts, from the reference's init."""
     names = columns.ordered(names or columns.names())
-    forward = {name: columns.load(name, "forward") for name in names}
     split = split_dataset(load_dataset(spec.data.dataset), spec.data)
     data = resolve_normalization(spec.data, split)
     x = split.x_val[: spec.data.batch_size]
@@ -50,7 +51,7 @@ def check_forward(spec: Spec, names: list[str] | None = None) -> ForwardParity:
     weights = torch_initial_weights(spec.model)
     return forward_parity(
         {
-            f"{name}-{layout}": forward[name].forward(spec.model, layout, weights, x)
+            f"{name}-{layout}": in_column(name, column_forward, name, spec.model, layout, weights, x)
             for name in names
             for layout in LAYOUTS
         }
@@ -59,13 +60,13 @@ def check_forward(spec: Spec, names: list[str] | None = None) -> ForwardParity:
 
 def lockstep_runs(spec: Spec, layout: str, names: list[str]) -> dict[str, RunResult]:
     """Each column's lockstep run of ``spec`` in ``layout``."""
-    return {name: train_spec(name, spec, layout, "lockstep") for name in columns.ordered(names)}
+    return {name: in_column(name, train_spec, name, spec, layout, "lockstep") for name in columns.ordered(names)}
 
 
 def floor_run(spec: Spec, layout: str, init: Weights | None = None, seed: int = 0) -> RunResult:
     """The reference's lockstep run with round-off injected at every step (``seed`` picks
     the ups and downs): the noise floor lockstep verdicts are judged by, measured here."""
-    return train_round_off(spec, layout, init, seed)
+    return in_column(columns.REFERENCE, train_round_off, spec, layout, init, seed)
 
 
 def judge_lockstep(
@@ -115,10 +116,11 @@ def check_native(
         init = torch_initial_weights(seeded.model)
         runs: dict[str, RunResult] = {}
         for name in names:
-            runs[name] = train_spec(name, seeded, layout_for(spec, name, layout), init=init)
+            runs[name] = in_column(name, train_spec, name, seeded, layout_for(spec, name, layout), init=init)
             own = columns.column(name).own_init
             if own_init and own is not None:
-                runs[f"{name}-init"] = train_spec(name, seeded.with_overrides(init=own), layout_for(spec, name, layout))
+                own_spec = seeded.with_overrides(init=own)
+                runs[f"{name}-init"] = in_column(name, train_spec, name, own_spec, layout_for(spec, name, layout))
         for key, run in runs.items():
             accuracies.setdefault(key, []).append(run.val_accuracy)
         n_val = sum(total for _, total in runs[reference].per_class)

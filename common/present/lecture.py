@@ -1,8 +1,10 @@
 """The lecture report: one self-contained HTML page that shows a spec in every column.
 
-Framework-free: each column hands in its trained ``StepByStep`` (they all share the book's
-API), its run's figures, its listing and its activation curves; the page is built from
-those and from ``common``'s data alone.
+Framework-free: each column's side is made where its family computes (:func:`trained_side`,
+in the family's worker while ``run.py report`` spans several families), from its trained
+``StepByStep`` (they all share the book's API): the run's figures, what it predicts, its
+filters and feature maps as images, its listing and its activation curves, all plain data.
+The page is built from those and from ``common``'s data alone.
 """
 
 from __future__ import annotations
@@ -10,12 +12,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from common.data.datasets import load_dataset
-from common.data.prep import normalize, resolve_normalization, split_dataset, to_layout
+from common.data.prep import Split, normalize, resolve_normalization, split_dataset, to_layout
 from common.errors import WriteError
 from common.parity.stats import LOCKSTEP_K, ForwardParity, LockstepParity
 from common.present import plots
@@ -23,6 +24,7 @@ from common.present.html_report import Report
 from common.present.tables import VERDICTS, final_rows
 from common.runs.metrics import confusion_matrix, predicted_classes
 from common.runs.result import RunResult
+from common.runs.trainer import EpochCallback, StepCallback
 from spec.schema import Spec
 
 SAMPLES = 18  # images in the data montage
@@ -32,13 +34,64 @@ MAPS_COLUMNS = 24  # panels per row of the feature-maps figure, at most
 
 @dataclass(frozen=True)
 class Side:
-    """One framework's part of the report."""
+    """One framework's part of the report, as plain data."""
 
     result: RunResult
-    trainer: Any  # the column's StepByStep: every column's has the book's API
     listing: str
     activations: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
     adaptations: dict[str, str]  # the column's semantics.ADAPTATIONS: what it adds to follow torch
+    predictions: np.ndarray  # the trained model's outputs for the validation images
+    filters: dict[str, bytes]  # each conv2d layer's kernels, a PNG
+    feature_maps: bytes | None  # the first validation images through _feature_layers, a PNG
+
+
+def trained_side(
+    name: str,
+    spec: Spec,
+    layout: str,
+    mode: str,
+    on_epoch: EpochCallback | None,
+    on_step: StepCallback | None,
+    activation_range: np.ndarray,
+) -> Side:
+    """Column ``name`` trains ``spec``; its side of the report, drawn from its trainer."""
+    from common import columns
+    from common.runs.runner import make_trainer
+    from common.runs.training import train_run
+
+    trainer = make_trainer(name, spec, layout, mode)
+    export = columns.load(name, "weights").export_weights
+    callbacks = {"on_epoch": on_epoch, "on_step": on_step}
+    result = train_run(trainer, spec, column=name, layout=layout, mode=mode, export=export, **callbacks)
+    x_val, split = _validation_images(spec)
+    filters = {
+        layer.name: plots.png_bytes(trainer.visualize_filters(layer.name))
+        for layer in spec.model.layers
+        if layer.kind == "conv2d"
+    }
+    layers, maps = _feature_layers(spec), None
+    if layers:
+        trainer.attach_hooks(layers)
+        trainer.predict(to_layout(x_val[:MAPS_IMAGES], layout))
+        trainer.remove_hooks()
+        figure = trainer.visualize_outputs(layers, MAPS_IMAGES, y=split.y_val, classes=split.classes)
+        maps = plots.png_bytes(figure)
+    return Side(
+        result,
+        columns.load(name, "listing").listing(spec),
+        columns.load(name, "activations").activation_curves(activation_range),
+        columns.load(name, "semantics").ADAPTATIONS,
+        np.asarray(trainer.predict(to_layout(x_val, layout))),
+        filters,
+        maps,
+    )
+
+
+def _validation_images(spec: Spec) -> tuple[np.ndarray, Split]:
+    """The validation images as the runs see them (normalised), and the split."""
+    split = split_dataset(load_dataset(spec.data.dataset), spec.data)
+    data = resolve_normalization(spec.data, split)
+    return (split.x_val if data.mean is None else normalize(split.x_val, data.mean, data.std)), split
 
 
 def _feature_layers(spec: Spec) -> list[str]:
@@ -68,9 +121,7 @@ def write_lecture_report(
     names each column's framework for people (default: the column names); ``overwrite=False``
     leaves a file that took the name ``out`` meanwhile as it is."""
     titles = {name: (titles or {}).get(name, name) for name in sides}
-    split = split_dataset(load_dataset(spec.data.dataset), spec.data)
-    data = resolve_normalization(spec.data, split)
-    x_val = split.x_val if data.mean is None else normalize(split.x_val, data.mean, data.std)
+    _, split = _validation_images(spec)
     runs = {name: side.result for name, side in sides.items()}
     first = next(iter(runs.values()))
     page = Report(
@@ -142,31 +193,18 @@ def write_lecture_report(
 
     page.heading("What the models learned")
     matrices = {
-        name: confusion_matrix(
-            predicted_classes(side.trainer.predict(to_layout(x_val, side.result.layout)), spec.train.loss),
-            split.y_val,
-            len(split.classes),
-        )
+        name: confusion_matrix(predicted_classes(side.predictions, spec.train.loss), split.y_val, len(split.classes))
         for name, side in sides.items()
     }
     page.figure(plots.png_bytes(plots.confusion_figure(matrices, split.classes)), "confusion matrices, validation set")
     for layer in (layer for layer in spec.model.layers if layer.kind == "conv2d"):
         page.heading(f"Filters of {layer.name}", level=3)
-        page.figures(
-            [(plots.png_bytes(side.trainer.visualize_filters(layer.name)), name) for name, side in sides.items()]
-        )
+        page.figures([(side.filters[layer.name], name) for name, side in sides.items()])
     layers = _feature_layers(spec)
     if layers:
         page.heading("Feature maps", level=3)
         page.paragraph(f"The same {MAPS_IMAGES} validation images through {', '.join(layers)}, in each framework.")
-        figures = []
-        for name, side in sides.items():
-            side.trainer.attach_hooks(layers)
-            side.trainer.predict(to_layout(x_val[:MAPS_IMAGES], side.result.layout))
-            side.trainer.remove_hooks()
-            figure = side.trainer.visualize_outputs(layers, MAPS_IMAGES, y=split.y_val, classes=split.classes)
-            figures.append((plots.png_bytes(figure), name))
-        page.figures(figures)
+        page.figures([(side.feature_maps, name) for name, side in sides.items()])
 
     page.heading("Activation functions")
     page.paragraph("Each activation of the spec language and its gradient, as each framework computes them.")

@@ -1,10 +1,15 @@
 """What a run prints while it trains: a line per epoch, in the same format for every
 column, and on a terminal a bar that moves with the epoch's steps (tqdm) and gives way to
 the epoch's line. Never a bar in ``--quiet`` or when the output is not a terminal: a log
-(CI's, a file) keeps one line per epoch."""
+(CI's, a file) keeps one line per epoch.
+
+A :class:`Progress` travels to a family's worker (``common.runs.workers``), whose standard
+output comes back to this process's: so the bar is drawn on standard output, as wide as
+the terminal was when the run began, and the clock restarts where it lands."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from typing import Any
@@ -20,9 +25,16 @@ class Progress:
         self.start = time.perf_counter()
         if bars is None:
             bars = sys.stdout.isatty() and sys.stderr.isatty()
+        self.width = shutil.get_terminal_size().columns
         self.on_epoch = None if quiet else self._epoch
         self.on_step = None if quiet or not bars else self._step
         self.bar: Any = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "bar": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, start=time.perf_counter())  # another process's clock: from now
 
     def _epoch(self, epoch: int, loss: float, val_loss: float, val_acc: float) -> None:
         self.close()
@@ -34,7 +46,7 @@ class Progress:
             from tqdm import tqdm  # only a run on a terminal pays for it
 
             description = f"[{self.column}] epoch {epoch}/{self.epochs}"
-            self.bar = tqdm(total=steps, desc=description, unit="step", leave=False, dynamic_ncols=True)
+            self.bar = tqdm(total=steps, desc=description, unit="step", leave=False, ncols=self.width, file=sys.stdout)
         self.bar.update(step - self.bar.n)
 
     def close(self) -> None:

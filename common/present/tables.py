@@ -5,6 +5,7 @@ visible line."""
 
 from __future__ import annotations
 
+
 from common.parity.referee import DEPLOY_K, DeployParity
 from common.parity.stats import LOCKSTEP_K, LockstepParity
 from common.runs.result import RunResult

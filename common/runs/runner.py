@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from common import columns
 from common.files.weights import Weights
 from common.runs.inputs import run_inputs
 from common.runs.result import RunResult
 from common.runs.trainer import EpochCallback, StepCallback
 from common.runs.training import train_run
-from spec.schema import Spec
+from spec.schema import ModelSpec, Spec
 
 
 def make_trainer(column: str, spec: Spec, layout: str, mode: str = "native", init: Weights | None = None) -> Any:
@@ -62,3 +64,9 @@ def train_round_off(spec: Spec, layout: str, init: Weights | None = None, seed: 
     columns.load(reference, "semantics").inject_round_off(trainer, seed)
     export = columns.load(reference, "weights").export_weights
     return train_run(trainer, spec, column=reference, layout=layout, mode="lockstep", export=export)
+
+
+def column_forward(column: str, model: ModelSpec, layout: str, weights: Weights, x: np.ndarray) -> np.ndarray:
+    """Column ``column``'s eval-mode outputs for ``x`` from ``weights`` (its ``forward``): a
+    function a family's worker can be handed by name (``common.runs.workers``)."""
+    return columns.load(column, "forward").forward(model, layout, weights, x)

@@ -1,0 +1,24 @@
+"""One forward pass from given weights: what forward parity compares across frameworks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from common.data.prep import to_layout
+from common.files.weights import Weights
+from jax_impl.build import build_model
+from jax_impl.weights import export_weights, import_weights
+from spec.schema import ModelSpec
+
+
+def initial_weights(model: ModelSpec) -> Weights:
+    """The weights this column draws for ``model`` (seeded by ``model.seed``)."""
+    return export_weights(build_model(model, "nhwc"), model)
+
+
+def forward(model: ModelSpec, layout: str, weights: Weights, x: np.ndarray) -> np.ndarray:
+    """Eval-mode outputs for canonical ``(N, C, H, W)`` inputs, computed in ``layout``."""
+    net = build_model(model, layout)
+    import_weights(net, model, weights)
+    net.eval()
+    return np.asarray(net(to_layout(x, layout)))
