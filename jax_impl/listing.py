@@ -1,17 +1,21 @@
-"""``run.py show --backend jax``: a spec as the JAX source the Flax documentation's MNIST
-tutorial writes: an ``nnx.Module`` class with its layers made in ``__init__`` and applied in
+"""``run.py show --backend jax``: a spec as the JAX program Flax's MNIST tutorial would write.
+
+The listing is a whole program a student takes home: it imports JAX, Flax, Optax, numpy
+and matplotlib (and Pillow, for a folder of images), never twinspec, and runs from any
+folder. It makes its data as every listing does (``common/present/listing_data.py``: the
+generator printed, or the user's copy of the spec's real dataset; the book's split, in
+numpy), scales and normalises it channels-last, and batches it with ``training_batches``,
+printed from ``common/data/batches.py``: the column's own numpy pipeline. Then the
+tutorial's JAX: an ``nnx.Module`` class with its layers made in ``__init__`` and applied in
 ``__call__``, an Optax optimizer in an ``nnx.Optimizer``, a ``train_step`` that takes
-``nnx.value_and_grad`` of the loss and updates, compiled with ``jax.jit``, and batches from
-numpy.
+``nnx.value_and_grad`` of the loss and updates, compiled with ``jax.jit``; then it saves
+the weights, plots the losses and classifies an image. It runs the jax column's run in
+``nhwc``: the same initial weights, draws and losses (``tests/test_listings.py``).
 
-Only its data section calls twinspec (the framework-free generator and split), so that every
-listing of a spec trains on the same bytes. The model's modules and ops are written out from
-the spec as ``jax_impl/build.py`` makes them; the helpers (losses, torch's init) are copied
-from ``jax_impl/semantics.py``, so the listing shows the code that runs. It draws the same
-initial weights as ``jax_impl.build.build_model`` in ``nhwc``; its training draws are its own.
-
-Sections, in the listing's order (the same in ``torch_impl/listing.py``): header, imports,
-data, input pipeline, model, loss and optimizer, training. Nothing here imports JAX.
+Sections, in the listing's order (the same in every column's listing): header, imports,
+data, input pipeline, model, loss and optimizer, training, results. Nothing here imports
+JAX: a listing is text, and its line ``n_epochs = N`` is the one place that sets the epoch
+count.
 """
 
 from __future__ import annotations
@@ -19,27 +23,21 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from common.calls import names
-from common.present.source import (
-    binary_loss,
-    definitions,
-    join_sections,
-    literal,
-    render,
-    render_statement,
-    spec_path,
-)
+from common.calls import call, names
+from common.present import listing_data
+from common.present.source import Code, definitions, join_sections, render, render_statement
 from common.present.source import header as listing_header
 from jax_impl.calls import LOSSES, Options, model_layers, optimizer_call
 from spec.schema import Spec
 
 FRAMEWORK = "JAX with Flax NNX and Optax, in the style of Flax's MNIST tutorial"
 SEMANTICS = Path(__file__).with_name("semantics.py")  # what Flax and Optax lack, printed from its source
+BATCHES = Path(__file__).resolve().parents[1] / "common" / "data" / "batches.py"  # the column's pipeline
 
 
 def listing(spec: Spec) -> str:
-    """The whole listing: one script that trains ``spec`` when run from the repository root."""
-    return join_sections(spec, header, imports, data, pipeline, model, loss_and_optimizer, training)
+    """The whole listing: one program that trains ``spec``, run from any folder."""
+    return join_sections(spec, header, imports, data, pipeline, model, loss_and_optimizer, training, results)
 
 
 # -- sections, in the listing's order ---------------------------------------------------
@@ -50,68 +48,65 @@ def header(spec: Spec) -> str:
 
 
 def imports(spec: Spec) -> str:
-    lines = ["import math", ""] if spec.model.init == "torch" else []
-    lines += ["import jax", "import jax.numpy as jnp", "import numpy as np", "import optax", "from flax import nnx"]
-    return "\n".join([*lines, "", *TWINSPEC_IMPORTS])
-
-
-TWINSPEC_IMPORTS = [
-    "from common.data.datasets import load_dataset",
-    "from common.data.prep import split_dataset",
-    "from spec import load_spec",
-]
+    standard = ["import math"] if spec.model.init == "torch" else []
+    standard += ["from pathlib import Path"] if listing_data.reads_folder(spec) else []
+    lines = [*listing_data.standard_imports(spec, *standard), "import jax", "import jax.numpy as jnp"]
+    lines += ["import matplotlib.pyplot as plt", "import numpy as np", "import optax"]
+    lines += ["from flax import nnx, serialization"]
+    if listing_data.reads_folder(spec):
+        lines.append("from PIL import Image")
+    return "\n".join(lines)
 
 
 def data(spec: Spec) -> list[str]:
-    """twinspec's arrays channels-last, normalised in numpy; BCE wants float ``(N, 1)`` targets."""
-    targets = 'split.y_{}.reshape(-1, 1).astype("float32")' if binary_loss(spec) else "split.y_{}"
-    lines = [
-        "# Data: twinspec's split (the other listings train on the same bytes), float32 (N, C, H, W)",
-        f"spec = load_spec({literal(spec_path(spec))})",
-        "split = split_dataset(load_dataset(spec.data.dataset), spec.data)",
-    ]
-    if spec.data.normalize == "auto":
-        lines += [
-            "mean = split.x_train.mean(axis=(0, 2, 3), dtype=np.float64).astype(np.float32)",
-            "std = split.x_train.std(axis=(0, 2, 3), ddof=1, dtype=np.float64).astype(np.float32)",
-        ]
-    elif spec.data.mean is not None:
-        lines += [f"mean = np.array({list(spec.data.mean)}, np.float32)", f"std = np.array({list(spec.data.std)}, np.float32)"]
-    normalizes = spec.data.mean is not None or spec.data.normalize == "auto"
-    for name in _splits(spec):
-        x = f"split.x_{name}.transpose(0, 2, 3, 1)"  # channels-last: (N, H, W, C)
-        lines.append(f"x_{name} = ({x} - mean) / std" if normalizes else f"x_{name} = {x}")
-        lines.append(f"y_{name} = {targets.format(name)}")
-    return ["\n".join(lines)]
+    """The images and the split, as numpy arrays: the generator, printed; the book's split, replayed."""
+    return listing_data.data(spec, _folder_loader(spec), split_with_torch=False)
+
+
+def _folder_loader(spec: Spec) -> str:
+    """A folder of images read with Pillow, as JAX's users read files (``data.source: image_folder``)."""
+    if not listing_data.reads_folder(spec):
+        return ""
+    params = spec.data.source.params
+    return FOLDER.format(size=tuple(params["size"]), mode="RGB" if params["channels"] == 3 else "L")
+
+
+FOLDER = '''\
+def load_image_folder(path):
+    """A folder of images, one sub-folder per class, in torchvision's order (classes, then
+    files, sorted), each read with Pillow and resized (bilinear), as uint8 (C, H, W)."""
+    folders = sorted(sub for sub in Path(path).iterdir() if sub.is_dir() and sub.name[0] != ".")
+    images, labels = [], []
+    for label, folder in enumerate(folders):
+        for file in sorted(folder.rglob("*")):
+            if file.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".gif"):
+                with Image.open(file) as image:
+                    image = image.convert("{mode}")
+                    if image.size != {size}[::-1]:
+                        image = image.resize({size}[::-1], Image.Resampling.BILINEAR)
+                    pixels = np.asarray(image, dtype=np.uint8)
+                images.append(pixels.reshape(*pixels.shape[:2], -1).transpose(2, 0, 1))
+                labels.append(label)
+    return np.stack(images), np.array(labels), [folder.name for folder in folders]'''
 
 
 def pipeline(spec: Spec) -> list[str]:
-    """Batches from numpy: each epoch drawn anew from a numpy generator."""
-    data, batch = spec.data, spec.data.batch_size
-    body = []
-    if data.sampler == "balanced":
-        labels = "y_train.ravel().astype(int)" if binary_loss(spec) else "y_train"
-        body += [
-            f"    weights = 1 / np.bincount({labels})[{labels}]  # each sample: 1 / (its class count)",
-            "    order = rng.choice(len(x_train), size=len(x_train), p=weights / weights.sum())",
-        ]
-    elif data.sampler == "shuffle":
-        body.append("    order = rng.permutation(len(x_train))")
-    else:
-        body.append("    order = np.arange(len(x_train))")
-    body.append("    x, y = x_train[order], y_train[order]")
-    if data.hflip:
-        body += [
-            f"    flips = rng.random(len(x)) < {literal(data.hflip)}",
-            "    x = np.where(flips[:, None, None, None], x[:, :, ::-1], x)  # mirrors W",
-        ]
-    body.append(f"    return [(x[i : i + {batch}], y[i : i + {batch}]) for i in range(0, len(x), {batch})]")
-    function = "\n".join(["def training_batches(rng):", '    """One epoch of numpy batches, drawn anew."""', *body])
-    batches = "\n".join(
-        f"{name}_data = [(x_{name}[i : i + {batch}], y_{name}[i : i + {batch}]) for i in range(0, len(x_{name}), {batch})]"
-        for name in _splits(spec)[1:]
-    )
-    return [function, "# Input pipeline: numpy batches\n" + batches]
+    """Scaled, normalised, channels-last float32 arrays; each epoch's training batches drawn
+    by the column's own ``training_batches``, the others in order."""
+    data = spec.data
+    batch = data.batch_size
+    arrays = listing_data.channels_last(spec, '{}_labels.reshape(-1, 1).astype("float32")', '{}_labels.astype("int32")')
+    loaders = [
+        f"# Batches: in order (the training ones are drawn anew each epoch: {SAMPLING[data.sampler]})",
+        *(
+            f"{name}_batches = [(x_{name}[i : i + {batch}], y_{name}[i : i + {batch}]) for i in range(0, len(y_{name}), {batch})]"
+            for name in listing_data.splits(spec)[1:]
+        ),
+    ]
+    return [*arrays, *definitions(BATCHES, ["training_batches"]), "\n".join(loaders)]
+
+
+SAMPLING = {"balanced": "balanced, with replacement", "shuffle": "shuffled", "sequential": "in order"}
 
 
 def model(spec: Spec) -> list[str]:
@@ -139,22 +134,35 @@ def loss_and_optimizer(spec: Spec) -> list[str]:
 
 def training(spec: Spec) -> list[str]:
     """The tutorial's steps, compiled with ``jax.jit`` over the split model and optimizer."""
-    loop = TRAINING.format(epochs=spec.train.epochs, seed=spec.train.seed)
-    return [STEPS, loop.replace("{predicted}", ACCURACY[spec.train.loss])]
+    data = spec.data
+    batches = call(
+        "training_batches",
+        Code("x_train"),
+        Code("y_train"),
+        batch_size=data.batch_size,
+        sampler=data.sampler,
+        hflip=data.hflip,
+        seed=spec.train.seed,
+        epoch=Code("epoch - 1"),
+    )
+    predicted = ACCURACY[spec.train.loss]
+    loop = TRAINING.format(epochs=spec.train.epochs, batches=render("", batches, indent=4).strip(), predicted=predicted)
+    split = "graphdef, state = nnx.split((model, optimizer))  # the jitted steps carry the state"
+    if spec.model.dropout_layers:
+        split = f"nnx.reseed(model, default={spec.train.seed})  # dropout's masks: the spec's training seed\n{split}"
+    blocks = [split, TRAIN_STEP, EVAL_STEP, loop]
+    return [*blocks, TESTING.format(predicted=predicted)] if data.has_test_split else blocks
 
 
-STEPS = """\
-graphdef, state = nnx.split((model, optimizer))  # the jitted steps carry the state
-
-
+TRAIN_STEP = """\
 @jax.jit
 def train_step(state, x, y):
     model, optimizer = nnx.merge(graphdef, state)
     loss, grads = nnx.value_and_grad(lambda model: loss_fn(model(x), y))(model)
     optimizer.update(model, grads)
-    return loss, nnx.state((model, optimizer))
+    return loss, nnx.state((model, optimizer))"""
 
-
+EVAL_STEP = """\
 @jax.jit
 def eval_step(state, x, y):
     model, _ = nnx.merge(graphdef, state)
@@ -165,20 +173,57 @@ def eval_step(state, x, y):
 TRAINING = """\
 # Training: a loop over the compiled steps
 n_epochs = {epochs}
-rng = np.random.default_rng({seed})  # the spec's training seed: sampling and flips
+losses, val_losses = [], []
+
 for epoch in range(1, n_epochs + 1):
+    batches = {batches}
     batch_losses = []
-    for x, y in training_batches(rng):
+    for x, y in batches:
         loss, state = train_step(state, x, y)
-        batch_losses.append(float(loss))
-    val_losses, n_correct = [], 0
-    for x, y in val_data:
+        batch_losses.append(loss)  # a jax.Array: the next step need not wait for it
+    losses.append(np.mean([float(loss) for loss in batch_losses]))
+
+    batch_losses, n_correct = [], 0
+    for x, y in val_batches:
         loss, yhat = eval_step(state, x, y)
-        val_losses.append(float(loss))
-        n_correct += int(({{predicted}} == y).sum())
-    print(f"epoch {{epoch}}: loss {{np.mean(batch_losses):.4f}}, val_loss {{np.mean(val_losses):.4f}}, "
-          f"{{n_correct / len(y_val):.1%}}")
+        batch_losses.append(float(loss))
+        n_correct += int(({predicted} == y).sum())
+    val_losses.append(np.mean(batch_losses))
+    print(
+        f"epoch {{epoch}}/{{n_epochs}}  loss {{losses[-1]:.4f}}  val_loss {{val_losses[-1]:.4f}}  "
+        f"val_acc {{n_correct / len(y_val):.2%}}"
+    )
 nnx.update((model, optimizer), state)"""
+
+TESTING = """\
+# Test: once, after training, as the validation loop
+batch_losses, n_correct = [], 0
+for x, y in test_batches:
+    loss, yhat = eval_step(state, x, y)
+    batch_losses.append(float(loss))
+    n_correct += int(({predicted} == y).sum())
+print(f"test_loss {{np.mean(batch_losses):.4f}}  test_acc {{n_correct / len(y_test):.2%}}")"""
+
+
+def results(spec: Spec) -> list[str]:
+    """The weights saved, the losses plotted, and one validation image classified."""
+    predicted = ACCURACY[spec.train.loss].replace("yhat", "model(x_val[:1])")
+    path = listing_data.saved_as(spec, "jax", ".msgpack")
+    lines = [
+        "# Results: the weights saved, the losses plotted, one validation image classified",
+        "# serialization.msgpack_restore reads them back; nnx.replace_by_pure_dict puts them in a model",
+        "weights = nnx.state(model, nnx.Any(nnx.Param, nnx.BatchStat)).to_pure_dict()  # not dropout's key",
+        f'with open("{path}", "wb") as file:',
+        "    file.write(serialization.msgpack_serialize(weights))",
+        "",
+        listing_data.loss_figure(spec, "jax"),
+        "",
+        "model.eval()",
+        f"predicted = int(np.ravel({predicted})[0])",
+        'print(f"validation image 0: {classes[val_labels[0]]}, classified as {classes[predicted]}")',
+    ]
+    return ["\n".join(lines)]
+
 
 ACCURACY = {  # the predicted classes, from yhat, to compare with y
     "bce": "(yhat > 0.5)",
@@ -196,7 +241,3 @@ def _class_name(name: str) -> str:
     parts = re.findall(r"[A-Za-z]+|[0-9]+", name)
     joined = "".join(part.upper() if part.lower() in ACRONYMS else part.capitalize() for part in parts)
     return joined if joined[:1].isalpha() else f"Model{joined}"
-
-
-def _splits(spec: Spec) -> tuple[str, ...]:
-    return ("train", "val", "test") if spec.data.has_test_split else ("train", "val")

@@ -62,7 +62,8 @@ def torch_init(fan_in):
     def bias_init(key, shape, dtype=jnp.float32):
         return jax.random.uniform(key, shape, dtype, -bound, bound)
 
-    return {"kernel_init": nnx.initializers.variance_scaling(1 / 3, "fan_in", "uniform"), "bias_init": bias_init}
+    kernel_init = nnx.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
+    return {"kernel_init": kernel_init, "bias_init": bias_init}
 
 
 def bce(probs, y):
@@ -147,5 +148,6 @@ def planned_dropout(x, mask, rate: float, channels_last_map: tuple[int, int, int
         return x
     mask = mask.astype(x.dtype)
     if channels_last_map is not None:
-        mask = jnp.reshape(jnp.transpose(jnp.reshape(mask, (-1, *channels_last_map)), (0, 2, 3, 1)), x.shape)
+        torch_order = jnp.reshape(mask, (-1, *channels_last_map))
+        mask = jnp.reshape(jnp.transpose(torch_order, (0, 2, 3, 1)), x.shape)
     return x * (mask * float(dropout_scale(rate)))

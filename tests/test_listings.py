@@ -33,14 +33,24 @@ SPECS.update({path.stem: load_spec(path) for path in sorted((ROOT / "tests" / "s
 # What a listing may import: its framework family's packages, numpy, matplotlib and the
 # standard library's few. Never twinspec's packages.
 ALLOWED = {"math", "pathlib", "pickle", "numpy", "matplotlib"}
-FAMILY = {"torch": {"torch", "torchvision"}, "tensorflow": {"tensorflow", "keras"}}
-SAVED = {"torch": ".pt", "lightning": ".ckpt", "keras": ".keras", "tf": ".ckpt.index"}  # after <spec>_<column>
+FAMILY = {
+    "torch": {"torch", "torchvision"},
+    "tensorflow": {"tensorflow", "keras"},
+    "jax": {"jax", "flax", "optax", "PIL"},
+}
+SAVED = {
+    "torch": ".pt",
+    "lightning": ".ckpt",
+    "keras": ".keras",
+    "tf": ".ckpt.index",
+    "jax": ".msgpack",
+}  # <spec>_<column>
 # Tiny specs that together take every path of a listing: balanced sampling with flips and
 # BCE on probabilities (relu); shuffling with flips, dropout and momentum (dropout_maps);
 # normalize: auto, a test split and probabilities (auto_test_split: printed by one listing
 # per family, which Keras and Lightning re-export). Each run starts a framework: 5 to 10 s.
 RUN_ALONE = [(column, name) for column in columns.names() for name in ("relu", "dropout_maps")]
-RUN_ALONE += [("torch", "auto_test_split"), ("tf", "auto_test_split")]
+RUN_ALONE += [("torch", "auto_test_split"), ("tf", "auto_test_split"), ("jax", "auto_test_split")]
 EPOCHS = 2
 DUMP = """
 import json

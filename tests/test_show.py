@@ -27,7 +27,6 @@ from common import columns
 from common.present.source import definition
 from keras_impl import build as keras_build
 from keras_impl import listing as keras_listing
-from lightning_impl import listing as lightning_listing
 from spec import list_specs, load_spec
 from spec.schema import Spec
 from tf_impl import build as tf_build
@@ -40,7 +39,7 @@ tf_train_spec = partial(runner.train_spec, "tf")
 train_spec = partial(runner.train_spec, "torch")
 
 ROOT = Path(__file__).resolve().parent.parent
-LISTINGS = {"torch": torch_listing, "lightning": lightning_listing, "keras": keras_listing, "tf": tf_listing}
+LISTINGS = {name: columns.load(name, "listing") for name in columns.names()}
 # Every shipped spec, and the test specs (given by path), which use every layer kind.
 SPECS = {spec.name: spec for spec in list_specs()}
 SPECS.update({path.stem: load_spec(path) for path in sorted((ROOT / "tests" / "specs").glob("*.yaml"))})
@@ -84,7 +83,11 @@ def _torch_family(backend: str) -> bool:
 
 
 def weights(backend: str, model) -> list[np.ndarray]:
-    """A torch model's (or a LightningModule's: its state is its nn.Sequential's), or Keras'."""
+    """A torch model's (or a LightningModule's: its state is its nn.Sequential's), Keras', TensorFlow's, Flax's."""
+    if columns.column(backend).family == "jax":
+        from flax import nnx
+
+        return [np.asarray(value[...]) for _, value in nnx.to_flat_state(nnx.state(model, nnx.Param))]
     if _torch_family(backend):
         return [tensor.detach().numpy().copy() for tensor in model.state_dict().values()]
     if backend == "tf":  # by name: a tf.Module lists its variables in its attributes' order
@@ -98,6 +101,8 @@ def fresh_weights(backend: str, spec: Spec) -> list[np.ndarray]:
         return weights(backend, torch_build.build_model(spec.model, "nchw"))
     if backend == "tf":
         return weights(backend, tf_build.build_model(spec.model, "nhwc"))
+    if backend == "jax":
+        return weights(backend, columns.load("jax", "build").build_model(spec.model, "nhwc"))
     return weights(backend, keras_build.build_model(spec.model, "nhwc"))
 
 
@@ -106,6 +111,8 @@ def count_parameters(backend: str, model) -> int:
         return torch_build.count_parameters(model)
     if backend == "tf":
         return int(sum(math.prod(variable.shape) for variable in model.trainable_variables))
+    if backend == "jax":
+        return columns.load("jax", "build").count_parameters(model)
     return keras_build.count_parameters(model)
 
 
@@ -190,7 +197,16 @@ def test_the_listing_modules_are_mirror_images_without_a_framework():
         imported = {
             alias.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import) for alias in node.names
         } | {node.module.split(".")[0] for node in tree.body if isinstance(node, ast.ImportFrom)}
-        assert not imported & {"torch", "torchvision", "pytorch_lightning", "keras", "tensorflow"}
+        assert not imported & {
+            "torch",
+            "torchvision",
+            "pytorch_lightning",
+            "keras",
+            "tensorflow",
+            "jax",
+            "flax",
+            "optax",
+        }
     functions = {
         backend: [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
         for backend, tree in trees.items()

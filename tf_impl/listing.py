@@ -26,7 +26,7 @@ from pathlib import Path
 
 from common.calls import call, names
 from common.present import listing_data
-from common.present.source import Code, binary_loss, definitions, join_sections, literal, render, render_statement
+from common.present.source import Code, definitions, join_sections, literal, render, render_statement
 from common.present.source import header as listing_header
 from spec.schema import Spec
 from tf_impl.calls import LOSSES, Options, model_layers, optimizer_call
@@ -87,22 +87,6 @@ def pipeline(spec: Spec) -> list[str]:
     """Scaled, normalised, channels-last float32 arrays; the training batches drawn by the
     column's own ``training_batches``, the others in order."""
     data = spec.data
-    splits = listing_data.splits(spec)
-    scaled = ["# Inputs: pixels scaled to [0, 1] as the book scales them, float32 (N, C, H, W)"]
-    scaled += [f'x_{name} = ({name}_images / 255).astype("float32")' for name in splits]
-    if listing_data.normalizes(spec):
-        lines = [
-            "# Channels-last (N, H, W, C), normalised per channel as torchvision's Normalize does",
-            'mean, std = np.array(mean, "float32"), np.array(std, "float32")',
-            *(f"x_{name} = (x_{name}.transpose(0, 2, 3, 1) - mean) / std" for name in splits),
-        ]
-    else:
-        lines = ["# Channels-last: (N, H, W, C)", *(f"x_{name} = x_{name}.transpose(0, 2, 3, 1)" for name in splits)]
-    if binary_loss(spec):
-        targets, comment = '{}_labels.reshape(-1, 1).astype("float32")', "BCE wants float (N, 1) targets"
-    else:
-        targets, comment = "{}_labels", "class indices"
-    lines += [f"y_{name} = {targets.format(name)}" + (f"  # {comment}" if name == "train" else "") for name in splits]
     batches = call(
         "training_batches",
         Code("x_train"),
@@ -117,11 +101,11 @@ def pipeline(spec: Spec) -> list[str]:
         render("train_batches, generator = ", batches),
         *(
             f"{name}_batches = tf.data.Dataset.from_tensor_slices((x_{name}, y_{name})).batch({data.batch_size})"
-            for name in splits[1:]
+            for name in listing_data.splits(spec)[1:]
         ),
     ]
-    blocks = ["\n".join(scaled), *listing_data.normalization(spec, "x_train"), "\n".join(lines)]
-    return [*blocks, *definitions(SEMANTICS, ["training_batches"]), "\n".join(loaders)]
+    arrays = listing_data.channels_last(spec, '{}_labels.reshape(-1, 1).astype("float32")', "{}_labels")
+    return [*arrays, *definitions(SEMANTICS, ["training_batches"]), "\n".join(loaders)]
 
 
 SAMPLING = {"balanced": "balanced, with replacement", "shuffle": "shuffled", "sequential": "in order"}

@@ -16,11 +16,37 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from common.data.prep import Split, balanced_weights, normalize, to_layout
+from common.data.prep import Split, normalize, to_layout
 from common.replay.plan import Plan, epoch_arrays, mask_arrays
 from spec.schema import DataSpec
 
 Batch = tuple[np.ndarray | tuple[np.ndarray, tuple[np.ndarray, ...]], np.ndarray]
+
+
+def training_batches(x, y, batch_size, sampler, hflip, seed, epoch, width_axis=2):
+    """One epoch of training batches of the images ``x`` (float32, normalised) and labels
+    ``y``, drawn from ``numpy.random.default_rng((seed, epoch))``: ``balanced``, a sample
+    with replacement in which every class is equally likely (as torch's
+    ``WeightedRandomSampler`` draws); ``shuffle``, a permutation; ``sequential``, in order.
+    Each image is mirrored (along ``width_axis``) with probability ``hflip``."""
+    rng = np.random.default_rng((seed, epoch))
+    n = len(y)
+    if sampler == "balanced":
+        labels = np.asarray(y).reshape(-1).astype(np.int64)
+        weights = 1 / np.bincount(labels)[labels]
+        order = rng.choice(n, n, replace=True, p=weights / weights.sum())
+    elif sampler == "shuffle":
+        order = rng.permutation(n)
+    else:
+        order = np.arange(n)
+    flips = rng.random(n) < hflip
+    for start in range(0, n, batch_size):
+        chosen = order[start : start + batch_size]
+        x_batch = x[chosen]
+        if hflip:
+            flipped = flips[start : start + batch_size].reshape(-1, *[1] * (x.ndim - 1))
+            x_batch = np.where(flipped, np.flip(x_batch, width_axis), x_batch)
+        yield x_batch, y[chosen]
 
 
 def targets(y: np.ndarray, loss: str) -> np.ndarray:
@@ -55,21 +81,24 @@ class TrainingLoader(InOrder):
     """The training batches and the state they draw from: the seed and the epoch (each epoch
     draws from ``default_rng((seed, epoch))``), or the plan's epoch."""
 
-    def __init__(
-        self, x: np.ndarray, y: np.ndarray, labels: np.ndarray, data: DataSpec, layout: str, seed: int, plan: Plan | None
-    ) -> None:
+    def __init__(self, x: np.ndarray, y: np.ndarray, data: DataSpec, layout: str, seed: int, plan: Plan | None) -> None:
         super().__init__(x, y, data.batch_size)
         self.sampler, self.hflip = data.sampler, data.hflip
         self.width_axis = 3 if layout == "nchw" else 2
         self.seed, self.epoch = seed, 0
-        weights = balanced_weights(labels).astype(np.float64)
-        self.probabilities = weights / weights.sum()
         self.plan = None if plan is None else (*epoch_arrays(plan), mask_arrays(plan))
 
     def __iter__(self) -> Iterator[Batch]:
         """One epoch, drawn when its first batch is asked for (as the book's sampler draws)."""
-        order, flips, masks = self._draw()
+        epoch = self.epoch
         self.epoch += 1
+        if self.plan is None:
+            yield from training_batches(
+                self.x, self.y, self.batch_size, self.sampler, self.hflip, self.seed, epoch, self.width_axis
+            )
+            return
+        orders, all_flips, all_masks = self.plan
+        order, flips, masks = orders[epoch], all_flips[epoch], tuple(mask[epoch] for mask in all_masks)
         for start in range(0, len(order), self.batch_size):
             chosen = order[start : start + self.batch_size]
             x = self.x[chosen]
@@ -79,21 +108,6 @@ class TrainingLoader(InOrder):
                 yield (x, tuple(mask[start : start + self.batch_size] for mask in masks)), self.y[chosen]
             else:
                 yield x, self.y[chosen]
-
-    def _draw(self) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
-        """This epoch's sample order, flips and (planned) dropout masks."""
-        if self.plan is not None:
-            orders, flips, masks = self.plan
-            return orders[self.epoch], flips[self.epoch], tuple(mask[self.epoch] for mask in masks)
-        rng = np.random.default_rng((self.seed, self.epoch))
-        n = len(self.y)
-        if self.sampler == "balanced":  # with replacement, as WeightedRandomSampler
-            order = rng.choice(n, n, replace=True, p=self.probabilities)
-        elif self.sampler == "shuffle":
-            order = rng.permutation(n)
-        else:
-            order = np.arange(n)
-        return order, rng.random(n) < self.hflip, ()
 
     def reseed(self, seed: int) -> None:
         """Draw anew from ``seed``'s first epoch (as torch's ``set_seed`` reseeds its sampler),
@@ -128,7 +142,7 @@ def make_loaders(
     """Training and validation batches in ``layout``; a ``plan`` replaces the sampler and
     the random flips (lockstep mode)."""
     x, y = images(split.x_train, data, layout), targets(split.y_train, loss)
-    train = TrainingLoader(x, y, split.y_train, data, layout, seed, plan)
+    train = TrainingLoader(x, y, data, layout, seed, plan)
     return train, InOrder(images(split.x_val, data, layout), targets(split.y_val, loss), data.batch_size)
 
 

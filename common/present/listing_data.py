@@ -179,6 +179,30 @@ def normalization(spec: Spec, train: str) -> list[str]:
     return [f"mean, std = {list(data.mean)!r}, {list(data.std)!r}"]
 
 
+def channels_last(spec: Spec, binary_targets: str, class_targets: str) -> list[str]:
+    """Blocks that make float32 inputs ``x_<split>`` from the images as the book scales them,
+    normalised per channel as torchvision's ``Normalize`` does (in float32, elementwise: the
+    same numbers in any layout), channels-last; and the targets ``y_<split>``, written by
+    ``binary_targets`` (BCE's float ``(N, 1)``) or ``class_targets`` from ``<split>_labels``."""
+    splits_ = splits(spec)
+    scaled = ["# Inputs: pixels scaled to [0, 1] as the book scales them, float32 (N, C, H, W)"]
+    scaled += [f'x_{name} = ({name}_images / 255).astype("float32")' for name in splits_]
+    if normalizes(spec):
+        lines = [
+            "# Channels-last (N, H, W, C), normalised per channel as torchvision's Normalize does",
+            'mean, std = np.array(mean, "float32"), np.array(std, "float32")',
+            *(f"x_{name} = (x_{name}.transpose(0, 2, 3, 1) - mean) / std" for name in splits_),
+        ]
+    else:
+        lines = ["# Channels-last: (N, H, W, C)", *(f"x_{name} = x_{name}.transpose(0, 2, 3, 1)" for name in splits_)]
+    if spec.train.loss in ("bce", "bce_logits"):
+        targets, comment = binary_targets, "BCE wants float (N, 1) targets"
+    else:
+        targets, comment = class_targets, "class indices"
+    lines += [f"y_{name} = {targets.format(name)}" + (f"  # {comment}" if name == "train" else "") for name in splits_]
+    return ["\n".join(scaled), *normalization(spec, "x_train"), "\n".join(lines)]
+
+
 def standard_imports(spec: Spec, *others: str) -> list[str]:
     """The standard library's import lines, as isort orders them and then a blank line:
     ``others`` and what the data section needs (pickle, for CIFAR-10's batches)."""
