@@ -174,6 +174,76 @@ def test_a_checkpoint_that_does_not_fit_is_refused_and_changes_nothing(tmp_path,
     assert trainer.total_epochs == 0 and trainer.losses == []
 
 
+def _poisoned(state):
+    """``state`` with its first floating-point array's first value NaN (copies, all the way)."""
+    if isinstance(state, dict):
+        items = list(state.items())
+        for i, (key, value) in enumerate(items):
+            poisoned = _poisoned(value)
+            if poisoned is not None:
+                return {**state, key: poisoned}
+        return None
+    if isinstance(state, (list, tuple)):
+        for i, value in enumerate(state):
+            poisoned = _poisoned(value)
+            if poisoned is not None:
+                return type(state)([*state[:i], poisoned, *state[i + 1 :]])
+        return None
+    if hasattr(state, "dtype") and hasattr(state, "shape") and np.issubdtype(np.asarray(state).dtype, np.floating):
+        if hasattr(state, "clone"):  # a torch tensor
+            copy = state.clone()
+            copy.view(-1)[0] = float("nan")
+            return copy
+        copy = np.array(state, copy=True)
+        copy.reshape(-1)[0] = np.nan
+        return copy
+    return None
+
+
+HISTORIES = {  # what a tampered history holds, by what it breaks
+    "loss a number": {"loss": 5},
+    "epoch a word": {"epoch": "x"},
+    "a loss not finite": {"loss": [float("nan")]},
+    "losses nested": {"loss": [[1.0]]},
+    "an epoch too many": {"epoch": 2},
+    "no val_loss": {"val_loss": None},
+}
+
+
+@pytest.mark.parametrize("backend", RUNNERS)
+def test_a_tampered_checkpoint_is_refused_and_the_trainer_trains_on_as_if_never_asked(tmp_path, backend):
+    """A checkpoint of this very trainer, changed: its history, its weights (NaN), and for
+    torch its dictionaries. Each is one DataError; the trainer's weights, optimizer, history
+    and generators stay, so that it trains on exactly as an untouched one does."""
+    source, _ = _trainer(backend, "relu")
+    source.train(1)
+    source.save_checkpoint(tmp_path / "good")
+    history, state = source._read_checkpoint(tmp_path / "good")
+    tampered = [({**history, **change}, state) for change in HISTORIES.values()]
+    tampered.append((history, _poisoned(state)))
+    if backend == "torch":
+        tampered += [
+            (history, {**state, "model_state_dict": list(state["model_state_dict"].values())}),
+            (history, {**state, "optimizer_state_dict": {"state": {}}}),
+            (history, {**state, "rng_state": state["rng_state"][:10]}),
+        ]
+    untouched, _ = _trainer(backend, "relu")  # first: torch's generator is the process's
+    untouched.train(1, seed=7)
+    untouched.train(1, seed=None)
+    trainer, _ = _trainer(backend, "relu")
+    trainer.train(1, seed=7)  # a history, moments and generators of its own to keep
+    before = [np.array(w) for w in _weights(trainer)], list(trainer.losses), trainer.total_epochs
+    for i, (bad_history, bad_state) in enumerate(tampered):
+        path = tmp_path / f"bad{i}"
+        trainer._write_checkpoint(path, bad_history, bad_state)
+        with pytest.raises(DataError, match=str(path)):
+            trainer.load_checkpoint(path)
+        assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(before[0], _weights(trainer))), i
+        assert (trainer.losses, trainer.total_epochs) == before[1:], i
+    trainer.train(1, seed=None)
+    assert trainer.losses == untouched.losses
+
+
 @pytest.mark.parametrize("backend", RUNNERS)
 @pytest.mark.parametrize(  # zoo: Adam's moments and batchnorm's statistics; dropout_maps: the plan's masks
     "name, mode", [("relu", "native"), ("lockstep_zoo", "native"), ("dropout_maps", "lockstep")]
