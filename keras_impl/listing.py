@@ -138,18 +138,12 @@ def results(spec: Spec) -> list[str]:
     """The model saved, the losses plotted, and one validation image classified."""
     yhat = "model.predict(x_val[:1], verbose=0)"
     predicted = {"bce": f"{yhat}[0, 0] > 0.5", "bce_logits": f"{yhat}[0, 0] > 0"}.get(spec.train.loss)
-    lines = [
-        "# Results: the model saved, the losses plotted, one validation image classified",
+    saving = [
         "# keras.saving.load_model(path) reads it back (custom_objects: the classes above)",
         f'model.save("{listing_data.saved_as(spec, "keras", ".keras")}")',
         'losses, val_losses = history.history["batch_mean_loss"], history.history["val_batch_mean_loss"]',
-        "",
-        listing_data.loss_figure(spec, "keras"),
-        "",
-        f"predicted = int({predicted or f'np.argmax({yhat})'})",
-        'print(f"validation image 0: {classes[val_labels[0]]}, classified as {classes[predicted]}")',
     ]
-    return ["\n".join(lines)]
+    return listing_data.results(spec, "keras", saving, [f"predicted = int({predicted or f'np.argmax({yhat})'})"])
 
 
 # -- helpers ----------------------------------------------------------------------------
