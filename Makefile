@@ -9,8 +9,8 @@ STAMP  := $(VENV)/.installed
 .PHONY: run test parity bench browser clean
 
 # pip compiles the packages' sources one file at a time; compileall does it on every core.
-# As under pip, a file this Python cannot compile (a torch test of 3.12 syntax) stays source
-# that is never imported, so compileall's status is not the install's.
+# As under pip, a file this Python cannot compile (on 3.11, a torch test of 3.12 syntax)
+# stays source that is never imported, so compileall's status is not the install's.
 $(STAMP): requirements.txt requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -r requirements.lock
