@@ -34,7 +34,11 @@ from timing import alternate, ratio  # noqa: E402
 from common import columns  # noqa: E402
 
 SECTION = "start-up"
-IMPORTS = {"torch": "import torch", "tensorflow": "import keras"}  # what each family's users import
+IMPORTS = {  # what each family's users import
+    "torch": "import torch",
+    "tensorflow": "import keras",
+    "jax": "from flax import nnx",
+}
 QUIET_TORCH_IMPORT = 3.0  # seconds, on the 2-core machine of the survey
 TARGETS = {"list": 0.3, "show": 0.5}  # seconds, quiet
 
@@ -79,7 +83,8 @@ def measure(rounds: int) -> list[Row]:
         figure = f"{statistics.median(times[name]):.2f} s"
         target = TARGETS.get(name.split()[0])
         if family is not None:
-            figure += f", {ratio(times[name], times[family])} of its import"
+            if family in times:  # a family with no import above is shown in seconds alone
+                figure += f", {ratio(times[name], times[family])} of its import"
             rows.append(Row(SECTION, name, figure))
             continue
         if target is None:
