@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--threads",
             type=_positive,
             help="CPU threads per framework (default: the framework's own, one per core); "
-            'round-off differs between thread counts (docs/speed.md)',
+            "round-off differs between thread counts (docs/speed.md)",
         )
 
     def training_options(sub: argparse.ArgumentParser, out_help: str) -> None:
