@@ -32,15 +32,17 @@ test:
 	  [ "$$want" = "$$have" ] || { echo "$(VENV) runs Python $$have, $(PYTHON) is $$want: pass VENV=.venv-$$want too"; exit 1; }
 	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 
-## parity: forward, lockstep and native parity for every spec (see README, "Parity")
+## parity: forward, lockstep and native parity for every spec (see docs/parity.md)
 parity: $(STAMP)
 	mkdir -p runs
 	$(PY) run.py parity --all --check all --json runs/parity.json
 
 ## bench: every benchmark, one table: trainers against plain loops, columns against each
-## other, share of peak, start-up, keras lockstep against native (see README, "Speed")
+## other, share of peak, deployed against eager, start-up, keras lockstep against native,
+## Lightning's Trainer per step; printed, and written to docs/benchmarks.md, stamped with the
+## date, the CPU, the cores and the versions (docs/speed.md says what each figure means)
 bench: $(STAMP)
-	$(PY) bench/all.py; missed=$$?; $(PY) bench/lightning_overhead.py && exit $$missed
+	$(PY) bench/all.py --out docs/benchmarks.md
 
 browser:
 	@command -v chromium >/dev/null || { \

@@ -36,7 +36,11 @@ from timing import alternate, ratio  # noqa: E402
 from common import columns  # noqa: E402
 
 SECTION = "start-up"
-IMPORTS = {"torch": "import torch", "tensorflow": "import keras"}  # what each family's users import
+IMPORTS = {  # what each family's users import
+    "torch": "import torch",
+    "tensorflow": "import keras",
+    "jax": "from flax import nnx",
+}
 QUIET_TORCH_IMPORT = 3.0  # seconds, on the 2-core machine of the survey
 TARGETS = {"list": 0.3, "show": 0.5}  # seconds, quiet
 LISTING_IMPORTS = 1.15  # a train run against its listing's imports
