@@ -201,7 +201,8 @@ for x, y in test_batches:
     loss, yhat = eval_step(state, x, y)
     batch_losses.append(float(loss))
     n_correct += int(({predicted} == y).sum())
-print(f"test_loss {{np.mean(batch_losses):.4f}}  test_acc {{n_correct / len(y_test):.2%}}")"""
+test_loss, test_acc = np.mean(batch_losses), n_correct / len(y_test)
+print(f"test_loss {{test_loss:.4f}}  test_acc {{test_acc:.2%}}")"""
 
 
 def results(spec: Spec) -> list[str]:

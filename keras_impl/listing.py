@@ -129,7 +129,8 @@ def training(spec: Spec) -> list[str]:
     test = [
         "# Test: once, after training",
         render("scores = ", evaluate),
-        "print(f\"test_loss {scores['batch_mean_loss']:.4f}  test_acc {scores['accuracy']:.2%}\")",
+        'test_loss, test_acc = scores["batch_mean_loss"], scores["accuracy"]',
+        'print(f"test_loss {test_loss:.4f}  test_acc {test_acc:.2%}")',
     ]
     return ["\n".join(lines), "\n".join(test)]
 

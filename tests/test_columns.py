@@ -26,7 +26,7 @@ def test_the_registry_lists_the_reference_first_and_each_family_together():
     "text, message",
     [
         ("", "name at least one column"),
-        ("torch,jax", "unknown column 'jax'"),
+        ("torch,mxnet", "unknown column 'mxnet'"),
         ("keras,keras", "names a column twice"),
     ],
 )

@@ -192,7 +192,8 @@ for x, y in test_batches:
     loss, yhat = val_step(x, y)
     batch_losses.append(float(loss))
     n_correct += int(tf.reduce_sum(tf.cast({predicted} == y, tf.int32)))
-print(f"test_loss {np.mean(batch_losses):.4f}  test_acc {n_correct / len(y_test):.2%}")"""
+test_loss, test_acc = np.mean(batch_losses), n_correct / len(y_test)
+print(f"test_loss {test_loss:.4f}  test_acc {test_acc:.2%}")"""
 
 
 def results(spec: Spec) -> list[str]:

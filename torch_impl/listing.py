@@ -293,7 +293,8 @@ with torch.no_grad():
         yhat = model(x_batch)
         batch_losses.append(loss_fn(yhat, y_batch).item())
         n_correct += ({predicted} == y_batch).sum().item()
-print(f"test_loss {{np.mean(batch_losses):.4f}}  test_acc {{n_correct / len(test_set):.2%}}")"""
+test_loss, test_acc = np.mean(batch_losses), n_correct / len(test_set)
+print(f"test_loss {{test_loss:.4f}}  test_acc {{test_acc:.2%}}")"""
 
 
 # -- helpers ----------------------------------------------------------------------------
