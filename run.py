@@ -67,9 +67,21 @@ def _interrupt_once() -> None:
         _ignore_interrupts()
         raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
 
+    def raise_again(unraisable: sys.UnraisableHookArgs) -> None:
+        """An interrupt raised where Python cannot pass it on, in a garbage collector's
+        callback (JAX registers one) or a finaliser, would be printed as a traceback and
+        lost, and the run go on deaf to Ctrl-C: it is raised again 10 ms later, where the
+        main thread is then."""
+        if not isinstance(unraisable.exc_value, (KeyboardInterrupt, Terminated)):
+            return unraisable_hook(unraisable)
+        signum = signal.SIGINT if isinstance(unraisable.exc_value, KeyboardInterrupt) else signal.SIGTERM
+        signal.signal(signal.SIGALRM, lambda _, frame: interrupt(signum, frame))
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+
     signal.signal(signal.SIGTERM, interrupt)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, interrupt)
+    unraisable_hook, sys.unraisablehook = sys.unraisablehook, raise_again
 
 
 def _ignore_interrupts() -> None:

@@ -22,6 +22,7 @@ import socket
 import struct
 import subprocess
 import sys
+import textwrap
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -711,3 +712,35 @@ def test_signals_end_in_one_line_whatever_follows_them(tmp_path, backend, signal
     assert done.returncode == status, done.stderr
     assert done.stderr.splitlines() == ["interrupted; nothing was written"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupt_that_lands_in_a_collectors_callback_is_raised_again_after_it(tmp_path):
+    """JAX registers a garbage collector's callback: a Ctrl-C handled while it runs was raised
+    inside it, printed as a traceback and lost, and the run went on with Ctrl-C ignored."""
+    script = tmp_path / "collect.py"
+    script.write_text(
+        textwrap.dedent(
+            """\
+            import gc, os, signal, time
+            import run
+
+            run._interrupt_once()
+
+            def callback(phase, info):
+                if phase == "start":
+                    os.kill(os.getpid(), signal.SIGINT)  # handled at the callback's next step
+                    sum(range(10))
+
+            gc.callbacks.append(callback)
+            try:
+                gc.collect()
+                gc.callbacks.remove(callback)
+                time.sleep(30)
+                print("not interrupted")
+            except KeyboardInterrupt:
+                print("interrupted after the collection")
+            """
+        )
+    )
+    done = run_python(str(script), cwd=tmp_path, timeout=60)
+    assert (done.stdout, done.stderr, done.returncode) == ("interrupted after the collection\n", "", 0)
