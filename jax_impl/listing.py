@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.calls import call, names
+from common.calls import names
 from common.present import listing_data
 from common.present.source import Code, class_name, definitions, join_sections, render, render_statement
 from common.present.source import header as listing_header
@@ -134,16 +134,7 @@ def loss_and_optimizer(spec: Spec) -> list[str]:
 def training(spec: Spec) -> list[str]:
     """The tutorial's steps, compiled with ``jax.jit`` over the split model and optimizer."""
     data = spec.data
-    batches = call(
-        "training_batches",
-        Code("x_train"),
-        Code("y_train"),
-        batch_size=data.batch_size,
-        sampler=data.sampler,
-        hflip=data.hflip,
-        seed=spec.train.seed,
-        epoch=Code("epoch - 1"),
-    )
+    batches = listing_data.training_batches(spec, epoch=Code("epoch - 1"))
     predicted = ACCURACY[spec.train.loss]
     loop = TRAINING.format(epochs=spec.train.epochs, batches=render("", batches, indent=4).strip(), predicted=predicted)
     split = "graphdef, state = nnx.split((model, optimizer))  # the jitted steps carry the state"

@@ -229,12 +229,8 @@ class StepByStep(StepByStepBase):
 
     # -- figures -------------------------------------------------------------------------
 
-    def _layer(self, name: str):
-        """A layer of the spec's, by name: not the transpose that build inserts."""
-        layers = {layer.name: layer for layer in self.model.layers if layer.name != "nchw_to_nhwc"}
-        if name not in layers:
-            raise TwinspecError(f"the model has no layer '{name}' (layers: {', '.join(layers)})")
-        return layers[name]
+    def _spec_layers(self) -> dict:
+        return {layer.name: layer for layer in self.model.layers if layer.name != "nchw_to_nhwc"}
 
     def _kernels(self, layer: str) -> np.ndarray:
         """A conv layer's kernels, turned from Flax's ``(kh, kw, in, out)`` to ``(out, in, kh, kw)``."""

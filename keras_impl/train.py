@@ -176,14 +176,10 @@ class StepByStep(tf_train.TensorFlowStepByStep):
 
     # -- figures -------------------------------------------------------------------------
 
-    def _layer(self, name: str) -> keras.layers.Layer:
-        """A layer of the spec's, by name: not the permute or the padding that build inserts."""
+    def _spec_layers(self) -> dict[str, keras.layers.Layer]:
         pairs = zip(self.model.layers, self.model.layers[1:])
         inserted = {"nchw_to_nhwc"} | {pad.name for pad, conv in pairs if pad.name == f"{conv.name}_pad"}
-        layers = {layer.name: layer for layer in self.model.layers if layer.name not in inserted}
-        if name not in layers:
-            raise TwinspecError(f"the model has no layer '{name}' (layers: {', '.join(layers)})")
-        return layers[name]
+        return {layer.name: layer for layer in self.model.layers if layer.name not in inserted}
 
     def _computes_channels_last(self) -> bool:
         """The data format of the model's feature maps (after a ``nchw_to_nhwc`` permute, if any)."""

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.calls import call, names
+from common.calls import names
 from common.present import listing_data
-from common.present.source import Code, class_name, definitions, join_sections, literal, render, render_statement
+from common.present.source import class_name, definitions, join_sections, literal, render, render_statement
 from common.present.source import header as listing_header
 from spec.schema import Spec
 from tf_impl.calls import LOSSES, Options, model_layers, optimizer_call
@@ -86,15 +86,7 @@ def pipeline(spec: Spec) -> list[str]:
     """Scaled, normalised, channels-last float32 arrays; the training batches drawn by the
     column's own ``training_batches``, the others in order."""
     data = spec.data
-    batches = call(
-        "training_batches",
-        Code("x_train"),
-        Code("y_train"),
-        batch_size=data.batch_size,
-        sampler=data.sampler,
-        hflip=data.hflip,
-        seed=spec.train.seed,
-    )
+    batches = listing_data.training_batches(spec)
     loaders = [
         f"# Batches: for training drawn anew every epoch ({SAMPLING[data.sampler]}), the rest in order",
         render("train_batches, generator = ", batches),

@@ -229,11 +229,8 @@ class StepByStep(StepByStepBase):
 
     # -- figures -------------------------------------------------------------------------
 
-    def _layer(self, name: str) -> nn.Module:
-        children = {child: module for child, module in self.model.named_children() if child != "nhwc_to_nchw"}
-        if name not in children:
-            raise TwinspecError(f"the model has no layer '{name}' (layers: {', '.join(children)})")
-        return children[name]
+    def _spec_layers(self) -> dict[str, nn.Module]:
+        return {child: module for child, module in self.model.named_children() if child != "nhwc_to_nchw"}
 
     def _output_module(self, name: str) -> nn.Module:
         """The module whose output is layer ``name``'s: its fused activation's, if it has one

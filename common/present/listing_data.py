@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.calls import Name, call
+from common.calls import Call, Name, call
 from common.data.classes import class_names
-from common.present.source import definitions, literal, render
+from common.present.source import Code, definitions, literal, render
 from spec.schema import Spec
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -201,6 +201,22 @@ def channels_last(spec: Spec, binary_targets: str, class_targets: str) -> list[s
         targets, comment = class_targets, "class indices"
     lines += [f"y_{name} = {targets.format(name)}" + (f"  # {comment}" if name == "train" else "") for name in splits_]
     return ["\n".join(scaled), *normalization(spec, "x_train"), "\n".join(lines)]
+
+
+def training_batches(spec: Spec, **more: object) -> Call:
+    """The call of a printed ``training_batches`` (tf's, or the numpy one JAX's listing
+    prints) on the training arrays: the spec's batch size, sampler, flips and training seed."""
+    data = spec.data
+    return call(
+        "training_batches",
+        Code("x_train"),
+        Code("y_train"),
+        batch_size=data.batch_size,
+        sampler=data.sampler,
+        hflip=data.hflip,
+        seed=spec.train.seed,
+        **more,
+    )
 
 
 def standard_imports(spec: Spec, *others: str) -> list[str]:

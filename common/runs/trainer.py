@@ -302,9 +302,17 @@ class StepByStepBase(ABC):
     def remove_hooks(self) -> None:
         self.handles = {}
 
-    @abstractmethod
     def _layer(self, name: str) -> Any:
         """A layer of the spec's, by name; refused with the names there are."""
+        layers = self._spec_layers()
+        if name not in layers:
+            raise TwinspecError(f"the model has no layer '{name}' (layers: {', '.join(layers)})")
+        return layers[name]
+
+    @abstractmethod
+    def _spec_layers(self) -> dict[str, Any]:
+        """The model's layers by their names in the spec, without those its build inserts
+        (a transpose to the framework's layout, Keras' explicit padding)."""
 
     def visualize_outputs(
         self,
