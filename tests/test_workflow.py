@@ -503,13 +503,13 @@ def test_the_parameter_tables_list_each_tensor_as_the_frameworks_hold_it():
     assert "# conv2   weight  (64, 32, 3, 3)   18,432" in shown and shown.endswith("# total: 121,475 parameters\n")
 
 
-def test_the_listings_normalise_as_the_columns_do(monkeypatch):
+def test_the_listings_normalise_as_the_columns_do(tmp_path, monkeypatch):
     """normalize: auto in the listings: the training split's mean and std, as the runs' own."""
     from test_show import run_listing
 
     from keras_impl import listing as keras_listing
 
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(tmp_path)  # a listing writes where it runs
     spec = load_spec(ROOT / "tests" / "specs" / "auto_test_split.yaml")
     data = run_inputs(spec, "nchw").data
     torch_ns = run_listing(torch_listing.listing(spec), epochs=0)
@@ -645,7 +645,7 @@ def test_the_tf_listing_runs_the_tf_columns_workflow(tmp_path, monkeypatch):
 
     tf_train_spec = partial(runner.train_spec, "tf")
 
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(tmp_path)  # a listing writes its model and figure where it runs
     spec = _spec(tmp_path, PROBS_SPEC.replace("  batch_size: 16", "  batch_size: 16\n  sampler: sequential"))
     assert spec.data.sampler == "sequential" and not spec.data.hflip
     namespace = run_listing(tf_listing.listing(spec), epochs=1)
