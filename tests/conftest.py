@@ -1,6 +1,9 @@
-"""Shared fixtures. The test session uses both families in one process, so it is made safe
-for both before anything imports TensorFlow (``columns.share_process`` in ``pytest_configure``,
-before collection; DESIGN.md, "Hazards")."""
+"""Shared fixtures. The test session uses every family that can share one process (torch,
+TensorFlow with Keras on it, JAX: ``columns.sharing``) in one process, so it is made safe for
+them before anything imports TensorFlow (``columns.share_process`` in ``pytest_configure``,
+before collection; DESIGN.md, "Hazards"). Keras on JAX and on torch never share a process
+with Keras on TensorFlow: their columns compute in worker processes (``common.runs.workers``,
+``SESSION`` below)."""
 
 from __future__ import annotations
 
@@ -44,7 +47,13 @@ def pytest_configure(config: pytest.Config) -> None:
     collects and runs no test, so it skips the guard: it imports torch and its compiler
     (4 s on a 2-core EPYC, before the workers start) and takes 1.4 s to shut them down."""
     if not config.pluginmanager.has_plugin("dsession"):
-        columns.share_process(columns.names())
+        columns.share_process(SESSION)
+
+
+# The columns this session's process computes in itself; the others (Keras on JAX and on
+# torch) in workers, each of its family.
+SESSION = columns.sharing(columns.names())
+ELSEWHERE = [name for name in columns.names() if name not in SESSION]
 
 
 ROOT = Path(__file__).resolve().parent.parent
