@@ -135,7 +135,7 @@ def _numpy_pipeline(spec: Spec) -> list[str]:
     arrays = listing_data.channels_last(spec, '{}_labels.reshape(-1, 1).astype("float32")', '{}_labels.astype("int32")')
     epochs = [
         "def training_epochs(n_epochs):",
-        f'    """The training batches ({SAMPLING[data.sampler]}), epoch after epoch, each drawn as it starts."""',
+        f'    """Training batches ({SAMPLING[data.sampler]}), epoch after epoch, each drawn as it starts."""',
         "    for epoch in range(n_epochs):",
         render("yield from ", batches, indent=8),
     ]

@@ -38,6 +38,7 @@ def test_every_columns_notebook_and_the_lecture_run_in_a_clean_folder(tmp_path):
     assert f"wrote {', '.join(NAMES)} in {out}, with their outputs" in done.stdout
     written = sorted(path.name for path in out.iterdir())
     saved = {"torch": ".pt", "lightning": ".ckpt", "keras": ".keras", "tf": ".ckpt.index", "jax": ".msgpack"}
+    saved |= {"keras-jax": ".keras", "keras-torch": ".keras"}  # each in a kernel of its own
     assert {*NAMES, *(f"relu_{name}{suffix}" for name, suffix in saved.items())} <= set(written)
     assert not [name for name in written if name.startswith(".")]  # no staging folder left
     for name in NAMES:
@@ -46,23 +47,23 @@ def test_every_columns_notebook_and_the_lecture_run_in_a_clean_folder(tmp_path):
         text = "\n".join(outputs(cell) for cell in made["cells"])
         assert "Traceback" not in text and "Error" not in text
         assert images(made) >= 1, name  # the loss figure shows in the notebook
-        if not name.endswith(("keras.ipynb", "lecture.ipynb")):  # Keras prints its own lines
+        if not name.endswith(("keras.ipynb", "keras-jax.ipynb", "keras-torch.ipynb", "lecture.ipynb")):  # Keras' lines
             assert re.search(r"epoch 2/2  loss \d", text), name
         assert "validation image 0: " in text
     lecture = json.loads((out / "relu_lecture.ipynb").read_text())
     table = outputs(lecture["cells"][-1])
     assert re.search(r"^lightning .* 0\.00e\+00$", table, flags=re.MULTILINE)  # the book's run, twice
-    assert [line.split()[0] for line in table.splitlines()[1:]] == columns.names()
+    assert [line.split()[0] for line in table.splitlines()[1:]] == columns.defaults()
 
 
 def test_the_lecture_notebook_runs_every_column_in_one_kernel(tmp_path):
     spec = load_spec(ROOT / "tests" / "specs" / "auto_test_split.yaml").with_overrides(epochs=1)
     made = notebook.execute(notebook.lecture_notebook(spec), tmp_path, timeout=600, said=lambda _: None)
     table = outputs(made.cells[-1])
-    assert [line.split()[0] for line in table.splitlines()[1:]] == columns.names()
+    assert [line.split()[0] for line in table.splitlines()[1:]] == columns.defaults()
     text = "\n".join(outputs(cell) for cell in made.cells)
     assert text.count("test_loss") >= 3  # torch, keras and tf print theirs; Lightning's table too
-    assert images(made) == len(columns.names()) + 1
+    assert images(made) == len(columns.defaults()) + 1
 
 
 def test_a_notebook_is_a_listing_cut_at_its_sections():

@@ -14,12 +14,15 @@ import sys
 import termios
 from pathlib import Path
 
+import elsewhere
 import pytest
+from conftest import ELSEWHERE
 
 from common import columns
 from common.data.datasets import load_dataset
 from common.data.prep import split_dataset
 from common.present.progress import Progress
+from common.runs import workers
 from common.runs.runner import train_spec
 from spec import load_spec
 
@@ -31,9 +34,13 @@ RELU = load_spec(ROOT / "spec" / "models" / "relu.yaml").with_overrides(epochs=2
 def test_every_step_is_reported_and_the_run_is_the_same(column):
     layout = columns.layout_for(RELU, column)
     heard: list[tuple[int, int, int | None]] = []
-    reported = train_spec(column, RELU, layout, on_step=lambda *step: heard.append(step))
-    quiet = train_spec(column, RELU, layout)
-    assert reported.train_loss == quiet.train_loss and reported.val_loss == quiet.val_loss
+    if column in ELSEWHERE:  # Keras on JAX or torch: in its own process (tests/elsewhere.py)
+        with workers.per_family([column]):
+            heard, _, _ = workers.in_column(column, elsewhere.steps_heard, column, "relu", 2)
+    else:
+        reported = train_spec(column, RELU, layout, on_step=lambda *step: heard.append(step))
+        quiet = train_spec(column, RELU, layout)
+        assert reported.train_loss == quiet.train_loss and reported.val_loss == quiet.val_loss
     training = split_dataset(load_dataset(RELU.data.dataset), RELU.data).y_train
     steps = math.ceil(len(training) / RELU.data.batch_size)
     for epoch in (1, 2):
