@@ -1,14 +1,16 @@
 # Two commands set everything up: `make run` and `make test` (see README).
+# Another Python gets its own environment, beside the default one (.gitignore has .venv-*):
+#   make test PYTHON=python3.13 VENV=.venv-3.13
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .PHONY: run test parity bench browser clean
 
 # pip compiles the packages' sources one file at a time; compileall does it on every core.
-# As under pip, a file this Python cannot compile (a torch test of 3.12 syntax) stays source
-# that is never imported, so compileall's status is not the install's.
+# As under pip, a file this Python cannot compile (on 3.11, a torch test of 3.12 syntax)
+# stays source that is never imported, so compileall's status is not the install's.
 $(STAMP): requirements.txt requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -r requirements.lock
@@ -21,20 +23,26 @@ run: $(STAMP)
 
 ## test: the whole test suite, a file per worker, one worker per core up to four, each
 ## worker's frameworks on its share of the cores (pytest-xdist, tests/conftest.py; the
-## report test renders the page in Debian's chromium, installed while pip installs the rest)
+## report test renders the page in Debian's chromium, installed while pip installs the rest);
+## it stops if $(VENV) was made by another Python than $(PYTHON) (give each its own VENV)
 test:
 	@$(MAKE) --no-print-directory -j 2 $(STAMP) browser
+	@want=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	  have=$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	  [ "$$want" = "$$have" ] || { echo "$(VENV) runs Python $$have, $(PYTHON) is $$want: pass VENV=.venv-$$want too"; exit 1; }
 	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 
-## parity: forward, lockstep and native parity for every spec (see README, "Parity")
+## parity: forward, lockstep and native parity for every spec (see docs/parity.md)
 parity: $(STAMP)
 	mkdir -p runs
 	$(PY) run.py parity --all --check all --json runs/parity.json
 
 ## bench: every benchmark, one table: trainers against plain loops, columns against each
-## other, share of peak, start-up, keras lockstep against native (see README, "Speed")
+## other, share of peak, deployed against eager, start-up, keras lockstep against native,
+## Lightning's Trainer per step; printed, and written to docs/benchmarks.md, stamped with the
+## date, the CPU, the cores and the versions (docs/speed.md says what each figure means)
 bench: $(STAMP)
-	$(PY) bench/all.py; missed=$$?; $(PY) bench/lightning_overhead.py && exit $$missed
+	$(PY) bench/all.py --out docs/benchmarks.md
 
 browser:
 	@command -v chromium >/dev/null || { \

@@ -4,7 +4,7 @@ Lightning, Keras, TensorFlow, JAX; Keras on JAX and on PyTorch), compare them, s
 source, check their parity against torch, write a lecture report, classify images with a
 trained run, or list the specs; write a spec's listings as Jupyter notebooks.
 
-A command imports only what it uses (README, "Start-up"): ``list`` and ``show`` load no
+A command imports only what it uses (docs/speed.md, "Start-up rules"): ``list`` and ``show`` load no
 framework and no matplotlib, a torch run never loads TensorFlow and a keras run never loads
 torch. Commands that need several families run each in a worker process of its own
 (``common.runs.workers``); a process that loads several (``parity --check deploy``) loads
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--threads",
             type=_positive,
             help="CPU threads per framework (default: the framework's own, one per core); "
-            'round-off differs between thread counts (README, "Speed")',
+            "round-off differs between thread counts (docs/speed.md)",
         )
 
     def training_options(sub: argparse.ArgumentParser, out_help: str) -> None:

@@ -27,7 +27,7 @@ LEVEL_WITH_KERAS = ("mnist_cnn", "lenet")  # where torch must be at least as fas
 
 def measure(workers: dict[str, Worker], model: str, rounds: int) -> list[Row]:
     """Every column in its own layout, and the reference in nhwc too: like with like for the
-    columns that compute channels-last (README, "Speed")."""
+    columns that compute channels-last (docs/speed.md)."""
     reference = columns.REFERENCE
     sides = dict(workers)
     if reference in workers and workers[reference].ready["layout"] != "nhwc":

@@ -17,6 +17,7 @@ from table import Row, render
 from common import columns
 
 WORKER = Path(__file__).resolve().parent / "worker.py"
+ROUNDS = 5  # alternating timings per side, unless --rounds says otherwise
 
 
 class Worker:
@@ -64,13 +65,19 @@ class Worker:
         self.close()
 
 
-def cli(doc: str) -> argparse.Namespace:
-    """The options every benchmark takes."""
+def cli(
+    doc: str, more: Callable[[argparse.ArgumentParser], None] | None = None, argv: list[str] | None = None
+) -> argparse.Namespace:
+    """The options every benchmark takes (``more``: a script's own)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated spec names (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating timings per side (default: %(default)s)")
+    parser.add_argument(
+        "--rounds", type=int, default=ROUNDS, help="alternating timings per side (default: %(default)s)"
+    )
     parser.add_argument("--columns", help="comma-separated columns (default: every registered one)")
-    return parser.parse_args()
+    if more is not None:
+        more(parser)
+    return parser.parse_args(argv)
 
 
 def selected_columns(args: argparse.Namespace) -> list[str]:

@@ -321,6 +321,34 @@ def tensorflow_kernels() -> dict[str, Callable[[], float]]:
     return {"matmul": timed(lambda: a @ b), "conv": timed(lambda: tf.nn.conv2d(x, weight, 1, "VALID"))}
 
 
+def jax_kernels() -> dict[str, Callable[[], float]]:
+    """The same kernels in JAX, each compiled once by ``jax.jit`` (as every JAX program runs
+    its work), channels-last (Flax's convolution's layout)."""
+    import jax
+    import jax.numpy as jnp
+
+    keys = jax.random.split(jax.random.key(0), 4)
+    a, b = jax.random.uniform(keys[0], (MATMUL_N, MATMUL_N)), jax.random.uniform(keys[1], (MATMUL_N, MATMUL_N))
+    batch, cin, h, w, cout, k = CONV
+    x, weight = jax.random.uniform(keys[2], (batch, h, w, cin)), jax.random.uniform(keys[3], (k, k, cin, cout))
+    matmul = jax.jit(jnp.matmul)
+    conv = jax.jit(
+        lambda x, weight: jax.lax.conv_general_dilated(
+            x, weight, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+    )
+
+    def timed(call: Callable[[], jax.Array]) -> Callable[[], float]:
+        def run() -> float:
+            start = time.perf_counter()
+            call().block_until_ready()  # dispatch is asynchronous: wait for the result
+            return time.perf_counter() - start
+
+        return run
+
+    return {"matmul": timed(lambda: matmul(a, b)), "conv": timed(lambda: conv(x, weight))}
+
+
 # A column missing here is a MISSED row. Lightning's cost over torch's plain loop is in the
 # columns' section and in bench/lightning_overhead.py.
 LOOPS: dict[str, Callable[[Spec, Split, str], Epochs]] = {
@@ -338,4 +366,5 @@ STEPS: dict[str, Callable[[Spec, Split, str], Steps]] = {
 KERNELS: dict[str, Callable[[], dict[str, Callable[[], float]]]] = {
     "torch": torch_kernels,
     "tensorflow": tensorflow_kernels,
+    "jax": jax_kernels,
 }

@@ -15,9 +15,9 @@ its quiet one (the cliff: twinspec's default must stay under 3 times).
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,17 +48,14 @@ QUIET, BUSY = "quiet", "one core busy"
 CLIFF = 3.0  # the most a held core may slow twinspec's default down
 
 
-def _spin() -> None:
-    while True:
-        pass
-
-
 class BusyCore:
-    """A process that keeps one core busy while held, and sleeps (stopped) otherwise."""
+    """A process that keeps one core busy while held, and sleeps (stopped) otherwise.
+
+    A fresh interpreter, not a fork: the bench and the tests have torch's and TensorFlow's
+    threads running, and a fork of a threaded process may deadlock (Python 3.12 warns)."""
 
     def __init__(self) -> None:
-        self.process = multiprocessing.Process(target=_spin, daemon=True)
-        self.process.start()
+        self.process = subprocess.Popen([sys.executable, "-c", "while True: pass"])
         os.kill(self.process.pid, signal.SIGSTOP)
 
     @contextlib.contextmanager
@@ -71,7 +68,7 @@ class BusyCore:
 
     def close(self) -> None:
         self.process.kill()
-        self.process.join()
+        self.process.wait()
 
 
 def _ratios(name: str, model: str, rounds: int, busy: BusyCore) -> list[Row]:

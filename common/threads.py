@@ -4,7 +4,7 @@ processes hold cores when the run starts.
 Torch's OpenMP threads meet at a barrier after every parallel region, so a thread that the
 kernel has descheduled for another process holds up all the others: with one of 2 cores
 busy, torch's epoch took 2.7 (lenet) to 4.2 (mnist_cnn) times its quiet time, and one
-thread ran it 3.3 and 2.1 times as fast as two (README, "Threads and contention").
+thread ran it 3.3 and 2.1 times as fast as two (docs/speed.md, "Threads and contention").
 TensorFlow's pool shows no such cliff, so its counts are left as they are. A different
 count changes torch's last bits, so the caller says so whenever this picks one.
 

@@ -20,12 +20,11 @@ count.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from common.calls import call, names
 from common.present import listing_data
-from common.present.source import Code, definitions, join_sections, render, render_statement
+from common.present.source import Code, class_name, definitions, join_sections, render, render_statement
 from common.present.source import header as listing_header
 from jax_impl.calls import LOSSES, Options, model_layers, optimizer_call
 from spec.schema import Spec
@@ -118,7 +117,7 @@ def model(spec: Spec) -> list[str]:
     forward = ["    def __call__(self, x):"]
     forward += [render_statement(statement, 8) for layer in layers for statement in layer.ops]
     forward.append("        return x")
-    name = _class_name(spec.name)
+    name = class_name(spec.name)
     lines = [f"class {name}(nnx.Module):", f'    """{spec.name}, in Flax NNX modules."""', ""]
     used = names([statement for layer in layers for statement in (*layer.modules, *layer.ops)])
     made = f"model = {name}(nnx.Rngs({spec.model.seed}))  # the seed draws every initial weight, then dropout's masks"
@@ -202,27 +201,21 @@ for x, y in test_batches:
     loss, yhat = eval_step(state, x, y)
     batch_losses.append(float(loss))
     n_correct += int(({predicted} == y).sum())
-print(f"test_loss {{np.mean(batch_losses):.4f}}  test_acc {{n_correct / len(y_test):.2%}}")"""
+test_loss, test_acc = np.mean(batch_losses), n_correct / len(y_test)
+print(f"test_loss {{test_loss:.4f}}  test_acc {{test_acc:.2%}}")"""
 
 
 def results(spec: Spec) -> list[str]:
     """The weights saved, the losses plotted, and one validation image classified."""
     predicted = ACCURACY[spec.train.loss].replace("yhat", "model(x_val[:1])")
     path = listing_data.saved_as(spec, "jax", ".msgpack")
-    lines = [
-        "# Results: the weights saved, the losses plotted, one validation image classified",
+    saving = [
         "# serialization.msgpack_restore reads them back; nnx.replace_by_pure_dict puts them in a model",
         "weights = nnx.state(model, nnx.Any(nnx.Param, nnx.BatchStat)).to_pure_dict()  # not dropout's key",
         f'with open("{path}", "wb") as file:',
         "    file.write(serialization.msgpack_serialize(weights))",
-        "",
-        listing_data.loss_figure(spec, "jax"),
-        "",
-        "model.eval()",
-        f"predicted = int(np.ravel({predicted})[0])",
-        'print(f"validation image 0: {classes[val_labels[0]]}, classified as {classes[predicted]}")',
     ]
-    return ["\n".join(lines)]
+    return listing_data.results(spec, "jax", saving, ["model.eval()", f"predicted = int(np.ravel({predicted})[0])"])
 
 
 ACCURACY = {  # the predicted classes, from yhat, to compare with y
@@ -232,12 +225,3 @@ ACCURACY = {  # the predicted classes, from yhat, to compare with y
     "cross_entropy_probs": "yhat.argmax(axis=1)",
     "nll": "yhat.argmax(axis=1)",
 }
-
-ACRONYMS = {"cnn", "fc", "mnist", "nll", "bce"}
-
-
-def _class_name(name: str) -> str:
-    """The model's class: ``simple_cnn`` is ``SimpleCNN``."""
-    parts = re.findall(r"[A-Za-z]+|[0-9]+", name)
-    joined = "".join(part.upper() if part.lower() in ACRONYMS else part.capitalize() for part in parts)
-    return joined if joined[:1].isalpha() else f"Model{joined}"

@@ -12,7 +12,7 @@ epoch's end (``nnx.update``). Read it beside ``tf_impl/train.py``, the same loop
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -239,19 +239,12 @@ class StepByStep(StepByStepBase):
     def _kernels(self, layer: str) -> np.ndarray:
         """A conv layer's kernels, turned from Flax's ``(kh, kw, in, out)`` to ``(out, in, kh, kw)``."""
         self._layer(layer)
-        convs = [found.name for found in self.model.layers if isinstance(getattr(self.model, found.name, None), nnx.Conv)]
+        convs = [
+            found.name for found in self.model.layers if isinstance(getattr(self.model, found.name, None), nnx.Conv)
+        ]
         if layer not in convs:
             raise TwinspecError(f"layer '{layer}' is not a conv2d layer (conv2d layers: {', '.join(convs) or 'none'})")
         return np.asarray(getattr(self.model, layer).kernel[...]).transpose(3, 2, 0, 1)
-
-    def attach_hooks(self, layers: Sequence[str]) -> None:
-        """Record the outputs of ``layers`` (``(N, C, H, W)`` or ``(N, F)``) at each prediction."""
-        hooked = {name: self._layer(name) for name in layers}
-        self.remove_hooks()
-        self.handles = hooked
-
-    def remove_hooks(self) -> None:
-        self.handles = {}
 
     # -- learning-rate range test --------------------------------------------------------
 
@@ -280,4 +273,3 @@ def _like(value: np.ndarray, leaf: jax.Array) -> jax.Array:
 def _canonical(maps: np.ndarray, channels_last: bool) -> np.ndarray:
     """Feature maps as ``(N, C, H, W)``, as torch has them."""
     return maps.transpose(0, 3, 1, 2) if maps.ndim == 4 and channels_last else maps
-

@@ -208,7 +208,8 @@ def _backend_training(spec: Spec, backend: str) -> list[str]:
     test = [
         "# Test: once, after training",
         render("scores = ", evaluate),
-        "print(f\"test_loss {scores['batch_mean_loss']:.4f}  test_acc {scores['accuracy']:.2%}\")",
+        'test_loss, test_acc = scores["batch_mean_loss"], scores["accuracy"]',
+        'print(f"test_loss {test_loss:.4f}  test_acc {test_acc:.2%}")',
     ]
     return ["\n".join(lines), "\n".join(test)]
 
@@ -222,18 +223,12 @@ def _column_results(spec: Spec, column: str) -> list[str]:
     """The results section, its files named after ``column``."""
     yhat = "model.predict(x_val[:1], verbose=0)"
     predicted = {"bce": f"{yhat}[0, 0] > 0.5", "bce_logits": f"{yhat}[0, 0] > 0"}.get(spec.train.loss)
-    lines = [
-        "# Results: the model saved, the losses plotted, one validation image classified",
+    saving = [
         "# keras.saving.load_model(path) reads it back (custom_objects: the classes above)",
         f'model.save("{listing_data.saved_as(spec, column, ".keras")}")',
         'losses, val_losses = history.history["batch_mean_loss"], history.history["val_batch_mean_loss"]',
-        "",
-        listing_data.loss_figure(spec, column),
-        "",
-        f"predicted = int({predicted or f'np.argmax({yhat})'})",
-        'print(f"validation image 0: {classes[val_labels[0]]}, classified as {classes[predicted]}")',
     ]
-    return ["\n".join(lines)]
+    return listing_data.results(spec, column, saving, [f"predicted = int({predicted or f'np.argmax({yhat})'})"])
 
 
 # -- helpers ----------------------------------------------------------------------------

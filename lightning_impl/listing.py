@@ -25,7 +25,7 @@ from common.present.source import definitions, join_sections, render
 from common.present.source import header as listing_header
 from spec.schema import Spec
 from torch_impl.calls import LOSSES, module_calls, optimizer_call, reinit
-from torch_impl.listing import ACCURACY, RESULTS, SEMANTICS, data, pipeline  # noqa: F401  (torch's, re-exported)
+from torch_impl.listing import ACCURACY, CLASSIFYING, SEMANTICS, data, pipeline  # noqa: F401  (torch's, re-exported)
 from torch_impl.listing import imports as torch_imports
 
 FRAMEWORK = "PyTorch Lightning, in the style of the course's slides"
@@ -84,16 +84,13 @@ def training(spec: Spec) -> list[str]:
 def results(spec: Spec) -> list[str]:
     """torch's, with Lightning's checkpoint: the model saved, the losses plotted, one
     validation image classified."""
-    saving = SAVING.format(path=listing_data.saved_as(spec, "lightning", ".ckpt"))
-    figure = listing_data.loss_figure(spec, "lightning")
+    saving = [
+        "# LitModel.load_from_checkpoint(path) reads it back",
+        f'trainer.save_checkpoint("{listing_data.saved_as(spec, "lightning", ".ckpt")}")',
+        "losses, val_losses = model.losses, model.val_losses",
+    ]
     predicted = ACCURACY[spec.train.loss].replace("yhat", "model(x)")
-    return [RESULTS.format(saving=saving, figure=figure, predicted=predicted)]
-
-
-SAVING = """\
-# LitModel.load_from_checkpoint(path) reads it back
-trainer.save_checkpoint("{path}")
-losses, val_losses = model.losses, model.val_losses"""
+    return listing_data.results(spec, "lightning", saving, [CLASSIFYING.format(predicted=predicted)])
 
 
 LIT_MODEL = '''\

@@ -1,7 +1,12 @@
-"""The benchmarks' own arithmetic and bookkeeping: alternation, ratios, FLOPs, and that no
-registered column is left out (bench/, "Speed" in the README)."""
+"""The benchmarks' own arithmetic and bookkeeping: alternation, ratios, FLOPs, that no
+registered column is left out (bench/, docs/speed.md), and that ``make bench``'s results
+file, docs/benchmarks.md, is written whole and stamped with where and with what."""
 
 import argparse
+import datetime
+import importlib.metadata
+import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -10,9 +15,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
+import results  # noqa: E402
 from deploy_vs_eager import WORKER as DEPLOY_WORKER  # noqa: E402
 from driver import Worker, measure_models, selected_columns  # noqa: E402
 from specs import forward_flops  # noqa: E402
+from table import Row  # noqa: E402
 from startup import commands  # noqa: E402
 from threads import BusyCore  # noqa: E402
 from timing import alternate, ratio  # noqa: E402
@@ -93,3 +100,68 @@ def test_a_deploy_worker_times_the_eager_forward_and_every_format():
         sides = {f"{side} {n}" for side in ("eager", "onnx", "litert", "saved_model") for n in (1, 32)}
         assert set(worker.sides) == sides
         assert all(worker.time(side) > 0 for side in worker.sides)
+
+
+def test_the_cpu_model_is_read_from_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: Test\nmodel name\t: Test CPU 9000 @ 3.0GHz\nflags\t: fpu\n")
+    assert results.cpu_model(cpuinfo) == "Test CPU 9000 @ 3.0GHz"
+    assert results.cpu_model(tmp_path / "missing") == (platform.processor() or platform.machine() or "unknown")
+
+
+def test_make_benchs_results_file_is_written_whole_and_stamped(tmp_path):
+    rows = [
+        Row("trainer / plain loop", "torch cnn1", "1.04x (1.00-1.07, 5 rounds)", "<= 1.1", True),
+        Row("trainer / plain loop", "jax cnn1", "no plain loop for this column in bench/loops.py", "<= 1.1", False),
+        Row("start-up", "python -c 'import torch'", "1.76 s"),
+        Row("start-up", "a | in a cell", "x"),
+    ]
+    now = datetime.datetime(2026, 12, 7, 9, 30, tzinfo=datetime.timezone.utc)
+    where = results.stamp("python bench/all.py --models cnn1 --rounds 1", "took 3 min", "1.5, 1.2, 0.9", now)
+    path = tmp_path / "docs" / "benchmarks.md"
+    path.parent.mkdir()
+    path.write_text("an older table\n")
+    results.write(
+        path, rows, where, {"Lightning's Trainer against the book's loop, per step": "spec  steps\nrelu  19\n"}
+    )
+
+    text = path.read_text()
+    assert text.startswith(results.GENERATED)
+    assert "an older table" not in text
+    assert [entry.name for entry in path.parent.iterdir()] == ["benchmarks.md"]  # no temporary file left
+    assert "- **Date:** 2026-12-07 09:30 UTC" in text
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert f"- **CPU:** {results.cpu_model()}, {cores} core" in text
+    assert "load average 1.5, 1.2, 0.9" in text
+    assert f"- **Python:** {platform.python_version()}" in text
+    for name in ("torch", "lightning", "tensorflow", "keras", "jax", "flax", "numpy"):
+        assert f"{name} {where.libraries[name]}" in text
+        assert where.libraries[name] != "not installed"  # every one is pinned in requirements.txt
+    assert where.libraries["torch"] == importlib.metadata.version("torch")
+    assert "- **Command:** `python bench/all.py --models cnn1 --rounds 1`, took 3 min" in text
+    assert "- **Targets:** 1 met, 1 missed" in text
+    assert "## trainer / plain loop\n\n| what | figure | target | verdict |\n|---|---|---|---|\n" in text
+    assert "| torch cnn1 | 1.04x (1.00-1.07, 5 rounds) | <= 1.1 | met |" in text
+    assert "| jax cnn1 | no plain loop for this column in bench/loops.py | <= 1.1 | **MISSED** |" in text
+    assert "| a \\| in a cell | x |   |   |" in text
+    assert "## Lightning's Trainer against the book's loop, per step\n\n```\nspec  steps\nrelu  19\n```" in text
+
+
+def test_bench_all_writes_the_results_file_where_asked(tmp_path, monkeypatch):
+    # the runner's own plumbing, with every benchmark replaced by a fake row
+    import all as bench_all
+
+    fake = Row("trainer / plain loop", "torch cnn1", "1.00x (1.00-1.00, 1 rounds)", "<= 1.1", True)
+    monkeypatch.setattr(bench_all, "measure_models", lambda args, sections: [fake])
+    monkeypatch.setattr(bench_all.deploy_vs_eager, "measure", lambda args: [])
+    monkeypatch.setattr(bench_all.startup, "measure", lambda rounds: [])
+    monkeypatch.setattr(bench_all, "lockstep_rows", lambda rounds: [])
+    monkeypatch.setattr(bench_all, "overhead_table", lambda args: ("per step\n", []))
+    out = tmp_path / "benchmarks.md"
+    assert bench_all.main(["--models", "cnn1", "--rounds", "1", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "`python bench/all.py --models cnn1 --rounds 1`" in text
+    assert "| torch cnn1 | 1.00x (1.00-1.00, 1 rounds) | <= 1.1 | met |" in text
+    assert "per step" in text
+    assert "**A partial run: `make bench` measures --models cnn1,lenet,mnist_cnn with --rounds 5" in text
+    assert bench_all.main(["--models", "cnn1", "--rounds", "1", "--out", "-"]) == 0  # prints only

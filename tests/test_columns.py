@@ -26,7 +26,7 @@ def test_the_registry_lists_the_reference_first_and_each_family_together():
     "text, message",
     [
         ("", "name at least one column"),
-        ("torch,flax", "unknown column 'flax'"),
+        ("torch,mxnet", "unknown column 'mxnet'"),
         ("keras,keras", "names a column twice"),
     ],
 )
@@ -37,33 +37,6 @@ def test_backends_option_refuses_what_is_not_registered(text, message):
 
 def test_backends_come_back_in_load_order():
     assert columns.parse_columns("keras,torch") == ["torch", "keras"]
-
-
-def test_compare_runs_the_lectures_columns_and_jax_and_all_adds_keras_other_backends():
-    assert columns.defaults() == ["torch", "lightning", "keras", "tf", "jax"]
-    assert columns.parse_columns("all") == columns.names() == [*columns.defaults(), "keras-jax", "keras-torch"]
-    assert run.build_parser().parse_args(["compare"]).columns == "torch,lightning,keras,tf,jax"
-    assert {columns.column(name).runs_code_of for name in ("keras-jax", "keras-torch")} == {"keras"}
-
-
-def test_keras_backends_never_share_a_process():
-    """Keras reads KERAS_BACKEND once: its three families clash, two by two; each of the
-    other backends' families has its framework's root (JAX's, torch's)."""
-    keras_families = ["tensorflow", "keras-jax", "keras-torch"]
-    for one in keras_families:
-        for other in keras_families:
-            assert (columns.clash(one, other) is None) == (one == other)
-        assert columns.clash(one, "torch") is None and columns.clash(one, "jax") is None
-    assert columns.FAMILIES["keras-jax"].package == "jax_impl"
-    assert columns.FAMILIES["keras-torch"].package == "torch_impl"
-    # this session runs Keras on TensorFlow: the other backends compute in workers
-    assert columns.sharing(columns.names()) == columns.defaults()
-    assert not columns.loads_here("keras-jax") and columns.loads_here("jax")
-    with pytest.raises(TwinspecError, match="keras-jax cannot load in this process, which has loaded tensorflow"):
-        columns.enter("keras-jax")
-    with pytest.raises(TwinspecError, match="keras-torch cannot load in this process"):
-        columns.load("keras-torch", "build")
-    assert columns.load("keras-torch", "listing").FRAMEWORK.startswith("Keras 3 on PyTorch")  # text loads anywhere
 
 
 def test_a_column_of_a_third_family_is_a_package_and_two_lines(tmp_path, monkeypatch, capsys):

@@ -47,8 +47,8 @@ TEST_SPECS = {"lockstep_zoo", "dropout_maps", "auto_test_split"}  # the test spe
 # injected, parts within a few epochs (test_lenet_is_chaotic_not_drifting). Its lockstep horizon:
 LENET_HORIZON = 3
 # cnn2 (Adam on ReLU units behind dropout) amplifies round-off too: over its ten epochs
-# torch against itself, one ulp apart, parts by 1e-3 in loss and 1e-2 in weights (README,
-# "Lockstep"), and its ten epochs are too slow for the suite. It is held over its first:
+# torch against itself, one ulp apart, parts by 1e-3 in loss and 1e-2 in weights (docs/parity.md,
+# "Chaotic runs"), and its ten epochs are too slow for the suite. It is held over its first:
 CNN2_HORIZON = 1
 # mnist_cnn_slides (Adam with Keras' eps of 1e-7, from Keras' init) parts from itself by 1e-2
 # of its loss over its five epochs, which the rule calls chaotic: it is held over its first two.

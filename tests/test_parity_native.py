@@ -2,7 +2,7 @@
 
 Each column trains five seeds; for each seed it and torch start from the same initial weights
 (torch's init under that seed) and then train natively. The paired accuracies must agree
-within common.parity.stats's bound (README, "Parity"). ``run.py parity --check native`` runs
+within common.parity.stats's bound (docs/parity.md, "Native parity"). ``run.py parity --check native`` runs
 the same check.
 """
 

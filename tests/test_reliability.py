@@ -291,8 +291,8 @@ FORGERIES = {  # the run, the edit, the field the refusal names
     "classes-as-text": ("plain", lambda m: m.update(classes="abc"), "classes"),
     "one-class-for-two": ("plain", lambda m: m.update(classes=["parallel"]), "classes"),
     "column-as-a-list": ("plain", lambda m: m.update(column=["torch"]), "column"),
-    "unknown-column": ("plain", lambda m: m.update(column="jax"), "column"),
-    "unknown-backend-of-an-older-run": ("plain", lambda m: m.pop("column") and m.update(backend="jax"), "backend"),
+    "unknown-column": ("plain", lambda m: m.update(column="mxnet"), "column"),
+    "unknown-backend-of-an-older-run": ("plain", lambda m: m.pop("column") and m.update(backend="mxnet"), "backend"),
     "data-without-a-source": ("plain", lambda m: m.update(data="/tmp"), "data"),
     "input-shape-with-text": ("plain", lambda m: m.update(input_shape=[1, 5, "5"]), "input_shape"),
     "input-shape-of-another-model": ("plain", lambda m: m.update(input_shape=[1, 6, 6]), "input_shape"),
@@ -511,7 +511,10 @@ def test_a_spec_value_the_frameworks_cannot_take_is_refused_at_its_line(tmp_path
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.parametrize("backend", columns.names())
+# JAX's bce clips the probabilities as Keras' does, and the clip's gradient is zero where it
+# clips: this spec's weights stop at about 1e37, its loss at 6.5, and no NaN ever comes. The
+# diverging cnn1 of test_bad_input is the jax column's divergence.
+@pytest.mark.parametrize("backend", [name for name in columns.names() if name != "jax"])
 def test_a_sigmoid_bce_model_that_diverges_ends_as_one_line(tmp_path, backend):
     """torch's BCELoss raised on NaN probabilities before the divergence check could run."""
     spec = tiny(tmp_path, "lr: 0.1", "lr: 1.0e+30")

@@ -21,12 +21,11 @@ one place that sets the epoch count.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from common.calls import call, names
 from common.present import listing_data
-from common.present.source import Code, definitions, join_sections, literal, render, render_statement
+from common.present.source import Code, class_name, definitions, join_sections, literal, render, render_statement
 from common.present.source import header as listing_header
 from spec.schema import Spec
 from tf_impl.calls import LOSSES, Options, model_layers, optimizer_call
@@ -126,7 +125,7 @@ def model(spec: Spec) -> list[str]:
     forward = ["    def __call__(self, x, training=False):"]
     forward += [render_statement(statement, 8) for layer in layers for statement in layer.ops]
     forward.append("        return x")
-    name = _class_name(spec.name)
+    name = class_name(spec.name)
     lines = [f"class {name}(tf.Module):", f'    """{spec.name}, in tf.nn ops over its own tf.Variables."""', ""]
     used = names([statement for layer in layers for statement in (*layer.variables, *layer.ops)])
     return [*definitions(SEMANTICS, used), "\n".join([*lines, *init, "", *forward]), f"model = {name}()"]
@@ -193,23 +192,18 @@ for x, y in test_batches:
     loss, yhat = val_step(x, y)
     batch_losses.append(float(loss))
     n_correct += int(tf.reduce_sum(tf.cast({predicted} == y, tf.int32)))
-print(f"test_loss {np.mean(batch_losses):.4f}  test_acc {n_correct / len(y_test):.2%}")"""
+test_loss, test_acc = np.mean(batch_losses), n_correct / len(y_test)
+print(f"test_loss {test_loss:.4f}  test_acc {test_acc:.2%}")"""
 
 
 def results(spec: Spec) -> list[str]:
     """The weights saved, the losses plotted, and one validation image classified."""
     predicted = ACCURACY[spec.train.loss].replace("yhat", "model(x_val[:1])")
-    lines = [
-        "# Results: the weights saved, the losses plotted, one validation image classified",
+    saving = [
         "# tf.train.Checkpoint(model=model).read(path) reads the weights back",
         f'tf.train.Checkpoint(model=model).write("{listing_data.saved_as(spec, "tf", ".ckpt")}")',
-        "",
-        listing_data.loss_figure(spec, "tf"),
-        "",
-        f"predicted = int(tf.reshape({predicted}, [-1])[0])",
-        'print(f"validation image 0: {classes[val_labels[0]]}, classified as {classes[predicted]}")',
     ]
-    return ["\n".join(lines)]
+    return listing_data.results(spec, "tf", saving, [f"predicted = int(tf.reshape({predicted}, [-1])[0])"])
 
 
 ACCURACY = {  # the predicted classes, from yhat, to compare with y
@@ -222,16 +216,6 @@ ACCURACY = {  # the predicted classes, from yhat, to compare with y
 
 
 # -- helpers ----------------------------------------------------------------------------
-
-
-ACRONYMS = {"cnn", "fc", "mnist", "nll", "bce"}
-
-
-def _class_name(name: str) -> str:
-    """The model's class: ``simple_cnn`` is ``SimpleCNN``."""
-    parts = re.findall(r"[A-Za-z]+|[0-9]+", name)
-    joined = "".join(part.upper() if part.lower() in ACRONYMS else part.capitalize() for part in parts)
-    return joined if joined[:1].isalpha() else f"Model{joined}"
 
 
 def _initialised(spec: Spec) -> bool:

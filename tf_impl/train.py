@@ -225,15 +225,6 @@ class StepByStep(TensorFlowStepByStep):
             raise TwinspecError(f"layer '{layer}' is not a conv2d layer (conv2d layers: {', '.join(convs) or 'none'})")
         return getattr(self.model, f"{layer}_kernel").numpy().transpose(3, 2, 0, 1)
 
-    def attach_hooks(self, layers: Sequence[str]) -> None:
-        """Record the outputs of ``layers`` (``(N, C, H, W)`` or ``(N, F)``) at each prediction."""
-        hooked = {name: self._layer(name) for name in layers}
-        self.remove_hooks()
-        self.handles = hooked
-
-    def remove_hooks(self) -> None:
-        self.handles = {}
-
     # -- learning-rate range test --------------------------------------------------------
 
     def _learning_rate(self) -> float:

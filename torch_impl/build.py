@@ -30,7 +30,7 @@ def build_model(model: ModelSpec, layout: str, mode: str = "native") -> nn.Seque
     An ``nhwc`` model takes ``(N, H, W, C)`` input and computes channels-last, the way torch
     means NHWC: its first module makes torch's ``(N, C, H, W)`` shape (a view, with
     channels-last strides) and its conv weights are ``torch.channels_last``, so convolutions
-    and pools run on NHWC memory (README, "Speed"). ``nchw`` keeps the book's contiguous
+    and pools run on NHWC memory (docs/speed.md, "Torch in nhwc"). ``nchw`` keeps the book's contiguous
     tensors: channels-last kernels round differently, and the book's run must stay bit for
     bit. In ``lockstep`` mode the calls go through ``semantics.LOCKSTEP``, which is empty:
     torch's semantics are what lockstep holds the other columns to.

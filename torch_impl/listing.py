@@ -230,27 +230,20 @@ def training(spec: Spec) -> list[str]:
 
 def results(spec: Spec) -> list[str]:
     """The weights saved, the losses plotted, and one validation image classified."""
-    saving = SAVING.format(path=listing_data.saved_as(spec, "torch", ".pt"))
-    figure = listing_data.loss_figure(spec, "torch")
+    saving = [
+        "# model.load_state_dict(torch.load(path)) reads the weights back",
+        f'torch.save(model.state_dict(), "{listing_data.saved_as(spec, "torch", ".pt")}")',
+    ]
     predicted = ACCURACY[spec.train.loss].replace("yhat", "model(x)")
-    return [RESULTS.format(saving=saving, figure=figure, predicted=predicted)]
+    return listing_data.results(spec, "torch", saving, [CLASSIFYING.format(predicted=predicted)])
 
 
-SAVING = """\
-# model.load_state_dict(torch.load(path)) reads the weights back
-torch.save(model.state_dict(), "{path}")"""
-
-RESULTS = """\
-# Results: the model saved, the losses plotted, one validation image classified
-{saving}
-
-{figure}
-
+CLASSIFYING = """\
 model.eval()
 x, _ = val_set[[0]]
 with torch.no_grad():
-    predicted = int({predicted}.item())
-print(f"validation image 0: {{classes[val_labels[0]]}}, classified as {{classes[predicted]}}")"""
+    predicted = int({predicted}.item())"""
+
 
 ACCURACY = {  # the predicted classes, from yhat, to compare with y_batch
     "bce": "(yhat > 0.5).float()",
@@ -300,7 +293,8 @@ with torch.no_grad():
         yhat = model(x_batch)
         batch_losses.append(loss_fn(yhat, y_batch).item())
         n_correct += ({predicted} == y_batch).sum().item()
-print(f"test_loss {{np.mean(batch_losses):.4f}}  test_acc {{n_correct / len(test_set):.2%}}")"""
+test_loss, test_acc = np.mean(batch_losses), n_correct / len(test_set)
+print(f"test_loss {{test_loss:.4f}}  test_acc {{test_acc:.2%}}")"""
 
 
 # -- helpers ----------------------------------------------------------------------------

@@ -88,9 +88,9 @@ def native_parity(
 # run and the CPU's kernels, so no fixed figure bounds it on every machine. Every verdict
 # measures it instead, on the machine that runs it: the reference trains again with every
 # weight and running statistic moved one float32 ulp up or down, at random, after each
-# optimizer step (README, "Lockstep"). A column passes when it is within LOCKSTEP_K times
+# optimizer step (docs/parity.md, "The verdict"). A column passes when it is within LOCKSTEP_K times
 # that floor of the reference, in loss and in weights, with the same per-class counts.
-# Measured over every spec, layout and both CPU settings (README), Keras is at most 9.6
+# Measured over every spec, layout and both CPU settings (docs/parity.md), Keras is at most 9.6
 # times its floor (mnist_cnn's weights, AVX2: its Adam turns round-off that the update
 # jitter does not model into updates), then 7.9 (channels_first's weights, through
 # TensorFlow's batch mean of a badly conditioned channel). 16 covers both with room, and

@@ -227,6 +227,22 @@ def splits(spec: Spec) -> tuple[str, ...]:
     return ("train", "val", "test") if spec.data.has_test_split else ("train", "val")
 
 
+def results(spec: Spec, column: str, saving: list[str], classifying: list[str]) -> list[str]:
+    """The results section every listing ends with: the model saved (the lines ``saving``,
+    which also name ``losses`` and ``val_losses`` where training did not), the losses
+    plotted, and validation image 0 classified (``classifying`` sets ``predicted``)."""
+    lines = [
+        "# Results: the model saved, the losses plotted, one validation image classified",
+        *saving,
+        "",
+        loss_figure(spec, column),
+        "",
+        *classifying,
+        'print(f"validation image 0: {classes[val_labels[0]]}, classified as {classes[predicted]}")',
+    ]
+    return ["\n".join(lines)]
+
+
 def saved_as(spec: Spec, column: str, suffix: str) -> str:
     """The name a listing gives a file it writes, after the spec and the column
     (``cnn1_torch.pt``): a folder of several listings' runs keeps each one's."""

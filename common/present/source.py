@@ -7,6 +7,7 @@ black spaces them, so that a generated listing reads like hand-written, formatte
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,16 @@ def header(spec: Spec, framework: str) -> str:
 
 def binary_loss(spec: Spec) -> bool:
     return spec.train.loss in ("bce", "bce_logits")
+
+
+ACRONYMS = {"cnn", "fc", "mnist", "nll", "bce"}  # written in capitals in a class name
+
+
+def class_name(name: str) -> str:
+    """The class a listing defines for the spec ``name``: ``simple_cnn`` is ``SimpleCNN``."""
+    parts = re.findall(r"[A-Za-z]+|[0-9]+", name)
+    joined = "".join(part.upper() if part.lower() in ACRONYMS else part.capitalize() for part in parts)
+    return joined if joined[:1].isalpha() else f"Model{joined}"
 
 
 class Code(str):

@@ -291,12 +291,21 @@ class StepByStepBase(ABC):
 
         return plots.filters_figure(self._kernels(layer), layer)
 
-    @abstractmethod
     def attach_hooks(self, layers: Sequence[str]) -> None:
-        """Record the outputs of ``layers`` (``(N, C, H, W)`` or ``(N, F)``) at each prediction."""
+        """Record the outputs of ``layers`` (``(N, C, H, W)`` or ``(N, F)``) at each prediction.
+        Here, for a framework without forward hooks whose ``predict`` walks the layers itself
+        (TensorFlow, JAX): the layers to keep the outputs of. Torch registers hooks; Keras
+        builds a model that returns them."""
+        hooked = {name: self._layer(name) for name in layers}
+        self.remove_hooks()
+        self.handles = hooked
+
+    def remove_hooks(self) -> None:
+        self.handles = {}
 
     @abstractmethod
-    def remove_hooks(self) -> None: ...
+    def _layer(self, name: str) -> Any:
+        """A layer of the spec's, by name; refused with the names there are."""
 
     def visualize_outputs(
         self,
