@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     notebook.add_argument("notebook_model", metavar="MODEL", help="spec name or path to a spec YAML")
     notebook.add_argument("--out", type=Path, help="the folder to write them in (default: notebooks/<model>)")
     notebook.add_argument("--epochs", type=_positive, help="override the spec's number of epochs")
+    columns_option(notebook)
     notebook.add_argument(
         "--execute", action="store_true", help="run each notebook in a fresh kernel and keep its outputs (nbclient)"
     )
@@ -473,7 +474,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_notebook(args: argparse.Namespace) -> int:
-    """Every column's notebook and the lecture's, written whole into ``--out`` (and run there)."""
+    """The columns' notebooks (``--backends``) and the lecture's, written whole into ``--out`` (and run there)."""
     from common.present import notebook
     from common.runs.store import write_folder
 
@@ -482,16 +483,18 @@ def cmd_notebook(args: argparse.Namespace) -> int:
     if not args.force and out.is_dir() and any(out.iterdir()):
         raise DataError(f"--out {out}: already holds files; pass --force to replace its notebooks")
 
+    names = columns.parse_columns(args.columns)  # the lecture's notebook runs the five of compare's default
+
     def write(folder: Path) -> None:
-        for name, made in notebook.notebooks(spec).items():
+        for name, made in notebook.notebooks(spec, names).items():
             if args.execute:
                 print(f"running {name}", flush=True)
                 made = notebook.execute(made, folder, args.timeout)
             notebook.write(made, folder / name)
 
     write_folder(out, write, force=args.force)
-    names = ", ".join(notebook.notebooks(spec))
-    print(f"wrote {names} in {out}" + (", with their outputs" if args.execute else ""))
+    written = ", ".join(notebook.notebooks(spec, names))
+    print(f"wrote {written} in {out}" + (", with their outputs" if args.execute else ""))
     return 0
 
 

@@ -20,7 +20,7 @@ from spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 RELU = ROOT / "spec" / "models" / "relu.yaml"
-NAMES = [f"relu_{name}.ipynb" for name in columns.names()] + ["relu_lecture.ipynb"]
+NAMES = [f"relu_{name}.ipynb" for name in columns.defaults()] + ["relu_lecture.ipynb"]  # --backends' default
 
 
 def outputs(cell: dict) -> str:
@@ -38,7 +38,6 @@ def test_every_columns_notebook_and_the_lecture_run_in_a_clean_folder(tmp_path):
     assert f"wrote {', '.join(NAMES)} in {out}, with their outputs" in done.stdout
     written = sorted(path.name for path in out.iterdir())
     saved = {"torch": ".pt", "lightning": ".ckpt", "keras": ".keras", "tf": ".ckpt.index", "jax": ".msgpack"}
-    saved |= {"keras-jax": ".keras", "keras-torch": ".keras"}  # each in a kernel of its own
     assert {*NAMES, *(f"relu_{name}{suffix}" for name, suffix in saved.items())} <= set(written)
     assert not [name for name in written if name.startswith(".")]  # no staging folder left
     for name in NAMES:
@@ -47,7 +46,7 @@ def test_every_columns_notebook_and_the_lecture_run_in_a_clean_folder(tmp_path):
         text = "\n".join(outputs(cell) for cell in made["cells"])
         assert "Traceback" not in text and "Error" not in text
         assert images(made) >= 1, name  # the loss figure shows in the notebook
-        if not name.endswith(("keras.ipynb", "keras-jax.ipynb", "keras-torch.ipynb", "lecture.ipynb")):  # Keras' lines
+        if not name.endswith(("keras.ipynb", "lecture.ipynb")):  # Keras prints its own lines
             assert re.search(r"epoch 2/2  loss \d", text), name
         assert "validation image 0: " in text
     lecture = json.loads((out / "relu_lecture.ipynb").read_text())
@@ -80,6 +79,19 @@ def test_a_notebook_is_a_listing_cut_at_its_sections():
         empty = {"loss_and_optimizer"} if name == "lightning" else set()  # its loss lives in its LitModel
         assert headings == [f"### {title}" for section, title in notebook.SECTIONS.items() if section not in empty]
         assert made.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_backends_all_adds_the_notebooks_of_keras_on_jax_and_torch(tmp_path):
+    """Keras on JAX and on torch have notebooks of their own (never the lecture's kernel, which
+    runs Keras on TensorFlow); each is its listing, so this writes them without running them."""
+    out = tmp_path / "notebooks"
+    done = run_here("notebook", "relu", "--out", str(out), "--backends", "all", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    names = [f"relu_{name}.ipynb" for name in columns.names()] + ["relu_lecture.ipynb"]
+    assert done.stdout == f"wrote {', '.join(names)} in {out}\n" and "keras-torch" in names[-2]
+    made = nbformat.read(out / "relu_keras-torch.ipynb", as_version=4)
+    imports = next(cell.source for cell in made.cells if cell.cell_type == "code")
+    assert 'os.environ["KERAS_BACKEND"] = "torch"' in imports
 
 
 def test_spec_text_reaches_the_markdown_as_text(tmp_path):

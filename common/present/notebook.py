@@ -124,9 +124,10 @@ def lecture_notebook(spec: Spec) -> nbformat.NotebookNode:
     return _notebook([*cells, new_markdown_cell("## Side by side"), new_code_cell(COMPARISON)])
 
 
-def notebooks(spec: Spec) -> dict[str, nbformat.NotebookNode]:
-    """File name -> notebook: one per column, then the lecture's."""
-    made = {f"{spec.name}_{name}.ipynb": column_notebook(spec, name) for name in columns.names()}
+def notebooks(spec: Spec, names: list[str] | None = None) -> dict[str, nbformat.NotebookNode]:
+    """File name -> notebook: one per column of ``names`` (compare's default: the lecture's
+    columns), then the lecture's."""
+    made = {f"{spec.name}_{name}.ipynb": column_notebook(spec, name) for name in names or columns.defaults()}
     made[f"{spec.name}_lecture.ipynb"] = lecture_notebook(spec)
     return made
 
