@@ -60,7 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # ``make test`` runs the files on a worker per core, a file on one worker from start to end
 # (``--dist loadfile``: a file's runs are cached for its tests), in this order: the slowest
 # first (worker seconds in a full run: lockstep 290, listings 150, parity_native 100, notebooks 90,
-# then 90 to 20), so the
+# keras_backends 80, then 90 to 20), so the
 # files left at the end are short ones that even out the two workers. xdist would sort the
 # files by their count of tests instead, which put coexist (7 tests, a minute) last, alone on
 # one worker for 41 s; the Makefile's ``--no-loadscope-reorder`` keeps this order.
@@ -69,6 +69,7 @@ SLOWEST_FIRST = (
     "test_parity_native.py",
     "test_listings.py",
     "test_notebooks.py",
+    "test_keras_backends.py",
     "test_coexist.py",
     "test_lecture_cli.py",
     "test_show.py",

@@ -9,7 +9,6 @@ imports this module before the column's family loads.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -51,78 +50,54 @@ def listing_builds_the_columns_model(column: str, names: list[str]) -> int:
     return len(names)
 
 
-def steps_heard(column: str, name: str, epochs: int) -> tuple[list, list, list]:
-    """``test_progress``' run: every step reported, and the run the same as a quiet one."""
-    spec = spec_named(name).with_overrides(epochs=epochs)
-    heard: list = []
-    reported = runner.train_spec(column, spec, "nhwc", on_step=lambda *step: heard.append(step))
-    quiet = runner.train_spec(column, spec, "nhwc")
-    assert reported.train_loss == quiet.train_loss and reported.val_loss == quiet.val_loss
-    return heard, list(reported.train_loss), list(quiet.train_loss)
-
-
-def trainer_api(column: str) -> dict:
-    """``test_trainer_api``'s checks on a trainer fed numpy: a resumed run is the whole run
-    (native and lockstep with dropout masks), a file that is no checkpoint is refused, the
-    range test leaves no trace, TensorBoard's runs are written, the test split evaluates, and
-    figures and hooks work."""
+def trainer_checks(column: str, folder: str) -> dict:
+    """The trainer fed numpy on Keras' other backends (``test_trainer_api``'s and
+    ``test_progress``' checks, on the few specs that reach each path): every step reported,
+    and the run the same as a quiet one; a resumed run the whole run (the sampler's draws,
+    epoch by epoch); a file that is no checkpoint refused, changing nothing; the range test
+    leaving no trace; TensorBoard's runs written; hooks and filters recorded (N, C, H, W).
+    Returns the whole run's losses, which the listing run alone must print."""
     from common.errors import DataError
 
-    figures: dict = {}
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch)
-        for name, mode in (("relu", "native"), ("dropout_maps", "lockstep")):  # the sampler's draws; the plan's
-            spec = spec_named(name).with_overrides(epochs=2)
-            whole = runner.make_trainer(column, spec, "nhwc", mode)
-            whole.train(2, seed=spec.train.seed)
-            first = runner.make_trainer(column, spec, "nhwc", mode)
-            first.train(1, seed=spec.train.seed)
-            first.save_checkpoint(folder / f"{name}.npz")
-            first.train(1, seed=None)
-            resumed = runner.make_trainer(column, spec, "nhwc", mode)
-            resumed.load_checkpoint(folder / f"{name}.npz")
-            assert resumed.total_epochs == 1
-            resumed.train(1, seed=None)
-            for split in (first, resumed):
-                assert split.losses == whole.losses and split.val_losses == whole.val_losses, (name, mode)
-            x = next(iter(whole.val_loader))[0]
-            assert np.array_equal(resumed.predict(x), whole.predict(x))
-            figures[name] = whole.losses
+    scratch = Path(folder)
+    spec = spec_named("relu").with_overrides(epochs=2)
+    heard: list = []
+    whole = runner.make_trainer(column, spec, "nhwc")
+    whole.train(2, seed=spec.train.seed, on_step=lambda *step: heard.append(step))
+    first = runner.make_trainer(column, spec, "nhwc")
+    first.train(1, seed=spec.train.seed)
+    first.save_checkpoint(scratch / "relu.npz")
+    resumed = runner.make_trainer(column, spec, "nhwc")
+    resumed.load_checkpoint(scratch / "relu.npz")
+    assert resumed.total_epochs == 1
+    resumed.train(1, seed=None)
+    assert resumed.losses == whole.losses and resumed.val_losses == whole.val_losses
+    x = next(iter(whole.val_loader))[0]
+    assert np.array_equal(resumed.predict(x), whole.predict(x))
 
-        spec = spec_named("relu").with_overrides(epochs=3)
-        trainer = runner.make_trainer(column, spec, "nhwc", "lockstep")
-        before = [np.array(w.numpy()) for w in trainer.model.weights]
-        (folder / "junk").write_bytes(b"not a checkpoint")
-        try:
-            trainer.load_checkpoint(folder / "junk")
-        except DataError:
-            pass
-        else:
-            raise AssertionError("a file that is no checkpoint was restored")
-        tracking, _ = trainer.lr_range_test(end_lr=1.0, num_iter=10)
-        assert len(tracking["loss"]) == 10
-        assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, trainer.model.weights))
-        log_dir = trainer.set_tensorboard(f"relu_{column}", folder=folder)
-        trainer.train(3, seed=spec.train.seed)
-        for run in ("loss_training", "loss_validation", "accuracy_validation"):
-            assert [path.stat().st_size > 0 for path in (log_dir / run).glob("events.out.tfevents.*")] == [True]
-        figures["relu lockstep"] = trainer.losses
+    before = [np.array(w.numpy()) for w in first.model.weights]
+    (scratch / "junk").write_bytes(b"not a checkpoint")
+    try:
+        first.load_checkpoint(scratch / "junk")
+    except DataError:
+        pass
+    else:
+        raise AssertionError("a file that is no checkpoint was restored")
+    tracking, _ = first.lr_range_test(end_lr=1.0, num_iter=10)
+    assert len(tracking["loss"]) == 10
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, first.model.weights, strict=True))
+    log_dir = first.set_tensorboard(f"relu_{column}", folder=scratch)
+    first.train(1, seed=None)
+    for run in ("loss_training", "loss_validation", "accuracy_validation"):
+        assert [path.stat().st_size > 0 for path in (log_dir / run).glob("events.out.tfevents.*")] == [True]
 
-        spec = spec_named("auto_test_split").with_overrides(epochs=1)
-        trainer = runner.make_trainer(column, spec, "nhwc")
-        trainer.train(1, seed=spec.train.seed)
-        loss, counts = trainer.evaluate(trainer.test_loader)
-        assert np.isfinite(loss) and counts[:, 1].sum() == sum(len(y) for _, y in trainer.test_loader)
-
-        spec = spec_named("cnn1").with_overrides(epochs=1)
-        trainer = runner.make_trainer(column, spec, "nhwc")
-        trainer.train(1, seed=spec.train.seed)
-        trainer.visualize_filters("conv1")
-        trainer.attach_hooks(["conv1", "fc1"])
-        x = next(iter(trainer.val_loader))[0]
-        trainer.predict(x)
-        channels, height, width = spec.model.layers[0].in_shape
-        assert trainer.visualization["conv1"].ndim == 4 and len(trainer.visualization["conv1"]) == len(x)
-        assert trainer.visualized_inputs.shape == (len(x), channels, height, width)  # (N, C, H, W), as torch
-        figures["parameters"] = trainer.count_parameters()
-    return figures
+    spec = spec_named("cnn1")
+    trainer = runner.make_trainer(column, spec, "nhwc")
+    trainer.visualize_filters("conv1")
+    trainer.attach_hooks(["conv1", "fc1"])
+    x = next(iter(trainer.val_loader))[0]
+    trainer.predict(x)
+    channels, height, width = spec.model.layers[0].in_shape
+    assert trainer.visualization["conv1"].ndim == 4 and len(trainer.visualization["conv1"]) == len(x)
+    assert trainer.visualized_inputs.shape == (len(x), channels, height, width)  # (N, C, H, W), as torch
+    return {"heard": heard, "losses": list(whole.losses), "val_losses": list(whole.val_losses)}

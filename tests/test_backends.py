@@ -8,14 +8,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import ELSEWHERE, SESSION
+from conftest import SESSION
 import torch
 from torch import nn
 
 from common import columns
 from common.files.weights import expected_shapes
 from common.parity.checks import check_forward
-from common.runs import workers
 from keras_impl import build as keras_build
 from keras_impl import forward as keras_forward
 from keras_impl import weights as keras_weights
@@ -111,17 +110,6 @@ def test_four_combinations_compute_the_same_function(spec, column):
     parity = check_forward(spec, [columns.REFERENCE, column])
     assert len(parity.pairs) == 6
     assert parity.passed, parity.pairs
-
-
-@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
-def test_keras_on_jax_and_torch_compute_the_same_function():
-    """The same check for Keras on JAX and on torch, each in a worker of its family (as
-    ``run.py parity`` runs them): every layer kind, channels-first, the convolution zoo."""
-    specs = [load_spec(EVERY_LAYER), load_spec(CHANNELS_FIRST), load_spec(CONV_FEATURES), load_spec(resolve_spec("cnn2"))]
-    with workers.per_family([columns.REFERENCE, *ELSEWHERE]):
-        for spec in specs:
-            parity = check_forward(spec, [columns.REFERENCE, *ELSEWHERE])
-            assert len(parity.pairs) == 15 and parity.passed, (spec.name, parity.pairs)
 
 
 @pytest.mark.parametrize("layout", ["nhwc", "nchw"])

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import elsewhere
 import numpy as np
 import pytest
 import torch
-from conftest import ELSEWHERE, SESSION
+from conftest import SESSION
 
 from common import columns
 from common.calls import Assign, Call, Listed, Name, Source, call, execute, instantiate, names, substitute
 from common.present.source import literal, render, render_statement
-from common.runs import workers
 from spec import list_specs, load_spec
 from spec.layers import LAYER_KINDS
 from spec.load import OPTIMIZERS
@@ -155,16 +153,3 @@ def _same_loss_and_optimizer(name, train, built, spec, loss_fn, optimizer) -> No
     else:
         assert float(optimizer.learning_rate.numpy()) == float(ours_optimizer.learning_rate.numpy())
         assert len(optimizer.variables) == len(ours_optimizer.variables)
-
-
-# Every layer kind (every_layer), each loss and both optimizers, with Keras' init and its eps
-KERAS_ELSEWHERE = ["every_layer", "cnn2", "relu", "mnist_cnn_slides", "lockstep_zoo", "conv_features"]
-
-
-@pytest.mark.parametrize("name", ELSEWHERE)
-def test_keras_on_another_backend_builds_the_model_its_listing_builds(name):
-    """The same check in the column's own process: Keras on JAX or torch runs the Keras
-    listing's very calls (``tests/elsewhere.py``)."""
-    with workers.per_family([name]):
-        checked = workers.in_column(name, elsewhere.listing_builds_the_columns_model, name, KERAS_ELSEWHERE)
-    assert checked == len(KERAS_ELSEWHERE)

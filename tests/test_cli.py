@@ -36,7 +36,10 @@ def test_list_shows_every_spec_with_its_title():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--backend", "flax"], "invalid choice: 'flax' (choose from 'torch', 'lightning', 'keras', 'tf', 'jax')"),
+        (
+            ["--backend", "flax"],
+            "invalid choice: 'flax' (choose from 'torch', 'lightning', 'keras', 'tf', 'jax', 'keras-jax', 'keras-torch')",
+        ),
         (
             ["--model", "nope"],
             "unknown model 'nope' (choose from: " + ", ".join(sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))),
@@ -123,7 +126,7 @@ OTHER_FAMILIES = {
 }
 
 
-@pytest.mark.parametrize("backend", columns.names())
+@pytest.mark.parametrize("backend", columns.names())  # Keras on JAX and torch: in workers of their own
 def test_a_run_writes_metrics_and_never_imports_the_other_framework(tmp_path, backend):
     out = tmp_path / "run"
     done = run_python(

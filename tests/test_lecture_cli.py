@@ -106,22 +106,6 @@ def test_report_renders_offline_with_every_section(tmp_path):
     assert probe["IMAGES"] == f"{n_images}/{n_images}" and probe["COLUMNS"] == "side", probe
 
 
-def test_report_overlays_one_keras_program_on_its_three_backends(tmp_path):
-    """--backends naming Keras' other backends: each in a worker of its family, judged against
-    torch like every column, and one figure overlays the Keras program's three runs."""
-    page = tmp_path / "relu.html"
-    backends = "torch,keras,keras-jax,keras-torch"
-    args = ["relu", "--backends", backends, "--mode", "lockstep", "--epochs", "2", "--quiet", "--out", str(page)]
-    done = run_here("report", *args)
-    assert done.returncode == 0, done.stderr
-    for name in ("keras", "keras-jax", "keras-torch"):
-        line = next(line for line in done.stdout.splitlines() if line.startswith(f"lockstep {name} vs torch:"))
-        assert "per-class counts equal" in line and line.endswith("the same run"), line
-    text = html.unescape(page.read_text(encoding="utf-8"))
-    assert "One Keras program on 3 backends" in text and "keras on its backends: loss per epoch" in text
-    assert "torch-nchw vs keras-jax-nhwc" in text and 'os.environ["KERAS_BACKEND"] = "torch"' in text
-
-
 def test_report_refuses_a_folder_that_does_not_exist_before_training(tmp_path):
     done = run_python("run.py", "report", "cnn1", "--out", str(tmp_path / "missing" / "r.html"))
     assert done.returncode == 2 and "does not exist" in done.stderr and "Traceback" not in done.stderr

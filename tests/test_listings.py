@@ -25,7 +25,7 @@ from test_loaders import _write_cifar
 from common import columns
 from common.data.loaders import load_cifar10, load_image_folder, load_mnist_npz
 from common.present.source import join_blocks
-from common.runs import runner, workers
+from common.runs import runner
 from spec import list_specs, load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,9 +54,8 @@ SAVED = {
 # BCE on probabilities (relu); shuffling with flips, dropout and momentum (dropout_maps);
 # normalize: auto, a test split and probabilities (auto_test_split: printed by one listing
 # per family, which Keras and Lightning re-export). Each run starts a framework: 5 to 10 s.
-RUN_ALONE = [(column, name) for column in columns.names() for name in ("relu", "dropout_maps")]
+RUN_ALONE = [(column, name) for column in SESSION for name in ("relu", "dropout_maps")]  # others: test_keras_backends
 RUN_ALONE += [("torch", "auto_test_split"), ("tf", "auto_test_split"), ("jax", "auto_test_split")]
-RUN_ALONE += [("keras-torch", "auto_test_split")]  # Keras fed numpy arrays to evaluate
 EPOCHS = 2
 DUMP = """
 import json
@@ -104,8 +103,7 @@ def test_a_listing_run_alone_in_an_empty_folder_is_its_columns_run(column, spec_
     listed = json.loads((tmp_path / "losses.json").read_text())
     spec = SPECS[spec_name].with_overrides(epochs=EPOCHS)
     layout = columns.column(column).native_layout
-    with workers.per_family([column]):  # Keras on JAX and torch: in a worker of its own
-        result = workers.in_column(column, runner.train_spec, column, spec, layout)
+    result = runner.train_spec(column, spec, layout)
     assert listed["losses"] == list(result.train_loss)
     assert listed["val_losses"] == list(result.val_loss)
     assert ("test_loss" in done.stdout) == spec.data.has_test_split

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ELSEWHERE, SESSION, run_here, run_python
+from conftest import SESSION, run_here, run_python
 from test_torch_book import BOOK
 
 from common import columns
@@ -29,7 +29,6 @@ from common.parity.stats import (
 from common.present.tables import format_lockstep, format_lockstep_figures
 from common.replay.torch_init import torch_initial_weights
 from common.runs.inputs import check_inputs
-from common.runs import workers
 from common.runs.result import RunResult
 from keras_impl import build as keras_build
 from spec import TwinspecError, list_specs, load_spec, resolve_spec
@@ -42,7 +41,6 @@ ZOO = Path(__file__).parent / "specs" / "lockstep_zoo.yaml"
 CHANNELS_FIRST = Path(__file__).parent / "specs" / "channels_first.yaml"
 DROPOUT = Path(__file__).parent / "specs" / "dropout_maps.yaml"
 CONV_FEATURES = Path(__file__).parent / "specs" / "conv_features.yaml"  # rectangular, dilated, grouped, circular
-TEST_SPECS = {"lockstep_zoo", "dropout_maps", "auto_test_split"}  # the test specs KERAS_ELSEWHERE names
 # LeNet at lr 0.1 escapes its plateau chaotically: torch against itself, with round-off
 # injected, parts within a few epochs (test_lenet_is_chaotic_not_drifting). Its lockstep horizon:
 LENET_HORIZON = 3
@@ -59,8 +57,7 @@ LAYOUT = {"torch": "nchw", "keras": "nhwc", "tf": "nhwc", "jax": "nhwc"}
 # (Lightning) computes torch's own arithmetic, so tests/test_lightning.py holds it to the
 # stronger check: the same run, bit for bit. Judging it here as well would only repeat those
 # runs. Keras on JAX and on torch, the Keras column's very code, compute in workers of their
-# own, on the specs that take every substitution of Keras' lockstep semantics
-# (test_keras_on_jax_and_torch_follows_torchs_trajectory).
+# own (tests/test_keras_backends.py).
 OTHERS = [name for name in SESSION if columns.column(name).family != columns.column(columns.REFERENCE).family]
 
 
@@ -262,34 +259,6 @@ def test_every_column_replays_the_book(name, layout, column):
 def test_every_column_replays_the_counts_chapter_5_prints(layout, column):
     _, other_run = _runs(resolve_spec("cnn1"), layout, column=column)
     assert other_run.per_class == [[59, 67], [55, 62], [71, 71]]
-
-
-# relu (BCE on probabilities: TorchBCELoss); lockstep_zoo (TorchAdam, TorchBatchNormalization,
-# batchnorm after a flatten); dropout_maps (PlannedDropout, LockstepSequential on a feature
-# map and a flattened one); auto_test_split (TorchProbsNLLLoss); cnn1 in both layouts (the
-# counts chapter 5 prints, through a convolution).
-KERAS_ELSEWHERE = [("relu", "nhwc"), ("lockstep_zoo", "nhwc"), ("dropout_maps", "nhwc"), ("auto_test_split", "nhwc")]
-KERAS_ELSEWHERE += [("cnn1", "nchw"), ("cnn1", "nhwc")]
-
-
-def test_keras_on_jax_and_torch_follows_torchs_trajectory():
-    """The Keras column's very code on JAX and on torch, with the same lockstep
-    substitutions, against torch's run, by the noise floor measured alongside: each in a
-    worker of its family, as ``run.py compare --backends torch,keras-jax,keras-torch`` runs them."""
-    with workers.per_family([columns.REFERENCE, *ELSEWHERE]):
-        for name, layout in KERAS_ELSEWHERE:
-            spec = load_spec(ZOO.with_name(f"{name}.yaml") if name in TEST_SPECS else resolve_spec(name))
-            runs = {
-                column: workers.in_column(column, runner.train_spec, column, spec, layout, "lockstep")
-                for column in (columns.REFERENCE, *ELSEWHERE)
-            }
-            for column, parity in judge_lockstep(spec, layout, runs).items():
-                figures = f"{column} {name} {layout}: {format_lockstep_figures(parity)}"
-                assert parity.verdict == "passed" and parity.per_class_equal, figures
-            if name == "cnn1":
-                assert {column: run.per_class for column, run in runs.items()} == dict.fromkeys(
-                    runs, [[59, 67], [55, 62], [71, 71]]
-                )
 
 
 def test_a_nan_loss_fails_lockstep():

@@ -14,15 +14,13 @@ import sys
 import termios
 from pathlib import Path
 
-import elsewhere
 import pytest
-from conftest import ELSEWHERE
+from conftest import SESSION
 
 from common import columns
 from common.data.datasets import load_dataset
 from common.data.prep import split_dataset
 from common.present.progress import Progress
-from common.runs import workers
 from common.runs.runner import train_spec
 from spec import load_spec
 
@@ -30,17 +28,13 @@ ROOT = Path(__file__).resolve().parent.parent
 RELU = load_spec(ROOT / "spec" / "models" / "relu.yaml").with_overrides(epochs=2)
 
 
-@pytest.mark.parametrize("column", columns.names())
+@pytest.mark.parametrize("column", SESSION)  # Keras on JAX and torch: tests/test_keras_backends.py
 def test_every_step_is_reported_and_the_run_is_the_same(column):
     layout = columns.layout_for(RELU, column)
     heard: list[tuple[int, int, int | None]] = []
-    if column in ELSEWHERE:  # Keras on JAX or torch: in its own process (tests/elsewhere.py)
-        with workers.per_family([column]):
-            heard, _, _ = workers.in_column(column, elsewhere.steps_heard, column, "relu", 2)
-    else:
-        reported = train_spec(column, RELU, layout, on_step=lambda *step: heard.append(step))
-        quiet = train_spec(column, RELU, layout)
-        assert reported.train_loss == quiet.train_loss and reported.val_loss == quiet.val_loss
+    reported = train_spec(column, RELU, layout, on_step=lambda *step: heard.append(step))
+    quiet = train_spec(column, RELU, layout)
+    assert reported.train_loss == quiet.train_loss and reported.val_loss == quiet.val_loss
     training = split_dataset(load_dataset(RELU.data.dataset), RELU.data).y_train
     steps = math.ceil(len(training) / RELU.data.batch_size)
     for epoch in (1, 2):

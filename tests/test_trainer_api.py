@@ -7,11 +7,9 @@ import inspect
 import itertools
 from pathlib import Path
 
-import elsewhere
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import ELSEWHERE
 from matplotlib.figure import Figure
 
 from common.data.datasets import load_dataset
@@ -24,7 +22,7 @@ from keras_impl import train as keras_train
 from spec import TwinspecError, load_spec, resolve_spec
 from tf_impl import train as tf_train
 from torch_impl import train as torch_train
-from common.runs import runner, workers
+from common.runs import runner
 
 
 RUNNERS = ("torch", "keras", "tf", "jax")  # the frameworks' own loops: Lightning's is torch's trainer (test_lightning)
@@ -364,13 +362,3 @@ def test_every_framework_logs_the_same_tensorboard_scalars(tmp_path):
     assert all(set(scalars) == tags for scalars in logged.values())
     for key, other in itertools.product(tags, OTHERS):
         assert logged["torch"][key] == pytest.approx(logged[other][key], rel=1e-5)
-
-
-@pytest.mark.parametrize("column", ELSEWHERE)
-def test_keras_on_jax_and_torch_is_the_same_trainer_fed_numpy(column):
-    """Keras' trainer on JAX or torch, in its family's worker (``tests/elsewhere.py``): a
-    resumed run is the whole run (the sampler's draws; the plan's masks), the range test
-    leaves no trace, TensorBoard's runs are written, the test split evaluates, hooks record."""
-    with workers.per_family([column]):
-        figures = workers.in_column(column, elsewhere.trainer_api, column)
-    assert figures["parameters"] == 213 and len(figures["relu lockstep"]) == 3
