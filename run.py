@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """twinspec's command line: train a spec's model in any registered column (PyTorch,
-Lightning, Keras, TensorFlow), compare them, show their source, check their parity against
-torch, write a lecture report, classify images with a trained run, or list the specs; write a
-spec's listings as Jupyter notebooks.
+Lightning, Keras, TensorFlow, JAX; Keras on JAX and on PyTorch), compare them, show their
+source, check their parity against torch, write a lecture report, classify images with a
+trained run, or list the specs; write a spec's listings as Jupyter notebooks.
 
 A command imports only what it uses (docs/speed.md, "Start-up rules"): ``list`` and ``show`` load no
 framework and no matplotlib, a torch run never loads TensorFlow and a keras run never loads
-torch. Commands that need both families load torch's first and make the process safe for
-both (``columns.share_process``; see the ``torch_impl`` docstring). So most modules are
-imported by the commands that need them, not here.
+torch. Commands that need several families run each in a worker process of its own
+(``common.runs.workers``); a process that loads several (``parity --check deploy``) loads
+torch's first and is made safe for all (``columns.share_process``; see the ``torch_impl``
+docstring). So most modules are imported by the commands that need them, not here.
 """
 
 from __future__ import annotations
@@ -122,9 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     def columns_option(sub: argparse.ArgumentParser) -> None:
-        every = ",".join(columns.names())
+        default = ",".join(columns.defaults())
+        more = ", ".join(name for name in columns.names() if name not in columns.defaults())
         sub.add_argument(
-            "--backends", dest="columns", default=every, metavar="A,B,...", help=f"which columns (default: {every})"
+            "--backends",
+            dest="columns",
+            default=default,
+            metavar="A,B,...",
+            help=f"which columns, or all (default: {default}; all adds {more})",
         )
 
     def threads_option(sub: argparse.ArgumentParser) -> None:
@@ -190,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     notebook.add_argument("notebook_model", metavar="MODEL", help="spec name or path to a spec YAML")
     notebook.add_argument("--out", type=Path, help="the folder to write them in (default: notebooks/<model>)")
     notebook.add_argument("--epochs", type=_positive, help="override the spec's number of epochs")
+    columns_option(notebook)
     notebook.add_argument(
         "--execute", action="store_true", help="run each notebook in a fresh kernel and keep its outputs (nbclient)"
     )
@@ -365,8 +372,9 @@ def cmd_list(_: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from common.files.weights import load_weights
     from common.present.tables import format_summary
-    from common.runs.runner import train_spec
+    from common.runs.runner import native_file, save_native_model, train_spec
     from common.runs.store import RUN_SPEC, write_run
+    from common.runs.workers import in_column, per_family
 
     spec = _spec(args)
     out = _run_dir(args, spec, args.column)
@@ -377,15 +385,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"training {spec.name} ({title}) with {args.column}, {layout}, {args.mode}, {spec.train.epochs} epochs")
     _prepare_process(args, [args.column])
     progress = _progress(args.column, spec.train.epochs, args.quiet)
-    try:
-        result = train_spec(args.column, spec, layout, args.mode, progress.on_epoch, progress.on_step, init)
-    finally:
-        progress.close()
-    print(format_summary(result))
-    native = columns.load(args.column, "weights")
-    save_native = {native.NATIVE_FILE: lambda path: native.save_native_model(spec.model, result.weights, path)}
-    write_run(result, out, save_native)
-    print(f"wrote {printable(str(out))}/: metrics.json, loss.png, weights.npz, {RUN_SPEC}, {native.NATIVE_FILE}")
+    with per_family([args.column]):  # here, unless this process runs Keras on another backend already
+        try:
+            callbacks = (progress.on_epoch, progress.on_step)
+            result = in_column(args.column, train_spec, args.column, spec, layout, args.mode, *callbacks, init)
+        finally:
+            progress.close()
+        print(format_summary(result))
+        native = in_column(args.column, native_file, args.column)
+        saved = (args.column, spec.model, result.weights)
+        write_run(result, out, {native: lambda path: in_column(args.column, save_native_model, *saved, path)})
+    print(f"wrote {printable(str(out))}/: metrics.json, loss.png, weights.npz, {RUN_SPEC}, {native}")
     return 0
 
 
@@ -476,7 +486,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_notebook(args: argparse.Namespace) -> int:
-    """Every column's notebook and the lecture's, written whole into ``--out`` (and run there)."""
+    """The columns' notebooks (``--backends``) and the lecture's, written whole into ``--out`` (and run there)."""
     from common.present import notebook
     from common.runs.store import write_folder
 
@@ -485,16 +495,18 @@ def cmd_notebook(args: argparse.Namespace) -> int:
     if not args.force and out.is_dir() and any(out.iterdir()):
         raise DataError(f"--out {out}: already holds files; pass --force to replace its notebooks")
 
+    names = columns.parse_columns(args.columns)  # the lecture's notebook runs the five of compare's default
+
     def write(folder: Path) -> None:
-        for name, made in notebook.notebooks(spec).items():
+        for name, made in notebook.notebooks(spec, names).items():
             if args.execute:
                 print(f"running {name}", flush=True)
                 made = notebook.execute(made, folder, args.timeout)
             notebook.write(made, folder / name)
 
     write_folder(out, write, force=args.force)
-    names = ", ".join(notebook.notebooks(spec))
-    print(f"wrote {names} in {out}" + (", with their outputs" if args.execute else ""))
+    written = ", ".join(notebook.notebooks(spec, names))
+    print(f"wrote {written} in {out}" + (", with their outputs" if args.execute else ""))
     return 0
 
 
@@ -753,20 +765,22 @@ def _prepare_process(args: argparse.Namespace, names: list[str], shared: bool = 
     worker inherits it); the environment a lone family needs; and, ``shared`` by several
     families in this one process, the import order they need."""
     families = {columns.column(name).family for name in names}
-    if args.threads is None and families & {"torch", "jax"}:
+    # the frameworks they compute in, by their roots (Keras on torch is torch's, on JAX JAX's)
+    frameworks = {columns.FAMILIES[family].package.removesuffix("_impl") for family in families}
+    if args.threads is None and frameworks & {"torch", "jax"}:
         chosen = spare_torch_threads(args.started)
-        if chosen is not None and "jax" in families:
+        if chosen is not None and "jax" in frameworks:
             xla_threads(chosen.threads)  # XLA's CPU threads wait at each op as torch's do
         if chosen is not None:
             plural = "s" if chosen.threads > 1 else ""
-            who = " and ".join(family for family in ("torch", "jax") if family in families)
+            who = " and ".join(framework for framework in ("torch", "jax") if framework in frameworks)
             print(
                 f"{who}: {chosen.threads} thread{plural} instead of {chosen.cores}: other processes are keeping"
                 f" {chosen.held:.1f} of the {chosen.cpus} CPUs busy, and {who}'s threads wait for each other at every"
                 f" step (--threads {chosen.cores} keeps {chosen.cores}; the count changes {who}'s last digits)"
             )
-    if len(families) == 1:
-        os.environ.update(columns.family_environment(families.pop()))
+    if len(families) == 1 and columns.loads_here(family := families.pop()):
+        columns.enter(family)  # its environment (KERAS_BACKEND), over what the shell says
     if shared:
         columns.share_process(names)
 

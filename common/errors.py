@@ -20,3 +20,7 @@ class WriteError(DataError):
         self.path = Path(path)
         self.reason = reason
         super().__init__(f"cannot write {path}: {reason}")
+
+    def __reduce__(self) -> tuple:
+        """Pickled as it was made: a family's worker sends it back whole (``common.runs.workers``)."""
+        return type(self), (self.path, self.reason)

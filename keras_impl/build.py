@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import math
 
-import keras
-import tensorflow as tf
+from keras_impl._keras import keras  # Keras on this process's backend (its family entered first)
 
 from common.calls import instantiate, substitute
 from keras_impl import semantics
@@ -23,12 +22,22 @@ NAMESPACE = {
 
 def _options(model: ModelSpec, layout: str) -> Options:
     """TensorFlow's CPU Conv2D has no channels-first kernel (it runs only under XLA), so
-    without a GPU an ``nchw`` model with convolutions permutes once to channels-last at
-    its input. Pooling, padding, batchnorm and flatten run channels-first natively."""
+    on TensorFlow without a GPU an ``nchw`` model with convolutions permutes once to
+    channels-last at its input. Pooling, padding, batchnorm and flatten run channels-first
+    natively, and so does every layer on JAX and on torch."""
     input_format = "channels_first" if layout == "nchw" else "channels_last"
     convolves = any(layer.kind == "conv2d" for layer in model.layers)
-    permutes = layout == "nchw" and convolves and not tf.config.list_physical_devices("GPU")
+    permutes = layout == "nchw" and convolves and not _channels_first_convolutions()
     return Options(model.init, input_format, "channels_last" if permutes else input_format)
+
+
+def _channels_first_convolutions() -> bool:
+    """Whether Keras' backend convolves channels-first here: not TensorFlow on a CPU."""
+    if keras.backend.backend() != "tensorflow":
+        return True
+    import tensorflow as tf  # loaded already: Keras runs on it
+
+    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def build_model(model: ModelSpec, layout: str, mode: str = "native") -> keras.Sequential:

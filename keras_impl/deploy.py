@@ -4,14 +4,17 @@
 signature). The exported model is a functional ``keras.Model``: uint8 pixels in, a small
 layer that prepares them as training did (pixels / 255, then the run's mean and std), then
 the trained ``keras.Sequential``. Its SavedModel runs in TensorFlow alone: ``load_exported``
-is the tf column's."""
+is the tf column's. Keras on JAX and on torch export through TensorFlow (``jax2tf``) or
+other converters, which their processes never load: those columns re-export
+:func:`deployable` and :func:`predict_eager` and export no format."""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
-import keras
+from keras_impl._keras import keras  # Keras on this process's backend (its family entered first)
 import numpy as np
 
 from common.deploy.files import embed_info
@@ -20,9 +23,6 @@ from common.files.weights import Weights
 from keras_impl.build import build_model
 from keras_impl.weights import import_weights
 from spec.schema import ModelSpec
-from tf_impl.deploy import load_exported
-
-__all__ = ["deployable", "predict_eager", "export", "load_exported"]
 
 KERAS_FORMATS = {"onnx": "onnx", "litert": "litert", "saved_model": "tf_saved_model"}  # ours -> Keras' name
 
@@ -58,7 +58,7 @@ def deployable(model: ModelSpec, layout: str, weights: Weights, normalization: d
 
 def predict_eager(deployed: keras.Model, images: np.ndarray) -> np.ndarray:
     """The deployable's outputs in Keras itself (eager): what a deployment runtime is timed against."""
-    return np.asarray(deployed(images, training=False))
+    return keras.ops.convert_to_numpy(deployed(images, training=False))
 
 
 def export(deployed: keras.Model, fmt: str, path: Path, info: DeployInfo) -> None:
@@ -68,3 +68,11 @@ def export(deployed: keras.Model, fmt: str, path: Path, info: DeployInfo) -> Non
         warnings.filterwarnings("ignore", category=FutureWarning, module="keras.src.export.tf2onnx_lib")
         deployed.export(str(path), format=KERAS_FORMATS[fmt], verbose=False, **options)
     embed_info(fmt, path, info)
+
+
+def load_exported(fmt: str, path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """A SavedModel runs in TensorFlow alone: the tf column's loader, imported when asked for
+    (this module serves Keras on every backend, and only TensorFlow's loads TensorFlow)."""
+    from tf_impl.deploy import load_exported as tensorflow_load_exported
+
+    return tensorflow_load_exported(fmt, path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from keras_impl._keras import keras  # Keras on this process's backend (its family entered first)
 import numpy as np
 
 from common.data.prep import to_layout
@@ -20,4 +21,4 @@ def forward(model: ModelSpec, layout: str, weights: Weights, x: np.ndarray) -> n
     """Eval-mode outputs for canonical ``(N, C, H, W)`` inputs, computed in ``layout``."""
     net = build_model(model, layout)
     import_weights(net, model, weights)
-    return np.asarray(net(to_layout(x, layout), training=False))
+    return keras.ops.convert_to_numpy(net(to_layout(x, layout), training=False))

@@ -10,6 +10,13 @@ the slides' Keras: ``keras.Sequential`` with a list of named layers (the calls o
 model, plots the losses and classifies an image. It runs the Keras column's run in
 ``nhwc``: the same initial weights, draws and losses (``tests/test_listings.py``).
 
+The same listing on Keras' other backends (``keras-jax``, ``keras-torch``: their listing
+modules call the private sections below that take a backend) sets ``KERAS_BACKEND`` before it
+imports Keras and loads no TensorFlow: its data are read as the JAX listing reads them
+(Pillow, for a folder), and ``fit`` is fed numpy, as the column feeds it: the training
+batches of ``common/data/batches.py``'s ``training_batches`` (the JAX listing's), from a
+generator that draws each epoch as it starts, and the splits as arrays.
+
 Sections, in the listing's order (the same in every column's listing): header, imports,
 data, input pipeline, model, loss and optimizer, training, results. Nothing here imports
 Keras: a listing is text, and its line ``n_epochs = N`` is the one place that sets the
@@ -30,6 +37,8 @@ from tf_impl.listing import pipeline  # noqa: F401  (the TensorFlow listing's se
 
 FRAMEWORK = "Keras 3, in the style of the course's slides"
 SEMANTICS = Path(__file__).with_name("semantics.py")  # what Keras lacks, printed from its source
+BATCHES = Path(__file__).resolve().parents[1] / "common" / "data" / "batches.py"  # numpy's training batches
+BACKENDS = {"jax": "JAX", "torch": "PyTorch"}  # Keras' other backends, for people
 
 __all__ = ["listing", "header", "imports", "data", "pipeline", "model", "loss_and_optimizer", "training", "results"]
 
@@ -47,22 +56,52 @@ def header(spec: Spec) -> str:
 
 
 def imports(spec: Spec) -> str:
-    standard = ["import math"] if spec.model.init == "torch" and _initialised(spec) else []
-    lines = [*listing_data.standard_imports(spec, *standard), "import keras", "import matplotlib.pyplot as plt"]
-    return "\n".join([*lines, "import numpy as np", "import tensorflow as tf", "from keras import layers, ops"])
+    return _backend_imports(spec, "tensorflow")
 
 
 def data(spec: Spec) -> list[str]:
     """The images and the split, as numpy arrays: the generator, printed; the book's split, replayed."""
-    return listing_data.data(spec, _folder_loader(spec), split_with_torch=False)
+    return _backend_data(spec, "tensorflow")
 
 
-def _folder_loader(spec: Spec) -> str:
+def _framework(backend: str) -> str:
+    """What the listing is, for people: on Keras' other backends, which one."""
+    if backend == "tensorflow":
+        return FRAMEWORK
+    return f"Keras 3 on {BACKENDS[backend]}, in the style of the course's slides"
+
+
+def _backend_imports(spec: Spec, backend: str) -> str:
+    """The imports; on another backend than TensorFlow, ``KERAS_BACKEND`` set before Keras is
+    imported (Keras reads it once, then), no TensorFlow, and Pillow for a folder of images."""
+    standard = ["import math"] if spec.model.init == "torch" and _initialised(spec) or backend != "tensorflow" else []
+    if backend == "tensorflow":
+        lines = [*listing_data.standard_imports(spec, *standard), "import keras", "import matplotlib.pyplot as plt"]
+        return "\n".join([*lines, "import numpy as np", "import tensorflow as tf", "from keras import layers, ops"])
+    standard += ["import os", *(["from pathlib import Path"] if listing_data.reads_folder(spec) else [])]
+    lines = [*listing_data.standard_imports(spec, *standard)]
+    lines += [f'os.environ["KERAS_BACKEND"] = "{backend}"  # before Keras is imported: it reads its backend once', ""]
+    lines += ["import keras", "import matplotlib.pyplot as plt", "import numpy as np", "from keras import layers, ops"]
+    return "\n".join([*lines, *(["from PIL import Image"] if listing_data.reads_folder(spec) else [])])
+
+
+def _backend_data(spec: Spec, backend: str) -> list[str]:
+    """The data section; a folder of images read by Keras' utility on TensorFlow (a
+    ``tf.data`` utility), with Pillow on the other backends, as the JAX listing reads it."""
+    return listing_data.data(spec, _folder_loader(spec, backend), split_with_torch=False)
+
+
+def _folder_loader(spec: Spec, backend: str) -> str:
     """A folder of images as Keras' utility reads one (``data.source: image_folder``):
-    resized by ``tf.image.resize`` (bilinear), so not PIL's pixels where the size changes."""
+    resized by ``tf.image.resize`` (bilinear), so not PIL's pixels where the size changes.
+    Without TensorFlow, read with Pillow (the JAX listing's loader)."""
     if not listing_data.reads_folder(spec):
         return ""
     params = spec.data.source.params
+    if backend != "tensorflow":
+        from jax_impl.listing import FOLDER as PILLOW_FOLDER  # text: loads no JAX
+
+        return PILLOW_FOLDER.format(size=tuple(params["size"]), mode="RGB" if params["channels"] == 3 else "L")
     mode = "rgb" if params["channels"] == 3 else "grayscale"
     return FOLDER.format(size=tuple(params["size"]), mode=mode)
 
@@ -76,6 +115,34 @@ def load_image_folder(path):
     images = np.stack([image for image, _ in folder.as_numpy_iterator()])
     labels = np.array([label for _, label in folder.as_numpy_iterator()])
     return images.round().astype(np.uint8).transpose(0, 3, 1, 2), labels, folder.class_names'''
+
+
+def _numpy_pipeline(spec: Spec) -> list[str]:
+    """The input pipeline without TensorFlow: scaled, normalised, channels-last float32 arrays,
+    and a generator of the training batches, each epoch drawn by ``training_batches`` (the
+    JAX listing's, printed from ``common/data/batches.py``) as the epoch starts."""
+    data = spec.data
+    batches = call(
+        "training_batches",
+        Code("x_train"),
+        Code("y_train"),
+        batch_size=data.batch_size,
+        sampler=data.sampler,
+        hflip=data.hflip,
+        seed=spec.train.seed,
+        epoch=Code("epoch"),
+    )
+    arrays = listing_data.channels_last(spec, '{}_labels.reshape(-1, 1).astype("float32")', '{}_labels.astype("int32")')
+    epochs = [
+        "def training_epochs(n_epochs):",
+        f'    """Training batches ({SAMPLING[data.sampler]}), epoch after epoch, each drawn as it starts."""',
+        "    for epoch in range(n_epochs):",
+        render("yield from ", batches, indent=8),
+    ]
+    return [*arrays, *definitions(BATCHES, ["training_batches"]), "\n".join(epochs)]
+
+
+SAMPLING = {"balanced": "balanced, with replacement", "shuffle": "shuffled", "sequential": "in order"}
 
 
 def model(spec: Spec) -> list[str]:
@@ -105,27 +172,39 @@ def loss_and_optimizer(spec: Spec) -> list[str]:
 
 def training(spec: Spec) -> list[str]:
     """Keras' own loop: ``set_random_seed`` first, ``fit`` printing one summary per epoch."""
+    return _backend_training(spec, "tensorflow")
+
+
+def _backend_training(spec: Spec, backend: str) -> list[str]:
+    """``fit`` over ``tf.data`` on TensorFlow; over the generator of numpy batches, with the
+    splits as arrays, on the other backends."""
     seed = spec.train.seed
-    fit = call(
-        "model.fit",
-        Code("train_batches.repeat()"),
-        steps_per_epoch=Code("len(train_batches)"),
-        epochs=Code("n_epochs"),
-        validation_data=Code("val_batches"),
-        shuffle=False,  # train_batches draws its own order
-        verbose=2,
-    )
+    if backend == "tensorflow":
+        fed = {"x": Code("train_batches.repeat()"), "steps_per_epoch": Code("len(train_batches)")}
+        fed |= {"epochs": Code("n_epochs"), "validation_data": Code("val_batches")}
+        comment = "# Repeated, one iterator for every epoch: each repetition draws its epoch as it starts"
+    else:
+        steps = f"math.ceil(len(y_train) / {spec.data.batch_size})"
+        fed = {"x": Code("training_epochs(n_epochs)"), "steps_per_epoch": Code(steps), "epochs": Code("n_epochs")}
+        fed |= {"validation_data": Code("(x_val, y_val)"), "validation_batch_size": spec.data.batch_size}
+        comment = "# One generator for every epoch: each epoch's batches are drawn as it starts"
+    x = fed.pop("x")
+    fit = call("model.fit", x, **fed, shuffle=False, verbose=2)  # shuffle: the batches draw their own order
     lines = [
         "# Training: Keras' own loop",
         f"n_epochs = {spec.train.epochs}",
         "",
         f"keras.utils.set_random_seed({seed})  # the spec's training seed (the batches' generator has it)",
-        "# Repeated, one iterator for every epoch: each repetition draws its epoch as it starts",
+        comment,
         render("history = ", Call(fit.path, fit.args, fit.kwargs, explode=True)),
     ]
     if not spec.data.has_test_split:
         return ["\n".join(lines)]
-    evaluate = call("model.evaluate", Code("test_batches"), return_dict=True, verbose=0)
+    if backend == "tensorflow":
+        evaluate = call("model.evaluate", Code("test_batches"), return_dict=True, verbose=0)
+    else:
+        test_batch = {"batch_size": spec.data.batch_size}
+        evaluate = call("model.evaluate", Code("x_test"), Code("y_test"), **test_batch, return_dict=True, verbose=0)
     test = [
         "# Test: once, after training",
         render("scores = ", evaluate),
@@ -137,14 +216,19 @@ def training(spec: Spec) -> list[str]:
 
 def results(spec: Spec) -> list[str]:
     """The model saved, the losses plotted, and one validation image classified."""
+    return _column_results(spec, "keras")
+
+
+def _column_results(spec: Spec, column: str) -> list[str]:
+    """The results section, its files named after ``column``."""
     yhat = "model.predict(x_val[:1], verbose=0)"
     predicted = {"bce": f"{yhat}[0, 0] > 0.5", "bce_logits": f"{yhat}[0, 0] > 0"}.get(spec.train.loss)
     saving = [
         "# keras.saving.load_model(path) reads it back (custom_objects: the classes above)",
-        f'model.save("{listing_data.saved_as(spec, "keras", ".keras")}")',
+        f'model.save("{listing_data.saved_as(spec, column, ".keras")}")',
         'losses, val_losses = history.history["batch_mean_loss"], history.history["val_batch_mean_loss"]',
     ]
-    return listing_data.results(spec, "keras", saving, [f"predicted = int({predicted or f'np.argmax({yhat})'})"])
+    return listing_data.results(spec, column, saving, [f"predicted = int({predicted or f'np.argmax({yhat})'})"])
 
 
 # -- helpers ----------------------------------------------------------------------------

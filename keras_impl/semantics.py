@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import math
 
-import keras
-import tensorflow as tf
-from keras import ops
+from keras_impl._keras import keras, ops  # on this process's backend (its family entered first)
 
 from common.calls import Call, Substitutions, call
 from common.replay.plan import dropout_scale
@@ -138,7 +136,7 @@ class TorchBCELoss(keras.losses.Loss):
     def __init__(self) -> None:
         super().__init__(name="torch_bce")
 
-    def call(self, y_true: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
+    def call(self, y_true, probs):
         y_true = ops.cast(y_true, probs.dtype)
         return -(y_true * _clamped_log(probs) + (1.0 - y_true) * _clamped_log(1.0 - probs))
 
@@ -155,13 +153,13 @@ class TorchProbsNLLLoss(keras.losses.Loss):
     def __init__(self) -> None:
         super().__init__(name="torch_probs_nll")
 
-    def call(self, y_true: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
-        classes = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
-        true_probs = tf.gather(probs, classes, axis=1, batch_dims=1)
+    def call(self, y_true, probs):
+        classes = ops.cast(ops.reshape(y_true, (-1, 1)), "int32")
+        true_probs = ops.take_along_axis(probs, classes, axis=1)[:, 0]
         return -ops.log(ops.maximum(true_probs, TINY))
 
 
-def _clamped_log(p: tf.Tensor) -> tf.Tensor:
+def _clamped_log(p):
     """``max(log p, -100)``, with a zero gradient (not 0 * inf = NaN) where p is exactly 0:
     a saturated sigmoid gives exactly 0 or 1 in float32."""
     positive = p > 0
@@ -191,15 +189,25 @@ class TorchAdam(keras.optimizers.Adam):
 @keras.saving.register_keras_serializable("twinspec")
 class TorchBatchNormalization(keras.layers.BatchNormalization):
     """torch's running variance: the batch variance with Bessel's correction, n / (n - 1).
-    Keras keeps the biased one (both normalise with the biased one). Lockstep only."""
+    Keras keeps the biased one (both normalise with the biased one). Lockstep only.
+    On Keras' torch backend, torch's batch variance too: ``mean((x - mean(x))**2)``, where
+    that backend's ``ops.moments`` takes ``mean(x**2) - mean(x)**2``, which cancels digits:
+    on lockstep_zoo its weights drifted 200 times torch's noise floor in six epochs."""
+
+    def _moments(self, inputs, mask):
+        if mask is not None or keras.backend.backend() != "torch":
+            return super()._moments(inputs, mask)
+        axes = self._reduction_axes
+        mean = ops.mean(inputs, axis=axes, keepdims=True)
+        variance = ops.mean(ops.square(inputs - ops.stop_gradient(mean)), axis=axes)
+        return ops.mean(inputs, axis=axes), variance
 
     def call(self, inputs, training=None, mask=None):
         if not (training and self.trainable):
             return super().call(inputs, training=training, mask=mask)
         previous = keras.ops.copy(self.moving_variance)  # a snapshot, not the variable itself
         outputs = super().call(inputs, training=training, mask=mask)
-        axes = [axis for axis in range(len(inputs.shape)) if axis != self.axis % len(inputs.shape)]
-        _, variance = keras.ops.moments(inputs, axes)
+        _, variance = self._moments(inputs, None)  # over every axis but the features'
         n = keras.ops.cast(
             keras.ops.size(inputs) // keras.ops.shape(inputs)[self.axis], variance.dtype
         )
@@ -261,22 +269,29 @@ class PlannedDropout(keras.layers.Layer):
 class LockstepSequential(keras.Sequential):
     """A ``Sequential`` whose training batches are ``((x, masks), y)``: the plan's dropout
     masks, one per ``PlannedDropout`` in layer order, next to the images. Its train step
-    hands each layer its mask, then trains as ``Sequential`` does. Lockstep only."""
+    hands each layer its mask, then trains as ``Sequential`` does. Lockstep only.
+    (Keras' JAX trainer hands the step its state before the data: ``(state, data)``.)"""
 
-    def train_step(self, data):
+    def train_step(self, *state_and_data):
+        *state, data = state_and_data
         dropouts = [layer for layer in self.layers if isinstance(layer, PlannedDropout)]
         if not dropouts:  # no masks to hand over: the batches are (x, y)
-            return super().train_step(data)
+            return super().train_step(*state, data)
         (x, masks), y, sample_weight = keras.utils.unpack_x_y_sample_weight(
             data
         )  # fit: (x, y); train_on_batch: 3
         for layer, mask in zip(dropouts, masks, strict=True):
             layer.step_mask = mask
         try:
-            return super().train_step((x, y, sample_weight))
+            return super().train_step(*state, (x, y, sample_weight))
         finally:
             for layer in dropouts:
                 layer.step_mask = None  # the tensor belongs to this trace alone
+
+    def call(self, inputs, training=None, mask=None, **kwargs):
+        if isinstance(inputs, tuple):  # JAX's and torch's fit build from a batch's (x, masks)
+            inputs = inputs[0]
+        return super().call(inputs, training=training, mask=mask, **kwargs)
 
 
 class BatchMeanLoss(keras.metrics.Metric):

@@ -1,30 +1,40 @@
-"""The book's ``StepByStep`` trainer on Keras' own loop: ``compile``, ``fit`` and callbacks.
+"""The book's ``StepByStep`` trainer on Keras' own loop: ``compile``, ``fit`` and callbacks,
+on whichever backend Keras runs (``keras``: TensorFlow; ``keras-jax``; ``keras-torch``).
 
-What every column's trainer shares is ``common.runs.trainer.StepByStepBase``; what both
-TensorFlow columns share (TensorBoard through ``tf.summary``, the checkpoint file of their
-variables) is ``tf_impl.train.TensorFlowStepByStep``. This is Keras' part: ``compile``,
-``fit`` and ``evaluate``. ``tf_impl/train.py`` writes the same loop by hand: read the two
-side by side to see what ``fit`` does for you.
+What every column's trainer shares is ``common.runs.trainer.StepByStepBase``; the checkpoint
+of its variables it shares with the tf column's trainer (``VariablesStepByStep``). This is
+Keras' part: ``compile``, ``fit`` and ``evaluate``, fed as Keras users feed them: on
+TensorFlow the ``tf.data`` pipeline (``_TensorFlowData``), on JAX and torch numpy batches
+(``_NumpyData``: a generator of the training batches, arrays to validate). TensorBoard's
+event files are written without TensorFlow (``common.files.events``), on every backend.
+``tf_impl/train.py`` writes the same loop by hand: read the two side by side to see what
+``fit`` does for you.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
-import keras
+from keras_impl._keras import keras  # Keras on this process's backend (its family entered first)
 import numpy as np
-import tensorflow as tf
 
 from common.calls import instantiate, resolve, substitute
-from common.runs.trainer import EpochCallback
+from common.data import batches
+from common.files.events import EventWriter
+from common.runs.trainer import EpochCallback, TrainingLoader, VariablesStepByStep
 from keras_impl import semantics
 from keras_impl.build import NAMESPACE, parameter_table
 from keras_impl.calls import LOSSES, METRICS, optimizer_call
 from spec.errors import TwinspecError
 from spec.schema import TrainSpec
-from tf_impl import train as tf_train
 
 PROGRESS_UPDATES = 50  # how often an epoch's progress bar moves
+
+# The book's epoch loss (semantics.BatchMeanLoss) sums in float64 where the backend has it;
+# JAX without x64 sums in float32, and warns so at every variable it makes: not a fault.
+warnings.filterwarnings("ignore", "Explicitly requested dtype float64", UserWarning, r"keras\.src\.backend\.jax")
 
 
 def make_loss(loss: str, mode: str = "native") -> keras.losses.Loss:
@@ -73,7 +83,73 @@ class _EpochEnd(keras.callbacks.Callback):
         self.end_epoch(logs or {}, self.on_epoch)
 
 
-class StepByStep(tf_train.TensorFlowStepByStep):
+class _TensorFlowData:
+    """Keras on TensorFlow is fed ``tf.data``: the TensorFlow family's pipeline."""
+
+    def __init__(self) -> None:
+        from tf_impl import data
+
+        self.data = data
+
+    def training_loader(self, loader: Any) -> TrainingLoader:
+        return self.data.TrainingLoader.of(loader)
+
+    def steps(self, loader: Any) -> int | None:
+        """An epoch's steps; None for a dataset of unknown length."""
+        steps = int(loader.dataset.cardinality())
+        return steps if steps > 0 else None
+
+    def training(self, loader: Any, steps: int | None, n_epochs: int) -> Any:
+        return loader.dataset.repeat() if steps else loader.dataset
+
+    def in_order(self, loader: Any) -> dict:
+        """``evaluate``'s arguments for a split served in order."""
+        return {"x": loader}
+
+    def validation(self, loader: Any) -> dict:
+        return {"validation_data": loader}
+
+    def numpy_batches(self, loader: Any) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+        return self.data.numpy_batches(loader)
+
+
+class _NumpyData:
+    """Keras on JAX and on torch is fed numpy (``common.data.batches``), as its users feed it:
+    the training batches from a generator, each epoch drawn as it starts, the splits served
+    in order as arrays with their batch size."""
+
+    def training_loader(self, loader: Any) -> TrainingLoader:
+        if not isinstance(loader, batches.TrainingLoader):
+            name = type(loader).__name__
+            raise TwinspecError(
+                f"Keras on {keras.backend.backend()} trains on a common.data.batches loader, not {name}"
+            )
+        return loader
+
+    def steps(self, loader: batches.TrainingLoader) -> int:
+        return len(loader)
+
+    def training(self, loader: batches.TrainingLoader, steps: int, n_epochs: int) -> Iterator:
+        """The epochs' batches, one epoch after another, each drawn when its first batch is
+        asked for (a generator: what ``fit`` takes)."""
+        for _ in range(n_epochs):
+            yield from loader
+
+    def in_order(self, loader: batches.InOrder) -> dict:
+        return {"x": loader.x, "y": loader.y, "batch_size": loader.batch_size}
+
+    def validation(self, loader: batches.InOrder) -> dict:
+        return {"validation_data": (loader.x, loader.y), "validation_batch_size": loader.batch_size}
+
+    def numpy_batches(self, loader: Iterable) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+        return ((np.asarray(x), np.asarray(y)) for x, y in loader)
+
+
+def _data() -> _TensorFlowData | _NumpyData:
+    return _TensorFlowData() if keras.backend.backend() == "tensorflow" else _NumpyData()
+
+
+class StepByStep(VariablesStepByStep):
     """The book's trainer on Keras: ``set_seed`` at the start, then ``fit`` over the datasets."""
 
     column = "keras"
@@ -88,6 +164,8 @@ class StepByStep(tf_train.TensorFlowStepByStep):
         loss_kind: str | None = None,
     ) -> None:
         super().__init__(model, loss_fn, optimizer, loss_kind)
+        self._data = _data()
+        self._writers: dict[str, EventWriter] = {}
         self._featurizer: keras.Model | None = None
         self._compile()
 
@@ -101,10 +179,14 @@ class StepByStep(tf_train.TensorFlowStepByStep):
 
     # -- training ----------------------------------------------------------------------
 
+    def _training_loader(self, loader: Any) -> TrainingLoader:
+        return self._data.training_loader(loader)
+
     def _loaders_set(self) -> None:
-        """Compiles a whole epoch into one call of the train step (``steps_per_execution``)."""
-        steps = int(self.train_loader.dataset.cardinality())
-        self._compile(steps if steps > 0 else 1)
+        """On TensorFlow, compiles a whole epoch into one call of the train step
+        (``steps_per_execution``); Keras on JAX and torch steps batch by batch."""
+        steps = self._data.steps(self.train_loader) if keras.backend.backend() == "tensorflow" else None
+        self._compile(steps or 1)
 
     def _seed(self, seed: int) -> None:
         """Keras' one call for Python's, numpy's, TensorFlow's and its own generators."""
@@ -125,15 +207,17 @@ class StepByStep(tf_train.TensorFlowStepByStep):
         # each epoch's start), about 5 ms. A dataset of unknown length is given as it is.
         # A progress bar hears of steps only between executions: an epoch's steps then run in
         # PROGRESS_UPDATES executions, not one (the same steps, so the same numbers).
-        dataset = self.train_loader.dataset
-        steps = int(dataset.cardinality())
-        steps = steps if steps > 0 else None
-        if self._on_step is not None and steps:
+        # On JAX and torch: a generator of the epochs' batches, each epoch drawn as it starts,
+        # and steps_per_epoch; no steps_per_execution (a step per call, as Keras' default).
+        steps = self._data.steps(self.train_loader)
+        stepwise = self._on_step is not None and steps and keras.backend.backend() == "tensorflow"
+        if stepwise:
             self._compile(max(1, steps // PROGRESS_UPDATES))
+        validation = self._data.validation(self.val_loader) if self.val_loader is not None else {}
         try:
             self.model.fit(
-                dataset.repeat() if steps else dataset,
-                validation_data=self.val_loader,
+                self._data.training(self.train_loader, steps, n_epochs),
+                **validation,
                 initial_epoch=self.total_epochs,
                 epochs=self.total_epochs + n_epochs,
                 callbacks=[_EpochEnd(self._keras_epoch, on_epoch, self._step_done, steps)],
@@ -142,25 +226,43 @@ class StepByStep(tf_train.TensorFlowStepByStep):
                 verbose=0,
             )
         finally:
-            if self._on_step is not None and steps:
+            if stepwise:
                 self._compile(steps)
 
-    def evaluate(self, loader: tf.data.Dataset) -> tuple[float, np.ndarray]:
+    def evaluate(self, loader: Any) -> tuple[float, np.ndarray]:
         """Keras' ``evaluate`` for the mean batch loss, and the per-class counts."""
-        logs = self.model.evaluate(loader, return_dict=True, verbose=0)
+        logs = self.model.evaluate(**self._data.in_order(loader), return_dict=True, verbose=0)
         return float(logs["batch_mean_loss"]), self.loader_apply(loader, self.correct).sum(axis=0)
+
+    def _log(self, epoch: int, scalars: list[tuple[str, str, float]]) -> None:
+        """One TensorBoard run per curve, as ``SummaryWriter.add_scalars`` lays them out;
+        written without TensorBoard's writer, which would load TensorFlow (``common.files.events``)."""
+        for tag, run, value in scalars:
+            writer = f"{tag}_{run}"
+            if writer not in self._writers:
+                self._writers[writer] = EventWriter(self.log_dir / writer)
+            self._writers[writer].scalar(tag, value, epoch)
+
+    def _close_log(self) -> None:
+        for writer in self._writers.values():  # as torch's trainer closes its writer
+            writer.close()
+        self._writers = {}
+
+    def _numpy_batches(self, loader: Any) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+        return self._data.numpy_batches(loader)
 
     # -- prediction and metrics ----------------------------------------------------------
 
     def predict(self, x: np.ndarray) -> np.ndarray:
+        numpy = keras.ops.convert_to_numpy
         if self._featurizer is None:
-            return np.asarray(self.model(x, training=False))
+            return numpy(self.model(x, training=False))
         yhat, *features = self._featurizer(x, training=False)
         for name, output in zip(self.handles, features):
-            self.visualization[name] = self._canonical(np.asarray(output), self._computes_channels_last())
+            self.visualization[name] = self._canonical(numpy(output), self._computes_channels_last())
         channels_last_input = self._computes_channels_last() and self.model.layers[0].name != "nchw_to_nhwc"
         self.visualized_inputs = self._canonical(np.asarray(x), channels_last_input)
-        return np.asarray(yhat)
+        return numpy(yhat)
 
     def _parameter_rows(self) -> list[tuple[str, str, tuple[int, ...], int]]:
         return parameter_table(self.model)
@@ -192,7 +294,7 @@ class StepByStep(tf_train.TensorFlowStepByStep):
         if not isinstance(found, keras.layers.Conv2D):
             convs = [other.name for other in self.model.layers if isinstance(other, keras.layers.Conv2D)]
             raise TwinspecError(f"layer '{layer}' is not a conv2d layer (conv2d layers: {', '.join(convs) or 'none'})")
-        return np.asarray(found.kernel).transpose(3, 2, 0, 1)
+        return keras.ops.convert_to_numpy(found.kernel).transpose(3, 2, 0, 1)
 
     def attach_hooks(self, layers: Sequence[str]) -> None:
         """Record the outputs of ``layers`` (``(N, C, H, W)`` or ``(N, F)``) at each prediction.
@@ -209,8 +311,8 @@ class StepByStep(tf_train.TensorFlowStepByStep):
     # -- learning-rate range test --------------------------------------------------------
 
     def _learning_rate(self) -> float:
-        return float(self.optimizer.learning_rate)
+        return float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
 
-    def _range_step(self, x: tf.Tensor, y: tf.Tensor, lr: float) -> float:
+    def _range_step(self, x: Any, y: Any, lr: float) -> float:
         self.optimizer.learning_rate = lr
         return float(self.model.train_on_batch(x, y, return_dict=True)["loss"])

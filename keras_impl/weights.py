@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import keras
+from keras_impl._keras import keras  # Keras on this process's backend (its family entered first)
 
 from common.errors import WriteError
 from common.files.weights import TENSORFLOW_NAMES, Weights, export_tensorflow, import_tensorflow

@@ -1,6 +1,9 @@
-"""Shared fixtures. The test session uses both families in one process, so it is made safe
-for both before anything imports TensorFlow (``columns.share_process`` in ``pytest_configure``,
-before collection; DESIGN.md, "Hazards")."""
+"""Shared fixtures. The test session uses every family that can share one process (torch,
+TensorFlow with Keras on it, JAX: ``columns.sharing``) in one process, so it is made safe for
+them before anything imports TensorFlow (``columns.share_process`` in ``pytest_configure``,
+before collection; DESIGN.md, "Hazards"). Keras on JAX and on torch never share a process
+with Keras on TensorFlow: their columns compute in worker processes (``common.runs.workers``,
+``SESSION`` below)."""
 
 from __future__ import annotations
 
@@ -67,14 +70,20 @@ def pytest_configure(config: pytest.Config) -> None:
     collects and runs no test, so it skips the guard: it imports torch and its compiler
     (4 s on a 2-core EPYC, before the workers start) and takes 1.4 s to shut them down."""
     if not config.pluginmanager.has_plugin("dsession"):
-        columns.share_process(columns.names())
+        columns.share_process(SESSION)
+
+
+# The columns this session's process computes in itself; the others (Keras on JAX and on
+# torch) in workers, each of its family.
+SESSION = columns.sharing(columns.names())
+ELSEWHERE = [name for name in columns.names() if name not in SESSION]
 
 
 ROOT = Path(__file__).resolve().parent.parent
 # ``make test`` runs the files on a worker per core, a file on one worker from start to end
 # (``--dist loadfile``: a file's runs are cached for its tests), in this order: the slowest
 # first (worker seconds in a full run: lockstep 290, listings 150, parity_native 100, notebooks 90,
-# then 90 to 20), so the
+# keras_backends 80, then 90 to 20), so the
 # files left at the end are short ones that even out the two workers. xdist would sort the
 # files by their count of tests instead, which put coexist (7 tests, a minute) last, alone on
 # one worker for 41 s; the Makefile's ``--no-loadscope-reorder`` keeps this order.
@@ -83,6 +92,7 @@ SLOWEST_FIRST = (
     "test_parity_native.py",
     "test_listings.py",
     "test_notebooks.py",
+    "test_keras_backends.py",
     "test_coexist.py",
     "test_lecture_cli.py",
     "test_show.py",

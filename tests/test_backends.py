@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import SESSION
 import torch
 from torch import nn
 
@@ -98,7 +99,7 @@ def test_the_every_layer_spec_has_every_kind():
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")  # every_layer does, on purpose
-@pytest.mark.parametrize("column", [name for name in columns.names() if name != columns.REFERENCE])
+@pytest.mark.parametrize("column", [name for name in SESSION if name != columns.REFERENCE])
 @pytest.mark.parametrize(
     "spec",
     [*list_specs(), load_spec(EVERY_LAYER), load_spec(CHANNELS_FIRST), load_spec(CONV_FEATURES)],

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_here, run_python
+from conftest import ROOT, SESSION, run_here, run_python
 from PIL import Image
 
 from common import columns
@@ -405,7 +405,9 @@ def _(tmp, mp):
     return Case(["train", "--model", "mnist_cnn", "--data", str(mnist)], ["--data", "mnist.npz", "class '9'"])
 
 
-for backend in columns.names():
+# Not Keras on JAX and on torch: a case each would add some 14 s of a fresh interpreter
+# starting Keras (keras-torch's run of it ends in the same line: its worker sends it back whole)
+for backend in SESSION:
 
     @case(f"5-diverging-loss-{backend}")
     def _(tmp, mp, backend=backend):

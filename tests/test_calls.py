@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import SESSION
 
 from common import columns
 from common.calls import Assign, Call, Listed, Name, Source, call, execute, instantiate, names, substitute
@@ -83,7 +84,7 @@ def _listing_namespace(name: str, spec) -> dict:
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[spec.name for spec in SPECS])
-@pytest.mark.parametrize("name", columns.names())
+@pytest.mark.parametrize("name", SESSION)
 def test_the_listing_builds_the_model_its_column_builds(name, spec):
     """The same modules, classes, arguments and initial weights; the same loss and optimizer."""
     listed = _listing_namespace(name, spec)

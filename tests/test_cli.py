@@ -4,7 +4,7 @@ but for the runs whose subject is only what they write (``run_here``)."""
 import json
 
 import pytest
-from conftest import run_here, run_python
+from conftest import ELSEWHERE, run_here, run_python
 
 from common import columns
 from common.threads import THREAD_VARIABLES
@@ -36,7 +36,10 @@ def test_list_shows_every_spec_with_its_title():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--backend", "flax"], "invalid choice: 'flax' (choose from 'torch', 'lightning', 'keras', 'tf', 'jax')"),
+        (
+            ["--backend", "flax"],
+            "invalid choice: 'flax' (choose from 'torch', 'lightning', 'keras', 'tf', 'jax', 'keras-jax', 'keras-torch')",
+        ),
         (
             ["--model", "nope"],
             "unknown model 'nope' (choose from: " + ", ".join(sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))),
@@ -81,8 +84,19 @@ HEAVY = {"torch", "torchvision", "tensorflow", "keras", "jax", "flax", "optax", 
         ["show", "mnist_cnn", "--backend", "keras"],
         ["show", "mnist_cnn", "--backend", "tf"],
         ["show", "mnist_cnn", "--backend", "jax"],
+        ["show", "mnist_cnn", "--backend", "keras-jax"],
+        ["show", "mnist_cnn", "--backend", "keras-torch"],
     ],
-    ids=["list", "show-torch", "show-lightning", "show-keras", "show-tf", "show-jax"],
+    ids=[
+        "list",
+        "show-torch",
+        "show-lightning",
+        "show-keras",
+        "show-tf",
+        "show-jax",
+        "show-keras-jax",
+        "show-keras-torch",
+    ],
 )
 def test_listing_commands_import_no_framework_and_no_matplotlib(args):
     """A listing is text: printing it needs no framework, no numpy, no figures."""
@@ -101,11 +115,18 @@ def test_export_loads_only_its_framework(tmp_path):
 
 
 # What loading each other family shows: jaxlib, for TensorFlow's own import asks for jax (the
-# JAX family's root keeps it out: an attempt -X importtime lists, which loads nothing).
-OTHER_FAMILIES = {"torch": {"tensorflow", "jaxlib"}, "tensorflow": {"torch", "jaxlib"}, "jax": {"torch", "tensorflow"}}
+# JAX family's root keeps it out: an attempt -X importtime lists, which loads nothing). Keras
+# on JAX or torch would import TensorFlow (to seed it) and, on torch, JAX: both kept out.
+OTHER_FAMILIES = {
+    "torch": {"tensorflow", "jaxlib"},
+    "tensorflow": {"torch", "jaxlib"},
+    "jax": {"torch", "tensorflow"},
+    "keras-jax": {"torch", "tensorflow"},
+    "keras-torch": {"tensorflow", "jaxlib"},
+}
 
 
-@pytest.mark.parametrize("backend", ["torch", "lightning", "keras", "tf", "jax"])
+@pytest.mark.parametrize("backend", columns.names())  # Keras on JAX and torch: in workers of their own
 def test_a_run_writes_metrics_and_never_imports_the_other_framework(tmp_path, backend):
     out = tmp_path / "run"
     done = run_python(
@@ -114,7 +135,7 @@ def test_a_run_writes_metrics_and_never_imports_the_other_framework(tmp_path, ba
     assert done.returncode == 0, done.stderr[-2000:]
     imported = _imported(done.stderr)
     own = {"torch": {"torch"}, "lightning": {"pytorch_lightning"}, "keras": {"keras"}, "tf": {"tensorflow"}}
-    own["jax"] = {"jax", "flax", "optax"}
+    own |= {"jax": {"jax", "flax", "optax"}, "keras-jax": {"keras", "jax"}, "keras-torch": {"keras", "torch"}}
     assert own[backend] <= imported and not imported & OTHER_FAMILIES[columns.column(backend).family]
     assert f"[{backend}] epoch 2/2" in done.stdout
     assert "per class (correct/total): parallel:" in done.stdout
@@ -125,7 +146,7 @@ def test_a_run_writes_metrics_and_never_imports_the_other_framework(tmp_path, ba
     assert len(metrics["train_loss"]) == len(metrics["val_loss"]) == 2
     assert metrics["params"] == 143 and sum(t for _, t in metrics["per_class"]) == 60
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    native = columns.load(backend, "weights").NATIVE_FILE
+    native = "model.keras" if backend in ELSEWHERE else columns.load(backend, "weights").NATIVE_FILE
     files = ["loss.png", "metrics.json", native, "spec.yaml", "weights.npz"]
     assert sorted(p.name for p in out.iterdir()) == sorted(files)
 

@@ -17,10 +17,9 @@ import onnx
 import onnxruntime
 import pytest
 import torch
-from conftest import run_here
+from conftest import SESSION, run_here
 from PIL import Image
 
-from common import columns
 from common.data.datasets import load_dataset
 from common.data.prep import split_dataset
 from common.deploy.export import check_export
@@ -40,10 +39,11 @@ SUFFIX = {"onnx": ".onnx", "pt2": ".pt2", "litert": ".tflite", "saved_model": ""
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
-    """cnn1 trained for two epochs in every column (the referee needs trained weights, not good ones)."""
+    """cnn1 trained for two epochs in every column that can share this process (the referee
+    needs trained weights, not good ones). Keras on JAX and torch export no format."""
     root = tmp_path_factory.mktemp("runs")
     folders = {}
-    for name in columns.names():
+    for name in SESSION:
         args = ["--backend", name, "--model", "cnn1", "--epochs", "2", "--quiet", "--out", str(root / name)]
         done = run_here("train", *args)
         assert done.returncode == 0, done.stderr

@@ -17,7 +17,7 @@ from common import columns
 from common.parity.stats import LOCKSTEP_K
 from spec import SPEC_DIR
 
-NAMES = columns.names()  # what compare, report and parity run by default: every registered column
+NAMES = columns.defaults()  # what compare, report and parity run by default (all: every registered column)
 
 
 def test_show_prints_each_frameworks_listing():

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ELSEWHERE, SESSION
 from PIL import Image
 from test_loaders import _write_cifar
 
@@ -32,11 +33,13 @@ SPECS = {spec.name: spec for spec in list_specs()}
 SPECS.update({path.stem: load_spec(path) for path in sorted((ROOT / "tests" / "specs").glob("*.yaml"))})
 # What a listing may import: its framework family's packages, numpy, matplotlib and the
 # standard library's few. Never twinspec's packages.
-ALLOWED = {"math", "pathlib", "pickle", "numpy", "matplotlib"}
+ALLOWED = {"math", "os", "pathlib", "pickle", "numpy", "matplotlib"}
 FAMILY = {
     "torch": {"torch", "torchvision"},
     "tensorflow": {"tensorflow", "keras"},
     "jax": {"jax", "flax", "optax", "PIL"},
+    "keras-jax": {"keras", "PIL"},  # Keras on JAX: KERAS_BACKEND set, no TensorFlow
+    "keras-torch": {"keras", "PIL"},
 }
 SAVED = {
     "torch": ".pt",
@@ -44,12 +47,14 @@ SAVED = {
     "keras": ".keras",
     "tf": ".ckpt.index",
     "jax": ".msgpack",
+    "keras-jax": ".keras",
+    "keras-torch": ".keras",
 }  # <spec>_<column>
 # Tiny specs that together take every path of a listing: balanced sampling with flips and
 # BCE on probabilities (relu); shuffling with flips, dropout and momentum (dropout_maps);
 # normalize: auto, a test split and probabilities (auto_test_split: printed by one listing
 # per family, which Keras and Lightning re-export). Each run starts a framework: 5 to 10 s.
-RUN_ALONE = [(column, name) for column in columns.names() for name in ("relu", "dropout_maps")]
+RUN_ALONE = [(column, name) for column in SESSION for name in ("relu", "dropout_maps")]  # others: test_keras_backends
 RUN_ALONE += [("torch", "auto_test_split"), ("tf", "auto_test_split"), ("jax", "auto_test_split")]
 EPOCHS = 2
 DUMP = """
@@ -97,7 +102,7 @@ def test_a_listing_run_alone_in_an_empty_folder_is_its_columns_run(column, spec_
     assert {"listing.py", "losses.json", *made} <= written
     listed = json.loads((tmp_path / "losses.json").read_text())
     spec = SPECS[spec_name].with_overrides(epochs=EPOCHS)
-    layout = "nchw" if columns.column(column).family == "torch" else "nhwc"
+    layout = columns.column(column).native_layout
     result = runner.train_spec(column, spec, layout)
     assert listed["losses"] == list(result.train_loss)
     assert listed["val_losses"] == list(result.val_loss)
@@ -130,7 +135,7 @@ def write_folder(root: Path, size: tuple[int, int]) -> Path:
     return root
 
 
-@pytest.mark.parametrize("column", columns.names())
+@pytest.mark.parametrize("column", SESSION)  # run here: Keras on JAX and torch read with the JAX listing's text
 def test_a_listing_reads_an_image_folder_as_its_column_does(column, tmp_path):
     """PNGs at the spec's size: torchvision, Keras' utility and TensorFlow's decoder read
     the same pixels as twinspec's loader (resizing is where they part: ``common/data/loaders.py``)."""
@@ -180,3 +185,18 @@ def test_a_cifar_batch_that_names_code_is_refused_by_the_listing(tmp_path, capsy
     with pytest.raises(pickle.UnpicklingError, match="builtins.print: not in a CIFAR-10 batch"):
         data_section("torch", "fc_tanh", folder)
     assert "code ran" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("column", ELSEWHERE)
+def test_keras_on_another_backend_reads_folders_as_the_jax_listing_and_feeds_fit_numpy(column):
+    """The Keras listing on JAX or torch: the backend set before Keras is imported, no
+    TensorFlow, a folder read by the JAX listing's Pillow loader, the model sections Keras'."""
+    spec = SPECS["cnn2"]
+    ours, keras, jax = (columns.load(name, "listing") for name in (column, "keras", "jax"))
+    backend = columns.family_environment(columns.column(column).family)["KERAS_BACKEND"]
+    imports = ours.imports(spec)
+    assert f'os.environ["KERAS_BACKEND"] = "{backend}"' in imports
+    assert imports.index("KERAS_BACKEND") < imports.index("import keras") and "tensorflow" not in ours.listing(spec)
+    assert ours.data(spec) == jax.data(spec) and "def load_image_folder" in "".join(ours.data(spec))
+    assert ours.model(spec) == keras.model(spec) and ours.loss_and_optimizer(spec) == keras.loss_and_optimizer(spec)
+    assert "validation_data=(x_val, y_val)," in "".join(ours.training(spec))

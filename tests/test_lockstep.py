@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_here, run_python
+from conftest import SESSION, run_here, run_python
 from test_torch_book import BOOK
 
 from common import columns
@@ -53,10 +53,12 @@ CNN2_HORIZON = 1
 SLIDES_HORIZON = 2
 HORIZONS = {"lenet": LENET_HORIZON, "cnn2": CNN2_HORIZON, "mnist_cnn_slides": SLIDES_HORIZON}
 LAYOUT = {"torch": "nchw", "keras": "nhwc", "tf": "nhwc", "jax": "nhwc"}
-# Every column torch judges by the noise floor. A torch-family column (Lightning) computes
-# torch's own arithmetic, so tests/test_lightning.py holds it to the stronger check: the same
-# run, bit for bit. Judging it here as well would only repeat those runs.
-OTHERS = [name for name in columns.names() if columns.column(name).family != columns.column(columns.REFERENCE).family]
+# Every column torch judges by the noise floor, in this process. A torch-family column
+# (Lightning) computes torch's own arithmetic, so tests/test_lightning.py holds it to the
+# stronger check: the same run, bit for bit. Judging it here as well would only repeat those
+# runs. Keras on JAX and on torch, the Keras column's very code, compute in workers of their
+# own (tests/test_keras_backends.py).
+OTHERS = [name for name in SESSION if columns.column(name).family != columns.column(columns.REFERENCE).family]
 
 
 STEADY = [spec for spec in list_specs() if spec.name not in HORIZONS]

@@ -20,7 +20,7 @@ from spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 RELU = ROOT / "spec" / "models" / "relu.yaml"
-NAMES = [f"relu_{name}.ipynb" for name in columns.names()] + ["relu_lecture.ipynb"]
+NAMES = [f"relu_{name}.ipynb" for name in columns.defaults()] + ["relu_lecture.ipynb"]  # --backends' default
 
 
 def outputs(cell: dict) -> str:
@@ -52,17 +52,17 @@ def test_every_columns_notebook_and_the_lecture_run_in_a_clean_folder(tmp_path):
     lecture = json.loads((out / "relu_lecture.ipynb").read_text())
     table = outputs(lecture["cells"][-1])
     assert re.search(r"^lightning .* 0\.00e\+00$", table, flags=re.MULTILINE)  # the book's run, twice
-    assert [line.split()[0] for line in table.splitlines()[1:]] == columns.names()
+    assert [line.split()[0] for line in table.splitlines()[1:]] == columns.defaults()
 
 
 def test_the_lecture_notebook_runs_every_column_in_one_kernel(tmp_path):
     spec = load_spec(ROOT / "tests" / "specs" / "auto_test_split.yaml").with_overrides(epochs=1)
     made = notebook.execute(notebook.lecture_notebook(spec), tmp_path, timeout=600, said=lambda _: None)
     table = outputs(made.cells[-1])
-    assert [line.split()[0] for line in table.splitlines()[1:]] == columns.names()
+    assert [line.split()[0] for line in table.splitlines()[1:]] == columns.defaults()
     text = "\n".join(outputs(cell) for cell in made.cells)
     assert text.count("test_loss") >= 3  # torch, keras and tf print theirs; Lightning's table too
-    assert images(made) == len(columns.names()) + 1
+    assert images(made) == len(columns.defaults()) + 1
 
 
 def test_a_notebook_is_a_listing_cut_at_its_sections():
@@ -79,6 +79,19 @@ def test_a_notebook_is_a_listing_cut_at_its_sections():
         empty = {"loss_and_optimizer"} if name == "lightning" else set()  # its loss lives in its LitModel
         assert headings == [f"### {title}" for section, title in notebook.SECTIONS.items() if section not in empty]
         assert made.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_backends_all_adds_the_notebooks_of_keras_on_jax_and_torch(tmp_path):
+    """Keras on JAX and on torch have notebooks of their own (never the lecture's kernel, which
+    runs Keras on TensorFlow); each is its listing, so this writes them without running them."""
+    out = tmp_path / "notebooks"
+    done = run_here("notebook", "relu", "--out", str(out), "--backends", "all", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    names = [f"relu_{name}.ipynb" for name in columns.names()] + ["relu_lecture.ipynb"]
+    assert done.stdout == f"wrote {', '.join(names)} in {out}\n" and "keras-torch" in names[-2]
+    made = nbformat.read(out / "relu_keras-torch.ipynb", as_version=4)
+    imports = next(cell.source for cell in made.cells if cell.cell_type == "code")
+    assert 'os.environ["KERAS_BACKEND"] = "torch"' in imports
 
 
 def test_spec_text_reaches_the_markdown_as_text(tmp_path):

@@ -15,6 +15,7 @@ import termios
 from pathlib import Path
 
 import pytest
+from conftest import SESSION
 
 from common import columns
 from common.data.datasets import load_dataset
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RELU = load_spec(ROOT / "spec" / "models" / "relu.yaml").with_overrides(epochs=2)
 
 
-@pytest.mark.parametrize("column", columns.names())
+@pytest.mark.parametrize("column", SESSION)  # Keras on JAX and torch: tests/test_keras_backends.py
 def test_every_step_is_reported_and_the_run_is_the_same(column):
     layout = columns.layout_for(RELU, column)
     heard: list[tuple[int, int, int | None]] = []

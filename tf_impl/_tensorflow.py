@@ -7,9 +7,18 @@ which loads all of Keras. This column's SavedModel (``weights.save_native_model`
 that one import is made to fail,
 which TensorFlow tolerates; Keras, imported later in the same process (``keras_impl``),
 loads as usual. If TensorFlow or Keras is loaded already, there is nothing to keep out.
+
+Before that: the family's environment (Keras, which TensorFlow's import reaches, on
+TensorFlow), and what the other families must do before TensorFlow loads
+(``columns.enter``, ``columns.another_family_loads``; DESIGN.md, "Hazards").
 """
 
 import sys
+
+from common import columns
+
+columns.enter("tensorflow")
+columns.another_family_loads("tensorflow")
 
 _KERAS_OPTIMIZERS = "keras.src.optimizers"
 _keep_keras_out = "tensorflow" not in sys.modules and "keras" not in sys.modules

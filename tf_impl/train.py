@@ -1,10 +1,10 @@
 """The book's ``StepByStep`` trainer in TensorFlow without Keras: a ``tf.GradientTape`` step
 compiled with ``tf.function``, the loss and optimizer written in ``tf`` ops (``semantics``).
 
-What every column's trainer shares is ``common.runs.trainer.StepByStepBase``; what both
-TensorFlow columns share (TensorBoard through ``tf.summary``, the checkpoint file of their
-variables) is :class:`TensorFlowStepByStep`, which the Keras column's trainer subclasses
-too. This module's ``StepByStep`` is the loop itself, batch by batch, as torch's column
+What every column's trainer shares is ``common.runs.trainer.StepByStepBase``; the
+checkpoint of variables this trainer shares with Keras' is its ``VariablesStepByStep``.
+:class:`TensorFlowStepByStep` adds TensorBoard through ``tf.summary`` and ``tf.data``'s
+loaders. This module's ``StepByStep`` is the loop itself, batch by batch, as torch's column
 writes it; ``keras_impl/train.py`` hands the same to ``fit``: read the two side by side to
 see what ``fit`` does for you.
 """
@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 
 from common.calls import instantiate, resolve, substitute
-from common.files.checkpoint import check_fit, group, in_order, numbered, read_checkpoint, write_checkpoint
 from common.runs.metrics import batch_counts
-from common.runs.trainer import EpochCallback, StepByStepBase, loop_figures
+from common.runs.trainer import EpochCallback, VariablesStepByStep, loop_figures
 from spec.errors import TwinspecError
 from spec.schema import TrainSpec
 from tf_impl import semantics
@@ -57,10 +55,11 @@ def make_optimizer(model: Model, train: TrainSpec, mode: str = "native") -> Opti
     return instantiate(optimizer_call(train), {**NAMESPACE, "model": model})
 
 
-class TensorFlowStepByStep(StepByStepBase):
-    """What both TensorFlow columns' trainers share: TensorBoard through ``tf.summary`` (the
-    torch trainer's tags, one run per curve as ``SummaryWriter.add_scalars`` lays them out),
-    batches read as numpy, and a checkpoint of their variables (``common.files.checkpoint``)."""
+class TensorFlowStepByStep(VariablesStepByStep):
+    """The TensorFlow column's trainer's frame: TensorBoard through ``tf.summary`` (the torch
+    trainer's tags, one run per curve as ``SummaryWriter.add_scalars`` lays them out), batches
+    read as numpy, and a checkpoint of its variables (``VariablesStepByStep``, which the
+    Keras column's trainer shares on every backend)."""
 
     def __init__(self, model, loss_fn, optimizer, loss_kind: str | None = None) -> None:
         super().__init__(model, loss_fn, optimizer, loss_kind)
@@ -84,51 +83,6 @@ class TensorFlowStepByStep(StepByStepBase):
         self._summaries = {}
 
     _numpy_batches = staticmethod(numpy_batches)
-
-    def _variables(self) -> dict[str, list[tf.Variable]]:
-        """Every variable training changes, by group: the model's, the optimizer's, and
-        whatever else a column's model draws from."""
-        raise NotImplementedError
-
-    def _state(self) -> dict[str, list[np.ndarray] | dict[str, np.ndarray]]:
-        state: dict = {key: [np.array(v.numpy()) for v in owned] for key, owned in self._variables().items()}
-        state["pipeline"] = self.train_loader.state() if self.train_loader is not None else {}
-        return state
-
-    def _restore(self, state: dict) -> None:
-        for key, owned in self._variables().items():
-            for variable, value in zip(owned, state[key], strict=True):
-                variable.assign(value)
-        if self.train_loader is not None:
-            self.train_loader.restore(state["pipeline"])
-
-    def _write_checkpoint(self, filename: Path, history: dict, state: dict) -> None:
-        arrays = {}
-        for key, owned in state.items():
-            arrays |= numbered(key, owned) if key != "pipeline" else {f"pipeline/{k}": v for k, v in owned.items()}
-        write_checkpoint(filename, history, arrays)
-
-    def _read_checkpoint(self, filename: Path) -> tuple[dict, dict]:
-        history, arrays = read_checkpoint(filename)
-        variables = self._variables()
-        pipeline = self.train_loader.state() if self.train_loader is not None else None
-        expected = {
-            key: [(tuple(v.shape), np.dtype(_numpy_dtype(v))) for v in owned] for key, owned in variables.items()
-        }
-        check_fit(filename, arrays, expected, pipeline)
-        state: dict = {key: in_order(arrays, key) for key in variables}
-        state["pipeline"] = group(arrays, "pipeline") if pipeline is not None else {}
-        return history, state
-
-    @staticmethod
-    def _canonical(maps: np.ndarray, channels_last: bool) -> np.ndarray:
-        """Feature maps as ``(N, C, H, W)``, as torch has them."""
-        return maps.transpose(0, 3, 1, 2) if maps.ndim == 4 and channels_last else maps
-
-
-def _numpy_dtype(variable) -> np.dtype:
-    """A variable's dtype in numpy's terms: TensorFlow's ``tf.DType`` or Keras' name."""
-    return getattr(variable.dtype, "as_numpy_dtype", variable.dtype)
 
 
 class StepByStep(TensorFlowStepByStep):

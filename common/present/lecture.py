@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common import columns
 from common.data.datasets import load_dataset
 from common.data.prep import Split, normalize, resolve_normalization, split_dataset, to_layout
 from common.errors import WriteError
@@ -55,7 +56,6 @@ def trained_side(
     activation_range: np.ndarray,
 ) -> Side:
     """Column ``name`` trains ``spec``; its side of the report, drawn from its trainer."""
-    from common import columns
     from common.runs.runner import make_trainer
     from common.runs.training import train_run
 
@@ -108,6 +108,15 @@ def _feature_layers(spec: Spec) -> list[str]:
     return chosen
 
 
+def backends_of(names: list[str]) -> dict[str, list[str]]:
+    """The columns that run one column's very code on several backends (Keras on TensorFlow,
+    JAX and torch), by that column, where two or more of them are among ``names``."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(columns.column(name).runs_code_of or name, []).append(name)
+    return {origin: group for origin, group in groups.items() if len(group) > 1}
+
+
 def write_lecture_report(
     spec: Spec,
     sides: dict[str, Side],
@@ -154,6 +163,14 @@ def write_lecture_report(
     page.table(["", *runs], rows, caption="final figures (per class: correct/total)")
     curves = {name: (run.train_loss, run.val_loss) for name, run in runs.items()}
     page.figure(plots.png_bytes(plots.losses_figure(curves, f"{spec.name}: " + " vs ".join(runs))), "loss per epoch")
+    for origin, group in backends_of(list(runs)).items():
+        page.paragraph(
+            f"One {columns.column(origin).title} program on {len(group)} backends: the same code, in a process of its "
+            "own for each backend (its framework reads the backend once, as it is imported)."
+        )
+        overlay = {titles[name]: curves[name] for name in group}
+        title = f"{spec.name}: the {origin} column's code on " + ", ".join(group)
+        page.figure(plots.png_bytes(plots.losses_figure(overlay, title)), f"{origin} on its backends: loss per epoch")
 
     page.heading("Parity")
     page.paragraph(

@@ -3,8 +3,10 @@
 A column's notebook is its listing (``run.py show``) cut at its sections: the spec's title
 and comments as markdown, then a heading and a code cell for each step (imports, data,
 input pipeline, model, loss and optimizer, training, results). The lecture notebook runs
-the four columns one after another in one kernel, collects each one's losses, and ends
-with a cell that tabulates and plots them side by side. Generating imports nbformat and no
+the lecture's columns (compare's default: ``columns.defaults()``) one after another in one
+kernel, collects each one's losses, and ends with a cell that tabulates and plots them side
+by side; Keras on JAX and on torch have notebooks of their own (Keras reads its backend
+once: they never share a kernel with Keras on TensorFlow). Generating imports nbformat and no
 framework; ``--execute`` runs each notebook in a kernel of its own (nbclient) and keeps
 its outputs.
 """
@@ -111,8 +113,8 @@ def column_notebook(spec: Spec, column: str) -> nbformat.NotebookNode:
 
 
 def lecture_notebook(spec: Spec) -> nbformat.NotebookNode:
-    """Every column, one after another in one kernel, and a last cell that compares them."""
-    names = columns.names()
+    """The lecture's columns, one after another in one kernel, and a last cell that compares them."""
+    names = columns.defaults()
     cells = [*_title(spec, "Every column, one after another: " + ", ".join(names)), new_code_cell(BOTH_FAMILIES)]
     for name in names:
         framework = columns.load(name, "listing").FRAMEWORK
@@ -122,9 +124,10 @@ def lecture_notebook(spec: Spec) -> nbformat.NotebookNode:
     return _notebook([*cells, new_markdown_cell("## Side by side"), new_code_cell(COMPARISON)])
 
 
-def notebooks(spec: Spec) -> dict[str, nbformat.NotebookNode]:
-    """File name -> notebook: one per column, then the lecture's."""
-    made = {f"{spec.name}_{name}.ipynb": column_notebook(spec, name) for name in columns.names()}
+def notebooks(spec: Spec, names: list[str] | None = None) -> dict[str, nbformat.NotebookNode]:
+    """File name -> notebook: one per column of ``names`` (compare's default: the lecture's
+    columns), then the lecture's."""
+    made = {f"{spec.name}_{name}.ipynb": column_notebook(spec, name) for name in names or columns.defaults()}
     made[f"{spec.name}_lecture.ipynb"] = lecture_notebook(spec)
     return made
 

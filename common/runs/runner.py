@@ -8,6 +8,7 @@ nothing here. Frameworks are imported when a column is first used, not before.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -70,3 +71,14 @@ def column_forward(column: str, model: ModelSpec, layout: str, weights: Weights,
     """Column ``column``'s eval-mode outputs for ``x`` from ``weights`` (its ``forward``): a
     function a family's worker can be handed by name (``common.runs.workers``)."""
     return columns.load(column, "forward").forward(model, layout, weights, x)
+
+
+def native_file(column: str) -> str:
+    """The name of the file column ``column`` saves its model in, as its users save it."""
+    return columns.load(column, "weights").NATIVE_FILE
+
+
+def save_native_model(column: str, model: ModelSpec, weights: Weights, path: Path) -> None:
+    """Column ``column``'s model file, written at ``path`` (``train`` writes it beside the
+    neutral weights; a function a family's worker can be handed by name)."""
+    columns.load(column, "weights").save_native_model(model, weights, path)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import numpy as np
 
 from common.errors import DataError
+from common.files.checkpoint import check_fit, group, in_order, numbered, read_checkpoint, write_checkpoint
 from common.present.tables import format_parameter_table
 from common.runs.lr_range import learning_rates, smoothed
 from common.runs.metrics import batch_counts, check_finite_losses, diverged
@@ -411,3 +412,55 @@ class StepByStepBase(ABC):
     @abstractmethod
     def _range_step(self, x: Any, y: Any, lr: float) -> float:
         """One training step at learning rate ``lr``, for the range test: its loss."""
+
+
+class VariablesStepByStep(StepByStepBase):
+    """A trainer whose state is variables that give their value as numpy (``numpy()``) and
+    take one (``assign``): TensorFlow's, and Keras' on every backend. Its checkpoint holds
+    them by group (:meth:`_variables`) with the training loader's position, in one ``.npz``
+    (``common.files.checkpoint``)."""
+
+    def _variables(self) -> dict[str, list]:
+        """Every variable training changes, by group: the model's, the optimizer's, and
+        whatever else a column's model draws from."""
+        raise NotImplementedError
+
+    def _state(self) -> dict[str, list[np.ndarray] | dict[str, np.ndarray]]:
+        state: dict = {key: [np.array(v.numpy()) for v in owned] for key, owned in self._variables().items()}
+        state["pipeline"] = self.train_loader.state() if self.train_loader is not None else {}
+        return state
+
+    def _restore(self, state: dict) -> None:
+        for key, owned in self._variables().items():
+            for variable, value in zip(owned, state[key], strict=True):
+                variable.assign(value)
+        if self.train_loader is not None:
+            self.train_loader.restore(state["pipeline"])
+
+    def _write_checkpoint(self, filename: Path, history: dict, state: dict) -> None:
+        arrays = {}
+        for key, owned in state.items():
+            arrays |= numbered(key, owned) if key != "pipeline" else {f"pipeline/{k}": v for k, v in owned.items()}
+        write_checkpoint(filename, history, arrays)
+
+    def _read_checkpoint(self, filename: Path) -> tuple[dict, dict]:
+        history, arrays = read_checkpoint(filename)
+        variables = self._variables()
+        pipeline = self.train_loader.state() if self.train_loader is not None else None
+        expected = {
+            key: [(tuple(v.shape), np.dtype(_numpy_dtype(v))) for v in owned] for key, owned in variables.items()
+        }
+        check_fit(filename, arrays, expected, pipeline)
+        state: dict = {key: in_order(arrays, key) for key in variables}
+        state["pipeline"] = group(arrays, "pipeline") if pipeline is not None else {}
+        return history, state
+
+    @staticmethod
+    def _canonical(maps: np.ndarray, channels_last: bool) -> np.ndarray:
+        """Feature maps as ``(N, C, H, W)``, as torch has them."""
+        return maps.transpose(0, 3, 1, 2) if maps.ndim == 4 and channels_last else maps
+
+
+def _numpy_dtype(variable: Any) -> np.dtype:
+    """A variable's dtype in numpy's terms: TensorFlow's ``tf.DType`` or Keras' name."""
+    return getattr(variable.dtype, "as_numpy_dtype", variable.dtype)

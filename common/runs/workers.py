@@ -8,7 +8,9 @@ TensorFlow and Keras on JAX never meet in one interpreter. So ``compare``, ``par
 sends each call to its family's worker (started when first asked, with the family's
 environment set before anything imports a framework), and the worker sends back what the
 call returned: a ``RunResult``, an array, bytes. What a worker prints comes back to this
-process's standard output, in order. With one family, or none open, a call runs here.
+process's standard output, in order. With one family that can load here, or none open, a
+call runs here; a family that cannot (Keras on JAX in a process that runs Keras on
+TensorFlow already: the test session's) always computes in a worker.
 
 Only module-level functions travel (they are pickled by name), with their arguments and
 results: specs, plain data and numpy arrays, between our own processes, never a user's file.
@@ -81,9 +83,12 @@ def families_of(names: Iterable[str]) -> list[str]:
 @contextlib.contextmanager
 def per_family(names: Iterable[str]) -> Iterator[None]:
     """While open, each family of the columns ``names`` computes in a worker of its own, if
-    they span several; with one, in this process. Workers end when it closes."""
+    they span several or one cannot load in this process (``columns.loads_here``); a lone
+    family that can, in this process. Workers end when it closes."""
     global _open
-    if len(families_of(names)) < 2 or _open is not None:
+    families = families_of(names)
+    here = len(families) < 2 and all(columns.loads_here(family) for family in families)
+    if here or _open is not None:
         yield
         return
     _open = {}

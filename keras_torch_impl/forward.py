@@ -1,0 +1,9 @@
+"""One forward pass from given weights in Keras on PyTorch: the Keras column's, re-exported."""
+
+from common import columns
+
+columns.enter("keras-torch")  # KERAS_BACKEND=torch before Keras loads, or one line why this process cannot
+
+from keras_impl.forward import initial_weights, forward  # noqa: E402, I001
+
+__all__ = ["initial_weights", "forward"]
