@@ -145,8 +145,8 @@ def test_every_column_follows_torchs_trajectory(spec, layout, column):
 
 
 @pytest.mark.parametrize("column", OTHERS)
-@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
-@pytest.mark.parametrize("name", HORIZONS)
+# one layout each, as the steady specs: cnn2 in torch's, whose torch run the torch-native test shares
+@pytest.mark.parametrize("name, layout", [("lenet", "nchw"), ("cnn2", "nchw"), ("mnist_cnn_slides", "nhwc")])
 def test_chaotic_specs_follow_within_their_horizon(name, layout, column):
     parity = _judged(resolve_spec(name), layout, HORIZONS[name], column)
     assert parity.verdict == "passed", format_lockstep_figures(parity)
