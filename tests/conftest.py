@@ -82,29 +82,32 @@ ELSEWHERE = [name for name in columns.names() if name not in SESSION]
 ROOT = Path(__file__).resolve().parent.parent
 # ``make test`` runs the files on a worker per core, a file on one worker from start to end
 # (``--dist loadfile``: a file's runs are cached for its tests), in this order: the slowest
-# first (worker seconds in a full run: lockstep 290, listings 150, parity_native 100, notebooks 90,
-# keras_backends 80, then 90 to 20), so the
+# first (worker seconds in a full run on an idle 2-core machine: show 220, lockstep 170,
+# lecture_cli 95, trainer_api 85, listings 80, keras_backends 75, then 65 to 20), so that the
 # files left at the end are short ones that even out the two workers. xdist would sort the
 # files by their count of tests instead, which put coexist (7 tests, a minute) last, alone on
 # one worker for 41 s; the Makefile's ``--no-loadscope-reorder`` keeps this order.
 SLOWEST_FIRST = (
-    "test_lockstep.py",
-    "test_parity_native.py",
-    "test_listings.py",
-    "test_notebooks.py",
-    "test_keras_backends.py",
-    "test_coexist.py",
-    "test_lecture_cli.py",
     "test_show.py",
-    "test_bad_input.py",
-    "test_reliability.py",
+    "test_lockstep.py",
+    "test_lecture_cli.py",
     "test_trainer_api.py",
+    "test_listings.py",
+    "test_keras_backends.py",
+    "test_parity_native.py",
+    "test_coexist.py",
+    "test_notebooks.py",
+    "test_reliability.py",
     "test_lightning.py",
-    "test_deploy.py",
-    "test_layouts.py",
+    "test_bad_input.py",
     "test_cli.py",
+    "test_calls.py",
+    "test_layouts.py",
     "test_workflow.py",
+    "test_columns.py",
     "test_bench.py",
+    "test_deploy.py",
+    "test_backends.py",
 )
 
 
