@@ -38,6 +38,7 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {}  # in the order a process that loads several loads them
+_entered: list[str] = []  # the families whose frameworks this process has loaded, or is loading
 
 
 def register_family(family: Family) -> Family:
@@ -47,7 +48,10 @@ def register_family(family: Family) -> Family:
 
 
 def unregister_family(name: str) -> None:
+    """Remove a family, and forget that this process entered it (the throw-away test's)."""
     FAMILIES.pop(name, None)
+    if name in _entered:
+        _entered.remove(name)
 
 
 def family_environment(name: str) -> dict[str, str]:
@@ -63,9 +67,6 @@ def clash(one: str, other: str) -> str | None:
         if theirs.get(variable, value) != value:
             return f"{one} needs {variable}={value}, {other} {variable}={theirs[variable]}"
     return None
-
-
-_entered: list[str] = []  # the families whose frameworks this process has loaded, or is loading
 
 
 def enter(family: str) -> None:

@@ -101,3 +101,4 @@ def test_a_column_of_a_third_family_is_a_package_and_two_lines(tmp_path, monkeyp
         columns.unregister_family("throwaway")
         sys.modules.pop("throwaway_impl", None)
     assert "throwaway" not in columns.names() and "throwaway" not in columns.FAMILIES
+    assert columns.loads_here("torch")  # the families entered no longer name it
