@@ -23,7 +23,7 @@ from flax import nnx
 
 from common.calls import instantiate, resolve, substitute
 from common.files.checkpoint import check_fit, group, in_order, numbered, read_checkpoint, write_checkpoint
-from common.files.events import EventWriter
+from common.files.events import CurveWriters
 from common.runs.metrics import batch_counts
 from common.runs.trainer import EpochCallback, StepByStepBase, loop_figures, validation_figures
 from spec.errors import TwinspecError
@@ -68,7 +68,7 @@ class StepByStep(StepByStepBase):
 
     def __init__(self, model: Model, loss_fn: Loss, optimizer: nnx.Optimizer, loss_kind: str | None = None) -> None:
         super().__init__(model, loss_fn, optimizer, loss_kind)
-        self._writers: dict[str, EventWriter] = {}
+        self._curves = CurveWriters()
         graphdef, _ = nnx.split((model, optimizer))
         self._train_step = jax.jit(self._step(graphdef))
         self._forward = jax.jit(self._eval_mode(graphdef))
@@ -151,18 +151,11 @@ class StepByStep(StepByStepBase):
         return [(float(loss), batch_counts(np.asarray(yhat), y, self.loss_kind)) for (loss, yhat), y in steps]
 
     def _log(self, epoch: int, scalars: list[tuple[str, str, float]]) -> None:
-        """One TensorBoard run per curve, as ``SummaryWriter.add_scalars`` lays them out;
-        written without TensorBoard's writer, which would load TensorFlow (``common.files.events``)."""
-        for tag, run, value in scalars:
-            writer = f"{tag}_{run}"
-            if writer not in self._writers:
-                self._writers[writer] = EventWriter(self.log_dir / writer)
-            self._writers[writer].scalar(tag, value, epoch)
+        """TensorBoard's curves, without its writer, which would load TensorFlow."""
+        self._curves.write(self.log_dir, epoch, scalars)
 
     def _close_log(self) -> None:
-        for writer in self._writers.values():
-            writer.close()
-        self._writers = {}
+        self._curves.close()  # as torch's trainer closes its writer
 
     def evaluate(self, loader) -> tuple[float, np.ndarray]:
         return loop_figures(self._validate(loader))

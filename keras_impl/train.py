@@ -22,7 +22,7 @@ import numpy as np
 
 from common.calls import instantiate, resolve, substitute
 from common.data import batches
-from common.files.events import EventWriter
+from common.files.events import CurveWriters
 from common.runs.trainer import EpochCallback, TrainingLoader, VariablesStepByStep
 from keras_impl import semantics
 from keras_impl.build import NAMESPACE, parameter_table
@@ -165,7 +165,7 @@ class StepByStep(VariablesStepByStep):
     ) -> None:
         super().__init__(model, loss_fn, optimizer, loss_kind)
         self._data = _data()
-        self._writers: dict[str, EventWriter] = {}
+        self._curves = CurveWriters()
         self._featurizer: keras.Model | None = None
         self._compile()
 
@@ -235,18 +235,11 @@ class StepByStep(VariablesStepByStep):
         return float(logs["batch_mean_loss"]), self.loader_apply(loader, self.correct).sum(axis=0)
 
     def _log(self, epoch: int, scalars: list[tuple[str, str, float]]) -> None:
-        """One TensorBoard run per curve, as ``SummaryWriter.add_scalars`` lays them out;
-        written without TensorBoard's writer, which would load TensorFlow (``common.files.events``)."""
-        for tag, run, value in scalars:
-            writer = f"{tag}_{run}"
-            if writer not in self._writers:
-                self._writers[writer] = EventWriter(self.log_dir / writer)
-            self._writers[writer].scalar(tag, value, epoch)
+        """TensorBoard's curves, without its writer, which would load TensorFlow."""
+        self._curves.write(self.log_dir, epoch, scalars)
 
     def _close_log(self) -> None:
-        for writer in self._writers.values():  # as torch's trainer closes its writer
-            writer.close()
-        self._writers = {}
+        self._curves.close()  # as torch's trainer closes its writer
 
     def _numpy_batches(self, loader: Any) -> Iterable[tuple[np.ndarray, np.ndarray]]:
         return self._data.numpy_batches(loader)

@@ -68,6 +68,7 @@ def test_every_format_of_every_column_and_one_onnx_session_match_the_trained_mod
     done = run_here("parity", "--check", "deploy", *map(str, runs.values()), "--json", str(report))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASSED" in done.stdout
+    assert f"  jax ({runs['jax']}): its column deploys to no format; left out" in done.stdout.splitlines()
     figures = json.loads(report.read_text())
     alone = [e for e in figures["exports"] if "one session" not in e["runtime"]]
     together = [e for e in figures["exports"] if "one session" in e["runtime"]]

@@ -93,3 +93,24 @@ class EventWriter:
 
     def close(self) -> None:
         self.handle.close()
+
+
+class CurveWriters:
+    """TensorBoard's layout for ``SummaryWriter.add_scalars``: a run per curve, a folder
+    ``{tag}_{run}`` each, opened at its first scalar; for the trainers whose framework's own
+    writer would load TensorFlow (JAX's, Keras' on every backend)."""
+
+    def __init__(self) -> None:
+        self.writers: dict[str, EventWriter] = {}
+
+    def write(self, folder: Path, epoch: int, scalars: list[tuple[str, str, float]]) -> None:
+        for tag, run, value in scalars:
+            name = f"{tag}_{run}"
+            if name not in self.writers:
+                self.writers[name] = EventWriter(folder / name)
+            self.writers[name].scalar(tag, value, epoch)
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+        self.writers = {}

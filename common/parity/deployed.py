@@ -48,6 +48,9 @@ def check_deploy(runs: list[SavedRun], say: Callable[[str], None] = print) -> li
     with tempfile.TemporaryDirectory(prefix="twinspec-deploy-") as scratch:
         for i, run in enumerate(runs):
             column, layout = run.column, run.metrics["layout"]
+            if not column_formats(column):
+                say(f"  {column} ({run.folder}): its column deploys to no format; left out")
+                continue
             say(f"  {column} ({run.folder}): exporting to {', '.join(column_formats(column))}")
             reference = in_batches(lambda part: trained_outputs(run, part), images)
             floor = trained_floor(run, images[:BATCH], reference[:BATCH])
