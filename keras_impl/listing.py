@@ -122,16 +122,7 @@ def _numpy_pipeline(spec: Spec) -> list[str]:
     and a generator of the training batches, each epoch drawn by ``training_batches`` (the
     JAX listing's, printed from ``common/data/batches.py``) as the epoch starts."""
     data = spec.data
-    batches = call(
-        "training_batches",
-        Code("x_train"),
-        Code("y_train"),
-        batch_size=data.batch_size,
-        sampler=data.sampler,
-        hflip=data.hflip,
-        seed=spec.train.seed,
-        epoch=Code("epoch"),
-    )
+    batches = listing_data.training_batches(spec, epoch=Code("epoch"))
     arrays = listing_data.channels_last(spec, '{}_labels.reshape(-1, 1).astype("float32")', '{}_labels.astype("int32")')
     epochs = [
         "def training_epochs(n_epochs):",
