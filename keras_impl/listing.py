@@ -11,7 +11,8 @@ model, plots the losses and classifies an image. It runs the Keras column's run 
 ``nhwc``: the same initial weights, draws and losses (``tests/test_listings.py``).
 
 The same listing on Keras' other backends (``keras-jax``, ``keras-torch``: their listing
-modules call the private sections below that take a backend) sets ``KERAS_BACKEND`` before it
+modules bind what ``_backends.listing_sections`` makes of the private sections below that
+take a backend) sets ``KERAS_BACKEND`` before it
 imports Keras and loads no TensorFlow: its data are read as the JAX listing reads them
 (Pillow, for a folder), and ``fit`` is fed numpy, as the column feeds it: the training
 batches of ``common/data/batches.py``'s ``training_batches`` (the JAX listing's), from a

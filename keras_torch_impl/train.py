@@ -1,6 +1,5 @@
 """The book's ``StepByStep`` on Keras' own loop, on PyTorch: the Keras column's trainer,
-named for its column. Fed numpy (its data module's batches): a generator of the training
-batches to ``fit``, the splits as arrays."""
+named for its column."""
 
 from __future__ import annotations
 

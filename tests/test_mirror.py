@@ -5,7 +5,8 @@ nothing else. Read from the source (``ast``), so that no framework is imported.
 - A module defines the same public functions and classes, in the same order, with the
   same parameter names. Module-level tables (``LAYERS``, ``LOSSES``) hold framework code
   and may differ. A column may re-export a sibling column's names from the module of the
-  same name where the family is the same (``from torch_impl.build import build_model``).
+  same name where the family is the same (``from torch_impl.build import build_model``),
+  or bind what a sibling's function makes for it (Keras' other backends).
 - ``calls`` is the framework's vocabulary, every layer kind, loss and optimizer as its
   calls: its tables cover the whole spec language (``tests/test_calls.py``), in whatever
   shape the framework's code takes. ``semantics`` is what a framework must add to compute
@@ -70,11 +71,13 @@ def api(name: str, module: str, package: Path | None = None) -> list[tuple[str, 
 
     A name imported from a sibling column's module of the same name counts as re-exported
     when it is one of that module's public functions or classes (a re-exported table is a
-    table).
+    table); so does a name bound to what a function of a sibling's makes for this column
+    (Keras' other backends: ``listing, header, ... = listing_sections("keras-jax")``).
     """
     tree = ast.parse(((package or _package(name)) / f"{module}.py").read_text(encoding="utf-8"))
     siblings = {columns.column(other).package for other in columns.COLUMNS if other != name}
     found: list[tuple[str, tuple]] = []
+    factories: set[str] = set()  # what the module imports from a sibling's other modules
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
             found.append((node.name, _signature(node)))
@@ -86,10 +89,28 @@ def api(name: str, module: str, package: Path | None = None) -> list[tuple[str, 
                 found += [
                     (alias.asname or alias.name, ("re-exported",)) for alias in node.names if alias.name in public
                 ]
+            else:
+                factories |= {alias.asname or alias.name for alias in node.names}
+        elif isinstance(node, ast.Assign) and _bound_by(node, factories):
+            found += [(target.id, ("re-exported",)) for target in _targets(node)]
     exported = _all(tree)  # a module of re-exports states its API, in order, there
     if not exported:
         return found
     return sorted((entry for entry in found if entry[0] in exported), key=lambda entry: exported.index(entry[0]))
+
+
+def _targets(node: ast.Assign) -> list[ast.Name]:
+    """The names an assignment binds (``a, b = ...`` binds two)."""
+    names = []
+    for target in node.targets:
+        names += target.elts if isinstance(target, ast.Tuple) else [target]
+    return [name for name in names if isinstance(name, ast.Name)]
+
+
+def _bound_by(node: ast.Assign, factories: set[str]) -> bool:
+    """Whether ``node`` binds names to the call of one of ``factories``."""
+    call = node.value
+    return isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in factories
 
 
 def _all(tree: ast.Module) -> list[str]:
@@ -161,3 +182,15 @@ def test_a_difference_is_caught(tmp_path):
         assert broken != source
         (tmp_path / "data.py").write_text(broken, encoding="utf-8")
         assert api(columns.REFERENCE, "data", package=tmp_path) != reference
+
+
+def test_a_name_missing_from_a_bound_listing_is_caught(tmp_path):
+    """The Keras backends' listings bind their sections to what ``listing_sections`` makes:
+    one section fewer reads differently."""
+    source = (_package("keras-jax") / "listing.py").read_text(encoding="utf-8")
+    bound = api("keras-jax", "listing")
+    assert _names(bound) == _names(api(columns.REFERENCE, "listing"))
+    broken = source.replace("training, results = listing_sections", "training = listing_sections")
+    assert broken != source
+    (tmp_path / "listing.py").write_text(broken, encoding="utf-8")
+    assert _names(api("keras-jax", "listing", package=tmp_path)) == [n for n in _names(bound) if n != "results"]
