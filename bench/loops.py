@@ -9,6 +9,8 @@ A column without an entry here is reported as missing by ``bench/all.py``, never
 
 from __future__ import annotations
 
+import functools
+import importlib
 import time
 from collections.abc import Callable
 
@@ -36,9 +38,9 @@ def _arrays(split: Split, spec: Spec, layout: str) -> tuple[np.ndarray, np.ndarr
     return to_layout(x_train, layout), to_layout(x_val, layout)
 
 
-def _tensorflow_arrays(split: Split, spec: Spec, layout: str) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-    """Training and validation ``(x, y)`` as the TensorFlow loops take them: BCE's targets
-    float ``(N, 1)``."""
+def _numpy_arrays(split: Split, spec: Spec, layout: str) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Training and validation ``(x, y)`` as the TensorFlow and JAX loops take them: BCE's
+    targets float ``(N, 1)``."""
     x_train, x_val = _arrays(split, spec, layout)
     binary = spec.train.loss in ("bce", "bce_logits")
     y_train, y_val = (y.reshape(-1, 1).astype("float32") if binary else y for y in (split.y_train, split.y_val))
@@ -151,14 +153,16 @@ def lightning_fit(spec: Spec, split: Split, layout: str) -> Epochs:
     return epochs
 
 
-def keras_fit(spec: Spec, split: Split, layout: str) -> Epochs:
-    """Plain Keras: arrays normalised once, ``compile`` and ``fit`` with validation data."""
+def keras_fit(spec: Spec, split: Split, layout: str, package: str = "keras_impl") -> Epochs:
+    """Plain Keras: arrays normalised once, ``compile`` and ``fit`` with validation data. The
+    same code on every backend: ``package`` is the column's, which enters its family (its
+    ``KERAS_BACKEND``) before Keras loads."""
+    build = importlib.import_module(f"{package}.build")
+    train = importlib.import_module(f"{package}.train")
+    build_model, make_loss, make_optimizer = build.build_model, train.make_loss, train.make_optimizer
     import keras
 
-    from keras_impl.build import build_model
-    from keras_impl.train import make_loss, make_optimizer
-
-    (x_train, y_train), (x_val, y_val) = _tensorflow_arrays(split, spec, layout)
+    (x_train, y_train), (x_val, y_val) = _numpy_arrays(split, spec, layout)
     model = build_model(spec.model, layout)
     model.compile(optimizer=make_optimizer(model, spec.train), loss=make_loss(spec.train.loss), metrics=["accuracy"])
     fit = {"batch_size": spec.data.batch_size, "validation_data": (x_val, y_val), "verbose": 0}
@@ -194,7 +198,7 @@ def tf_loop(spec: Spec, split: Split, layout: str) -> Epochs:
     from tf_impl.build import build_model
     from tf_impl.train import make_loss, make_optimizer
 
-    (x_train, y_train), (x_val, y_val) = _tensorflow_arrays(split, spec, layout)
+    (x_train, y_train), (x_val, y_val) = _numpy_arrays(split, spec, layout)
     model = build_model(spec.model, layout)
     loss_fn, optimizer = make_loss(spec.train.loss), make_optimizer(model, spec.train)
     batch = spec.data.batch_size
@@ -221,6 +225,65 @@ def tf_loop(spec: Spec, split: Split, layout: str) -> Epochs:
     return epochs
 
 
+def _jax_model(spec: Spec, layout: str):
+    """The JAX column's model, loss and ``nnx.Optimizer``, built by its own code."""
+    from jax_impl.build import build_model
+    from jax_impl.train import make_loss, make_optimizer
+
+    model = build_model(spec.model, layout)
+    return model, make_loss(spec.train.loss), make_optimizer(model, spec.train)
+
+
+def _jax_steps(loss_fn: Callable):
+    """The Flax MNIST tutorial's ``train_step`` and ``eval_step``, each an ``nnx.jit``."""
+    import jax
+    from flax import nnx
+
+    @nnx.jit
+    def train_step(model: nnx.Module, optimizer: nnx.Optimizer, x: jax.Array, y: jax.Array) -> jax.Array:
+        loss, grads = nnx.value_and_grad(lambda model: loss_fn(model(x), y))(model)
+        optimizer.update(model, grads)
+        return loss
+
+    @nnx.jit
+    def eval_step(model: nnx.Module, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+        yhat = model(x)
+        return loss_fn(yhat, y), (yhat.argmax(axis=1) == y).sum()
+
+    return train_step, eval_step
+
+
+def jax_loop(spec: Spec, split: Split, layout: str) -> Epochs:
+    """Plain JAX as the Flax MNIST tutorial writes it: arrays normalised once, batches by a
+    random permutation's index, ``nnx.jit`` steps on the model and optimizer objects."""
+    (x_train, y_train), (x_val, y_val) = _numpy_arrays(split, spec, layout)
+    model, loss_fn, optimizer = _jax_model(spec, layout)
+    train_step, eval_step = _jax_steps(loss_fn)
+    batch, rng = spec.data.batch_size, np.random.default_rng(spec.train.seed)
+
+    def epochs(n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            model.train()
+            for index in np.array_split(rng.permutation(len(x_train)), range(batch, len(x_train), batch)):
+                float(train_step(model, optimizer, x_train[index], y_train[index]))
+            model.eval()
+            for first in range(0, len(x_val), batch):
+                [float(value) for value in eval_step(model, x_val[first : first + batch], y_val[first : first + batch])]
+        return time.perf_counter() - start
+
+    return epochs
+
+
+def jax_steps(spec: Spec, split: Split, layout: str) -> Steps:
+    """The plain JAX loop's ``nnx.jit`` step, over and over on its first batch."""
+    (x_train, y_train), _ = _numpy_arrays(split, spec, layout)
+    x, y = x_train[: spec.data.batch_size], y_train[: spec.data.batch_size]
+    model, loss_fn, optimizer = _jax_model(spec, layout)
+    train_step, _ = _jax_steps(loss_fn)
+    return _timed_calls(lambda: train_step(model, optimizer, x, y))
+
+
 def torch_steps(spec: Spec, split: Split, layout: str) -> Steps:
     """The torch loop's step, over and over on its first batch."""
     (x_train, y_train), _, model, loss_fn, optimizer = _torch_tensors(spec, split, layout)
@@ -241,7 +304,8 @@ def torch_steps(spec: Spec, split: Split, layout: str) -> Steps:
 
 
 def _timed_calls(step: Callable[[], object]) -> Steps:
-    """``n`` calls of a compiled TensorFlow step, each waited for (``float`` of its loss)."""
+    """``n`` calls of a compiled step (TensorFlow's or JAX's), each waited for (``float`` of
+    its loss)."""
 
     def steps(n: int) -> float:
         start = time.perf_counter()
@@ -261,7 +325,7 @@ def keras_steps(spec: Spec, split: Split, layout: str) -> Steps:
     from keras_impl.build import build_model
     from keras_impl.train import make_loss, make_optimizer
 
-    x, y = (tf.constant(a[: spec.data.batch_size]) for a in _tensorflow_arrays(split, spec, layout)[0])
+    x, y = (tf.constant(a[: spec.data.batch_size]) for a in _numpy_arrays(split, spec, layout)[0])
     model = build_model(spec.model, layout)
     model.compile(optimizer=make_optimizer(model, spec.train), loss=make_loss(spec.train.loss))
     model.optimizer.build(model.trainable_variables)  # its slots exist before the step is traced
@@ -275,7 +339,7 @@ def tf_steps(spec: Spec, split: Split, layout: str) -> Steps:
     from tf_impl.build import build_model
     from tf_impl.train import make_loss, make_optimizer
 
-    x, y = (tf.constant(a[: spec.data.batch_size]) for a in _tensorflow_arrays(split, spec, layout)[0])
+    x, y = (tf.constant(a[: spec.data.batch_size]) for a in _numpy_arrays(split, spec, layout)[0])
     model = build_model(spec.model, layout)
     loss_fn, optimizer = make_loss(spec.train.loss), make_optimizer(model, spec.train)
 
@@ -356,15 +420,24 @@ LOOPS: dict[str, Callable[[Spec, Split, str], Epochs]] = {
     "lightning": lightning_fit,
     "keras": keras_fit,
     "tf": tf_loop,
+    "jax": jax_loop,
+    "keras-jax": functools.partial(keras_fit, package="keras_jax_impl"),
+    "keras-torch": functools.partial(keras_fit, package="keras_torch_impl"),
 }
+# Keras' steps on its other backends are left out: ``train_step`` is a pure function of the
+# state on JAX and an eager call on torch, so it would time another thing than ``fit``'s step.
 STEPS: dict[str, Callable[[Spec, Split, str], Steps]] = {
     "torch": torch_steps,
     "lightning": torch_steps,  # the same torch module and optimizer: the Trainer adds no kernel
     "keras": keras_steps,
     "tf": tf_steps,
+    "jax": jax_steps,
 }
+# Per family: Keras on JAX or on torch reaches its backend's kernels.
 KERNELS: dict[str, Callable[[], dict[str, Callable[[], float]]]] = {
     "torch": torch_kernels,
     "tensorflow": tensorflow_kernels,
     "jax": jax_kernels,
+    "keras-jax": jax_kernels,
+    "keras-torch": torch_kernels,
 }

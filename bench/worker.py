@@ -3,17 +3,19 @@
 
     python bench/worker.py COLUMN MODEL [--layout L]
 
-Started, it builds the column's trainer (``common.runs.runner.make_trainer``), the plain loop of
-``bench/loops.py`` for its framework (if there is one) and the framework's peak kernels,
-warms each up once, and prints one JSON line: what it has (and the thread count a torch run
-would choose under the load the worker started in, ``common.threads``). Then each line it reads names a
-side (``trainer``, ``loop``, ``steps``, ``matmul``, ``conv``); it runs that once and prints
-its seconds. A trainer or a loop reports an epoch's seconds, the mean of ``EPOCHS`` epochs
-run in one call (one ``train``, one ``fit``): what an epoch costs inside a run, where a
-pipeline's iterator or a Trainer is made once per call. ``steps`` reports one training
-step's seconds on a batch held in memory, the mean of an epoch's count of them. A process
-per column keeps the families apart (a torch worker never loads TensorFlow), and a worker
-that stays up lets the driver alternate sides cheaply.
+Started, it builds the column's trainer (``common.runs.runner.make_trainer``), the plain
+loop of ``bench/loops.py`` for its framework (if there is one) and the framework's peak
+kernels, warms each up once, and prints one JSON line: what it has, what each side's first
+call took (``first``: what compiling its steps, XLA's or ``tf.function``'s, adds), and the
+thread count a torch or JAX run would choose under the load the worker started in
+(``common.threads``). Then each line it reads names a side (``trainer``, ``loop``,
+``steps``, ``matmul``, ``conv``); it runs that once and prints its seconds. A trainer or a
+loop reports an epoch's seconds, the mean of ``EPOCHS`` epochs run in one call (one
+``train``, one ``fit``): what an epoch costs inside a run, where a pipeline's iterator or a
+Trainer is made once per call. ``steps`` reports one training step's seconds on a batch
+held in memory, the mean of an epoch's count of them. A process per column keeps the
+families apart (a torch worker never loads TensorFlow), and a worker that stays up lets
+the driver alternate sides cheaply.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from common import columns  # noqa: E402
 from common.columns import layout_for  # noqa: E402
 from common.runs.inputs import run_inputs  # noqa: E402
 from common.runs.runner import make_trainer  # noqa: E402
-from common.threads import cpu_times, spare_torch_threads  # noqa: E402
+from common.threads import cpu_times, spare_torch_threads, xla_threads  # noqa: E402
 
 EPOCHS = 3  # epochs per timing of a trainer or a loop
 
@@ -49,7 +51,10 @@ def main() -> int:
     spec = bench_spec(args.model)
     column = columns.column(args.column)
     layout = layout_for(spec, column.name, args.layout)
-    chosen = spare_torch_threads(started) if column.family == "torch" else None
+    framework = columns.FAMILIES[column.family].package.removesuffix("_impl")  # Keras on torch is torch's
+    chosen = spare_torch_threads(started) if framework in ("torch", "jax") else None
+    if chosen is not None and framework == "jax":
+        xla_threads(chosen.threads)  # as run.py sets XLA's
     trainer = make_trainer(column.name, spec, layout)
 
     def trainer_epoch() -> float:
@@ -66,10 +71,10 @@ def main() -> int:
         steps, n_steps = STEPS[column.name](spec, split, layout), -(-len(split.y_train) // spec.data.batch_size)
         sides["steps"] = lambda: steps(n_steps) / n_steps
     sides.update(KERNELS[column.family]())
-    for side in sides.values():
-        side()  # warm-up: tracing, first allocations, lazy imports
+    first = {name: side() for name, side in sides.items()}  # warm-up: compiling, tracing, first allocations
     ready = {"sides": list(sides), "layout": layout, "n_train": len(split.y_train), "n_val": len(split.y_val)}
-    ready["torch_threads"] = chosen.threads if chosen else None  # None: torch's own count, or no torch
+    ready["first"] = first
+    ready["torch_threads"] = chosen.threads if chosen else None  # None: torch's (or XLA's) own count, or neither
     print(json.dumps(ready), flush=True)
     for line in sys.stdin:
         print(json.dumps({"seconds": sides[line.strip()]()}), flush=True)

@@ -15,6 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
+import columns_race  # noqa: E402
 import results  # noqa: E402
 from deploy_vs_eager import WORKER as DEPLOY_WORKER  # noqa: E402
 from driver import Worker, measure_models, selected_columns  # noqa: E402
@@ -85,13 +86,28 @@ def test_every_registered_column_is_measured_or_reported(unbuilt_column):
     assert len(missed) == 1 and missed[0].met is False and "exited" in missed[0].figure
 
 
-@pytest.mark.parametrize("column", ["torch", "lightning", "tf"])
+@pytest.mark.parametrize("column", ["torch", "lightning", "tf", "jax", "keras-jax", "keras-torch"])
 def test_a_worker_times_every_side_it_announces(column):
-    # a real worker on the smallest spec: each side runs and takes time; these columns'
-    # plain loops exist, so "loop" is announced (Keras' plain fit runs in bench/all.py)
+    # a real worker on the smallest spec: each side runs and takes time; every column's
+    # plain loop exists, so "loop" is announced (Keras' plain fit on TensorFlow runs in
+    # bench/all.py), and on Keras' other backends the kernels are their frameworks'
     with Worker(column, "logistic") as worker:
-        assert {"trainer", "loop", "steps", "matmul", "conv"} <= set(worker.sides)
+        steps = set() if column.startswith("keras-") else {"steps"}
+        assert {"trainer", "loop", "matmul", "conv"} | steps == set(worker.sides)
+        assert set(worker.ready["first"]) == set(worker.sides)
         assert all(worker.time(side) > 0 for side in worker.sides)
+
+
+def test_the_first_call_is_reported_beyond_the_steady_epochs(monkeypatch):
+    monkeypatch.setattr(columns_race, "EPOCHS", 3)
+
+    class Ready:
+        ready = {"first": {"trainer": 2.0}}  # seconds an epoch over the first EPOCHS epochs
+
+    row = columns_race._first_call("jax", "cnn1", Ready(), [0.5, 0.25, 1.0])
+    assert row.section == columns_race.FIRST and row.what == "jax cnn1"
+    # 3 epochs took 6.0 s, 3 steady ones 1.5 s (the median 0.5): 4.5 s more
+    assert row.figure == "4.5 s (first 3 epochs 6.0 s, then 0.50 s an epoch)"
 
 
 def test_a_deploy_worker_times_the_eager_forward_and_every_format():
