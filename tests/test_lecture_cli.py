@@ -15,6 +15,7 @@ from test_html_report import probe_page
 
 from common import columns
 from common.parity.stats import LOCKSTEP_K
+from common.present.tables import parity_matrix
 from spec import SPEC_DIR
 
 NAMES = columns.defaults()  # what compare, report and parity run by default (all: every registered column)
@@ -167,3 +168,17 @@ def test_parity_all_prints_the_matrix(tmp_path):
     assert [m["model"] for m in figures["models"]] == names and figures["passed"] is True
     done = run_here("parity", "--all", "--model", "relu")
     assert done.returncode == 2 and "leave out --model" in done.stderr
+
+
+def test_the_matrix_stays_aligned_whatever_the_names():
+    """A spec's or a column's name longer than the header's words widens its column."""
+    lockstep = {"nchw": {"chaotic": False, "ratio": 0.25, "passed": True}}
+    reports = [
+        {"model": name, "columns": [column], "lockstep": {"columns": {column: {"layouts": lockstep}}}}
+        for name, column in (("mnist_cnn_slides", "jax"), ("cnn1", "keras-torch"))
+    ]
+    lines = parity_matrix(reports).splitlines()[2:5]
+    assert [line.split()[:3] for line in lines[1:]] == [["mnist_cnn_slides", "jax", "-"], ["cnn1", "keras-torch", "-"]]
+    ends = {line.rindex("0.25") + len("0.25") for line in lines[1:]}
+    assert ends == {lines[0].index("lockstep nchw") + len("lockstep nchw")}  # right-aligned under its title
+    assert len({len(line) for line in lines}) == 1

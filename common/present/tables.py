@@ -5,6 +5,7 @@ visible line."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 
 from common.parity.referee import DEPLOY_K, DeployParity
 from common.parity.stats import LOCKSTEP_K, LockstepParity
@@ -129,12 +130,8 @@ def format_comparison(
 
 def parity_matrix(reports: list[dict]) -> str:
     """A line per spec and column from ``run.py parity`` reports: each check's worst figure
-    against the reference, and its verdict."""
-    header = (
-        f"{'model':<12}  {'column':<10}  {'forward':>10}  {'lockstep nchw':>15}  {'lockstep nhwc':>15}"
-        f"  {'native |d| / bound':>20}"
-    )
-    lines = ["", "parity matrix (each column against the reference)", header]
+    against the reference, and its verdict. The spec and column names set their own widths."""
+    rows = []
     for report in reports:
         forward = report.get("forward")
         lockstep = report.get("lockstep")
@@ -156,10 +153,19 @@ def parity_matrix(reports: list[dict]) -> str:
                 cells.append(_verdict(f"{figures['difference']:.3f} / {figures['bound']:.3f}", figures["passed"]))
             else:
                 cells.append("-")
-            widths = (10, 15, 15, 20)
-            lines.append(
-                f"{report['model']:<12}  {column:<10}" + "".join(f"  {cell:>{w}}" for cell, w in zip(cells, widths))
-            )
+            rows.append((report["model"], column, cells))
+    model_width = max([len("model"), *(len(model) for model, _, _ in rows)])
+    column_width = max([len("column"), *(len(column) for _, column, _ in rows)])
+    widths = (10, 15, 15, 20)
+    titles = ("forward", "lockstep nchw", "lockstep nhwc", "native |d| / bound")
+
+    def line(model: str, column: str, cells: Sequence[str]) -> str:
+        return f"{model:<{model_width}}  {column:<{column_width}}" + "".join(
+            f"  {cell:>{w}}" for cell, w in zip(cells, widths)
+        )
+
+    lines = ["", "parity matrix (each column against the reference)", line("model", "column", titles)]
+    lines += [line(*row) for row in rows]
     lines.append(
         f"(lockstep: the difference from the reference over its bound, {LOCKSTEP_K:g} x the noise floor measured"
         " alongside; chaotic: round-off alone decides the run, not judged; FAIL marks a failed check)"
