@@ -46,9 +46,7 @@ def _inits(layer: LayerSpec, init: str) -> dict:
 def _module(layer: LayerSpec, made: Call, applied: Call | None = None) -> Layer:
     """``self.<name> = made`` and ``x = self.<name>(x)`` (or ``applied``)."""
     target = f"self.{layer.name}"
-    return Layer(
-        layer.name, (Assign(target, made),), (Assign("x", applied or call(target, X), layer.name),)
-    )
+    return Layer(layer.name, (Assign(target, made),), (Assign("x", applied or call(target, X), layer.name),))
 
 
 def _fused(layer: LayerSpec) -> tuple[Assign, ...]:
@@ -125,9 +123,7 @@ def _batchnorm(layer: LayerSpec, options: Options) -> Layer:
     weighs the old statistic, torch's the new one: 1 - m; both always said, for Flax's
     defaults (0.99, 1e-5) are not torch's."""
     p = layer.params
-    made = call(
-        "nnx.BatchNorm", layer.in_shape[0], momentum=round(1 - p["momentum"], 12), epsilon=p["eps"], rngs=RNGS
-    )
+    made = call("nnx.BatchNorm", layer.in_shape[0], momentum=round(1 - p["momentum"], 12), epsilon=p["eps"], rngs=RNGS)
     return _module(layer, made)
 
 
@@ -199,7 +195,7 @@ LOSSES: dict[str, Name] = {  # the functions of semantics.py, printed where used
 
 # Optax's transformations with their learning rate in their state, where a range test can set
 # it (``optax.inject_hyperparams``); the listing writes them so, and build.NAMESPACE holds each.
-ADJUSTABLE = {name: f"optax.inject_hyperparams(optax.{name})" for name in ("sgd", "adam")}
+ADJUSTABLE = {name: f"optax.inject_hyperparams(optax.{name})" for name in ("sgd", "adam", "adamw", "rmsprop")}
 
 
 def _sgd(p: dict) -> Call:
@@ -207,20 +203,48 @@ def _sgd(p: dict) -> Call:
     kwargs: dict = {"momentum": p["momentum"]} if p["momentum"] else {}
     if p["nesterov"]:
         kwargs["nesterov"] = True
-    return call(ADJUSTABLE["sgd"], learning_rate=p["lr"], **kwargs)
+    return _decayed(p, call(ADJUSTABLE["sgd"], learning_rate=p["lr"], **kwargs))
 
 
-def _adam(p: dict) -> Call:
+def _adam(p: dict, name: str = "adam") -> Call:
     """Optax's ``adam`` adds ``eps`` to the bias-corrected ``sqrt(v)``, as torch does; its
     defaults are torch's (0.9, 0.999, 1e-8)."""
     b1, b2 = p["betas"]
     kwargs = {key: value for key, value, default in [("b1", b1, 0.9), ("b2", b2, 0.999)] if value != default}
     if p["eps"] != 1e-8:
         kwargs["eps"] = p["eps"]
-    return call(ADJUSTABLE["adam"], learning_rate=p["lr"], **kwargs)
+    if name == "adamw":  # decoupled, as torch's AdamW: Optax's default decay is 1e-4, torch's 1e-2
+        return call(ADJUSTABLE["adamw"], learning_rate=p["lr"], **kwargs, weight_decay=p["weight_decay"])
+    return _decayed(p, call(ADJUSTABLE["adam"], learning_rate=p["lr"], **kwargs))
 
 
-OPTIMIZERS: dict[str, Callable[[dict], Call]] = {"sgd": _sgd, "adam": _adam}
+def _rmsprop(p: dict) -> Call:
+    """Optax's ``rmsprop`` with ``eps`` added to ``sqrt(v)``, as torch adds it
+    (``eps_in_sqrt=False``); its ``decay`` is torch's ``alpha`` (Optax's default 0.9, torch's
+    0.99), and its momentum traces the scaled step, which is torch's buffer times ``lr``."""
+    kwargs: dict = {"decay": p["alpha"]} if p["alpha"] != 0.9 else {}
+    if p["eps"] != 1e-8:
+        kwargs["eps"] = p["eps"]
+    kwargs["eps_in_sqrt"] = False
+    if p["momentum"]:
+        kwargs["momentum"] = p["momentum"]
+    return _decayed(p, call(ADJUSTABLE["rmsprop"], learning_rate=p["lr"], **kwargs))
+
+
+def _decayed(p: dict, tx: Call) -> Call:
+    """torch's ``weight_decay`` on SGD, Adam and RMSprop: ``weight_decay * w`` joins the
+    gradient before the optimizer sees it (``optax.add_decayed_weights`` first in a chain)."""
+    if not p["weight_decay"]:
+        return tx
+    return call("optax.chain", call("optax.add_decayed_weights", p["weight_decay"]), tx)
+
+
+OPTIMIZERS: dict[str, Callable[[dict], Call]] = {
+    "sgd": _sgd,
+    "adam": _adam,
+    "adamw": lambda p: _adam(p, "adamw"),
+    "rmsprop": _rmsprop,
+}
 
 
 def optimizer_call(train: TrainSpec) -> Call:

@@ -238,11 +238,17 @@ class StepByStep(StepByStepBase):
     # -- learning-rate range test --------------------------------------------------------
 
     def _learning_rate(self) -> float:
-        return float(self.optimizer.opt_state.hyperparams["learning_rate"][...])
+        return float(self._hyperparams()["learning_rate"][...])
 
     def _range_step(self, x: np.ndarray | tuple, y: np.ndarray, lr: float) -> float:
-        self.optimizer.opt_state.hyperparams["learning_rate"][...] = jnp.float32(lr)
+        self._hyperparams()["learning_rate"][...] = jnp.float32(lr)
         return self._steps([(x, y)])[0]
+
+    def _hyperparams(self) -> dict:
+        """The injected hyperparameters: the optimizer's state, or its last link's where
+        weight decay comes first in a chain (``optax.chain``'s state is a tuple)."""
+        state = self.optimizer.opt_state
+        return (state if hasattr(state, "hyperparams") else state[-1]).hyperparams
 
 
 def _numpy(leaf: jax.Array) -> np.ndarray:

@@ -179,11 +179,13 @@ def _sgd(p: dict) -> Call:
         kwargs["momentum"] = p["momentum"]
     if p["nesterov"]:
         kwargs["nesterov"] = True
-    return call("keras.optimizers.SGD", **kwargs)
+    return _with_l2("keras.optimizers.SGD", "SGDWithL2", p, kwargs)
 
 
-def _adam(p: dict) -> Call:
-    """Keras' Adam defaults: beta_1 0.9, beta_2 0.999 and epsilon 1e-7 (torch's eps is 1e-8)."""
+def _adam(p: dict, name: str = "adam") -> Call:
+    """Keras' Adam defaults: beta_1 0.9, beta_2 0.999 and epsilon 1e-7 (torch's eps is 1e-8).
+    AdamW's decay is Keras' own ``weight_decay`` (decoupled, as torch's); its default is
+    0.004 (torch's 0.01)."""
     kwargs: dict = {"learning_rate": p["lr"]}
     beta_1, beta_2 = p["betas"]
     if beta_1 != 0.9:
@@ -192,10 +194,31 @@ def _adam(p: dict) -> Call:
         kwargs["beta_2"] = beta_2
     if p["eps"] != 1e-7:
         kwargs["epsilon"] = p["eps"]
-    return call("keras.optimizers.Adam", **kwargs)
+    if name == "adamw":
+        return call("keras.optimizers.AdamW", **kwargs, weight_decay=p["weight_decay"])
+    return _with_l2("keras.optimizers.Adam", "AdamWithL2", p, kwargs)
 
 
-OPTIMIZERS: dict[str, Callable[[dict], Call]] = {"sgd": _sgd, "adam": _adam}
+def _rmsprop(p: dict) -> Call:
+    """Keras' RMSprop: ``rho`` is torch's ``alpha`` (0.9 by default, torch's 0.99), epsilon
+    1e-7 (torch's 1e-8), added inside the root (torch adds it outside)."""
+    named = (("rho", p["alpha"], 0.9), ("momentum", p["momentum"], 0.0), ("epsilon", p["eps"], 1e-7))
+    kwargs = {"learning_rate": p["lr"], **{key: value for key, value, default in named if value != default}}
+    return _with_l2("keras.optimizers.RMSprop", "RMSpropWithL2", p, kwargs)
+
+
+def _with_l2(path: str, decayed: str, p: dict, kwargs: dict) -> Call:
+    """Keras' optimizer, or with torch's weight decay (``l2``, added to the gradient) its
+    ``semantics`` class: Keras' own ``weight_decay`` is decoupled, which torch's is on AdamW only."""
+    return call(decayed, **kwargs, l2=p["weight_decay"]) if p["weight_decay"] else call(path, **kwargs)
+
+
+OPTIMIZERS: dict[str, Callable[[dict], Call]] = {
+    "sgd": _sgd,
+    "adam": _adam,
+    "adamw": lambda p: _adam(p, "adamw"),
+    "rmsprop": _rmsprop,
+}
 
 
 def optimizer_call(train: TrainSpec) -> Call:

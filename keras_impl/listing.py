@@ -151,15 +151,15 @@ def model(spec: Spec) -> list[str]:
 def loss_and_optimizer(spec: Spec) -> list[str]:
     """``compile``: the loss, the optimizer, and the book's epoch loss (``BatchMeanLoss``)
     with the accuracy as metrics."""
-    loss_fn = LOSSES[spec.train.loss]
+    loss_fn, optimizer = LOSSES[spec.train.loss], optimizer_call(spec.train)
     metrics = [call("BatchMeanLoss", Code("loss_fn")), METRICS[spec.train.loss]]
-    compiled = call("model.compile", optimizer=optimizer_call(spec.train), loss=Code("loss_fn"), metrics=metrics)
+    compiled = call("model.compile", optimizer=optimizer, loss=Code("loss_fn"), metrics=metrics)
     lines = [
         "# Loss and optimizer; the book's epoch loss is the plain mean of its batch losses",
         render("loss_fn = ", loss_fn),
         render("", Call(compiled.path, (), compiled.kwargs, explode=True)),
     ]
-    return [*definitions(SEMANTICS, [*names(loss_fn), "BatchMeanLoss"]), "\n".join(lines)]
+    return [*definitions(SEMANTICS, [*names([loss_fn, optimizer]), "BatchMeanLoss"]), "\n".join(lines)]
 
 
 def training(spec: Spec) -> list[str]:

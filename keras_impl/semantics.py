@@ -21,7 +21,12 @@ ADAPTATIONS: dict[str, str] = {
     "Pad2D": "torch's reflect, replicate, circular and constant padding, which Keras lacks (native and lockstep)",
     "TorchBCELoss": "BCE on probabilities with torch's log clamp at -100 (lockstep)",
     "TorchProbsNLLLoss": "cross-entropy on probabilities as torch computes it, NLL of their clamped log (lockstep)",
+    "L2WeightDecay": "torch's weight_decay, added to the gradient: Keras' own decouples it (native and lockstep)",
+    "SGDWithL2": "SGD with torch's weight_decay (native and lockstep)",
+    "AdamWithL2": "Adam with torch's weight_decay (native; TorchAdam in lockstep)",
+    "RMSpropWithL2": "RMSprop with torch's weight_decay (native; TorchRMSprop in lockstep)",
     "TorchAdam": "Adam with eps added to the bias-corrected sqrt(v), as torch adds it (lockstep)",
+    "TorchRMSprop": "RMSprop with eps added to sqrt(v), as torch adds it, and torch's momentum buffer (lockstep)",
     "TorchBatchNormalization": "torch's unbiased running variance (lockstep)",
     "PlannedDropout": "dropout with the masks torch draws, from the plan, at torch's float32 scale (lockstep)",
     "LockstepSequential": "a Sequential whose train step hands each batch's dropout masks to their layers (lockstep)",
@@ -47,6 +52,10 @@ LOCKSTEP: Substitutions = {
     "keras.losses.BinaryCrossentropy": _on_probabilities("TorchBCELoss"),
     "keras.losses.SparseCategoricalCrossentropy": _on_probabilities("TorchProbsNLLLoss"),
     "keras.optimizers.Adam": lambda adam: Call("TorchAdam", adam.args, adam.kwargs),
+    "AdamWithL2": lambda adam: Call("TorchAdam", adam.args, adam.kwargs),
+    "keras.optimizers.AdamW": lambda adam: Call("TorchAdam", adam.args, adam.kwargs),  # Keras' decay is AdamW's
+    "keras.optimizers.RMSprop": lambda rmsprop: Call("TorchRMSprop", rmsprop.args, rmsprop.kwargs),
+    "RMSpropWithL2": lambda rmsprop: Call("TorchRMSprop", rmsprop.args, rmsprop.kwargs),
 }
 
 
@@ -166,16 +175,53 @@ def _clamped_log(p):
     return ops.where(positive, ops.maximum(ops.log(ops.where(positive, p, 1.0)), -100.0), -100.0)
 
 
-class TorchAdam(keras.optimizers.Adam):
+class L2WeightDecay:
+    """torch's ``weight_decay`` on SGD, Adam and RMSprop: ``l2 * w`` joins the gradient
+    before the step (an L2 penalty's gradient). Keras' own ``weight_decay`` shrinks the
+    weights apart from the gradient (decoupled), as torch's AdamW alone does."""
+
+    def __init__(self, *args, l2: float = 0.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.l2 = l2
+
+    def update_step(self, gradient, variable, learning_rate):
+        super().update_step(self.decayed(gradient, variable), variable, learning_rate)
+
+    def decayed(self, gradient, variable):
+        gradient = ops.cast(gradient, variable.dtype)
+        return ops.add(gradient, ops.multiply(self.l2, variable)) if self.l2 else gradient
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "l2": self.l2}
+
+
+@keras.saving.register_keras_serializable("twinspec")
+class SGDWithL2(L2WeightDecay, keras.optimizers.SGD):
+    """Keras' SGD with torch's weight decay."""
+
+
+@keras.saving.register_keras_serializable("twinspec")
+class AdamWithL2(L2WeightDecay, keras.optimizers.Adam):
+    """Keras' Adam with torch's weight decay."""
+
+
+@keras.saving.register_keras_serializable("twinspec")
+class RMSpropWithL2(L2WeightDecay, keras.optimizers.RMSprop):
+    """Keras' RMSprop with torch's weight decay."""
+
+
+class TorchAdam(L2WeightDecay, keras.optimizers.Adam):
     """torch's Adam: ``eps`` is added to the bias-corrected ``sqrt(v)``; Keras adds it to the
     raw one and folds the corrections into the step size. Lockstep only."""
 
     def update_step(self, gradient, variable, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)
-        gradient = ops.cast(gradient, variable.dtype)
+        gradient = self.decayed(gradient, variable)
         step = ops.cast(self.iterations + 1, variable.dtype)
-        correction_1 = 1 - ops.power(ops.cast(self.beta_1, variable.dtype), step)
-        correction_2 = 1 - ops.power(ops.cast(self.beta_2, variable.dtype), step)
+        # 1 - beta**t, which torch takes in float64: in float32 it cancels (1 - 0.999 keeps 4
+        # digits of 8), -expm1(t log beta) keeps them
+        correction_1 = -ops.expm1(step * math.log(self.beta_1))
+        correction_2 = -ops.expm1(step * math.log(self.beta_2))
         m = self._momentums[self._get_variable_index(variable)]
         v = self._velocities[self._get_variable_index(variable)]
         self.assign(
@@ -184,6 +230,24 @@ class TorchAdam(keras.optimizers.Adam):
         self.assign(v, v * self.beta_2 + gradient * gradient * (1 - self.beta_2))
         denominator = ops.sqrt(v) / ops.sqrt(correction_2) + self.epsilon
         self.assign_sub(variable, (lr / correction_1) * (m / denominator))
+
+
+class TorchRMSprop(L2WeightDecay, keras.optimizers.RMSprop):
+    """torch's RMSprop: ``eps`` is added to ``sqrt(v)`` (Keras adds it inside the root), and
+    the momentum buffer holds ``g / (sqrt(v) + eps)``, stepped by ``lr`` (Keras' holds the
+    step, ``lr`` inside). Lockstep only."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = ops.cast(learning_rate, variable.dtype)
+        gradient = self.decayed(gradient, variable)
+        v = self._velocities[self._get_variable_index(variable)]
+        self.assign(v, v * self.rho + gradient * gradient * (1 - self.rho))
+        step = gradient / (ops.sqrt(v) + self.epsilon)
+        if self.momentum > 0:
+            buffer = self._momentums[self._get_variable_index(variable)]
+            self.assign(buffer, buffer * self.momentum + step)
+            step = buffer
+        self.assign_sub(variable, lr * step)
 
 
 @keras.saving.register_keras_serializable("twinspec")

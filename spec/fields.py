@@ -81,6 +81,13 @@ def positive_number(value: Any) -> float:
     return float(value)
 
 
+def non_negative_number(value: Any) -> float:
+    """Zero or more: a weight decay."""
+    if number(value) < 0:
+        raise Invalid("a number >= 0")
+    return float(value)
+
+
 def probability(value: Any) -> float:
     if not 0.0 <= number(value) <= 1.0:
         raise Invalid("a probability in [0, 1]")

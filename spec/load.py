@@ -18,6 +18,7 @@ from spec.fields import (
     fraction,
     identifier,
     list_of,
+    non_negative_number,
     number,
     one_of,
     positive_int,
@@ -398,12 +399,24 @@ def _check_head(path: Path, model: ModelSpec, loss: str, n_classes: int) -> None
 
 # -- train --------------------------------------------------------------------------
 
+# torch's optimizers, their parameters and defaults. ``weight_decay`` is torch's: added to the
+# gradient (L2) on SGD, Adam and RMSprop; AdamW's shrinks the weights apart (decoupled).
+ADAM = {"betas": (list_of(fraction, length=2), (0.9, 0.999)), "eps": (positive_number, 1e-8)}
 OPTIMIZERS = {
-    "sgd": {"lr": (positive_number, REQUIRED), "momentum": (fraction, 0.0), "nesterov": (boolean, False)},
-    "adam": {
-        "lr": (positive_number, 1e-3),
-        "betas": (list_of(fraction, length=2), (0.9, 0.999)),
+    "sgd": {
+        "lr": (positive_number, REQUIRED),
+        "momentum": (fraction, 0.0),
+        "nesterov": (boolean, False),
+        "weight_decay": (non_negative_number, 0.0),
+    },
+    "adam": {"lr": (positive_number, 1e-3), **ADAM, "weight_decay": (non_negative_number, 0.0)},
+    "adamw": {"lr": (positive_number, 1e-3), **ADAM, "weight_decay": (non_negative_number, 1e-2)},
+    "rmsprop": {
+        "lr": (positive_number, 1e-2),
+        "alpha": (fraction, 0.99),
         "eps": (positive_number, 1e-8),
+        "momentum": (fraction, 0.0),
+        "weight_decay": (non_negative_number, 0.0),
     },
 }
 

@@ -9,7 +9,8 @@ specs that reach each path, what the other files check of each column here: the 
 function (every layer kind, both layouts); the lockstep trajectory against torch's: relu's
 through ``run.py report``, whose figure overlays the Keras program's three runs, then on the
 backend where each path differs, lockstep_zoo's (TorchAdam, TorchBatchNormalization, PReLU,
-reflection padding) and dropout_maps' (PlannedDropout, LockstepSequential); the listing's
+reflection padding), dropout_maps' (PlannedDropout, LockstepSequential), channels_first's
+(TorchRMSprop, torch's weight decay) and flatten_batchnorm's (AdamW); the listing's
 model, loss and optimizer; and, on torch (no compiling), the trainer fed numpy and the listing
 run alone in an empty folder, bit for bit (its text differs from JAX's in one line, the backend's). The rest is checked with the other
 columns: the registry (test_columns), their listings' text (test_listings, test_cli), a
@@ -75,7 +76,10 @@ def test_keras_on_jax_and_torch_compute_train_and_list_as_the_keras_column(tmp_p
         # lockstep_zoo on torch, whose Keras backend takes a batch's variance as E[x^2] - E[x]^2:
         # its weights went 200 floors off in 6 epochs until TorchBatchNormalization took torch's.
         # dropout_maps on JAX, whose trainer hands LockstepSequential's step (state, data).
-        for column, name in (("keras-torch", "lockstep_zoo"), ("keras-jax", "dropout_maps")):
+        # The optimizers twinspec writes for Keras (torch's RMSprop and weight decay), on JAX,
+        # and AdamW's decay on torch, where Keras multiplies the weights in place.
+        checked = [("keras-torch", "lockstep_zoo"), ("keras-jax", "dropout_maps"), ("keras-jax", "channels_first")]
+        for column, name in [*checked, ("keras-torch", "flatten_batchnorm")]:
             judged = check_lockstep(elsewhere.spec_named(name), "nhwc", [column])[column]
             figures = f"{column} {name}: {format_lockstep_figures(judged)}"
             assert judged.verdict == "passed" and judged.per_class_equal, figures

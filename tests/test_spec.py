@@ -96,7 +96,10 @@ def test_overrides():
         ("  epochs: 2", "  epochs: 0", 21, "must be a positive integer"),
         ("  sampler: balanced", "  sampler: weighted", 6, "one of balanced, shuffle, sequential"),
         ("{sgd: {lr: 0.1}}", "{sgd: {lr: 0.1, mom: 0.9}}", 20, "unknown key 'mom'"),
-        ("{sgd: {lr: 0.1}}", "{rmsprop: {lr: 0.1}}", 20, "unknown optimizer 'rmsprop'"),
+        ("{sgd: {lr: 0.1}}", "{lbfgs: {lr: 0.1}}", 20, "unknown optimizer 'lbfgs'"),
+        ("{sgd: {lr: 0.1}}", "{sgd: {lr: 0.1, weight_decay: -0.01}}", 20, "weight_decay must be a number >= 0"),
+        ("{sgd: {lr: 0.1}}", "{rmsprop: {lr: 0.1, alpha: 1}}", 20, "rmsprop.alpha must be a number in [0, 1)"),
+        ("{sgd: {lr: 0.1}}", "{adamw: {lr: 0.1, nesterov: true}}", 20, "unknown key 'nesterov' in optimizer adamw"),
         ("{relu: {name: act}}", "{swish: {name: act}}", 15, "unknown layer kind 'swish'"),
         ("{relu: {name: act}}", "{relu: {name: hidden}}", 15, "layer name 'hidden' is used twice"),
         ("{relu: {name: act}}", "{relu: {nme: act}}", 15, "needs 'name'"),
@@ -203,3 +206,13 @@ def test_missing_file_and_unknown_name(tmp_path):
 
 def test_spec_dir_holds_only_specs():
     assert sorted(p.suffix for p in SPEC_DIR.iterdir()) == [".yaml"] * len(list(SPEC_DIR.iterdir()))
+
+
+@pytest.mark.parametrize("kind, torch_name", [("adam", "Adam"), ("adamw", "AdamW"), ("rmsprop", "RMSprop")])
+def test_an_optimizers_defaults_are_torchs(tmp_path, kind, torch_name):
+    """What a spec leaves out is what torch's optimizer defaults to (SGD's lr has none)."""
+    import torch
+
+    spec = load_spec(write(tmp_path, GOOD.replace("{sgd: {lr: 0.1}}", f"{{{kind}: {{}}}}", 1)))
+    defaults = getattr(torch.optim, torch_name)([torch.zeros(1, requires_grad=True)]).defaults
+    assert spec.train.optimizer_params == {key: defaults[key] for key in spec.train.optimizer_params}

@@ -30,7 +30,8 @@ OTHERS = [backend for backend in RUNNERS if backend != "torch"]
 ZOO = Path(__file__).parent / "specs" / "lockstep_zoo.yaml"  # Adam and batchnorm: state beyond the weights
 DROPOUT = Path(__file__).parent / "specs" / "dropout_maps.yaml"  # in lockstep: the plan's masks
 THREE_SPLITS = Path(__file__).parent / "specs" / "auto_test_split.yaml"  # a test split too
-TEST_SPECS = {"lockstep_zoo": ZOO, "dropout_maps": DROPOUT}
+CHANNELS_FIRST = Path(__file__).parent / "specs" / "channels_first.yaml"  # RMSprop's state, weight decay
+TEST_SPECS = {"lockstep_zoo": ZOO, "dropout_maps": DROPOUT, "channels_first": CHANNELS_FIRST}
 LAYOUTS = {"torch": "nchw", "keras": "nhwc", "tf": "nhwc", "jax": "nhwc"}
 API = [
     "from_spec",
@@ -91,8 +92,9 @@ def _trainer(backend: str, name: str, mode: str = "native", epochs: int | None =
 @pytest.mark.parametrize("backend", RUNNERS)
 @pytest.mark.parametrize(
     "name, mode",
-    [("cnn2", "native"), ("relu", "native"), ("relu", "lockstep"), ("dropout_maps", "lockstep")],
-    ids=["dropout-shuffle-adam", "balanced-flips", "plan", "plan-dropout"],
+    [("cnn2", "native"), ("relu", "native"), ("relu", "lockstep"), ("dropout_maps", "lockstep")]
+    + [("channels_first", "native")],
+    ids=["dropout-shuffle-adam", "balanced-flips", "plan", "plan-dropout", "rmsprop-momentum-decay"],
 )
 def test_a_resumed_run_is_the_uninterrupted_run(tmp_path, backend, name, mode):
     whole, spec = _trainer(backend, name, mode, epochs=4)
@@ -245,8 +247,10 @@ def test_a_tampered_checkpoint_is_refused_and_the_trainer_trains_on_as_if_never_
 
 
 @pytest.mark.parametrize("backend", RUNNERS)
-@pytest.mark.parametrize(  # zoo: Adam's moments and batchnorm's statistics; dropout_maps: the plan's masks
-    "name, mode", [("relu", "native"), ("lockstep_zoo", "native"), ("dropout_maps", "lockstep")]
+@pytest.mark.parametrize(  # zoo: Adam's moments and batchnorm's statistics; dropout_maps: the plan's masks;
+    # channels_first: RMSprop's with momentum, its weight decay (Optax's chain, Keras' L2 class)
+    "name, mode",
+    [("channels_first", "native"), ("lockstep_zoo", "native"), ("dropout_maps", "lockstep")],
 )
 def test_the_range_test_leaves_no_trace(backend, name, mode):
     trainer, spec = _trainer(backend, name, mode, epochs=4)  # a plan of 4 epochs holds the 20 steps

@@ -200,7 +200,7 @@ def test_the_slides_spec_is_the_keras_slide():
         assert line in source
     spec = load_spec(resolve_spec(SLIDES))
     assert spec.data.normalize == "scale" and spec.data.mean is None
-    assert spec.train.optimizer_params == {"lr": 0.001, "betas": (0.9, 0.999), "eps": 1e-7}
+    assert spec.train.optimizer_params == {"lr": 0.001, "betas": (0.9, 0.999), "eps": 1e-7, "weight_decay": 0.0}
 
 
 def test_torch_loss_on_probabilities_is_nll_of_their_log_and_stays_finite():

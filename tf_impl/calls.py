@@ -227,23 +227,38 @@ def _sgd(p: dict, variables: Name) -> Call:
     kwargs: dict = {"momentum": p["momentum"]} if p["momentum"] else {}
     if p["nesterov"]:
         kwargs["nesterov"] = True
-    return call("SGD", variables, p["lr"], **kwargs)
+    return call("SGD", variables, p["lr"], **kwargs, **_decay(p, 0.0))
 
 
-def _adam(p: dict, variables: Name) -> Call:
+def _adam(p: dict, variables: Name, path: str = "Adam", decay: float = 0.0) -> Call:
     beta_1, beta_2 = p["betas"]
     kwargs = {
         key: value for key, value, default in [("beta_1", beta_1, 0.9), ("beta_2", beta_2, 0.999)] if value != default
     }
     if p["eps"] != 1e-8:
         kwargs["epsilon"] = p["eps"]
-    return call("Adam", variables, p["lr"], **kwargs)
+    return call(path, variables, p["lr"], **kwargs, **_decay(p, decay))
 
 
-OPTIMIZERS: dict[str, Callable[[dict, Name], Call]] = {"sgd": _sgd, "adam": _adam}
+def _rmsprop(p: dict, variables: Name) -> Call:
+    named = (("rho", p["alpha"], 0.99), ("epsilon", p["eps"], 1e-8), ("momentum", p["momentum"], 0.0))
+    kwargs = {key: value for key, value, default in named if value != default}
+    return call("RMSprop", variables, p["lr"], **kwargs, **_decay(p, 0.0))
+
+
+def _decay(p: dict, default: float) -> dict:
+    return {"weight_decay": p["weight_decay"]} if p["weight_decay"] != default else {}
+
+
+OPTIMIZERS: dict[str, Callable[[dict, Name], Call]] = {
+    "sgd": _sgd,
+    "adam": _adam,
+    "adamw": lambda p, variables: _adam(p, variables, "AdamW", 1e-2),
+    "rmsprop": _rmsprop,
+}
 
 
 def optimizer_call(train: TrainSpec) -> Call:
-    """The spec's optimizer (``semantics.SGD`` or ``semantics.Adam``, written as torch
-    computes them) over the model's trainable variables, with what differs from the defaults."""
+    """The spec's optimizer (``semantics.SGD``, ``Adam``, ``AdamW`` or ``RMSprop``, written as
+    torch computes them) over the model's trainable variables, with what differs from the defaults."""
     return OPTIMIZERS[train.optimizer](train.optimizer_params, Name("model.trainable_variables"))

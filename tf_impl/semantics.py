@@ -8,6 +8,8 @@ counterparts. The listing (``run.py show --backend tf``) prints these functions'
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from common.calls import Call, Name, Substitutions, call
@@ -24,7 +26,9 @@ ADAPTATIONS: dict[str, str] = {
         "torch's samplers in tf.data, drawn anew each epoch: balanced with replacement"
         " (WeightedRandomSampler), a permutation, per-image flips (native)"
     ),
-    "SGD, Adam": "the optimizers, in assign ops, as torch computes them: TensorFlow without Keras has none",
+    "SGD, Adam, AdamW, RMSprop": (
+        "the optimizers, in assign ops, as torch computes them: TensorFlow without Keras has none"
+    ),
     "BatchNorm": "batch normalisation with moving statistics, torch's momentum: TensorFlow has only the op",
     "prelu": "torch's PReLU, one learned slope (native and lockstep)",
     "grouped_conv2d": "a grouped convolution, a convolution per group: TensorFlow's CPU has no gradient for one",
@@ -171,9 +175,9 @@ def _clamped_log(p: tf.Tensor) -> tf.Tensor:
 
 
 class SGD:
-    """Stochastic gradient descent as torch writes it, in ``assign`` ops: with momentum the
-    velocity is ``v = momentum * v + g`` and the step ``lr * v``; nesterov steps by
-    ``lr * (g + momentum * v)``."""
+    """Stochastic gradient descent as torch writes it, in ``assign`` ops: ``weight_decay *
+    w`` joins the gradient (L2); with momentum the velocity is ``v = momentum * v + g`` and
+    the step ``lr * v``; nesterov steps by ``lr * (g + momentum * v)``."""
 
     def __init__(
         self,
@@ -181,16 +185,19 @@ class SGD:
         learning_rate: float,
         momentum: float = 0.0,
         nesterov: bool = False,
+        weight_decay: float = 0.0,
     ) -> None:
         self.params = list(params)
         self.learning_rate = tf.Variable(learning_rate, trainable=False)  # changes, no retrace
-        self.momentum, self.nesterov = momentum, nesterov
+        self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
         zeros = [tf.zeros_like(p) for p in self.params] if momentum else []  # only with momentum
         self.velocities = [tf.Variable(value, trainable=False) for value in zeros]
         self.variables = [self.learning_rate, *self.velocities]  # the optimizer's state
 
     def apply_gradients(self, gradients: list[tf.Tensor]) -> None:
         for i, (param, gradient) in enumerate(zip(self.params, gradients)):
+            if self.weight_decay:
+                gradient = gradient + self.weight_decay * param
             if self.momentum:
                 velocity = self.velocities[i]
                 velocity.assign(self.momentum * velocity + gradient)
@@ -201,7 +208,8 @@ class SGD:
 class Adam:
     """Adam as Kingma and Ba's Algorithm 1 writes it, and torch computes it, in ``assign``
     ops: ``eps`` is added to the bias-corrected ``sqrt(v)``. (TensorFlow's own kernel,
-    ``ApplyAdam``, adds it to the raw one and folds the corrections into the step size.)"""
+    ``ApplyAdam``, adds it to the raw one and folds the corrections into the step size.)
+    ``weight_decay * w`` joins the gradient (L2), as torch's Adam adds it."""
 
     def __init__(
         self,
@@ -210,10 +218,12 @@ class Adam:
         beta_1: float = 0.9,
         beta_2: float = 0.999,
         epsilon: float = 1e-8,
+        weight_decay: float = 0.0,
     ) -> None:
         self.params = list(params)
         self.learning_rate = tf.Variable(learning_rate, trainable=False)
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self.weight_decay = weight_decay
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
         # each gradient's moving first moment (its mean) and second (its uncentred variance)
         self.m = [tf.Variable(tf.zeros_like(p), trainable=False) for p in self.params]
@@ -223,12 +233,75 @@ class Adam:
     def apply_gradients(self, gradients: list[tf.Tensor]) -> None:
         self.iterations.assign_add(1)
         t = tf.cast(self.iterations, tf.float32)
-        correction_1, correction_2 = 1 - self.beta_1**t, 1 - self.beta_2**t
+        # 1 - beta**t, which torch takes in float64: in float32 it cancels (1 - 0.999 keeps 4
+        # digits of 8), -expm1(t log beta) keeps them
+        correction_1 = -tf.math.expm1(t * math.log(self.beta_1))
+        correction_2 = -tf.math.expm1(t * math.log(self.beta_2))
         for param, gradient, m, v in zip(self.params, gradients, self.m, self.v):
+            gradient = self._decayed(param, gradient)
             m.assign(m + (gradient - m) * (1 - self.beta_1))  # torch's lerp_(grad, 1 - beta1)
             v.assign(v * self.beta_2 + gradient * gradient * (1 - self.beta_2))
             denominator = tf.sqrt(v) / tf.sqrt(correction_2) + self.epsilon
             param.assign_sub(self.learning_rate / correction_1 * (m / denominator))
+
+    def _decayed(self, param: tf.Variable, gradient: tf.Tensor) -> tf.Tensor:
+        return gradient + self.weight_decay * param if self.weight_decay else gradient
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay, as torch's ``AdamW``: each weight shrinks by ``lr *
+    weight_decay`` of itself before Adam's step, which the decay does not enter."""
+
+    def __init__(
+        self,
+        params: list[tf.Variable],
+        learning_rate: float,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
+        super().__init__(params, learning_rate, beta_1, beta_2, epsilon, weight_decay)
+
+    def _decayed(self, param: tf.Variable, gradient: tf.Tensor) -> tf.Tensor:
+        param.assign(param * (1 - self.learning_rate * self.weight_decay))  # as torch
+        return gradient
+
+
+class RMSprop:
+    """RMSprop as torch computes it, in ``assign`` ops: ``eps`` is added to ``sqrt(v)``
+    (Keras adds it inside the root), ``weight_decay * w`` joins the gradient (L2), and with
+    momentum the buffer ``b = momentum * b + g / (sqrt(v) + eps)`` steps by ``lr * b``."""
+
+    def __init__(
+        self,
+        params: list[tf.Variable],
+        learning_rate: float = 1e-2,
+        rho: float = 0.99,
+        epsilon: float = 1e-8,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+    ) -> None:
+        self.params = list(params)
+        self.learning_rate = tf.Variable(learning_rate, trainable=False)
+        self.rho, self.epsilon = rho, epsilon
+        self.momentum, self.weight_decay = momentum, weight_decay
+        # each gradient's moving uncentred variance, and with momentum the steps' buffer
+        self.v = [tf.Variable(tf.zeros_like(p), trainable=False) for p in self.params]
+        zeros = [tf.zeros_like(p) for p in self.params] if momentum else []
+        self.buffers = [tf.Variable(value, trainable=False) for value in zeros]
+        self.variables = [self.learning_rate, *self.v, *self.buffers]
+
+    def apply_gradients(self, gradients: list[tf.Tensor]) -> None:
+        for i, (param, gradient, v) in enumerate(zip(self.params, gradients, self.v)):
+            if self.weight_decay:
+                gradient = gradient + self.weight_decay * param
+            v.assign(v * self.rho + gradient * gradient * (1 - self.rho))
+            step = gradient / (tf.sqrt(v) + self.epsilon)
+            if self.momentum:
+                self.buffers[i].assign(self.momentum * self.buffers[i] + step)
+                step = self.buffers[i]
+            param.assign_sub(self.learning_rate * step)
 
 
 class BatchNorm(tf.Module):

@@ -28,7 +28,7 @@ from tf_impl.calls import LOSSES, optimizer_call
 from tf_impl.data import TrainingLoader, numpy_batches
 
 Loss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (targets, outputs) -> the batch's mean loss
-Optimizer = semantics.SGD | semantics.Adam
+Optimizer = semantics.SGD | semantics.Adam | semantics.AdamW | semantics.RMSprop
 
 
 def make_loss(loss: str, mode: str = "native") -> Loss:

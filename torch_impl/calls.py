@@ -133,19 +133,36 @@ def _sgd(p: dict, parameters: Call) -> Call:
         kwargs["momentum"] = p["momentum"]
     if p["nesterov"]:
         kwargs["nesterov"] = True
-    return call("optim.SGD", parameters, **kwargs)
+    return call("optim.SGD", parameters, **kwargs, **_decay(p, 0.0))
 
 
-def _adam(p: dict, parameters: Call) -> Call:
+def _adam(p: dict, parameters: Call, path: str = "optim.Adam", decay: float = 0.0) -> Call:
     kwargs: dict = {"lr": p["lr"]}
     if tuple(p["betas"]) != (0.9, 0.999):
         kwargs["betas"] = tuple(p["betas"])
     if p["eps"] != 1e-8:
         kwargs["eps"] = p["eps"]
-    return call("optim.Adam", parameters, **kwargs)
+    return call(path, parameters, **kwargs, **_decay(p, decay))
 
 
-OPTIMIZERS: dict[str, Callable[[dict, Call], Call]] = {"sgd": _sgd, "adam": _adam}
+def _rmsprop(p: dict, parameters: Call) -> Call:
+    kwargs: dict = {"lr": p["lr"]}
+    for key, default in (("alpha", 0.99), ("eps", 1e-8), ("momentum", 0.0)):
+        if p[key] != default:
+            kwargs[key] = p[key]
+    return call("optim.RMSprop", parameters, **kwargs, **_decay(p, 0.0))
+
+
+def _decay(p: dict, default: float) -> dict:
+    return {"weight_decay": p["weight_decay"]} if p["weight_decay"] != default else {}
+
+
+OPTIMIZERS: dict[str, Callable[[dict, Call], Call]] = {
+    "sgd": _sgd,
+    "adam": _adam,
+    "adamw": lambda p, parameters: _adam(p, parameters, "optim.AdamW", 1e-2),
+    "rmsprop": _rmsprop,
+}
 
 
 def optimizer_call(train: TrainSpec, parameters: Call) -> Call:

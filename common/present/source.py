@@ -51,9 +51,27 @@ def _defined(node: ast.stmt) -> list[str]:
 def definitions(path: Path, used: list[str]) -> list[str]:
     """The source of each name in ``used`` that the module file ``path`` defines at its top
     level, in the order used: a listing prints the helpers its calls use (a loss or layer
-    the framework lacks) as they stand in the column, so it shows the code that runs."""
-    defined = {name for node in ast.parse(path.read_text(encoding="utf-8")).body for name in _defined(node)}
-    return [definition(path, name) for name in used if name in defined]
+    the framework lacks) as they stand in the column, so it shows the code that runs. A
+    class comes after the module's classes it derives from (``AdamW(Adam)``), each once."""
+    body = ast.parse(path.read_text(encoding="utf-8")).body
+    defined = {name for node in body for name in _defined(node)}
+    bases = {
+        node.name: [base.id for base in node.bases if isinstance(base, ast.Name) and base.id in defined]
+        for node in body
+        if isinstance(node, ast.ClassDef)
+    }
+    ordered: list[str] = []
+
+    def add(name: str) -> None:
+        for base in bases.get(name, []):
+            add(base)
+        if name not in ordered:
+            ordered.append(name)
+
+    for name in used:
+        if name in defined:
+            add(name)
+    return [definition(path, name) for name in ordered]
 
 
 def escape_comment(text: str) -> str:
