@@ -252,16 +252,8 @@ class AdamW(Adam):
     """Adam with decoupled weight decay, as torch's ``AdamW``: each weight shrinks by ``lr *
     weight_decay`` of itself before Adam's step, which the decay does not enter."""
 
-    def __init__(
-        self,
-        params: list[tf.Variable],
-        learning_rate: float,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-8,
-        weight_decay: float = 1e-2,
-    ) -> None:
-        super().__init__(params, learning_rate, beta_1, beta_2, epsilon, weight_decay)
+    def __init__(self, *args, weight_decay: float = 1e-2, **kwargs) -> None:
+        super().__init__(*args, weight_decay=weight_decay, **kwargs)  # torch's default decay
 
     def _decayed(self, param: tf.Variable, gradient: tf.Tensor) -> tf.Tensor:
         param.assign(param * (1 - self.learning_rate * self.weight_decay))  # as torch
