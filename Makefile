@@ -8,12 +8,15 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test parity bench browser clean
 
+# The lock names every package, so pip installs it as it stands (--no-deps: no resolving)
+# and `pip check` then fails the install if a package needs one the lock lacks.
 # pip compiles the packages' sources one file at a time; compileall does it on every core.
 # As under pip, a file this Python cannot compile (on 3.11, a torch test of 3.12 syntax)
 # stays source that is never imported, so compileall's status is not the install's.
 $(STAMP): requirements.txt requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile --no-deps -r requirements.lock
+	$(PY) -m pip check --disable-pip-version-check
 	$(PY) -m compileall -qq -j 0 $(VENV)/lib || true
 	touch $@
 

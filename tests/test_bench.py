@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import columns_race  # noqa: E402
 import results  # noqa: E402
 from deploy_vs_eager import WORKER as DEPLOY_WORKER  # noqa: E402
+from loops import KERNELS, LOOPS  # noqa: E402
 from driver import Worker, measure_models, selected_columns  # noqa: E402
 from specs import forward_flops  # noqa: E402
 from table import Row  # noqa: E402
@@ -86,11 +87,17 @@ def test_every_registered_column_is_measured_or_reported(unbuilt_column):
     assert len(missed) == 1 and missed[0].met is False and "exited" in missed[0].figure
 
 
-@pytest.mark.parametrize("column", ["torch", "lightning", "tf", "jax", "keras-jax", "keras-torch"])
+def test_every_column_has_a_plain_loop_and_every_family_its_kernels():
+    assert set(LOOPS) == set(columns.names())
+    assert set(KERNELS) == set(columns.FAMILIES)
+
+
+@pytest.mark.parametrize("column", ["torch", "lightning", "tf", "jax", "keras-torch"])
 def test_a_worker_times_every_side_it_announces(column):
     # a real worker on the smallest spec: each side runs and takes time; every column's
     # plain loop exists, so "loop" is announced (Keras' plain fit on TensorFlow runs in
-    # bench/all.py), and on Keras' other backends the kernels are their frameworks'
+    # bench/all.py, and Keras on JAX is the same code as on torch), and on Keras' other
+    # backends the kernels are their frameworks'
     with Worker(column, "logistic") as worker:
         steps = set() if column.startswith("keras-") else {"steps"}
         assert {"trainer", "loop", "matmul", "conv"} | steps == set(worker.sides)
