@@ -115,6 +115,8 @@ def test_the_first_call_is_reported_beyond_the_steady_epochs(monkeypatch):
     assert row.section == columns_race.FIRST and row.what == "jax cnn1"
     # 3 epochs took 6.0 s, 3 steady ones 1.5 s (the median 0.5): 4.5 s more
     assert row.figure == "4.5 s (first 3 epochs 6.0 s, then 0.50 s an epoch)"
+    faster = columns_race._first_call("torch", "cnn1", Ready(), [2.5])  # noise: the first call was quicker
+    assert faster.figure == "0.0 s (first 3 epochs 6.0 s, then 2.50 s an epoch)"
 
 
 def test_a_deploy_worker_times_the_eager_forward_and_every_format():
