@@ -212,7 +212,8 @@ class RMSpropWithL2(L2WeightDecay, keras.optimizers.RMSprop):
 
 class TorchAdam(L2WeightDecay, keras.optimizers.Adam):
     """torch's Adam: ``eps`` is added to the bias-corrected ``sqrt(v)``; Keras adds it to the
-    raw one and folds the corrections into the step size. Lockstep only."""
+    raw one and folds the corrections into the step size. ``l2``: torch's weight decay;
+    Keras' own ``weight_decay`` is AdamW's. Lockstep only."""
 
     def update_step(self, gradient, variable, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)
