@@ -67,20 +67,28 @@ def make_optimizer(model: keras.Model, train: TrainSpec, mode: str = "native") -
 
 
 class _EpochEnd(keras.callbacks.Callback):
-    """Hands each epoch's logs to the trainer, which records, logs and reports them, and
-    tells it of the steps done (at each ``steps_per_execution``'s end)."""
+    """Hands each epoch's logs to the trainer, which records, logs and reports them."""
 
-    def __init__(self, end_epoch, on_epoch: EpochCallback | None, step_done, steps: int | None) -> None:
+    def __init__(self, end_epoch, on_epoch: EpochCallback | None) -> None:
         super().__init__()
         self.end_epoch = end_epoch
         self.on_epoch = on_epoch
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.end_epoch(logs or {}, self.on_epoch)
+
+
+class _EpochEndAndSteps(_EpochEnd):
+    """Also tells the trainer of the steps done, at each ``steps_per_execution``'s end. Only
+    for a progress bar: a callback with a batch hook makes ``fit`` wait for every step's
+    logs (on JAX, some 10% of a small model's epoch)."""
+
+    def __init__(self, end_epoch, on_epoch: EpochCallback | None, step_done, steps: int | None) -> None:
+        super().__init__(end_epoch, on_epoch)
         self.step_done, self.steps = step_done, steps
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self.step_done(batch + 1, self.steps)  # batch: the last step of the execution, from 0
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.end_epoch(logs or {}, self.on_epoch)
 
 
 class _TensorFlowData:
@@ -220,7 +228,7 @@ class StepByStep(VariablesStepByStep):
                 **validation,
                 initial_epoch=self.total_epochs,
                 epochs=self.total_epochs + n_epochs,
-                callbacks=[_EpochEnd(self._keras_epoch, on_epoch, self._step_done, steps)],
+                callbacks=[self._callback(on_epoch, steps)],
                 shuffle=False,  # the training dataset samples by itself
                 steps_per_epoch=steps,
                 verbose=0,
@@ -228,6 +236,11 @@ class StepByStep(VariablesStepByStep):
         finally:
             if stepwise:
                 self._compile(steps)
+
+    def _callback(self, on_epoch: EpochCallback | None, steps: int | None) -> _EpochEnd:
+        if self._on_step is None:
+            return _EpochEnd(self._keras_epoch, on_epoch)
+        return _EpochEndAndSteps(self._keras_epoch, on_epoch, self._step_done, steps)
 
     def evaluate(self, loader: Any) -> tuple[float, np.ndarray]:
         """Keras' ``evaluate`` for the mean batch loss, and the per-class counts."""
