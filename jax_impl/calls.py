@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from common.calls import Assign, Call, Name, call
 from spec.layers import fan_in, pair
-from spec.schema import LayerSpec, ModelSpec, TrainSpec
+from spec.schema import Clip, LayerSpec, ModelSpec, TrainSpec
 
 X = Name("x")
 RNGS = Name("rngs")
@@ -252,3 +252,12 @@ def optimizer_call(train: TrainSpec) -> Call:
     model's parameters, with what differs from Optax's defaults."""
     tx = OPTIMIZERS[train.optimizer](train.optimizer_params)
     return call("nnx.Optimizer", Name("model"), tx, wrt=Name("nnx.Param"))
+
+
+# torch's clip_grad_value_ and clip_grad_norm_ as Optax's stateless transformations, which
+# the training step applies to the gradients before the optimizer's update.
+CLIPS = {"value": "optax.clip", "norm": "optax.clip_by_global_norm"}
+
+
+def clip_call(clip: Clip) -> Call:
+    return call(CLIPS[clip.by], clip.threshold)

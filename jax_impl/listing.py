@@ -26,7 +26,7 @@ from common.calls import names
 from common.present import listing_data
 from common.present.source import Code, class_name, definitions, join_sections, render, render_statement
 from common.present.source import header as listing_header
-from jax_impl.calls import LOSSES, Options, model_layers, optimizer_call
+from jax_impl.calls import LOSSES, Options, clip_call, model_layers, optimizer_call
 from spec.schema import Spec
 
 FRAMEWORK = "JAX with Flax NNX and Optax, in the style of Flax's MNIST tutorial"
@@ -128,6 +128,8 @@ def loss_and_optimizer(spec: Spec) -> list[str]:
     """The loss as ``semantics.py`` writes it, and the Optax optimizer over the model's parameters."""
     loss_fn, optimizer = LOSSES[spec.train.loss], optimizer_call(spec.train)
     lines = ["# Loss and optimizer", f"loss_fn = {loss_fn}", render("optimizer = ", optimizer)]
+    if spec.train.clip is not None:
+        lines += [render("clipping = ", clip_call(spec.train.clip), "  # train_step clips the gradients with it")]
     return [*definitions(SEMANTICS, names([loss_fn])), "\n".join(lines)]
 
 
@@ -140,7 +142,10 @@ def training(spec: Spec) -> list[str]:
     split = "graphdef, state = nnx.split((model, optimizer))  # the jitted steps carry the state"
     if spec.model.dropout_layers:
         split = f"nnx.reseed(model, default={spec.train.seed})  # dropout's masks: the spec's training seed\n{split}"
-    blocks = [split, TRAIN_STEP, EVAL_STEP, loop]
+    clipping = ""
+    if spec.train.clip is not None:  # torch's clip_grad_value_ / clip_grad_norm_, before the update
+        clipping = "    grads, _ = clipping.update(grads, clipping.init(grads))  # stateless: an empty state\n"
+    blocks = [split, TRAIN_STEP.format(clipping=clipping), EVAL_STEP, loop]
     return [*blocks, TESTING.format(predicted=predicted)] if data.has_test_split else blocks
 
 
@@ -149,7 +154,7 @@ TRAIN_STEP = """\
 def train_step(state, x, y):
     model, optimizer = nnx.merge(graphdef, state)
     loss, grads = nnx.value_and_grad(lambda model: loss_fn(model(x), y))(model)
-    optimizer.update(model, grads)
+{clipping}    optimizer.update(model, grads)
     return loss, nnx.state((model, optimizer))"""
 
 EVAL_STEP = """\

@@ -19,6 +19,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from flax import nnx
 
 from common.calls import instantiate, resolve, substitute
@@ -29,7 +30,7 @@ from common.runs.trainer import EpochCallback, StepByStepBase, loop_figures, val
 from spec.errors import TwinspecError
 from spec.schema import TrainSpec
 from jax_impl.build import NAMESPACE, Model, parameter_table
-from jax_impl.calls import LOSSES, optimizer_call
+from jax_impl.calls import LOSSES, clip_call, optimizer_call
 from jax_impl.data import TrainingLoader, numpy_batches
 from jax_impl.semantics import LOCKSTEP
 
@@ -69,6 +70,7 @@ class StepByStep(StepByStepBase):
     def __init__(self, model: Model, loss_fn: Loss, optimizer: nnx.Optimizer, loss_kind: str | None = None) -> None:
         super().__init__(model, loss_fn, optimizer, loss_kind)
         self._curves = CurveWriters()
+        self.clipping: optax.GradientTransformation | None = None  # calls.CLIPS: stateless
         graphdef, _ = nnx.split((model, optimizer))
         self._train_step = jax.jit(self._step(graphdef))
         self._forward = jax.jit(self._eval_mode(graphdef))
@@ -76,19 +78,22 @@ class StepByStep(StepByStepBase):
 
     @classmethod
     def from_spec(cls, model: Model, train: TrainSpec, mode: str = "native") -> StepByStep:
-        return cls(model, make_loss(train.loss, mode), make_optimizer(model, train, mode), train.loss)
+        trainer = cls(model, make_loss(train.loss, mode), make_optimizer(model, train, mode), train.loss)
+        return trainer._configured(train)
 
     # -- the compiled steps --------------------------------------------------------------
 
     def _step(self, graphdef: nnx.GraphDef) -> Callable:
         """One training step on the split state: the loss and its gradients with respect to
-        the model's parameters (``nnx.value_and_grad``), then the optimizer's update. ``masks``:
-        the plan's dropout masks (lockstep)."""
-        loss_fn = self.loss_fn
+        the model's parameters (``nnx.value_and_grad``), clipped if asked, then the optimizer's
+        update. ``masks``: the plan's dropout masks (lockstep)."""
+        loss_fn, clipping = self.loss_fn, self.clipping
 
         def train_step(state: nnx.State, x: jax.Array, y: jax.Array, masks: tuple) -> tuple[jax.Array, nnx.State]:
             model, optimizer = nnx.merge(graphdef, state)
             loss, grads = nnx.value_and_grad(lambda model: loss_fn(model(x, masks), y))(model)
+            if clipping is not None:
+                grads, _ = clipping.update(grads, clipping.init(grads))
             optimizer.update(model, grads)
             return loss, nnx.state((model, optimizer))
 
@@ -115,6 +120,12 @@ class StepByStep(StepByStepBase):
         return eval_step
 
     # -- training ----------------------------------------------------------------------
+
+    def _clip_set(self) -> None:
+        """Optax's clipping of the gradients, compiled into the step: compiled again."""
+        self.clipping = None if self.clip is None else instantiate(clip_call(self.clip), NAMESPACE)
+        graphdef, _ = nnx.split((self.model, self.optimizer))
+        self._train_step = jax.jit(self._step(graphdef))
 
     def _training_loader(self, loader: TrainingLoader) -> TrainingLoader:
         if not isinstance(loader, TrainingLoader):

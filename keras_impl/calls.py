@@ -222,5 +222,13 @@ OPTIMIZERS: dict[str, Callable[[dict], Call]] = {
 
 
 def optimizer_call(train: TrainSpec) -> Call:
-    """The spec's optimizer, with what differs from Keras' defaults: ``compile`` binds it to the model."""
-    return OPTIMIZERS[train.optimizer](train.optimizer_params)
+    """The spec's optimizer, with what differs from Keras' defaults and its clipping:
+    ``compile`` binds it to the model."""
+    made = OPTIMIZERS[train.optimizer](train.optimizer_params)
+    return made.with_kwargs(**{CLIPS[train.clip.by]: train.clip.threshold}) if train.clip else made
+
+
+# A Keras optimizer clips the gradients it is given, before its update, as its argument says:
+# clipvalue, each one to [-value, value]; global_clipnorm, all of them together to that
+# 2-norm (Keras' clipnorm clips each variable's gradient apart: not torch's clip_grad_norm_).
+CLIPS = {"value": "clipvalue", "norm": "global_clipnorm"}

@@ -26,7 +26,7 @@ from common.files.events import CurveWriters
 from common.runs.trainer import EpochCallback, TrainingLoader, VariablesStepByStep
 from keras_impl import semantics
 from keras_impl.build import NAMESPACE, parameter_table
-from keras_impl.calls import LOSSES, METRICS, optimizer_call
+from keras_impl.calls import CLIPS, LOSSES, METRICS, optimizer_call
 from spec.errors import TwinspecError
 from spec.schema import TrainSpec
 
@@ -179,7 +179,8 @@ class StepByStep(VariablesStepByStep):
 
     @classmethod
     def from_spec(cls, model: keras.Model, train: TrainSpec, mode: str = "native") -> StepByStep:
-        return cls(model, make_loss(train.loss, mode), make_optimizer(model, train, mode), train.loss)
+        trainer = cls(model, make_loss(train.loss, mode), make_optimizer(model, train, mode), train.loss)
+        return trainer._configured(train)
 
     def _compile(self, steps_per_execution: int = 1) -> None:
         metrics = [semantics.BatchMeanLoss(self.loss_fn), instantiate(METRICS[self.loss_kind], NAMESPACE)]
@@ -195,6 +196,15 @@ class StepByStep(VariablesStepByStep):
         (``steps_per_execution``); Keras on JAX and torch steps batch by batch."""
         steps = self._data.steps(self.train_loader) if keras.backend.backend() == "tensorflow" else None
         self._compile(steps or 1)
+
+    def _clip_set(self) -> None:
+        """The optimizer clips, as its ``clipvalue`` or ``global_clipnorm`` says: read when
+        ``fit``'s step is compiled, so the step is compiled again."""
+        for argument in CLIPS.values():
+            setattr(self.optimizer, argument, None)
+        if self.clip is not None:
+            setattr(self.optimizer, CLIPS[self.clip.by], self.clip.threshold)
+        self._compile(self.model.steps_per_execution)
 
     def _seed(self, seed: int) -> None:
         """Keras' one call for Python's, numpy's, TensorFlow's and its own generators."""

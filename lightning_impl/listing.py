@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from common.calls import call, names
 from common.present import listing_data
-from common.present.source import definitions, join_sections, render
+from common.present.source import definitions, join_sections, literal, render
 from common.present.source import header as listing_header
+from lightning_impl.calls import gradient_clipping
 from spec.schema import Spec
 from torch_impl.calls import LOSSES, module_calls, optimizer_call, reinit
 from torch_impl.listing import ACCURACY, CLASSIFYING, SEMANTICS, data, pipeline  # noqa: F401  (torch's, re-exported)
@@ -77,7 +78,8 @@ def training(spec: Spec) -> list[str]:
     seeding = [f"pl.seed_everything({seed}, verbose=False)  # the book's set_seed({seed})"]
     if spec.data.sampler == "balanced":
         seeding.append(f"generator.manual_seed({seed})  # which reseeds the sampler's generator too")
-    training = TRAINING.format(epochs=spec.train.epochs, seeding="\n".join(seeding))
+    clipping = "".join(f"    {key}={literal(value)},\n" for key, value in gradient_clipping(spec.train.clip).items())
+    training = TRAINING.format(epochs=spec.train.epochs, seeding="\n".join(seeding), clipping=clipping)
     return [training, TESTING] if spec.data.has_test_split else [training]
 
 
@@ -164,7 +166,7 @@ trainer = pl.Trainer(
     logger=False,  # no lightning_logs/ folder
     enable_checkpointing=False,  # and no checkpoints in it
     enable_progress_bar=False,  # one line per epoch instead, from on_train_epoch_end
-)
+{clipping})
 trainer.fit(model, train_loader, val_loader)"""
 
 TESTING = """\

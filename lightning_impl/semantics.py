@@ -21,6 +21,8 @@ from torch import nn
 
 from common.runs.metrics import batch_counts
 from common.runs.trainer import EpochCallback
+from lightning_impl.calls import gradient_clipping
+from spec.schema import Clip
 from torch_impl.semantics import loss_of
 
 ADAPTATIONS: dict[str, str] = {
@@ -139,9 +141,10 @@ class BookEpochs(pl.Callback):
         self.end_epoch(*pl_module.take_epoch(), self.on_epoch)
 
 
-def trainer_options(n_epochs: int, root: str) -> dict:
+def trainer_options(n_epochs: int, root: str, clip: Clip | None = None) -> dict:
     """``pl.Trainer``'s arguments for the book's run, each default it changes explained."""
     return {
+        **gradient_clipping(clip),
         "max_epochs": n_epochs,
         # The torch column computes on the CPU; the same device is what makes lockstep bit for bit.
         "accelerator": "cpu",

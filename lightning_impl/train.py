@@ -63,7 +63,7 @@ class StepByStep(torch_train.StepByStep):
         try:
             with _lightning_call() as root:
                 epochs = BookEpochs(self._book_epoch, on_epoch, self._step_done)
-                trainer = pl.Trainer(**trainer_options(n_epochs, root), callbacks=[epochs])
+                trainer = pl.Trainer(**trainer_options(n_epochs, root, self.clip), callbacks=[epochs])
                 trainer.fit(self.module, self.train_loader.loader, self.val_loader)
         finally:
             self.module.take_epoch()  # an interrupted epoch leaves nothing behind

@@ -34,6 +34,7 @@ from spec.schema import (
     LAYOUTS,
     LOSSES,
     SAMPLERS,
+    Clip,
     DatasetSpec,
     DataSpec,
     LayerSpec,
@@ -435,6 +436,21 @@ def _train(sec: Section) -> TrainSpec:
         optimizer_params=params,
         epochs=sec.get("epochs", positive_int),
         seed=sec.get("seed", seed),
+        clip=_clip(sec),
     )
     sec.done()
     return train
+
+
+CLIPS = ("value", "norm")  # schema.Clip: torch's clip_grad_value_ and clip_grad_norm_
+
+
+def _clip(sec: Section) -> Clip | None:
+    """``clip: {value: X}`` or ``clip: {norm: X}``, X > 0; no clipping without it."""
+    if sec.raw("clip", None) is None:
+        return None
+    by, _, line = single_key(sec.path, sec.raw("clip"), "clip", sec.line_of("clip"), CLIPS)
+    clip = Section(sec.path, sec.raw("clip"), "train.clip", line)
+    threshold = clip.get(by, positive_number)
+    clip.done()
+    return Clip(by, threshold)

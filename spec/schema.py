@@ -117,12 +117,23 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class Clip:
+    """Gradients clipped before each update, as torch clips them: ``by`` ``value``, each one
+    clamped to [-threshold, threshold] (``clip_grad_value_``); ``norm``, all of them scaled
+    together to a 2-norm of at most threshold (``clip_grad_norm_``)."""
+
+    by: str
+    threshold: float
+
+
+@dataclass(frozen=True)
 class TrainSpec:
     loss: str
     optimizer: str
     optimizer_params: dict[str, Any]
     epochs: int
     seed: int
+    clip: Clip | None = None
 
 
 @dataclass(frozen=True)

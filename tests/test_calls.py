@@ -20,7 +20,7 @@ from common.calls import Assign, Call, Listed, Name, Source, call, execute, inst
 from common.present.source import literal, render, render_statement
 from spec import list_specs, load_spec
 from spec.layers import LAYER_KINDS
-from spec.load import OPTIMIZERS
+from spec.load import CLIPS, OPTIMIZERS
 from spec.schema import LOSSES
 
 TEST_SPECS = sorted((Path(__file__).parent / "specs").glob("*.yaml"))
@@ -47,14 +47,16 @@ def test_the_specs_built_here_use_everything_any_spec_uses():
     }
     # and every optimizer of the spec language is some spec's, so built, listed and run
     assert {optimizer for _, optimizer, _ in covered_training} == set(OPTIMIZERS)
+    assert {spec.train.clip.by for spec in SPECS if spec.train.clip} == set(CLIPS)  # and every clipping
 
 
 @pytest.mark.parametrize("name", columns.names())
-def test_every_column_describes_every_layer_kind_loss_and_optimizer(name):
+def test_every_column_describes_every_layer_kind_loss_optimizer_and_clipping(name):
     calls = columns.load(name, "calls")
     assert set(calls.LAYERS) == set(LAYER_KINDS)
     assert set(calls.LOSSES) == set(LOSSES)
     assert set(calls.OPTIMIZERS) == set(OPTIMIZERS)
+    assert set(calls.CLIPS) == set(CLIPS)
 
 
 def test_a_call_renders_as_source_and_instantiates_as_that_source_runs():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 
+import dataclasses
 import inspect
 import itertools
 from pathlib import Path
@@ -38,6 +39,9 @@ API = [
     "set_loaders",
     "set_tensorboard",
     "set_seed",
+    "set_clip_grad_value",
+    "set_clip_grad_norm",
+    "remove_clip",
     "train",
     "evaluate",
     "predict",
@@ -267,6 +271,48 @@ def test_the_range_test_leaves_no_trace(backend, name, mode):
     untouched, _ = _trainer(backend, name, mode, epochs=4)
     untouched.train(2, seed=None)
     assert trainer.losses == untouched.losses  # optimizer, generators and loader put back too
+
+
+@pytest.mark.parametrize("backend", [*RUNNERS, "lightning"])
+def test_a_clipped_step_moves_the_weights_by_the_clipped_gradient(backend):
+    """relu in one batch, so one SGD step per epoch: the weights move by lr times the
+    gradient, clipped to a 2-norm or to values of 1e-3, far below the gradient's. Each
+    weight is stored in float32: its move is known to half its spacing there."""
+    relu = load_spec(resolve_spec("relu"))
+    spec = dataclasses.replace(relu, data=dataclasses.replace(relu.data, batch_size=300))
+    step, layout = spec.train.optimizer_params["lr"] * 1e-3, LAYOUTS.get(backend, "nchw")
+    moves, rounding = {}, {}
+    for clip in ("value", "norm", None):
+        trainer = runner.make_trainer(backend, spec, layout)
+        if clip is not None:
+            trainer.set_clip_grad_norm(1.0)  # replaced by the next call, as the book's are
+            getattr(trainer, f"set_clip_grad_{clip}")(1e-3)
+        before = np.concatenate([np.ravel(w) for w in _weights(trainer)])
+        trainer.train(1, seed=spec.train.seed)
+        after = np.concatenate([np.ravel(w) for w in _weights(trainer)])
+        moves[clip] = after.astype(np.float64) - before
+        rounding[clip] = np.maximum(np.abs(np.spacing(before)), np.abs(np.spacing(after))) / 2
+    assert np.linalg.norm(moves[None]) > 20 * step  # the gradient is far longer
+    assert abs(np.linalg.norm(moves["norm"]) - step) <= np.linalg.norm(rounding["norm"])
+    assert np.all(np.abs(moves["value"]) <= step + rounding["value"])
+    at_the_bound = np.abs(np.abs(moves["value"]) - step) <= rounding["value"]
+    assert np.count_nonzero(at_the_bound) > len(at_the_bound) / 4
+
+
+@pytest.mark.parametrize("backend", RUNNERS)
+def test_a_removed_clip_trains_as_no_clip(backend):
+    trainer, spec = _trainer(backend, "channels_first")  # clip: {value: 5}
+    assert trainer.clip is not None
+    trainer.remove_clip()
+    trainer.train(1, seed=spec.train.seed)
+    unclipped = dataclasses.replace(spec, train=dataclasses.replace(spec.train, clip=None))
+    plain = runner.make_trainer(backend, unclipped, LAYOUTS[backend])
+    plain.train(1, seed=spec.train.seed)
+    assert trainer.losses == plain.losses and trainer.val_losses == plain.val_losses
+    with pytest.raises(TwinspecError, match="max_norm must be a positive number, got -1"):
+        trainer.set_clip_grad_norm(-1)
+    with pytest.raises(TwinspecError, match="clip_value must be a number, got nan"):
+        trainer.set_clip_grad_value(float("nan"))
 
 
 def _weights(trainer) -> list:

@@ -262,3 +262,12 @@ def optimizer_call(train: TrainSpec) -> Call:
     """The spec's optimizer (``semantics.SGD``, ``Adam``, ``AdamW`` or ``RMSprop``, written as
     torch computes them) over the model's trainable variables, with what differs from the defaults."""
     return OPTIMIZERS[train.optimizer](train.optimizer_params, Name("model.trainable_variables"))
+
+
+# torch's clip_grad_value_ and clip_grad_norm_ as a TensorFlow step writes them, between the
+# tape's gradients and apply_gradients ({t}: the threshold). listing.py prints these lines;
+# train.py's step computes the same (the listing test runs both).
+CLIPS = {
+    "value": "gradients = [tf.clip_by_value(g, -{t}, {t}) for g in gradients]",
+    "norm": "gradients, _ = tf.clip_by_global_norm(gradients, {t})",
+}

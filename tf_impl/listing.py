@@ -28,7 +28,7 @@ from common.present import listing_data
 from common.present.source import class_name, definitions, join_sections, literal, render, render_statement
 from common.present.source import header as listing_header
 from spec.schema import Spec
-from tf_impl.calls import LOSSES, Options, model_layers, optimizer_call
+from tf_impl.calls import CLIPS, LOSSES, Options, model_layers, optimizer_call
 
 FRAMEWORK = "TensorFlow without Keras, in the style of the course's slides"
 SEMANTICS = Path(__file__).with_name("semantics.py")  # what TensorFlow lacks, printed from its source
@@ -137,7 +137,11 @@ def training(spec: Spec) -> list[str]:
     if spec.model.dropout_layers:
         seeding.append(f"model.rng.reset_from_seed({seed})  # and dropout's masks")
     loop = TRAINING.format(epochs=spec.train.epochs, seeding="".join(line + "\n" for line in seeding))
-    blocks = [TRAIN_STEP, VAL_STEP, loop.replace("{predicted}", ACCURACY[spec.train.loss])]
+    clipping = ""
+    if spec.train.clip is not None:  # torch's clip_grad_value_ / clip_grad_norm_, before the update
+        clipping = "    " + CLIPS[spec.train.clip.by].format(t=literal(spec.train.clip.threshold)) + "\n"
+    train_step = TRAIN_STEP.format(clipping=clipping)
+    blocks = [train_step, VAL_STEP, loop.replace("{predicted}", ACCURACY[spec.train.loss])]
     if spec.data.has_test_split:
         blocks.append(TEST.replace("{predicted}", ACCURACY[spec.train.loss]))
     return blocks
@@ -149,7 +153,7 @@ def train_step(x, y):
     with tf.GradientTape() as tape:  # records the forward pass...
         loss = loss_fn(y, model(x, training=True))
     gradients = tape.gradient(loss, model.trainable_variables)  # ...and differentiates it
-    optimizer.apply_gradients(gradients)
+{clipping}    optimizer.apply_gradients(gradients)
     return loss"""
 
 VAL_STEP = """\

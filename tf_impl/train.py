@@ -20,7 +20,7 @@ from common.calls import instantiate, resolve, substitute
 from common.runs.metrics import batch_counts
 from common.runs.trainer import EpochCallback, VariablesStepByStep, loop_figures
 from spec.errors import TwinspecError
-from spec.schema import TrainSpec
+from spec.schema import Clip, TrainSpec
 from tf_impl import semantics
 from tf_impl._tensorflow import tf
 from tf_impl.build import NAMESPACE, Model, parameter_table
@@ -99,7 +99,8 @@ class StepByStep(TensorFlowStepByStep):
 
     @classmethod
     def from_spec(cls, model: Model, train: TrainSpec, mode: str = "native") -> StepByStep:
-        return cls(model, make_loss(train.loss, mode), make_optimizer(model, train, mode), train.loss)
+        trainer = cls(model, make_loss(train.loss, mode), make_optimizer(model, train, mode), train.loss)
+        return trainer._configured(train)
 
     def _compile(
         self, signature: Sequence[tf.TensorSpec] | None = None, val_signature: Sequence[tf.TensorSpec] | None = None
@@ -107,8 +108,13 @@ class StepByStep(TensorFlowStepByStep):
         """``tf.function`` traces each step into a graph at its first call, and again for
         every new input shape, unless a signature with a free batch size says it need not.
         (In lockstep a training batch's images come with the plan's dropout masks.)"""
+        self._signatures = signature, val_signature
         self._train_step = tf.function(self._step, input_signature=signature)
         self._val_step = tf.function(self._evaluate, input_signature=val_signature or signature)
+
+    def _clip_set(self) -> None:
+        """The step reads ``self.clip`` as it is traced: traced again."""
+        self._compile(*self._signatures)
 
     # -- training ----------------------------------------------------------------------
 
@@ -130,6 +136,8 @@ class StepByStep(TensorFlowStepByStep):
         with tf.GradientTape() as tape:
             loss = self.loss_fn(y, self.model(images, training=True, masks=masks))
         gradients = tape.gradient(loss, self.model.trainable_variables)
+        if self.clip is not None:  # calls.CLIPS, as the listing writes it
+            gradients = _clipped(gradients, self.clip)
         self.optimizer.apply_gradients(gradients)
         return loss
 
@@ -229,3 +237,9 @@ class StepByStep(TensorFlowStepByStep):
     def _range_step(self, x: tf.Tensor, y: tf.Tensor, lr: float) -> float:
         self.optimizer.learning_rate.assign(lr)
         return float(self._train_step(x, y))
+
+
+def _clipped(gradients: list[tf.Tensor], clip: Clip) -> list[tf.Tensor]:
+    if clip.by == "value":
+        return [tf.clip_by_value(g, -clip.threshold, clip.threshold) for g in gradients]
+    return tf.clip_by_global_norm(gradients, clip.threshold)[0]

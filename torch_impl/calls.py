@@ -1,4 +1,4 @@
-"""The spec language in PyTorch: every layer kind, loss and optimizer as the call that makes it.
+"""The spec language in PyTorch: every layer kind, loss, optimizer and clipping as the call that makes it.
 
 ``build.py`` and ``train.py`` instantiate these calls, ``listing.py`` prints them: a
 listing shows the very calls that build and train its column's model. Arguments are
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from common.calls import Call, Name, call
-from spec.schema import LayerSpec, ModelSpec, TrainSpec
+from spec.schema import Clip, LayerSpec, ModelSpec, TrainSpec
 
 ModelCalls = list[tuple[str, Call]]  # (module name, the call that makes it), in order
 
@@ -169,3 +169,14 @@ def optimizer_call(train: TrainSpec, parameters: Call) -> Call:
     """The spec's optimizer over ``parameters`` (``model.parameters()``; a LightningModule's
     ``configure_optimizers`` passes ``self.parameters()``), with what differs from torch's defaults."""
     return OPTIMIZERS[train.optimizer](train.optimizer_params, parameters)
+
+
+# The book's clipping, called between backward() and step(): nn.utils' in-place clips of the
+# parameters' gradients, and the name of the argument each takes its threshold as.
+CLIPS = {"value": ("nn.utils.clip_grad_value_", "clip_value"), "norm": ("nn.utils.clip_grad_norm_", "max_norm")}
+
+
+def clip_call(clip: Clip, parameters: Call) -> Call:
+    """``clip`` on the gradients of ``parameters`` (``model.parameters()``)."""
+    path, threshold = CLIPS[clip.by]
+    return call(path, parameters, **{threshold: clip.threshold})

@@ -26,7 +26,7 @@ from common.present import listing_data
 from common.present.source import Code, binary_loss, definitions, join_sections, literal, render
 from common.present.source import header as listing_header
 from spec.schema import Spec
-from torch_impl.calls import LOSSES, module_calls, optimizer_call, reinit
+from torch_impl.calls import LOSSES, clip_call, module_calls, optimizer_call, reinit
 
 FRAMEWORK = "PyTorch, in the style of Deep Learning with PyTorch Step-by-Step"
 SEMANTICS = Path(__file__).with_name("semantics.py")  # what torch lacks, printed from its source
@@ -224,7 +224,12 @@ def training(spec: Spec) -> list[str]:
     if spec.data.sampler == "balanced":
         seeding.append(f"generator.manual_seed({seed})  # which reseeds the sampler's generator too")
     predicted = ACCURACY[spec.train.loss]
-    training = TRAINING.format(epochs=spec.train.epochs, seeding="\n".join(seeding), predicted=predicted)
+    clipping = ""
+    if spec.train.clip is not None:  # the book's set_clip_grad_value / set_clip_grad_norm
+        clipping = render("", clip_call(spec.train.clip, call("model.parameters")), indent=8) + "\n"
+    training = TRAINING.format(
+        epochs=spec.train.epochs, seeding="\n".join(seeding), predicted=predicted, clipping=clipping
+    )
     return [training, TESTING.format(predicted=predicted)] if spec.data.has_test_split else [training]
 
 
@@ -265,7 +270,7 @@ for epoch in range(1, n_epochs + 1):
     for x_batch, y_batch in train_loader:
         loss = loss_fn(model(x_batch), y_batch)
         loss.backward()
-        optimizer.step()
+{clipping}        optimizer.step()
         optimizer.zero_grad()
         batch_losses.append(loss.item())
     losses.append(np.mean(batch_losses))

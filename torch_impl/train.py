@@ -12,7 +12,7 @@ import copy
 import pickle
 import random
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from spec.errors import TwinspecError
 from spec.schema import TrainSpec
 from torch_impl import share_process
 from torch_impl.build import NAMESPACE, parameter_table
-from torch_impl.calls import FUSED, LOSSES, optimizer_call
+from torch_impl.calls import FUSED, LOSSES, clip_call, optimizer_call
 from torch_impl.data import TrainingLoader, numpy_batches
 from torch_impl.semantics import LOCKSTEP, loss_of
 
@@ -77,12 +77,14 @@ class StepByStep(StepByStepBase):
     ) -> None:
         super().__init__(model, loss_fn, optimizer, loss_kind)
         self.writer = None  # the book's SummaryWriter, opened by the first epoch logged
+        self.clipping: Callable[[], Any] | None = None  # the book's: clips the gradients in place
 
     infer_loss_kind = staticmethod(infer_loss_kind)
 
     @classmethod
     def from_spec(cls, model: nn.Module, train: TrainSpec, mode: str = "native") -> StepByStep:
-        return cls(model, make_loss(train.loss, mode), make_optimizer(model, train, mode), train.loss)
+        trainer = cls(model, make_loss(train.loss, mode), make_optimizer(model, train, mode), train.loss)
+        return trainer._configured(train)
 
     # -- training ----------------------------------------------------------------------
 
@@ -99,6 +101,8 @@ class StepByStep(StepByStepBase):
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         loss = loss_of(self.loss_fn, self.model(x), y, "training")
         loss.backward()
+        if self.clipping is not None:
+            self.clipping()
         self.optimizer.step()
         self.optimizer.zero_grad()
         return loss.item()
@@ -107,6 +111,14 @@ class StepByStep(StepByStepBase):
         yhat = self.model(x)
         loss = loss_of(self.loss_fn, yhat, y, "validation")
         return loss.item(), batch_counts(yhat.numpy(), y.numpy(), self.loss_kind)
+
+    def _clip_set(self) -> None:
+        """As the book's ``set_clip_grad_value`` and ``set_clip_grad_norm``: a call of ``nn.utils``
+        for the step to make between ``backward`` and ``step``."""
+        self.clipping = None
+        if self.clip is not None:
+            made = clip_call(self.clip, call("model.parameters"))
+            self.clipping = lambda: instantiate(made, {**NAMESPACE, "model": self.model})
 
     def _train(self, n_epochs: int, on_epoch: EpochCallback | None) -> None:
         for _ in range(n_epochs):

@@ -30,8 +30,9 @@ from common.files.checkpoint import check_fit, group, in_order, numbered, read_c
 from common.present.tables import format_parameter_table
 from common.runs.lr_range import learning_rates, smoothed
 from common.runs.metrics import batch_counts, check_finite_losses, diverged
-from spec.errors import TwinspecError, printable
-from spec.schema import TrainSpec
+from spec.errors import TwinspecError, excerpt, printable
+from spec.fields import Invalid, positive_number
+from spec.schema import Clip, TrainSpec
 
 if TYPE_CHECKING:  # a figure imports matplotlib, a second of start-up that a run without one does not pay
     from matplotlib.figure import Figure
@@ -100,6 +101,13 @@ def check_history(history: Any, source: str | Path) -> dict:
     return checked
 
 
+def _threshold(name: str, value: float) -> float:
+    try:
+        return positive_number(value)
+    except Invalid as exc:
+        raise TwinspecError(f"{name} must be {exc}, got {excerpt(value)}") from None
+
+
 class StepByStepBase(ABC):
     """The book's trainer: ``set_seed`` at the start, the framework's steps, mean batch losses.
 
@@ -128,6 +136,7 @@ class StepByStepBase(ABC):
         self.visualized_inputs: np.ndarray | None = None  # what produced them, (N, C, H, W)
         self.handles: dict[str, Any] = {}
         self._on_step: StepCallback | None = None  # during train: told of every training step
+        self.clip: Clip | None = None  # the gradients' clipping before each update, if any
 
     @staticmethod
     @abstractmethod
@@ -163,6 +172,34 @@ class StepByStepBase(ABC):
         self._seed(seed)
         if self.train_loader is not None:
             self.train_loader.reseed(seed)
+
+    def set_clip_grad_value(self, clip_value: float) -> None:
+        """The book's: from the next step on, every gradient is clamped to [-clip_value,
+        clip_value] before the update (torch's ``clip_grad_value_``)."""
+        self._set_clip(Clip("value", _threshold("clip_value", clip_value)))
+
+    def set_clip_grad_norm(self, max_norm: float) -> None:
+        """The book's: from the next step on, the gradients are scaled together to a 2-norm of
+        at most ``max_norm`` before the update (torch's ``clip_grad_norm_``)."""
+        self._set_clip(Clip("norm", _threshold("max_norm", max_norm)))
+
+    def remove_clip(self) -> None:
+        """The book's: no clipping from the next step on."""
+        self._set_clip(None)
+
+    def _set_clip(self, clip: Clip | None) -> None:
+        self.clip = clip
+        self._clip_set()
+
+    def _configured(self, train: TrainSpec) -> StepByStepBase:
+        """``from_spec``'s trainer, with what the spec asks beyond the loss and optimizer."""
+        if train.clip is not None:
+            self._set_clip(train.clip)
+        return self
+
+    @abstractmethod
+    def _clip_set(self) -> None:
+        """Make the steps clip as ``self.clip`` says, in the framework's own way."""
 
     def train(
         self,
