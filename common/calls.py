@@ -45,6 +45,11 @@ class Listed(tuple):
     """A list that a listing writes one item a line (the layers of ``keras.Sequential([...])``)."""
 
 
+class Items(tuple):
+    """A list held as a tuple, so that a description stays hashable (JAX's compiled build takes
+    it as a static argument): written ``[...]`` and made a list."""
+
+
 class Name(str):
     """A dotted name looked up in the namespace when instantiated (``x``, ``self.conv1_kernel``,
     ``model.trainable_variables``), written as it is in a listing."""
@@ -68,6 +73,16 @@ class Assign:
     value: Any
     comment: str = ""
     when: str | None = None
+
+
+def tensor_values(values: tuple) -> Listed:
+    """A tensor's values, nested tuples of numbers, as a listing writes them: nested lists,
+    each outer item (a filter, a unit's row) on a line of its own."""
+    return Listed(_items(value) if isinstance(value, tuple) else value for value in values)
+
+
+def _items(values: tuple) -> Items:
+    return Items(_items(value) if isinstance(value, tuple) else value for value in values)
 
 
 def names(value: Any) -> list[str]:
@@ -124,7 +139,7 @@ def instantiate(value: Any, namespace: Mapping[str, Any]) -> Any:
         return resolve(value, namespace)
     if isinstance(value, Source):
         return value.value
-    if isinstance(value, (list, Listed)):
+    if isinstance(value, (list, Listed, Items)):
         return [instantiate(item, namespace) for item in value]
     if isinstance(value, tuple):
         return tuple(instantiate(item, namespace) for item in value)

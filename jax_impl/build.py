@@ -16,8 +16,8 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from common.calls import execute, names, substitute
-from jax_impl import semantics
+from common.calls import execute, instantiate, names, substitute
+from jax_impl import calls, semantics
 from jax_impl.calls import ADJUSTABLE, Layer, Options, model_layers
 from spec.schema import ModelSpec
 
@@ -36,10 +36,11 @@ class Model(nnx.Module):
     its statements held as data. ``nnx.Rngs(seed)`` draws the initial weights, then dropout's
     masks (``set_seed`` reseeds it). ``input_format`` is how its inputs lie."""
 
-    def __init__(self, layers: tuple[Layer, ...], seed: int, input_format: str) -> None:
+    def __init__(self, layers: tuple[Layer, ...], seed: int, input_format: str, frozen: tuple[str, ...] = ()) -> None:
         rngs = nnx.Rngs(seed)
         self.layers = nnx.static(layers)
         self.input_format = input_format
+        self.frozen = frozen  # the layers training leaves as built (calls.trainable)
         for layer in layers:
             execute(layer.modules, {**NAMESPACE, "self": self, "rngs": rngs})
 
@@ -69,20 +70,28 @@ def build_model(model: ModelSpec, layout: str, mode: str = "native") -> Model:
         layers = [Layer(layer.name, substitute(layer.modules, table), substitute(layer.ops, table)) for layer in layers]
     # Made under nnx.jit: every initial weight drawn in one compiled program, where drawing
     # them eagerly compiles each draw on its own (seconds, for a few layers).
-    built = nnx.jit(Model, static_argnums=(0, 1, 2))(tuple(layers), model.seed, "NCHW" if layout == "nchw" else "NHWC")
+    frozen = tuple(layer.name for layer in model.layers if not layer.trainable)
+    input_format = "NCHW" if layout == "nchw" else "NHWC"
+    built = nnx.jit(Model, static_argnums=(0, 1, 2, 3))(tuple(layers), model.seed, input_format, frozen)
     built.train()
     return built
 
 
+def trainable(model: Model) -> nnx.filterlib.Filter:
+    """The filter of the parameters training moves (``calls.trainable``): a model of one's own
+    has no frozen layers."""
+    return instantiate(calls.trainable(getattr(model, "frozen", ())), NAMESPACE)
+
+
 def count_parameters(model: Model) -> int:
-    return int(sum(math.prod(p.shape) for p in jax.tree.leaves(nnx.state(model, nnx.Param))))
+    return int(sum(math.prod(p.shape) for p in jax.tree.leaves(nnx.state(model, trainable(model)))))
 
 
 def parameter_table(model: Model) -> list[tuple[str, str, tuple[int, ...], int]]:
-    """``(layer, tensor, shape, numel)`` for each ``nnx.Param``, layer by layer in the model's
-    order, named as ``nnx.state(model, nnx.Param)`` names them (``conv1``, ``kernel``);
+    """``(layer, tensor, shape, numel)`` for each trainable ``nnx.Param``, layer by layer in the
+    model's order, named as ``nnx.state(model, nnx.Param)`` names them (``conv1``, ``kernel``);
     Flax's shapes (HWIO kernels, ``(in, out)`` dense)."""
-    params = nnx.state(model, nnx.Param)
+    params = nnx.state(model, trainable(model))
     rows = []
     for layer in model.layers:
         if layer.name in params:

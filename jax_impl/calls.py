@@ -17,8 +17,8 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple
 
-from common.calls import Assign, Call, Name, call
-from spec.layers import fan_in, pair
+from common.calls import Assign, Call, Name, call, tensor_values
+from spec.layers import fan_in, pair, set_weights
 from spec.schema import Clip, LayerSpec, ModelSpec, TrainSpec
 
 X = Name("x")
@@ -37,7 +37,14 @@ class Layer(NamedTuple):
 
 def _inits(layer: LayerSpec, init: str) -> dict:
     """The spec's initial weights, said: ``torch``, torch's default (``semantics.torch_init``);
-    ``keras``, glorot-uniform kernels and zero biases (Flax's own kernels are lecun-normal)."""
+    ``keras``, glorot-uniform kernels and zero biases (Flax's own kernels are lecun-normal);
+    weights set by hand, a constant kernel turned from torch's layout to Flax's, biases
+    from zero (Flax's default)."""
+    weights = set_weights(layer)
+    if weights is not None:
+        axes = [(2, 3, 1, 0)] if layer.kind == "conv2d" else []  # (out, in, kh, kw) -> HWIO; (out, in) -> (in, out)
+        kernel = call("jnp.transpose", call("jnp.array", tensor_values(weights)), *axes)
+        return {"kernel_init": call("nnx.initializers.constant", kernel)}
     if init == "torch":
         return {"spread": call("torch_init", fan_in=fan_in(layer.kind, layer.in_shape, layer.params))}
     return {"kernel_init": call("nnx.initializers.glorot_uniform")}
@@ -247,11 +254,20 @@ OPTIMIZERS: dict[str, Callable[[dict], Call]] = {
 }
 
 
-def optimizer_call(train: TrainSpec) -> Call:
-    """``nnx.Optimizer(model, tx, wrt=nnx.Param)``: the spec's Optax transformation over the
-    model's parameters, with what differs from Optax's defaults."""
+def optimizer_call(train: TrainSpec, frozen: tuple[str, ...] = ()) -> Call:
+    """``nnx.Optimizer(model, tx, wrt=...)``: the spec's Optax transformation over the model's
+    parameters but the ``frozen`` layers', with what differs from Optax's defaults."""
     tx = OPTIMIZERS[train.optimizer](train.optimizer_params)
-    return call("nnx.Optimizer", Name("model"), tx, wrt=Name("nnx.Param"))
+    return call("nnx.Optimizer", Name("model"), tx, wrt=trainable(frozen))
+
+
+def trainable(frozen: tuple[str, ...]) -> Call | Name:
+    """The filter of the parameters training moves: every ``nnx.Param`` but those of the
+    ``frozen`` layers (Flax's way to freeze: the optimizer updates only what its ``wrt`` takes)."""
+    if not frozen:
+        return Name("nnx.Param")
+    paths = [call("nnx.PathContains", name) for name in frozen]
+    return call("nnx.All", Name("nnx.Param"), call("nnx.Not", paths[0] if len(paths) == 1 else call("nnx.Any", *paths)))
 
 
 # torch's clip_grad_value_ and clip_grad_norm_ as Optax's stateless transformations, which

@@ -57,7 +57,7 @@ def infer_loss_kind(loss_fn: Loss) -> str:
 def make_optimizer(model: Model, train: TrainSpec, mode: str = "native") -> nnx.Optimizer:
     """``nnx.Optimizer`` over the model's ``nnx.Param``s with the spec's Optax transformation.
     Optax computes torch's SGD and Adam: lockstep has nothing to substitute."""
-    return instantiate(optimizer_call(train), {**NAMESPACE, "model": model})
+    return instantiate(optimizer_call(train, getattr(model, "frozen", ())), {**NAMESPACE, "model": model})
 
 
 class StepByStep(StepByStepBase):

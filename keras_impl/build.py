@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from keras_impl._keras import keras  # Keras on this process's backend (its family entered first)
+import numpy as np
 
 from common.calls import instantiate, substitute
 from keras_impl import semantics
@@ -14,6 +15,7 @@ from spec.schema import ModelSpec
 
 # What the calls' names mean: Keras as its users import it, and the helpers of semantics.py.
 NAMESPACE = {
+    "np": np,
     "keras": keras,
     "layers": keras.layers,
     **{name: getattr(semantics, name) for name in semantics.ADAPTATIONS},

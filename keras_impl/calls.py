@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from common.calls import Call, Listed, call
-from spec.layers import fan_in
+from common.calls import Call, Listed, call, tensor_values
+from spec.layers import fan_in, set_weights
 from spec.schema import LayerSpec, ModelSpec, TrainSpec
 
 
@@ -34,10 +34,25 @@ def _common(name: str, options: Options, **kwargs) -> dict:
 
 def _inits(layer: LayerSpec, options: Options) -> Call | None:
     """``**torch_init(fan_in=...)`` (``semantics.torch_init``) for ``init: torch``: torch's
-    default initial weights as Keras initializers; Keras' own need nothing."""
-    return (
-        call("torch_init", fan_in=fan_in(layer.kind, layer.in_shape, layer.params)) if options.init == "torch" else None
-    )
+    default initial weights as Keras initializers; Keras' own need nothing, nor set weights."""
+    if options.init != "torch" or layer.params["weights"] is not None:
+        return None
+    return call("torch_init", fan_in=fan_in(layer.kind, layer.in_shape, layer.params))
+
+
+def _set_or_frozen(layer: LayerSpec) -> dict:
+    """Weights set by hand, a ``Constant`` kernel turned from torch's layout to Keras' (biases
+    start at zero, Keras' default); a frozen layer, ``trainable=False``."""
+    kwargs: dict = {}
+    weights = set_weights(layer)
+    if weights is not None:
+        axes = [(2, 3, 1, 0)] if layer.kind == "conv2d" else []  # (out, in, kh, kw) -> HWIO; (out, in) -> (in, out)
+        kwargs["kernel_initializer"] = call(
+            "keras.initializers.Constant", call("np.transpose", tensor_values(weights), *axes)
+        )
+    if not layer.trainable:
+        kwargs["trainable"] = False
+    return kwargs
 
 
 def _conv2d(layer: LayerSpec, options: Options) -> list[Call]:
@@ -64,6 +79,7 @@ def _conv2d(layer: LayerSpec, options: Options) -> list[Call]:
         kwargs["use_bias"] = False
     if layer.activation is not None:
         kwargs["activation"] = layer.activation
+    kwargs.update(_set_or_frozen(layer))
     made.append(
         call("layers.Conv2D", p["filters"], **_common(layer.name, options, **kwargs), spread=_inits(layer, options))
     )
@@ -100,6 +116,7 @@ def _linear(layer: LayerSpec, options: Options) -> Call:
     kwargs: dict = {} if layer.params["bias"] else {"use_bias": False}
     if layer.activation is not None:
         kwargs["activation"] = layer.activation
+    kwargs.update(_set_or_frozen(layer))
     return call("layers.Dense", layer.params["units"], **kwargs, name=layer.name, spread=_inits(layer, options))
 
 

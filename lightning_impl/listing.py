@@ -25,7 +25,7 @@ from common.present.source import definitions, join_sections, literal, render
 from common.present.source import header as listing_header
 from lightning_impl.calls import gradient_clipping
 from spec.schema import Spec
-from torch_impl.calls import LOSSES, module_calls, optimizer_call, reinit
+from torch_impl.calls import LOSSES, module_calls, optimizer_call, reinit, set_weights_calls
 from torch_impl.listing import ACCURACY, CLASSIFYING, SEMANTICS, data, pipeline  # noqa: F401  (torch's, re-exported)
 from torch_impl.listing import imports as torch_imports
 
@@ -64,7 +64,11 @@ def model(spec: Spec) -> list[str]:
     again = reinit(spec.model)
     seeded = f"# Model: seeded just before it is built, as in the book\ntorch.manual_seed({spec.model.seed})"
     helpers = definitions(SEMANTICS, names([loss_fn, *again]))  # what torch lacks: the very code that runs
-    return [*helpers, lit_model, "\n".join([seeded, "model = LitModel()"]), *(render("", made) for made in again)]
+    blocks = [*helpers, lit_model, "\n".join([seeded, "model = LitModel()"]), *(render("", made) for made in again)]
+    set_by_hand = set_weights_calls(spec.model, "model.model")
+    if set_by_hand:
+        blocks.append("\n".join(["# Set by hand, or frozen", *(render("", made) for made in set_by_hand)]))
+    return blocks
 
 
 def loss_and_optimizer(spec: Spec) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any
 from spec.fields import (
     REQUIRED,
     Checker,
+    Invalid,
     boolean,
     fraction,
     non_negative_int,
@@ -62,6 +63,12 @@ def _flatten(shape: Shape, _: dict[str, Any]) -> Shape:
 
 def _linear(shape: Shape, params: dict[str, Any]) -> Shape:
     _flat_only(shape, params)
+    matrix = params.get("weights")
+    if matrix is not None and (len(matrix), len(matrix[0])) != (params["units"], shape[0]):
+        wanted = f"({params['units']}, {shape[0]})"
+        raise ShapeError(
+            f"sets a {len(matrix)}x{len(matrix[0])} weight matrix, but its (units, in_features) is {wanted}"
+        )
     return (params["units"],)
 
 
@@ -91,8 +98,78 @@ def _check_wrap(mode: str, pads: tuple[int, int], height: int, width: int) -> No
         raise ShapeError(f"cannot pad circularly by {pads} an input of {height}x{width}: padding must not exceed it")
 
 
+# Filters set by hand, as the convolution slides and the book's chapter 5 set them: Sobel's
+# horizontal and vertical gradients, and the book's edge filter (a Laplacian).
+KERNELS = {
+    "sobel_x": ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0)),
+    "sobel_y": ((-1.0, -2.0, -1.0), (0.0, 0.0, 0.0), (1.0, 2.0, 1.0)),
+    "laplacian": ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0)),
+}
+_KERNELS_EXPECTED = f"a kernel's name ({', '.join(KERNELS)}), a matrix of numbers, or a list of them, one per filter"
+
+
+def _matrix(value: Any) -> tuple[tuple[float, ...], ...] | None:
+    """A non-empty list of equally long non-empty lists of numbers, as floats; None if it is not one."""
+    if not isinstance(value, list) or not value or not all(isinstance(row, list) and row for row in value):
+        return None
+    if len({len(row) for row in value}) != 1:
+        return None
+    try:
+        return tuple(tuple(number(v) for v in row) for row in value)
+    except Invalid:
+        return None
+
+
+def _kernels(value: Any) -> tuple[tuple[tuple[float, ...], ...], ...]:
+    """A conv2d's ``weights``: its filters' 2-D kernels, one for every filter or one each."""
+    if isinstance(value, str):
+        if value not in KERNELS:
+            raise Invalid(_KERNELS_EXPECTED)
+        return (KERNELS[value],)
+    one = _matrix(value)
+    if one is not None:
+        return (one,)
+    if isinstance(value, list) and value:
+        each = [KERNELS.get(item) if isinstance(item, str) else _matrix(item) for item in value]
+        if all(each):
+            return tuple(each)
+    raise Invalid(_KERNELS_EXPECTED)
+
+
+def _weight_matrix(value: Any) -> tuple[tuple[float, ...], ...]:
+    """A linear layer's ``weights``: its (units, in_features) matrix."""
+    matrix = _matrix(value)
+    if matrix is None:
+        raise Invalid("a matrix of numbers, one row per unit")
+    return matrix
+
+
+def set_weights(layer: LayerSpec) -> tuple | None:
+    """A layer's ``weights`` as torch holds them (the neutral layout): conv ``(out, in, kh, kw)``,
+    each filter's kernel repeated over the channels it sees; linear ``(out, in)``. None: drawn."""
+    weights = layer.params.get("weights")
+    if weights is None or layer.kind == "linear":
+        return weights
+    per_filter = weights * layer.params["filters"] if len(weights) == 1 else weights
+    seen = layer.in_shape[0] // layer.params["groups"]
+    return tuple((kernel,) * seen for kernel in per_filter)
+
+
+def _check_set_kernels(params: dict[str, Any]) -> None:
+    kernels, filters = params.get("weights"), params["filters"]
+    if kernels is None:
+        return
+    if len(kernels) not in (1, filters):
+        raise ShapeError(f"sets {len(kernels)} kernels for its {filters} filters: give one for all, or one each")
+    size = pair(params["kernel"])
+    for kernel in kernels:
+        if (len(kernel), len(kernel[0])) != size:
+            raise ShapeError(f"sets a {len(kernel)}x{len(kernel[0])} kernel, but its kernel is {size[0]}x{size[1]}")
+
+
 def _conv2d(shape: Shape, params: dict[str, Any]) -> Shape:
     channels, height, width = _map_only(shape)
+    _check_set_kernels(params)
     filters, groups, padding, mode = params["filters"], params["groups"], params["padding"], params["padding_mode"]
     if channels % groups or filters % groups:
         raise ShapeError(
@@ -194,6 +271,8 @@ LAYER_KINDS: dict[str, LayerKind] = {
             "padding_mode": (one_of(*PAD_MODES), "zeros"),
             "bias": (boolean, True),
             "activation": (one_of("relu"), None),  # fused, as Keras' Conv2D(activation="relu")
+            "weights": (_kernels, None),  # set by hand (biases then start at 0); None: drawn
+            "trainable": (boolean, True),  # false: frozen, training leaves it as it starts
         },
     ),
     "maxpool2d": LayerKind(_pool2d, _POOL, _stride_defaults_to_kernel),
@@ -213,7 +292,13 @@ LAYER_KINDS: dict[str, LayerKind] = {
     "flatten": LayerKind(_flatten),
     "linear": LayerKind(
         _linear,
-        {"units": (_UNITS, REQUIRED), "bias": (boolean, True), "activation": (one_of("relu", "softmax"), None)},
+        {
+            "units": (_UNITS, REQUIRED),
+            "bias": (boolean, True),
+            "activation": (one_of("relu", "softmax"), None),
+            "weights": (_weight_matrix, None),
+            "trainable": (boolean, True),
+        },
     ),
     "dropout": LayerKind(_same, {"p": (fraction, 0.5)}),
     "relu": LayerKind(_same),

@@ -76,6 +76,11 @@ class LayerSpec:
         return self.params.get("activation")
 
     @property
+    def trainable(self) -> bool:
+        """False for a layer the spec freezes (``trainable: false``): training leaves it as built."""
+        return self.params.get("trainable", True)
+
+    @property
     def activation_name(self) -> str:
         """The name of the separate module that applies a fused activation where a framework
         has no such argument (torch's ``nn.ReLU`` after ``nn.Conv2d``)."""

@@ -100,6 +100,37 @@ def test_overrides():
         ("{sgd: {lr: 0.1}}", "{sgd: {lr: 0.1, weight_decay: -0.01}}", 20, "weight_decay must be a number >= 0"),
         ("{sgd: {lr: 0.1}}", "{rmsprop: {lr: 0.1, alpha: 1}}", 20, "rmsprop.alpha must be a number in [0, 1)"),
         ("{sgd: {lr: 0.1}}", "{adamw: {lr: 0.1, nesterov: true}}", 20, "unknown key 'nesterov' in optimizer adamw"),
+        (
+            "    - {flatten: {name: flatten}}",
+            "    - {conv2d: {name: c, filters: 2, kernel: 3, weights: sobel}}\n    - {flatten: {name: flatten}}",
+            13,
+            "conv2d.weights must be a kernel's name (sobel_x, sobel_y, laplacian), a matrix of numbers, or a list",
+        ),
+        (
+            "    - {flatten: {name: flatten}}",
+            "    - {conv2d: {name: c, filters: 3, kernel: 3, weights: [sobel_x, sobel_y]}}\n    - {flatten: {name: f}}",
+            13,
+            "layer 'c' (conv2d) sets 2 kernels for its 3 filters: give one for all, or one each",
+        ),
+        (
+            "    - {flatten: {name: flatten}}",
+            "    - {conv2d: {name: c, filters: 1, kernel: 2, weights: laplacian}}\n    - {flatten: {name: f}}",
+            13,
+            "layer 'c' (conv2d) sets a 3x3 kernel, but its kernel is 2x2",
+        ),
+        (
+            "units: 1}",
+            "units: 1, weights: [[1, 2, 3]]}",
+            16,
+            "sets a 1x3 weight matrix, but its (units, in_features) is (1, 4)",
+        ),
+        (
+            "units: 1}",
+            "units: 1, weights: [[1, 2], [3]]}",
+            16,
+            "linear.weights must be a matrix of numbers, one row per unit",
+        ),
+        ("units: 1}", "units: 1, trainable: 0}", 16, "linear.trainable must be true or false, got 0"),
         ("  epochs: 2", "  epochs: 2\n  clip: {norm: 0}", 22, "train.clip.norm must be a positive number, got 0"),
         ("  epochs: 2", "  epochs: 2\n  clip: {value: .nan}", 22, "train.clip.value must be a number, got nan"),
         (

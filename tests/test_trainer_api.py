@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 from matplotlib.figure import Figure
 
+from common import columns
 from common.data.datasets import load_dataset
 from common.data.prep import normalize, split_dataset, to_layout
 from common.errors import DataError
@@ -21,6 +22,7 @@ from common.runs.trainer import StepByStepBase
 from jax_impl import train as jax_train
 from keras_impl import train as keras_train
 from spec import TwinspecError, load_spec, resolve_spec
+from spec.layers import KERNELS
 from tf_impl import train as tf_train
 from torch_impl import train as torch_train
 from common.runs import runner
@@ -297,6 +299,24 @@ def test_a_clipped_step_moves_the_weights_by_the_clipped_gradient(backend):
     assert np.all(np.abs(moves["value"]) <= step + rounding["value"])
     at_the_bound = np.abs(np.abs(moves["value"]) - step) <= rounding["value"]
     assert np.count_nonzero(at_the_bound) > len(at_the_bound) / 4
+
+
+@pytest.mark.parametrize("backend", [*RUNNERS, "lightning"])
+def test_a_frozen_layer_keeps_the_weights_set_by_hand_and_the_rest_trains(backend):
+    """cnn1_edges' Sobel filters, frozen, under momentum and weight decay: what moves a
+    weight whose gradient is zero. Every column counts only what trains."""
+    spec = load_spec(resolve_spec("cnn1_edges")).with_overrides(epochs=1)
+    sgd = {"lr": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 0.1}
+    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, optimizer_params=sgd))
+    trainer = runner.make_trainer(backend, spec, LAYOUTS.get(backend, "nchw"))
+    export = columns.load(backend, "weights").export_weights
+    before = export(trainer.model, spec.model)
+    trainer.train(1, seed=spec.train.seed)
+    after = export(trainer.model, spec.model)
+    sobel = np.array([[KERNELS["sobel_x"]], [KERNELS["sobel_y"]]], np.float32)
+    assert np.array_equal(before["edges"]["weight"], sobel) and np.array_equal(after["edges"]["weight"], sobel)
+    assert not np.array_equal(before["fc1"]["weight"], after["fc1"]["weight"])
+    assert trainer.count_parameters() == 32 * 10 + 10 + 10 * 3 + 3  # the classifier's; not the 18 of the filters
 
 
 @pytest.mark.parametrize("backend", RUNNERS)

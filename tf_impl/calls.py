@@ -16,8 +16,8 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple
 
-from common.calls import Assign, Call, Name, Source, call
-from spec.layers import fan_in, pair
+from common.calls import Assign, Call, Name, Source, call, tensor_values
+from spec.layers import fan_in, pair, set_weights
 from spec.schema import LayerSpec, ModelSpec, TrainSpec
 
 X = Name("x")
@@ -60,6 +60,12 @@ def _initial(layer: LayerSpec, options: Options, shape: list[int]) -> list[Assig
     from ``rng`` in that order. ``torch``: both uniform within 1/sqrt(fan_in)
     (kaiming-uniform with a = sqrt 5); ``keras``: glorot-uniform and zeros."""
     fan, units = fan_in(layer.kind, layer.in_shape, layer.params), shape[-1]
+    weights = set_weights(layer)
+    if weights is not None:  # set by hand, in torch's layout, turned to TensorFlow's; biases from 0
+        axes = [[2, 3, 1, 0]] if layer.kind == "conv2d" else []  # (out, in, kh, kw) -> HWIO; (out, in) -> (in, out)
+        kernel = call("tf.transpose", call("tf.constant", tensor_values(weights)), *axes)
+        made = [_variable(layer, "kernel", kernel)]
+        return [*made, _variable(layer, "bias", call("tf.zeros", [units]))] if layer.params["bias"] else made
     if options.init == "torch":
         bound = Assign("bound", Source(f"1 / math.sqrt({fan})", 1 / math.sqrt(fan)), f"{layer.name}: torch's default")
         bias = call("rng.uniform", [units], Source("-bound", -bound.value.value), Name("bound"))
@@ -69,12 +75,15 @@ def _initial(layer: LayerSpec, options: Options, shape: list[int]) -> list[Assig
         bound = Assign("bound", Source(f"math.sqrt(6 / ({fan} + {fan_out}))", value), f"{layer.name}: glorot-uniform")
         bias = call("tf.zeros", [units])
     kernel = call("rng.uniform", shape, Source("-bound", -bound.value.value), Name("bound"))
-    made = [bound, _variable(layer.name, "kernel", kernel)]
-    return [*made, _variable(layer.name, "bias", bias)] if layer.params["bias"] else made
+    made = [bound, _variable(layer, "kernel", kernel)]
+    return [*made, _variable(layer, "bias", bias)] if layer.params["bias"] else made
 
 
-def _variable(layer: str, key: str, value: object) -> Assign:
-    return Assign(f"self.{layer}_{key}", call("tf.Variable", value, name=f"{layer}/{key}"))
+def _variable(layer: LayerSpec, key: str, value: object) -> Assign:
+    """A layer's variable; a frozen layer's, ``trainable=False``: not among the model's
+    ``trainable_variables``, so neither differentiated nor updated."""
+    frozen = {} if layer.trainable else {"trainable": False}
+    return Assign(f"self.{layer.name}_{key}", call("tf.Variable", value, name=f"{layer.name}/{key}", **frozen))
 
 
 def _fused(layer: LayerSpec) -> list[Assign]:
@@ -174,7 +183,7 @@ def _dropout(layer: LayerSpec, options: Options) -> Layer:
 
 def _prelu(layer: LayerSpec, options: Options) -> Layer:
     """torch's PReLU: one learned slope for all features (``semantics.prelu``)."""
-    alpha = _variable(layer.name, "alpha", [float(layer.params["init"])])
+    alpha = _variable(layer, "alpha", [float(layer.params["init"])])
     return Layer(layer.name, [alpha], [Assign("x", call("prelu", X, Name(f"self.{layer.name}_alpha")), layer.name)])
 
 

@@ -8,11 +8,18 @@ from torch import nn
 
 from common.calls import instantiate, substitute
 from spec.schema import ModelSpec
-from torch_impl.calls import module_calls, reinit
+from torch_impl.calls import module_calls, reinit, set_weights_calls
 from torch_impl.semantics import LOCKSTEP, ProbsNLLLoss, keras_init
 
 # What the calls' names mean: the modules a PyTorch user imports, and what torch lacks.
-NAMESPACE = {"nn": nn, "optim": torch.optim, "ProbsNLLLoss": ProbsNLLLoss, "keras_init": keras_init}
+NAMESPACE = {
+    "torch": torch,
+    "nn": nn,
+    "optim": torch.optim,
+    "dict": dict,
+    "ProbsNLLLoss": ProbsNLLLoss,
+    "keras_init": keras_init,
+}
 
 
 class ChannelsFirst(nn.Module):
@@ -39,7 +46,7 @@ def build_model(model: ModelSpec, layout: str, mode: str = "native") -> nn.Seque
     net = nn.Sequential()
     if layout == "nhwc":
         net.add_module("nhwc_to_nchw", ChannelsFirst())
-    calls = [*module_calls(model, "model"), *reinit(model)]
+    calls = [*module_calls(model, "model"), *reinit(model), *set_weights_calls(model, "model")]
     instantiate(substitute(calls, LOCKSTEP) if mode == "lockstep" else calls, {**NAMESPACE, "model": net})
     if layout == "nhwc":
         net.to(memory_format=torch.channels_last)

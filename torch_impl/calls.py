@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from common.calls import Call, Name, call
+from common.calls import Call, Name, call, tensor_values
+from spec.layers import set_weights
 from spec.schema import Clip, LayerSpec, ModelSpec, TrainSpec
 
 ModelCalls = list[tuple[str, Call]]  # (module name, the call that makes it), in order
@@ -116,6 +117,23 @@ def reinit(model: ModelSpec) -> list[Call]:
     (``semantics.keras_init``); nothing for torch's own."""
     initialised = any(layer.kind in ("linear", "conv2d") for layer in model.layers)
     return [call("keras_init", Name("model"))] if model.init == "keras" and initialised else []
+
+
+def set_weights_calls(model: ModelSpec, owner: str) -> list[Call]:
+    """After the build, as the book sets its edge filter: the weights a spec sets by hand
+    (biases from 0), and the layers it freezes (``requires_grad_(False)``: no gradient, so
+    the optimizer passes them by)."""
+    made = []
+    for layer in model.layers:
+        weights = set_weights(layer)
+        if weights is not None:
+            state = {"weight": call("torch.tensor", tensor_values(weights))}
+            if layer.params["bias"]:
+                state["bias"] = call("torch.zeros", layer.out_shape[0])
+            made.append(call(f"{owner}.{layer.name}.load_state_dict", call("dict", **state)))
+        if not layer.trainable:
+            made.append(call(f"{owner}.{layer.name}.requires_grad_", False))
+    return made
 
 
 LOSSES: dict[str, Call] = {

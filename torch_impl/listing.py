@@ -26,7 +26,7 @@ from common.present import listing_data
 from common.present.source import Code, binary_loss, definitions, join_sections, literal, render
 from common.present.source import header as listing_header
 from spec.schema import Spec
-from torch_impl.calls import LOSSES, clip_call, module_calls, optimizer_call, reinit
+from torch_impl.calls import LOSSES, clip_call, module_calls, optimizer_call, reinit, set_weights_calls
 
 FRAMEWORK = "PyTorch, in the style of Deep Learning with PyTorch Step-by-Step"
 SEMANTICS = Path(__file__).with_name("semantics.py")  # what torch lacks, printed from its source
@@ -207,8 +207,11 @@ def model(spec: Spec) -> list[str]:
         "model = nn.Sequential()",
         *(render("", made) for made in module_calls(spec.model, "model")),
     ]
-    again = reinit(spec.model)
-    return [*definitions(SEMANTICS, names(again)), "\n".join(lines), *(render("", made) for made in again)]
+    again, set_by_hand = reinit(spec.model), set_weights_calls(spec.model, "model")
+    blocks = [*definitions(SEMANTICS, names(again)), "\n".join(lines), *(render("", made) for made in again)]
+    if set_by_hand:
+        blocks.append("\n".join(["# Set by hand, or frozen", *(render("", made) for made in set_by_hand)]))
+    return blocks
 
 
 def loss_and_optimizer(spec: Spec) -> list[str]:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.calls import SPREAD, Assign, Call, Listed, Name, Source
+from common.calls import SPREAD, Assign, Call, Items, Listed, Name, Source
 from spec.errors import printable
 from spec.schema import Spec
 
@@ -162,7 +162,7 @@ def literal(value: object) -> str:
         return str(value)
     if isinstance(value, str):
         return string_literal(value)
-    if isinstance(value, list):
+    if isinstance(value, (list, Items)):
         return "[" + ", ".join(map(literal, value)) + "]"
     if isinstance(value, tuple):
         return "(" + ", ".join(map(literal, value)) + ("," if len(value) == 1 else "") + ")"

@@ -5,6 +5,7 @@ Each layer initialises itself as it is constructed, in spec order: ``nn.Linear``
 ``nn.Conv2d`` draw their weight (kaiming-uniform, a = sqrt 5) then their bias (uniform
 within 1/sqrt(fan_in)); batchnorm and PReLU draw nothing. With ``init: keras`` the torch
 column then redraws every weight glorot-uniform and zeroes the biases, in the same order.
+Last, the weights a spec sets by hand replace what was drawn, their biases zeroed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 
 from common.files.weights import Weights, expected_shapes
 from common.replay.torch_random import TorchCPUGenerator
-from spec.layers import fan_in
+from spec.layers import fan_in, set_weights
 from spec.schema import ModelSpec
 
 
@@ -52,6 +53,11 @@ def torch_initial_weights(model: ModelSpec) -> Weights:
             weights[layer.name] = {"weight": np.full(params["weight"], layer.params["init"], np.float32)}
     if model.init == "keras":
         _glorot(generator, model, weights)
+    for layer in model.layers:  # then the weights set by hand (torch_impl.calls.set_weights_calls)
+        values = set_weights(layer)
+        if values is not None:
+            weights[layer.name] = {key: np.zeros_like(value) for key, value in weights[layer.name].items()}
+            weights[layer.name]["weight"] = np.array(values, np.float32)
     return weights
 
 
