@@ -77,21 +77,21 @@ def build_model(model: ModelSpec, layout: str, mode: str = "native") -> Model:
     return built
 
 
-def trainable(model: Model) -> nnx.filterlib.Filter:
+def _trainable(model: Model) -> nnx.filterlib.Filter:
     """The filter of the parameters training moves (``calls.trainable``): a model of one's own
     has no frozen layers."""
     return instantiate(calls.trainable(getattr(model, "frozen", ())), NAMESPACE)
 
 
 def count_parameters(model: Model) -> int:
-    return int(sum(math.prod(p.shape) for p in jax.tree.leaves(nnx.state(model, trainable(model)))))
+    return int(sum(math.prod(p.shape) for p in jax.tree.leaves(nnx.state(model, _trainable(model)))))
 
 
 def parameter_table(model: Model) -> list[tuple[str, str, tuple[int, ...], int]]:
     """``(layer, tensor, shape, numel)`` for each trainable ``nnx.Param``, layer by layer in the
     model's order, named as ``nnx.state(model, nnx.Param)`` names them (``conv1``, ``kernel``);
     Flax's shapes (HWIO kernels, ``(in, out)`` dense)."""
-    params = nnx.state(model, trainable(model))
+    params = nnx.state(model, _trainable(model))
     rows = []
     for layer in model.layers:
         if layer.name in params:

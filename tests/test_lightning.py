@@ -48,6 +48,7 @@ SHORT = {  # the other specs without dropout, shortened: the point is the arithm
     "mnist_cnn_slides": 1,  # fused ReLUs, a softmax output and the loss on probabilities
     "fc_tanh": 1,
     "fc_tanh_nll": 1,
+    "cnn1_edges": 2,  # filters set by hand, frozen
     "lockstep_zoo": 3,  # Adam's moments and batchnorm's statistics, colour images, flips
     "channels_first": 1,
 }
