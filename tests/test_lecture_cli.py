@@ -98,13 +98,14 @@ def test_report_renders_offline_with_every_section(tmp_path):
         "What the models learned",
         "Filters of conv1",
         "Feature maps",
+        "Feature space of fc1",  # 10 units, then relu2
         "Activation functions",
     ]
     assert "nn.Sequential()" in text and "keras.Sequential(" in text and "torch-nchw vs keras-nhwc" in text
     assert "class LitModel(pl.LightningModule):" in text and "torch-nchw vs lightning-nchw" in text
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", text)  # nothing fetched
     n_images = text.count("<img ")
-    assert n_images == 4 + 2 * len(NAMES)  # samples, loss, confusion, activations; filters and feature maps each
+    assert n_images == 4 + 3 * len(NAMES)  # samples, loss, confusion, activations; filters, maps and space each
     probe = probe_page(page, tmp_path, 1400)
     assert probe["IMAGES"] == f"{n_images}/{n_images}" and probe["COLUMNS"] == "side", probe
 

@@ -58,6 +58,7 @@ API = [
     "attach_hooks",
     "remove_hooks",
     "visualize_outputs",
+    "visualize_feature_space",
     "lr_range_test",
 ]
 
@@ -392,6 +393,31 @@ def test_filters_and_feature_maps_look_the_same_in_every_framework():
         recorded = trainer.visualization["conv1"]
         trainer.predict(to_layout(x[2:], LAYOUTS[backend]))
         assert trainer.visualization["conv1"] is recorded
+
+
+def test_the_feature_space_is_the_same_in_every_framework():
+    """relu's two narrow hidden layers from the same weights: the same points, before and
+    after the activation, so the same picture, each axis signed alike."""
+    spec = load_spec(resolve_spec("relu"))
+    split = split_dataset(load_dataset(spec.data.dataset), spec.data)
+    x = normalize(split.x_val, spec.data.mean, spec.data.std)
+    init = torch_initial_weights(spec.model)
+    trainers = {backend: runner.make_trainer(backend, spec, LAYOUTS[backend], init=init) for backend in RUNNERS}
+    drawn = {}
+    for backend, trainer in trainers.items():
+        figure = trainer.visualize_feature_space(
+            ["hidden0", "activation0"], to_layout(x, LAYOUTS[backend]), split.y_val
+        )
+        assert [ax.get_title() for ax in figure.axes] == ["hidden0 (5 units)", "activation0 (5 units)"]
+        drawn[backend] = [np.vstack([c.get_offsets() for c in ax.collections]) for ax in figure.axes]
+        assert trainer.handles == {}  # the hooks it attached are gone
+    assert np.ptp(drawn["torch"][0], axis=0).min() > 0.1  # a real spread, on both principal axes
+    for other, panel in itertools.product(OTHERS, range(2)):
+        np.testing.assert_allclose(drawn[other][panel], drawn["torch"][panel], atol=1e-5)
+    with pytest.raises(TwinspecError, match="conv1: feature maps, not flat features"):
+        runner.make_trainer("torch", load_spec(resolve_spec("cnn1")), "nchw").visualize_feature_space(
+            ["conv1"], np.zeros((2, 1, 10, 10), np.float32), np.zeros(2, int)
+        )
 
 
 @pytest.mark.parametrize("backend", RUNNERS)

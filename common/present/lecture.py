@@ -26,11 +26,13 @@ from common.present.tables import VERDICTS, final_rows
 from common.runs.metrics import confusion_matrix, predicted_classes
 from common.runs.result import RunResult
 from common.runs.trainer import EpochCallback, StepCallback
+from spec.layers import ACTIVATIONS
 from spec.schema import Spec
 
 SAMPLES = 18  # images in the data montage
 MAPS_IMAGES = 3  # images whose feature maps are drawn
 MAPS_COLUMNS = 24  # panels per row of the feature-maps figure, at most
+NARROW = 10  # units of a hidden layer whose feature space the report draws, at most
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Side:
     predictions: np.ndarray  # the trained model's outputs for the validation images
     filters: dict[str, bytes]  # each conv2d layer's kernels, a PNG
     feature_maps: bytes | None  # the first validation images through _feature_layers, a PNG
+    feature_spaces: dict[str, bytes]  # the validation points in each of _feature_spaces, a PNG by its first layer
 
 
 def trained_side(
@@ -76,6 +79,12 @@ def trained_side(
         trainer.remove_hooks()
         figure = trainer.visualize_outputs(layers, MAPS_IMAGES, y=split.y_val, classes=split.classes)
         maps = plots.png_bytes(figure)
+    spaces = {
+        space[0]: plots.png_bytes(
+            trainer.visualize_feature_space(space, to_layout(x_val, layout), split.y_val, split.classes)
+        )
+        for space in _feature_spaces(spec)
+    }
     return Side(
         result,
         columns.load(name, "listing").listing(spec),
@@ -84,6 +93,7 @@ def trained_side(
         np.asarray(trainer.predict(to_layout(x_val, layout))),
         filters,
         maps,
+        spaces,
     )
 
 
@@ -106,6 +116,19 @@ def _feature_layers(spec: Spec) -> list[str]:
         chosen.append(layer.name)
         columns += width
     return chosen
+
+
+def _feature_spaces(spec: Spec) -> list[list[str]]:
+    """The narrow hidden layers (linear, at most NARROW units, before the last linear one),
+    each with the activation layer after it, if any: what the feature-space figures show."""
+    layers = spec.model.layers
+    last = max((i for i, layer in enumerate(layers) if layer.kind == "linear"), default=0)
+    spaces = []
+    for i, layer in enumerate(layers[:last]):
+        if layer.kind == "linear" and layer.params["units"] <= NARROW and layer.activation is None:
+            after = layers[i + 1] if layers[i + 1].kind in ACTIVATIONS else None
+            spaces.append([layer.name, *([after.name] if after is not None else [])])
+    return spaces
 
 
 def backends_of(names: list[str]) -> dict[str, list[str]]:
@@ -222,6 +245,13 @@ def write_lecture_report(
         page.heading("Feature maps", level=3)
         page.paragraph(f"The same {MAPS_IMAGES} validation images through {', '.join(layers)}, in each framework.")
         page.figures([(side.feature_maps, name) for name, side in sides.items()])
+    for space in _feature_spaces(spec):
+        page.heading(f"Feature space of {space[0]}", level=3)
+        page.paragraph(
+            f"The {len(split.y_val)} validation images as points in the space of {' and '.join(space)}: how the "
+            "hidden layer, then its activation, bends the data (more than two units: their first two principal axes)."
+        )
+        page.figures([(side.feature_spaces[space[0]], name) for name, side in sides.items()])
 
     page.heading("Activation functions")
     page.paragraph("Each activation of the spec language and its gradient, as each framework computes them.")

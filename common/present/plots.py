@@ -364,6 +364,48 @@ def _flat(ax: Axes, values: np.ndarray, low: float, high: float) -> None:
         _bare(ax)
 
 
+# Feature space
+
+
+def feature_space_figure(
+    points: dict[str, np.ndarray], labels: Sequence[int], classes: Sequence[str] | None = None, title: str = ""
+) -> Figure:
+    """The bonus chapter's feature space: one panel per layer, its outputs ``(N, F)`` as N
+    points coloured by class. Two units are the axes themselves; one, a line; more, the
+    first two principal axes of that layer's points, each signed so that its largest
+    loading is positive (the same points give the same picture in every framework)."""
+    labels = np.asarray(labels)
+    fig = Figure(figsize=(3.3 * len(points) + 0.4, 3.4), dpi=100, layout="constrained")
+    axes = fig.subplots(1, len(points), squeeze=False)[0]
+    for ax, (name, values) in zip(axes, points.items()):
+        plane, (x_label, y_label) = _plane(np.asarray(values, dtype=np.float64))
+        for k in np.unique(labels):
+            chosen = labels == k
+            name_k = classes[int(k)] if classes is not None else str(k)
+            ax.scatter(plane[chosen, 0], plane[chosen, 1], s=12, alpha=0.75, label=name_k)
+        ax.set_title(f"{name} ({values.shape[1]} units)", fontsize=9)
+        ax.set_xlabel(x_label, fontsize=8)
+        ax.set_ylabel(y_label, fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _plane(values: np.ndarray) -> tuple[np.ndarray, tuple[str, str]]:
+    """``(N, F)`` points as ``(N, 2)`` coordinates, and what their axes are."""
+    if values.shape[1] == 1:
+        return np.column_stack([values[:, 0], np.zeros(len(values))]), ("unit 0", "")
+    if values.shape[1] == 2:
+        return values, ("unit 0", "unit 1")
+    centred = values - values.mean(axis=0)
+    _, _, directions = np.linalg.svd(centred, full_matrices=False)
+    directions = directions[:2]
+    signs = np.sign(directions[np.arange(2), np.abs(directions).argmax(axis=1)])
+    return centred @ (directions * signs[:, np.newaxis]).T, ("principal axis 1", "principal axis 2")
+
+
 # Confusion matrices
 
 

@@ -365,6 +365,28 @@ class StepByStepBase(ABC):
 
         return plots.recorded_outputs_figure(self.visualization, self.visualized_inputs, layers, n_images, y, classes)
 
+    def visualize_feature_space(
+        self, layers: Sequence[str], x: np.ndarray, y: np.ndarray, classes: Sequence[str] | None = None
+    ) -> Figure:
+        """The bonus chapter "Feature Space": the points ``x`` in the space of each of ``layers``,
+        flat layers (a narrow hidden layer, then its activation: how the model bends the data),
+        coloured by their classes ``y``. It hooks ``layers`` for one ``predict``, then removes
+        every hook."""
+        from common.present import plots
+
+        self.attach_hooks(layers)
+        try:
+            self.predict(x)
+            points = {name: self.visualization[name] for name in layers}
+        finally:
+            self.remove_hooks()
+        maps = [name for name, values in points.items() if np.ndim(values) != 2]
+        if maps:
+            raise TwinspecError(
+                f"{', '.join(maps)}: feature maps, not flat features; a feature space is a flat layer's"
+            )
+        return plots.feature_space_figure(points, y, classes, title=f"{self.column}: feature space")
+
     # -- learning-rate range test --------------------------------------------------------
 
     def lr_range_test(
