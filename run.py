@@ -26,6 +26,7 @@ from common import columns
 from common.deploy.formats import FORMATS
 from common.errors import DataError
 from common.parity import NATIVE_SEEDS
+from common.present.source import STYLES
 from common.runs import MODES
 from common.streams import StdoutClosed, StdoutFailed, discard_stdout, guarded_stdout
 from common.threads import THREAD_VARIABLES, CpuTimes, cpu_times, spare_torch_threads, xla_threads
@@ -183,6 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=list(columns.COLUMNS),
         default="torch",
         help="the column, a framework, to write it in (default: torch)",
+    )
+    show.add_argument(
+        "--style",
+        choices=STYLES,
+        help="the model as a class with forward, as the seminar also writes it (module: torch, lightning; tf and "
+        "jax write one always), or built up in a container (sequential: torch, lightning, keras); "
+        "default: as the column builds it",
     )
     show.add_argument(
         "--parameters", action="store_true", help="also list each tensor the built model holds (loads the framework)"
@@ -465,7 +473,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         from common.files.atomic import atomic_write
 
         out = _output_file(args.out, "--out", _inputs(args, [spec]), args.force)
-        listing = columns.load(args.column, "listing").listing(spec)
+        listing = columns.load(args.column, "listing").listing(spec, args.style)
         try:
             with atomic_write(out, "w", overwrite=args.force) as handle:
                 handle.write(listing)
@@ -473,7 +481,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             raise DataError(f"--out {out}: cannot be written ({exc.strerror or exc})") from None
         print(f"wrote {out}")
         return 0
-    print(columns.load(args.column, "listing").listing(spec), end="")
+    print(columns.load(args.column, "listing").listing(spec, args.style), end="")
     if args.parameters:  # builds the model in its framework: the listing alone needs none
         from common.present.tables import format_parameter_table
 

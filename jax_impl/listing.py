@@ -24,7 +24,7 @@ from pathlib import Path
 
 from common.calls import names
 from common.present import listing_data
-from common.present.source import Code, class_name, definitions, join_sections, render, render_statement
+from common.present.source import Code, class_name, definitions, join_sections, render, render_statement, styled
 from common.present.source import header as listing_header
 from jax_impl.calls import LOSSES, Options, clip_call, model_layers, optimizer_call
 from spec.schema import Spec
@@ -34,9 +34,11 @@ SEMANTICS = Path(__file__).with_name("semantics.py")  # what Flax and Optax lack
 BATCHES = Path(__file__).resolve().parents[1] / "common" / "data" / "batches.py"  # the column's pipeline
 
 
-def listing(spec: Spec) -> str:
-    """The whole listing: one program that trains ``spec``, run from any folder."""
-    return join_sections(spec, header, imports, data, pipeline, model, loss_and_optimizer, training, results)
+def listing(spec: Spec, style: str | None = None) -> str:
+    """The whole listing: one program that trains ``spec``, run from any folder; ``style``,
+    how it writes the model (``source.STYLES``; None: as its column builds it)."""
+    model_section = styled("jax", style, {"module": model})
+    return join_sections(spec, header, imports, data, pipeline, model_section, loss_and_optimizer, training, results)
 
 
 # -- sections, in the listing's order ---------------------------------------------------

@@ -22,7 +22,7 @@ from common import columns
 from common.deploy.formats import DeployInfo
 from common.errors import DataError
 from common.present.source import header as listing_header
-from common.present.source import join_sections
+from common.present.source import join_sections, styled
 from keras_impl import listing as keras_listing
 from spec.schema import Spec
 
@@ -57,9 +57,11 @@ def listing_sections(column: str) -> ListingSections:
     on = backend(column)
     framework = keras_listing._framework(on)
 
-    def listing(spec: Spec) -> str:
-        """The whole listing: one program that trains ``spec``, run from any folder."""
-        sections = (header, imports, data, pipeline, keras_listing.model, keras_listing.loss_and_optimizer)
+    def listing(spec: Spec, style: str | None = None) -> str:
+        """The whole listing: one program that trains ``spec``, run from any folder; ``style``,
+        how it writes the model (``source.STYLES``; None: as its column builds it)."""
+        model_section = styled(column, style, {"sequential": keras_listing.model})
+        sections = (header, imports, data, pipeline, model_section, keras_listing.loss_and_optimizer)
         return join_sections(spec, *sections, training, results)
 
     def header(spec: Spec) -> str:

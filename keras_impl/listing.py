@@ -30,7 +30,7 @@ from pathlib import Path
 
 from common.calls import Call, call, names
 from common.present import listing_data
-from common.present.source import Code, definitions, join_sections, render
+from common.present.source import Code, definitions, join_sections, render, styled
 from common.present.source import header as listing_header
 from keras_impl.calls import LOSSES, METRICS, Options, model_call, optimizer_call
 from spec.schema import Spec
@@ -44,9 +44,11 @@ BACKENDS = {"jax": "JAX", "torch": "PyTorch"}  # Keras' other backends, for peop
 __all__ = ["listing", "header", "imports", "data", "pipeline", "model", "loss_and_optimizer", "training", "results"]
 
 
-def listing(spec: Spec) -> str:
-    """The whole listing: one program that trains ``spec``, run from any folder."""
-    return join_sections(spec, header, imports, data, pipeline, model, loss_and_optimizer, training, results)
+def listing(spec: Spec, style: str | None = None) -> str:
+    """The whole listing: one program that trains ``spec``, run from any folder; ``style``,
+    how it writes the model (``source.STYLES``; None: as its column builds it)."""
+    model_section = styled("keras", style, {"sequential": model})
+    return join_sections(spec, header, imports, data, pipeline, model_section, loss_and_optimizer, training, results)
 
 
 # -- sections, in the listing's order ---------------------------------------------------

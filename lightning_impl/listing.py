@@ -21,12 +21,13 @@ from __future__ import annotations
 
 from common.calls import call, names
 from common.present import listing_data
-from common.present.source import definitions, join_sections, literal, render
+from common.present.source import definitions, join_sections, literal, render, styled
 from common.present.source import header as listing_header
 from lightning_impl.calls import gradient_clipping
 from spec.schema import Spec
-from torch_impl.calls import LOSSES, module_calls, optimizer_call, reinit, set_weights_calls
+from torch_impl.calls import LOSSES, module_calls, optimizer_call, reinit
 from torch_impl.listing import ACCURACY, CLASSIFYING, SEMANTICS, data, pipeline  # noqa: F401  (torch's, re-exported)
+from torch_impl import listing as torch_listing
 from torch_impl.listing import imports as torch_imports
 
 FRAMEWORK = "PyTorch Lightning, in the style of the course's slides"
@@ -34,9 +35,11 @@ FRAMEWORK = "PyTorch Lightning, in the style of the course's slides"
 __all__ = ["listing", "header", "imports", "data", "pipeline", "model", "loss_and_optimizer", "training", "results"]
 
 
-def listing(spec: Spec) -> str:
-    """The whole listing: one program that trains ``spec``, run from any folder."""
-    return join_sections(spec, header, imports, data, pipeline, model, loss_and_optimizer, training, results)
+def listing(spec: Spec, style: str | None = None) -> str:
+    """The whole listing: one program that trains ``spec``, run from any folder; ``style``,
+    how it writes the model (``source.STYLES``; None: as its column builds it)."""
+    model_section = styled("lightning", style, {"sequential": model, "module": _net_model})
+    return join_sections(spec, header, imports, data, pipeline, model_section, loss_and_optimizer, training, results)
 
 
 # -- sections, in the listing's order ---------------------------------------------------
@@ -56,19 +59,28 @@ def imports(spec: Spec) -> str:
 def model(spec: Spec) -> list[str]:
     """``LitModel``: the book's ``nn.Sequential`` built in ``__init__``, its loss, its steps."""
     layers = [render("", made, indent=8) for made in module_calls(spec.model, "self.model")]
+    return _lit_model(spec, "\n".join(["        self.model = nn.Sequential()", *layers]), [])
+
+
+def _net_model(spec: Spec) -> list[str]:
+    """``--style module``: ``LitModel`` around torch's ``class Net(nn.Module)``."""
+    return _lit_model(spec, "        self.model = Net()", [torch_listing._net_class(spec)])
+
+
+def _lit_model(spec: Spec, building: str, classes: list[str]) -> list[str]:
+    """``LitModel``, its ``self.model`` made by ``building`` (after ``classes``), then what
+    runs after the build: Keras' initial weights drawn again, weights set by hand, frozen layers."""
     loss_fn = LOSSES[spec.train.loss]
     optimizer = render("return ", optimizer_call(spec.train, call("self.parameters")), indent=8)
     lit_model = LIT_MODEL.format(
-        layers="\n".join(layers), loss=render("", loss_fn), predicted=ACCURACY[spec.train.loss], optimizer=optimizer
+        model=building, loss=render("", loss_fn), predicted=ACCURACY[spec.train.loss], optimizer=optimizer
     )
     again = reinit(spec.model)
     seeded = f"# Model: seeded just before it is built, as in the book\ntorch.manual_seed({spec.model.seed})"
     helpers = definitions(SEMANTICS, names([loss_fn, *again]))  # what torch lacks: the very code that runs
-    blocks = [*helpers, lit_model, "\n".join([seeded, "model = LitModel()"]), *(render("", made) for made in again)]
-    set_by_hand = set_weights_calls(spec.model, "model.model")
-    if set_by_hand:
-        blocks.append("\n".join(["# Set by hand, or frozen", *(render("", made) for made in set_by_hand)]))
-    return blocks
+    blocks = [*helpers, *classes, lit_model, "\n".join([seeded, "model = LitModel()"])]
+    blocks += [render("", made) for made in again]
+    return [*blocks, *torch_listing._set_by_hand(spec, "model.model")]
 
 
 def loss_and_optimizer(spec: Spec) -> list[str]:
@@ -105,8 +117,7 @@ class LitModel(pl.LightningModule):
 
     def __init__(self):
         super().__init__()
-        self.model = nn.Sequential()
-{layers}
+{model}
         self.loss_fn = {loss}
         self.losses, self.val_losses = [], []
 

@@ -28,7 +28,7 @@ from common import columns
 from common.present.source import definition
 from keras_impl import build as keras_build
 from keras_impl import listing as keras_listing
-from spec import list_specs, load_spec
+from spec import TwinspecError, list_specs, load_spec
 from spec.schema import Spec
 from tf_impl import build as tf_build
 from tf_impl import listing as tf_listing
@@ -164,6 +164,29 @@ def test_listing_trains_the_specs_model_as_its_column_does(backend, name):
     result = runner.train_spec(backend, spec.with_overrides(epochs=1), layout)
     assert [float(v) for v in first_losses(backend, namespace)] == list(result.train_loss)
     assert [float(v) for v in namespace["val_losses"]] == list(result.val_loss)
+
+
+@pytest.mark.parametrize("backend", ["torch", "lightning"])
+@pytest.mark.parametrize("name", ["every_layer", "cnn1_edges"])
+def test_a_module_style_listing_trains_as_the_column_does(backend, name):
+    """``--style module``: ``class Net(nn.Module)``, its modules made in the build's order (so
+    drawing the same initial weights) and applied in ``forward``; every layer kind, fused
+    activations, and weights set by hand after the build."""
+    spec = SPECS[name]
+    source = LISTINGS[backend].listing(spec, "module")
+    assert "class Net(nn.Module):" in source and "    def forward(self, x):" in source
+    assert "nn.Sequential" not in source and "class Net" not in LISTINGS[backend].listing(spec)
+    namespace = run_listing(source, epochs=1)
+    result = runner.train_spec(backend, spec.with_overrides(epochs=1), "nchw")
+    assert [float(v) for v in first_losses(backend, namespace)] == list(result.train_loss)
+    assert [float(v) for v in namespace["val_losses"]] == list(result.val_loss)
+
+
+@pytest.mark.parametrize("backend", ["keras", "tf"])
+def test_a_style_the_column_does_not_write_is_refused(backend):
+    other = {"keras": "module", "tf": "sequential"}[backend]
+    with pytest.raises(TwinspecError, match=f"--style {other}: the {backend} listing writes its model as"):
+        LISTINGS[backend].listing(SPECS["cnn1"], other)
 
 
 def test_the_tensorflow_family_listings_print_the_columns_own_pipeline():

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from common.calls import names
 from common.present import listing_data
-from common.present.source import class_name, definitions, join_sections, literal, render, render_statement
+from common.present.source import class_name, definitions, join_sections, literal, render, render_statement, styled
 from common.present.source import header as listing_header
 from spec.schema import Spec
 from tf_impl.calls import CLIPS, LOSSES, Options, model_layers, optimizer_call
@@ -34,9 +34,11 @@ FRAMEWORK = "TensorFlow without Keras, in the style of the course's slides"
 SEMANTICS = Path(__file__).with_name("semantics.py")  # what TensorFlow lacks, printed from its source
 
 
-def listing(spec: Spec) -> str:
-    """The whole listing: one program that trains ``spec``, run from any folder."""
-    return join_sections(spec, header, imports, data, pipeline, model, loss_and_optimizer, training, results)
+def listing(spec: Spec, style: str | None = None) -> str:
+    """The whole listing: one program that trains ``spec``, run from any folder; ``style``,
+    how it writes the model (``source.STYLES``; None: as its column builds it)."""
+    model_section = styled("tf", style, {"module": model})
+    return join_sections(spec, header, imports, data, pipeline, model_section, loss_and_optimizer, training, results)
 
 
 # -- sections, in the listing's order ---------------------------------------------------

@@ -23,18 +23,20 @@ from pathlib import Path
 
 from common.calls import call, names
 from common.present import listing_data
-from common.present.source import Code, binary_loss, definitions, join_sections, literal, render
+from common.present.source import Code, binary_loss, definitions, join_sections, literal, render, styled
 from common.present.source import header as listing_header
 from spec.schema import Spec
-from torch_impl.calls import LOSSES, clip_call, module_calls, optimizer_call, reinit, set_weights_calls
+from torch_impl.calls import LOSSES, clip_call, layer_calls, module_calls, optimizer_call, reinit, set_weights_calls
 
 FRAMEWORK = "PyTorch, in the style of Deep Learning with PyTorch Step-by-Step"
 SEMANTICS = Path(__file__).with_name("semantics.py")  # what torch lacks, printed from its source
 
 
-def listing(spec: Spec) -> str:
-    """The whole listing: one program that trains ``spec``, run from any folder."""
-    return join_sections(spec, header, imports, data, pipeline, model, loss_and_optimizer, training, results)
+def listing(spec: Spec, style: str | None = None) -> str:
+    """The whole listing: one program that trains ``spec``, run from any folder; ``style``,
+    how it writes the model (``source.STYLES``; None: as its column builds it)."""
+    model_section = styled("torch", style, {"sequential": model, "module": _net_model})
+    return join_sections(spec, header, imports, data, pipeline, model_section, loss_and_optimizer, training, results)
 
 
 # -- sections, in the listing's order ---------------------------------------------------
@@ -207,11 +209,50 @@ def model(spec: Spec) -> list[str]:
         "model = nn.Sequential()",
         *(render("", made) for made in module_calls(spec.model, "model")),
     ]
-    again, set_by_hand = reinit(spec.model), set_weights_calls(spec.model, "model")
-    blocks = [*definitions(SEMANTICS, names(again)), "\n".join(lines), *(render("", made) for made in again)]
-    if set_by_hand:
-        blocks.append("\n".join(["# Set by hand, or frozen", *(render("", made) for made in set_by_hand)]))
-    return blocks
+    return _built(spec, "model", ["\n".join(lines)])
+
+
+def _net_model(spec: Spec) -> list[str]:
+    """The seminar's other way (``--style module``): the same modules as attributes of
+    ``class Net(nn.Module)``, made in the same order (so drawing the same initial weights)
+    and applied in ``forward``."""
+    seeded = ["# Model: seeded just before it is built, as in the book", f"torch.manual_seed({spec.model.seed})"]
+    return _built(spec, "model", [_net_class(spec), "\n".join([*seeded, "model = Net()"])])
+
+
+def _built(spec: Spec, model: str, building: list[str]) -> list[str]:
+    """``building``'s blocks, with what runs after them: Keras' initial weights drawn again
+    (``init: keras``, its helper printed first), the weights set by hand and the layers frozen."""
+    again = reinit(spec.model)
+    blocks = [*definitions(SEMANTICS, names(again)), *building, *(render("", made) for made in again)]
+    return [*blocks, *_set_by_hand(spec, model)]
+
+
+def _set_by_hand(spec: Spec, model: str) -> list[str]:
+    """The weights set by hand and the layers frozen, after the build, if any (one block)."""
+    calls = set_weights_calls(spec.model, model)
+    return ["\n".join(["# Set by hand, or frozen", *(render("", made) for made in calls)])] if calls else []
+
+
+def _net_class(spec: Spec) -> str:
+    """``class Net(nn.Module)``: each module ``build`` adds, an attribute; ``forward``, each in turn."""
+    modules = [(name, made) for layer in spec.model.layers for name, made in layer_calls(layer)]
+    attributes = "\n".join(render(f"self.{name} = ", made, indent=8) for name, made in modules)
+    applied = "\n".join(f"        x = self.{name}(x)" for name, _ in modules)
+    return NET.format(attributes=attributes, applied=applied)
+
+
+NET = '''\
+class Net(nn.Module):
+    """The model as a class: its layers made in __init__, applied in forward."""
+
+    def __init__(self):
+        super().__init__()
+{attributes}
+
+    def forward(self, x):
+{applied}
+        return x'''
 
 
 def loss_and_optimizer(spec: Spec) -> list[str]:

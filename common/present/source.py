@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.calls import SPREAD, Assign, Call, Items, Listed, Name, Source
-from spec.errors import printable
+from spec.errors import TwinspecError, printable
 from spec.schema import Spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -202,7 +202,21 @@ def render_statement(statement: Assign, indent: int = 0) -> str:
     return f"{' ' * indent}if {statement.when}:{comment}\n{line}"
 
 
-def join_sections(spec: Spec, *sections: Callable[[Spec], str | list[str]]) -> str:
+Section = Callable[[Spec], str | list[str]]
+STYLES = ("sequential", "module")  # a listing's model: built up in a container; or a class that applies its layers
+
+
+def styled(column: str, style: str | None, models: dict[str, Section]) -> Section:
+    """The model section in ``style`` (None: the column's first); a style the column does not
+    write is refused in one line."""
+    if style is None:
+        return next(iter(models.values()))
+    if style not in models:
+        raise TwinspecError(f"--style {style}: the {column} listing writes its model as {' or '.join(models)} only")
+    return models[style]
+
+
+def join_sections(spec: Spec, *sections: Section) -> str:
     """A whole listing: each section's blocks for ``spec``, in order, spaced as black spaces them."""
     blocks: list[str] = []
     for section in sections:
