@@ -298,6 +298,7 @@ LAYER_KINDS: dict[str, LayerKind] = {
             "activation": (one_of("relu", "softmax"), None),
             "weights": (_weight_matrix, None),
             "trainable": (boolean, True),
+            "lazy": (boolean, False),  # torch's nn.LazyLinear: in_features taken at a dry run
         },
     ),
     "dropout": LayerKind(_same, {"p": (fraction, 0.5)}),

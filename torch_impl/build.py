@@ -8,7 +8,7 @@ from torch import nn
 
 from common.calls import instantiate, substitute
 from spec.schema import ModelSpec
-from torch_impl.calls import module_calls, reinit, set_weights_calls
+from torch_impl.calls import dry_run, module_calls, reinit, set_weights_calls
 from torch_impl.semantics import LOCKSTEP, ProbsNLLLoss, keras_init
 
 # What the calls' names mean: the modules a PyTorch user imports, and what torch lacks.
@@ -46,11 +46,24 @@ def build_model(model: ModelSpec, layout: str, mode: str = "native") -> nn.Seque
     net = nn.Sequential()
     if layout == "nhwc":
         net.add_module("nhwc_to_nchw", ChannelsFirst())
-    calls = [*module_calls(model, "model"), *reinit(model), *set_weights_calls(model, "model")]
-    instantiate(substitute(calls, LOCKSTEP) if mode == "lockstep" else calls, {**NAMESPACE, "model": net})
+    namespace = {**NAMESPACE, "model": net}
+    made = module_calls(model, "model")
+    instantiate(substitute(made, LOCKSTEP) if mode == "lockstep" else made, namespace)
+    lazy = dry_run(model, "model", _input_shape(model, layout))
+    if lazy is not None:  # in eval mode and without gradients: nothing it meets draws or learns
+        net.eval()
+        with torch.no_grad():
+            instantiate(lazy, namespace)
+        net.train()
+    instantiate([*reinit(model), *set_weights_calls(model, "model")], namespace)
     if layout == "nhwc":
         net.to(memory_format=torch.channels_last)
     return net
+
+
+def _input_shape(model: ModelSpec, layout: str) -> tuple[int, ...]:
+    channels, height, width = model.layers[0].in_shape
+    return (height, width, channels) if layout == "nhwc" else (channels, height, width)
 
 
 def count_parameters(model: nn.Module) -> int:

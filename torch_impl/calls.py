@@ -69,10 +69,14 @@ def _batchnorm(layer: LayerSpec) -> Call:
 
 
 def _linear(layer: LayerSpec) -> Call:
-    kwargs: dict = {"in_features": layer.in_shape[0], "out_features": layer.params["units"]}
+    """``lazy``: ``nn.LazyLinear``, whose in_features the dry run after the build gives it
+    (:func:`dry_run`): its weights are drawn then, not as it is made."""
+    lazy = layer.params["lazy"]
+    kwargs: dict = {} if lazy else {"in_features": layer.in_shape[0]}
+    kwargs["out_features"] = layer.params["units"]
     if not layer.params["bias"]:
         kwargs["bias"] = False
-    return call("nn.Linear", **kwargs)
+    return call("nn.LazyLinear" if lazy else "nn.Linear", **kwargs)
 
 
 LAYERS: dict[str, Callable[[LayerSpec], Call]] = {
@@ -117,6 +121,15 @@ def reinit(model: ModelSpec) -> list[Call]:
     (``semantics.keras_init``); nothing for torch's own."""
     initialised = any(layer.kind in ("linear", "conv2d") for layer in model.layers)
     return [call("keras_init", Name("model"))] if model.init == "keras" and initialised else []
+
+
+def dry_run(model: ModelSpec, owner: str, input_shape: tuple[int, ...]) -> Call | None:
+    """A model with lazy layers runs once on zeros of ``input_shape`` (without the batch
+    axis) after the build: they take their sizes and draw their initial weights, in the
+    order the batch reaches them. None without lazy layers."""
+    if not any(layer.params.get("lazy") for layer in model.layers):
+        return None
+    return call(owner, call("torch.zeros", 1, *input_shape))
 
 
 def set_weights_calls(model: ModelSpec, owner: str) -> list[Call]:

@@ -26,7 +26,16 @@ from common.present import listing_data
 from common.present.source import Code, binary_loss, definitions, join_sections, literal, render, styled
 from common.present.source import header as listing_header
 from spec.schema import Spec
-from torch_impl.calls import LOSSES, clip_call, layer_calls, module_calls, optimizer_call, reinit, set_weights_calls
+from torch_impl.calls import (
+    LOSSES,
+    clip_call,
+    dry_run,
+    layer_calls,
+    module_calls,
+    optimizer_call,
+    reinit,
+    set_weights_calls,
+)
 
 FRAMEWORK = "PyTorch, in the style of Deep Learning with PyTorch Step-by-Step"
 SEMANTICS = Path(__file__).with_name("semantics.py")  # what torch lacks, printed from its source
@@ -224,8 +233,21 @@ def _built(spec: Spec, model: str, building: list[str]) -> list[str]:
     """``building``'s blocks, with what runs after them: Keras' initial weights drawn again
     (``init: keras``, its helper printed first), the weights set by hand and the layers frozen."""
     again = reinit(spec.model)
-    blocks = [*definitions(SEMANTICS, names(again)), *building, *(render("", made) for made in again)]
-    return [*blocks, *_set_by_hand(spec, model)]
+    blocks = [*definitions(SEMANTICS, names(again)), *building, *_dry_run(spec, model)]
+    return [*blocks, *(render("", made) for made in again), *_set_by_hand(spec, model)]
+
+
+def _dry_run(spec: Spec, model: str) -> list[str]:
+    """A model with lazy layers runs once on zeros (``calls.dry_run``), in eval mode where a
+    dropout or batchnorm layer would draw or learn; no block without lazy layers."""
+    made = dry_run(spec.model, model, spec.model.layers[0].in_shape)
+    if made is None:
+        return []
+    modes = any(layer.kind in ("dropout", "batchnorm") for layer in spec.model.layers)
+    lines = ["# A dry run: the lazy layers take their in_features, and draw their initial weights"]
+    lines += [f"{model}.eval()  # dropout and batchnorm: nothing drawn, nothing learnt"] if modes else []
+    lines += ["with torch.no_grad():", render("", made, indent=4), *([f"{model}.train()"] if modes else [])]
+    return ["\n".join(lines)]
 
 
 def _set_by_hand(spec: Spec, model: str) -> list[str]:

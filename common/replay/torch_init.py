@@ -3,7 +3,8 @@ followed by building the ``nn.Sequential`` produces, bit for bit, without torch.
 
 Each layer initialises itself as it is constructed, in spec order: ``nn.Linear`` and
 ``nn.Conv2d`` draw their weight (kaiming-uniform, a = sqrt 5) then their bias (uniform
-within 1/sqrt(fan_in)); batchnorm and PReLU draw nothing. With ``init: keras`` the torch
+within 1/sqrt(fan_in)); batchnorm and PReLU draw nothing. A lazy layer (``nn.LazyLinear``)
+draws at the dry run after the build, so after every other layer, in order. With ``init: keras`` the torch
 column then redraws every weight glorot-uniform and zeroes the biases, in the same order.
 Last, the weights a spec sets by hand replace what was drawn, their biases zeroed.
 """
@@ -30,7 +31,8 @@ def torch_initial_weights(model: ModelSpec) -> Weights:
     generator = TorchCPUGenerator(model.seed)
     shapes = expected_shapes(model)
     weights: Weights = {}
-    for layer in model.layers:
+    eager = [layer for layer in model.layers if not layer.params.get("lazy")]
+    for layer in [*eager, *(layer for layer in model.layers if layer.params.get("lazy"))]:  # lazy: at the dry run
         if layer.name not in shapes:
             continue
         params = shapes[layer.name]
@@ -51,6 +53,7 @@ def torch_initial_weights(model: ModelSpec) -> Weights:
             }
         elif layer.kind == "prelu":
             weights[layer.name] = {"weight": np.full(params["weight"], layer.params["init"], np.float32)}
+    weights = {layer.name: weights[layer.name] for layer in model.layers if layer.name in weights}  # model order
     if model.init == "keras":
         _glorot(generator, model, weights)
     for layer in model.layers:  # then the weights set by hand (torch_impl.calls.set_weights_calls)
