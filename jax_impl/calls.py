@@ -115,8 +115,18 @@ def _linear(layer: LayerSpec, options: Options) -> Layer:
 
 
 def _pool2d(path: str, layer: LayerSpec, options: Options) -> Layer:
-    kernel, stride = pair(layer.params["kernel"]), pair(layer.params["stride"])
-    return _op(layer, call(path, X, window_shape=kernel, strides=stride))
+    """``same`` is Flax's (TensorFlow's); torch's pixels, ``(low, high)`` pairs, which a
+    maximum fills with ``-inf`` and an average counts as zeros, as torch's do; an average over
+    a window that ``same`` pads counts only the input's values, as TensorFlow's does."""
+    kernel, stride, padding = pair(layer.params["kernel"]), pair(layer.params["stride"]), layer.params["padding"]
+    kwargs: dict = {}
+    if padding == "same":
+        kwargs["padding"] = "SAME"
+        if path == "nnx.avg_pool":
+            kwargs["count_include_pad"] = False
+    elif padding not in (0, "valid"):
+        kwargs["padding"] = tuple((side, side) for side in pair(padding))
+    return _op(layer, call(path, X, window_shape=kernel, strides=stride, **kwargs))
 
 
 def _pad2d(layer: LayerSpec, options: Options) -> Layer:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from common.calls import Call, Listed, call, tensor_values
+from common.calls import Call, Listed, Source, call, tensor_values
 from spec.layers import fan_in, set_weights
 from spec.schema import LayerSpec, ModelSpec, TrainSpec
 
@@ -86,10 +86,25 @@ def _conv2d(layer: LayerSpec, options: Options) -> list[Call]:
     return made
 
 
-def _pool2d(path: str, layer: LayerSpec, options: Options) -> Call:
-    kernel, stride = layer.params["kernel"], layer.params["stride"]
-    strides = {"strides": stride} if stride != kernel else {}
-    return call(path, pool_size=kernel, **_common(layer.name, options, **strides))
+MINUS_INFINITY = Source('float("-inf")', float("-inf"))  # what a maximum's padding holds
+
+
+def _pool2d(path: str, layer: LayerSpec, options: Options) -> list[Call]:
+    """Keras pools over valid or same windows (same: TensorFlow's, as the spec means it);
+    torch's padding in pixels is a layer in front, ``<name>_pad``: zeros that an average
+    counts, as torch's does, or ``-inf`` (``semantics.Pad2D``) that a maximum passes by."""
+    kernel, stride, padding = layer.params["kernel"], layer.params["stride"], layer.params["padding"]
+    kwargs: dict = {"strides": stride} if stride != kernel else {}
+    made = []
+    if padding == "same":
+        kwargs["padding"] = "same"
+    elif padding not in (0, "valid"):
+        name = f"{layer.name}_pad"
+        if path == "layers.AveragePooling2D":
+            made.append(call("layers.ZeroPadding2D", padding, **_common(name, options)))
+        else:
+            made.append(call("Pad2D", padding, "constant", options.data_format, value=MINUS_INFINITY, name=name))
+    return [*made, call(path, pool_size=kernel, **_common(layer.name, options, **kwargs))]
 
 
 def _pad2d(layer: LayerSpec, options: Options) -> Call:
@@ -153,7 +168,7 @@ LAYERS: dict[str, Callable[[LayerSpec, Options], Call | list[Call]]] = {
 
 
 def layer_calls(layer: LayerSpec, options: Options) -> list[Call]:
-    """The Keras layers a spec layer becomes (a numerically padded conv: two)."""
+    """The Keras layers a spec layer becomes (a conv or a pool padded in pixels: two)."""
     made = LAYERS[layer.kind](layer, options)
     return made if isinstance(made, list) else [made]
 

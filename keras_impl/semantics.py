@@ -18,7 +18,8 @@ from spec.schema import ModelSpec
 
 ADAPTATIONS: dict[str, str] = {
     "NLLLoss": "torch's NLLLoss, which Keras lacks (native and lockstep)",
-    "Pad2D": "torch's reflect, replicate, circular and constant padding, which Keras lacks (native and lockstep)",
+    "Pad2D": "torch's reflect, replicate, circular and constant padding, and a max pool's -inf, which Keras lacks "
+    "(native and lockstep)",
     "TorchBCELoss": "BCE on probabilities with torch's log clamp at -100 (lockstep)",
     "TorchProbsNLLLoss": "cross-entropy on probabilities as torch computes it, NLL of their clamped log (lockstep)",
     "L2WeightDecay": "torch's weight_decay, added to the gradient: Keras' own decouples it (native and lockstep)",

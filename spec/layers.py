@@ -193,8 +193,39 @@ def _conv2d(shape: Shape, params: dict[str, Any]) -> Shape:
 
 def _pool2d(shape: Shape, params: dict[str, Any]) -> Shape:
     channels, height, width = _map_only(shape)
-    dims = zip((height, width), pair(params["kernel"]), pair(params["stride"]), (0, 0))
+    kernels, strides = pair(params["kernel"]), pair(params["stride"])
+    pads = _pool_pads((height, width), kernels, strides, params["padding"])
+    for pad, kernel in zip(pads, kernels):
+        if 2 * pad > kernel:
+            raise ShapeError(f"pads by {pad}, more than half its window of {kernel} (torch refuses it)")
+    dims = zip((height, width), kernels, strides, pads)
     return (channels, *(_window(*window, "window") for window in dims))
+
+
+def _pool_pads(size: tuple[int, int], kernels: tuple[int, int], strides: tuple[int, int], padding: Any) -> tuple:
+    """A pool's padding in pixels on each side, (height, width). ``same`` pads as TensorFlow
+    does (an output of ceil(size / stride)), where that is even on both sides of an axis:
+    torch's pooling pads evenly only."""
+    if padding == "valid":
+        return (0, 0)
+    if padding != "same":
+        return pair(padding)
+    pads = []
+    for extent, kernel, stride in zip(size, kernels, strides):
+        total = max((-(-extent // stride) - 1) * stride + kernel - extent, 0)
+        if total % 2:
+            raise ShapeError(
+                f"pads same by {total} pixels over {extent}: TensorFlow puts the odd one after, torch pads "
+                "evenly only; give the padding in pixels"
+            )
+        pads.append(total // 2)
+    return tuple(pads)
+
+
+def pool_pads(layer: LayerSpec) -> tuple[int, int]:
+    """A maxpool2d's or avgpool2d's padding on each side, (height, width), as torch takes it."""
+    p = layer.params
+    return _pool_pads(layer.in_shape[1:], pair(p["kernel"]), pair(p["stride"]), p["padding"])
 
 
 def _pad2d(shape: Shape, params: dict[str, Any]) -> Shape:
@@ -252,10 +283,10 @@ def _describe(shape: Shape) -> str:
 _UNITS = number_or_word(positive_int, "classes", expected="a positive integer, or classes (as many as the dataset has)")
 _SIZE = one_or_pair(positive_int, "a positive integer, or two (height, width)")
 _PIXELS = one_or_pair(non_negative_int, "a non-negative integer, or two (height, width)")
-_CONV_PADDING = number_or_word(
+_PADDING = number_or_word(
     _PIXELS, "valid", "same", expected="a non-negative integer, two (height, width), valid or same"
 )
-_POOL = {"kernel": (_SIZE, REQUIRED), "stride": (_SIZE, None)}
+_POOL = {"kernel": (_SIZE, REQUIRED), "stride": (_SIZE, None), "padding": (_PADDING, 0)}
 PAD_MODES = ("zeros", "reflect", "replicate", "circular")  # torch's Conv2d padding_mode, and ZeroPad2d's kin
 
 LAYER_KINDS: dict[str, LayerKind] = {
@@ -265,7 +296,7 @@ LAYER_KINDS: dict[str, LayerKind] = {
             "filters": (positive_int, REQUIRED),
             "kernel": (_SIZE, REQUIRED),
             "stride": (_SIZE, 1),
-            "padding": (_CONV_PADDING, 0),
+            "padding": (_PADDING, 0),
             "dilation": (_SIZE, 1),
             "groups": (positive_int, 1),
             "padding_mode": (one_of(*PAD_MODES), "zeros"),

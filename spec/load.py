@@ -48,6 +48,7 @@ from spec.yaml_lines import load_yaml
 SPEC_DIR = Path(__file__).resolve().parent / "models"
 LOCATED_KEYS = ("data.split", "data.batch_size", "train.epochs")  # kept in Spec.lines for errors found later
 # Layer names a column gives layers of its own: the layout permutes, and Keras' input.
+PADDED_IN_PIXELS = ("conv2d", "maxpool2d", "avgpool2d")  # Keras pads them in a layer of their own, <name>_pad
 RESERVED_NAMES = ("nchw_to_nhwc", "nhwc_to_nchw", "input_layer")
 # The public attributes of torch's nn.Sequential (torch 2.14): add_module refuses a child
 # of the same name. Names that start with "_" (its private attributes) are refused too.
@@ -357,12 +358,12 @@ def _model(sec: Section, dataset: DatasetSpec, batch_size: int) -> ModelSpec:
         layers.append(LayerSpec(kind, name, params, shape, out_shape, line))
         shape = out_shape
     sec.done()
-    for layer in layers:  # keras puts a numerically padded conv's padding in a layer of its own
-        if layer.kind == "conv2d" and layer.params["padding"] not in (0, "valid", "same"):
+    for layer in layers:  # keras puts a conv's or a pool's padding in pixels in a layer of its own
+        if layer.kind in PADDED_IN_PIXELS and layer.params["padding"] not in (0, "valid", "same"):
             clash = next((other for other in layers if other.name == f"{layer.name}_pad"), None)
             if clash is not None:
                 raise SpecError(
-                    sec.path, clash.line, f"layer name '{clash.name}' is taken by the padding of conv '{layer.name}'"
+                    sec.path, clash.line, f"layer name '{clash.name}' is taken by the padding of '{layer.name}'"
                 )
         if layer.activation is not None:  # torch adds a fused activation as a module of its own
             clash = next((other for other in layers if other.name == layer.activation_name), None)

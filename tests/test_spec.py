@@ -119,6 +119,18 @@ def test_overrides():
             "layer 'c' (conv2d) sets a 3x3 kernel, but its kernel is 2x2",
         ),
         (
+            "    - {flatten: {name: flatten}}",
+            "    - {maxpool2d: {name: p, kernel: 2, padding: same}}\n    - {flatten: {name: f}}",
+            13,
+            "layer 'p' (maxpool2d) pads same by 1 pixels over 5: TensorFlow puts the odd one after, torch pads evenly",
+        ),
+        (
+            "    - {flatten: {name: flatten}}",
+            "    - {avgpool2d: {name: p, kernel: 2, padding: 2}}\n    - {flatten: {name: f}}",
+            13,
+            "layer 'p' (avgpool2d) pads by 2, more than half its window of 2 (torch refuses it)",
+        ),
+        (
             "units: 1}",
             "units: 1, weights: [[1, 2, 3]]}",
             16,
@@ -218,7 +230,7 @@ def test_overrides():
             "    - {conv2d: {name: c, filters: 2, kernel: 3, padding: 1}}\n    - {relu: {name: c_pad}}\n"
             "    - {flatten: {name: flatten}}",
             14,
-            "layer name 'c_pad' is taken by the padding of conv 'c'",
+            "layer name 'c_pad' is taken by the padding of 'c'",
         ),
     ],
 )

@@ -137,9 +137,20 @@ def _linear(layer: LayerSpec, options: Options) -> Layer:
     return Layer(name, _initial(layer, options, [layer.in_shape[0], layer.params["units"]]), [*ops, *_fused(layer)])
 
 
+MINUS_INFINITY = Source('float("-inf")', float("-inf"))  # what a maximum's padding holds
+
+
 def _pool2d(path: str, layer: LayerSpec, options: Options) -> Layer:
-    kernel, stride = layer.params["kernel"], layer.params["stride"]
-    return _op(layer, call(path, X, kernel, stride, "VALID", **_format(options)))
+    """``same`` is TensorFlow's; torch's padding in pixels is ``semantics.pad2d`` first: zeros
+    that an average counts, as torch's does, or ``-inf`` that a maximum passes by."""
+    kernel, stride, padding = layer.params["kernel"], layer.params["stride"], layer.params["padding"]
+    if padding in (0, "valid", "same"):
+        return _op(layer, call(path, X, kernel, stride, "SAME" if padding == "same" else "VALID", **_format(options)))
+    axes = (_spatial_axes(options),) if options.data_format == "NCHW" else ()
+    fill = {"value": MINUS_INFINITY} if path == "tf.nn.max_pool2d" else {}
+    padded = call("pad2d", X, padding, "constant" if fill else "zeros", *axes, **fill)
+    pooled = call(path, X, kernel, stride, "VALID", **_format(options))
+    return Layer(layer.name, [], [Assign("x", padded, f"{layer.name}'s padding"), Assign("x", pooled, layer.name)])
 
 
 def _pad2d(layer: LayerSpec, options: Options) -> Layer:

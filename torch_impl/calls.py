@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from common.calls import Call, Name, call, tensor_values
-from spec.layers import set_weights
+from spec.layers import pool_pads, set_weights
 from spec.schema import Clip, LayerSpec, ModelSpec, TrainSpec
 
 ModelCalls = list[tuple[str, Call]]  # (module name, the call that makes it), in order
@@ -36,8 +36,16 @@ def _conv2d(layer: LayerSpec) -> Call:
 
 
 def _pool2d(path: str, layer: LayerSpec) -> Call:
+    """``padding: same`` as its pixels (``spec.layers.pool_pads``); an average over a window
+    that ``same`` pads counts only the input's values, as TensorFlow's does."""
     kernel, stride = layer.params["kernel"], layer.params["stride"]
-    return call(path, kernel_size=kernel, **({"stride": stride} if stride != kernel else {}))
+    kwargs: dict = {"kernel_size": kernel, **({"stride": stride} if stride != kernel else {})}
+    pads = pool_pads(layer)
+    if pads != (0, 0):
+        kwargs["padding"] = pads[0] if pads[0] == pads[1] else pads
+        if path == "nn.AvgPool2d" and layer.params["padding"] == "same":
+            kwargs["count_include_pad"] = False
+    return call(path, **kwargs)
 
 
 PADS = {
