@@ -171,7 +171,7 @@ def test_tf_compiles_a_spec_into_a_tf_module_of_named_variables(layout):
         layer.name for layer in spec.layers
     ]
     names = {variable.name: tuple(variable.shape) for variable in model.variables}
-    assert names["c1/kernel:0"] == (3, 3, 1, 4) and names["fc/kernel:0"] == (75, 6) and names["pr/alpha:0"] == (1,)
+    assert names["c1/kernel:0"] == (3, 3, 1, 4) and names["fc/kernel:0"] == (192, 6) and names["pr/alpha:0"] == (1,)
     assert {"bn1/gamma:0", "bn1/beta:0", "bn1/moving_mean:0", "bn1/moving_variance:0"} <= set(names)
     assert "c2/bias:0" not in names  # bias: false
     assert tf_build.count_parameters(model) == torch_build.count_parameters(torch_build.build_model(spec, "nchw"))
