@@ -122,7 +122,7 @@ def rounding_floor(spec: Spec) -> float:
     u for the model's longest dot product (a linear layer's inputs, a conv's channels x
     kernel), and n u for a batchnorm's batch statistics over n values per channel (a plain
     or lane-wise running sum, as Eigen's reductions under Keras are, is off by up to n u:
-    channels_first's 576 values per channel measure 75 u in TensorFlow, 0.4 u in torch)."""
+    576 values per channel measured 75 u in TensorFlow, 0.4 u in torch)."""
     batch = spec.data.batch_size
     floors = [1.0]
     for layer in spec.model.layers:
