@@ -414,6 +414,8 @@ def test_the_feature_space_is_the_same_in_every_framework():
     assert np.ptp(drawn["torch"][0], axis=0).min() > 0.1  # a real spread, on both principal axes
     for other, panel in itertools.product(OTHERS, range(2)):
         np.testing.assert_allclose(drawn[other][panel], drawn["torch"][panel], atol=1e-5)
+    with pytest.raises(TwinspecError, match="y has 3 labels for 60 points"):
+        trainers["torch"].visualize_feature_space(["hidden0"], x, split.y_val[:3])
     with pytest.raises(TwinspecError, match="conv1: feature maps, not flat features"):
         runner.make_trainer("torch", load_spec(resolve_spec("cnn1")), "nchw").visualize_feature_space(
             ["conv1"], np.zeros((2, 1, 10, 10), np.float32), np.zeros(2, int)

@@ -21,7 +21,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
 import numpy as np
 
@@ -191,7 +191,7 @@ class StepByStepBase(ABC):
         self.clip = clip
         self._clip_set()
 
-    def _configured(self, train: TrainSpec) -> StepByStepBase:
+    def _configured(self, train: TrainSpec) -> Self:
         """``from_spec``'s trainer, with what the spec asks beyond the loss and optimizer."""
         if train.clip is not None:
             self._set_clip(train.clip)
@@ -380,6 +380,8 @@ class StepByStepBase(ABC):
             points = {name: self.visualization[name] for name in layers}
         finally:
             self.remove_hooks()
+        if len(y) != len(x):
+            raise TwinspecError(f"y has {len(y)} labels for {len(x)} points: one class per point")
         maps = [name for name, values in points.items() if np.ndim(values) != 2]
         if maps:
             raise TwinspecError(
