@@ -55,8 +55,9 @@ def infer_loss_kind(loss_fn: Loss) -> str:
 
 
 def make_optimizer(model: Model, train: TrainSpec, mode: str = "native") -> nnx.Optimizer:
-    """``nnx.Optimizer`` over the model's ``nnx.Param``s with the spec's Optax transformation.
-    Optax computes torch's SGD and Adam: lockstep has nothing to substitute."""
+    """``nnx.Optimizer`` over the model's trainable ``nnx.Param``s (not a frozen layer's) with
+    the spec's Optax transformation. Optax computes torch's SGD and Adam: lockstep has nothing
+    to substitute."""
     return instantiate(optimizer_call(train, getattr(model, "frozen", ())), {**NAMESPACE, "model": model})
 
 
