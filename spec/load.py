@@ -47,8 +47,8 @@ from spec.yaml_lines import load_yaml
 
 SPEC_DIR = Path(__file__).resolve().parent / "models"
 LOCATED_KEYS = ("data.split", "data.batch_size", "train.epochs")  # kept in Spec.lines for errors found later
-# Layer names a column gives layers of its own: the layout permutes, and Keras' input.
 PADDED_IN_PIXELS = ("conv2d", "maxpool2d", "avgpool2d")  # Keras pads them in a layer of their own, <name>_pad
+# Layer names a column gives layers of its own: the layout permutes, and Keras' input.
 RESERVED_NAMES = ("nchw_to_nhwc", "nhwc_to_nchw", "input_layer")
 # The public attributes of torch's nn.Sequential (torch 2.14): add_module refuses a child
 # of the same name. Names that start with "_" (its private attributes) are refused too.
