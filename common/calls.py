@@ -64,6 +64,9 @@ class Source:
     value: Any
 
 
+MINUS_INFINITY = Source('float("-inf")', float("-inf"))  # what a max pool's padding holds
+
+
 @dataclass(frozen=True)
 class Assign:
     """``target = value``, for a framework whose model is written as ops (the tf column).

@@ -70,9 +70,8 @@ def build_model(model: ModelSpec, layout: str, mode: str = "native") -> Model:
         layers = [Layer(layer.name, substitute(layer.modules, table), substitute(layer.ops, table)) for layer in layers]
     # Made under nnx.jit: every initial weight drawn in one compiled program, where drawing
     # them eagerly compiles each draw on its own (seconds, for a few layers).
-    frozen = tuple(layer.name for layer in model.layers if not layer.trainable)
     input_format = "NCHW" if layout == "nchw" else "NHWC"
-    built = nnx.jit(Model, static_argnums=(0, 1, 2, 3))(tuple(layers), model.seed, input_format, frozen)
+    built = nnx.jit(Model, static_argnums=(0, 1, 2, 3))(tuple(layers), model.seed, input_format, model.frozen)
     built.train()
     return built
 

@@ -128,8 +128,7 @@ def model(spec: Spec) -> list[str]:
 
 def loss_and_optimizer(spec: Spec) -> list[str]:
     """The loss as ``semantics.py`` writes it, and the Optax optimizer over the model's parameters."""
-    frozen = tuple(layer.name for layer in spec.model.layers if not layer.trainable)
-    loss_fn, optimizer = LOSSES[spec.train.loss], optimizer_call(spec.train, frozen)
+    loss_fn, optimizer = LOSSES[spec.train.loss], optimizer_call(spec.train, spec.model.frozen)
     lines = ["# Loss and optimizer", f"loss_fn = {loss_fn}", render("optimizer = ", optimizer)]
     if spec.train.clip is not None:
         lines += [render("clipping = ", clip_call(spec.train.clip), "  # train_step clips the gradients with it")]

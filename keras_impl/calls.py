@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from common.calls import Call, Listed, Source, call, tensor_values
+from common.calls import MINUS_INFINITY, Call, Listed, call, tensor_values
 from spec.layers import fan_in, set_weights
 from spec.schema import LayerSpec, ModelSpec, TrainSpec
 
@@ -84,9 +84,6 @@ def _conv2d(layer: LayerSpec, options: Options) -> list[Call]:
         call("layers.Conv2D", p["filters"], **_common(layer.name, options, **kwargs), spread=_inits(layer, options))
     )
     return made
-
-
-MINUS_INFINITY = Source('float("-inf")', float("-inf"))  # what a maximum's padding holds
 
 
 def _pool2d(path: str, layer: LayerSpec, options: Options) -> list[Call]:

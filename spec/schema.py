@@ -94,6 +94,11 @@ class ModelSpec:
     layers: tuple[LayerSpec, ...]
 
     @property
+    def frozen(self) -> tuple[str, ...]:
+        """The layers the spec freezes (``trainable: false``), by name."""
+        return tuple(layer.name for layer in self.layers if not layer.trainable)
+
+    @property
     def output_shape(self) -> tuple[int, ...]:
         return self.layers[-1].out_shape
 

@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple
 
-from common.calls import Assign, Call, Name, Source, call, tensor_values
+from common.calls import MINUS_INFINITY, Assign, Call, Name, Source, call, tensor_values
 from spec.layers import fan_in, pair, set_weights
 from spec.schema import LayerSpec, ModelSpec, TrainSpec
 
@@ -135,9 +135,6 @@ def _linear(layer: LayerSpec, options: Options) -> Layer:
     if layer.params["bias"]:
         ops.append(Assign("x", call("tf.nn.bias_add", X, Name(f"self.{name}_bias"))))
     return Layer(name, _initial(layer, options, [layer.in_shape[0], layer.params["units"]]), [*ops, *_fused(layer)])
-
-
-MINUS_INFINITY = Source('float("-inf")', float("-inf"))  # what a maximum's padding holds
 
 
 def _pool2d(path: str, layer: LayerSpec, options: Options) -> Layer:
