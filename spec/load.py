@@ -18,8 +18,10 @@ from spec.fields import (
     fraction,
     identifier,
     list_of,
+    non_negative_int,
     non_negative_number,
     number,
+    number_or_word,
     one_of,
     positive_int,
     positive_number,
@@ -39,6 +41,7 @@ from spec.schema import (
     DataSpec,
     LayerSpec,
     ModelSpec,
+    Scheduler,
     SourceSpec,
     Spec,
     TrainSpec,
@@ -438,6 +441,7 @@ def _train(sec: Section) -> TrainSpec:
         epochs=sec.get("epochs", positive_int),
         seed=sec.get("seed", seed),
         clip=_clip(sec),
+        scheduler=_scheduler(sec, kind, params),
     )
     sec.done()
     return train
@@ -455,3 +459,84 @@ def _clip(sec: Section) -> Clip | None:
     threshold = clip.get(by, positive_number)
     clip.done()
     return Clip(by, threshold)
+
+
+def _below_one(value: Any) -> float:
+    """A factor that shrinks: in (0, 1), as ReduceLROnPlateau's ``factor``."""
+    if not 0 < number(value) < 1:
+        raise Invalid("a number in (0, 1)")
+    return float(value)
+
+
+def _increasing(value: Any) -> tuple[int, ...]:
+    milestones = list_of(positive_int)(value)
+    if list(milestones) != sorted(set(milestones)):
+        raise Invalid("a list of increasing epochs")
+    return milestones
+
+
+# Steps of a cycle's half: a count, or ``epoch`` for the batches of one epoch (the book's
+# ``step_size_up=len(train_loader)``), known once the training loader is.
+_STEPS = number_or_word(positive_int, "epoch", expected="a positive integer of steps, or epoch")
+_MOMENTUM = {"cycle_momentum": (boolean, True)}
+
+# torch's schedulers (torch.optim.lr_scheduler), their parameters and defaults as torch's.
+# reduce_on_plateau watches the validation loss (torch's mode "min"); one_cycle runs for
+# total_steps, by default the spec's epochs times the batches of an epoch.
+SCHEDULERS = {
+    "step": {"step_size": (positive_int, REQUIRED), "gamma": (positive_number, 0.1)},
+    "multistep": {"milestones": (_increasing, REQUIRED), "gamma": (positive_number, 0.1)},
+    "exponential": {"gamma": (positive_number, REQUIRED)},
+    "cosine": {"T_max": (positive_int, REQUIRED), "eta_min": (non_negative_number, 0.0)},
+    "reduce_on_plateau": {
+        "factor": (_below_one, 0.1),
+        "patience": (non_negative_int, 10),
+        "threshold": (non_negative_number, 1e-4),
+        "threshold_mode": (one_of("rel", "abs"), "rel"),
+        "cooldown": (non_negative_int, 0),
+        "min_lr": (non_negative_number, 0.0),
+        "eps": (non_negative_number, 1e-8),
+    },
+    "cyclic": {
+        "base_lr": (positive_number, REQUIRED),
+        "max_lr": (positive_number, REQUIRED),
+        "step_size_up": (_STEPS, 2000),
+        "step_size_down": (_STEPS, None),
+        "mode": (one_of("triangular", "triangular2", "exp_range"), "triangular"),
+        "gamma": (positive_number, 1.0),
+        **_MOMENTUM,
+        "base_momentum": (fraction, 0.8),
+        "max_momentum": (fraction, 0.9),
+    },
+    "one_cycle": {
+        "max_lr": (positive_number, REQUIRED),
+        "total_steps": (positive_int, None),
+        "pct_start": (probability, 0.3),
+        "anneal_strategy": (one_of("cos", "linear"), "cos"),
+        **_MOMENTUM,
+        "base_momentum": (fraction, 0.85),
+        "max_momentum": (fraction, 0.95),
+        "div_factor": (positive_number, 25.0),
+        "final_div_factor": (positive_number, 1e4),
+        "three_phase": (boolean, False),
+    },
+}
+
+
+def _scheduler(sec: Section, optimizer: str, optimizer_params: dict) -> Scheduler | None:
+    """``scheduler: {kind: {...}}``, torch's, stepped as torch steps it; none without it."""
+    if sec.raw("scheduler", None) is None:
+        return None
+    kind, body, line = single_key(sec.path, sec.raw("scheduler"), "scheduler", sec.line_of("scheduler"), SCHEDULERS)
+    scheduler = Section(sec.path, body, f"scheduler {kind}", line)
+    params = {key: scheduler.get(key, check, default) for key, (check, default) in SCHEDULERS[kind].items()}
+    scheduler.done()
+    if params.get("cycle_momentum") and not (optimizer == "sgd" and optimizer_params["momentum"] > 0):
+        raise SpecError(
+            sec.path,
+            scheduler.line_of("cycle_momentum"),
+            f"scheduler {kind} cycles SGD's momentum: it needs optimizer sgd with momentum > 0 "
+            "(torch would cycle another optimizer's momentum or beta1, which the spec language does not), "
+            "or cycle_momentum: false",
+        )
+    return Scheduler(kind, params)

@@ -136,6 +136,23 @@ class Clip:
     threshold: float
 
 
+# torch's schedulers that step after every batch; the others step after every epoch.
+PER_STEP_SCHEDULERS = ("cyclic", "one_cycle")
+
+
+@dataclass(frozen=True)
+class Scheduler:
+    """A learning-rate scheduler of torch's ``lr_scheduler``, its parameters named and defaulted
+    as torch's (``step_size_up: epoch`` is the book's ``len(train_loader)``)."""
+
+    kind: str
+    params: dict[str, Any]
+
+    @property
+    def per_step(self) -> bool:
+        return self.kind in PER_STEP_SCHEDULERS
+
+
 @dataclass(frozen=True)
 class TrainSpec:
     loss: str
@@ -144,6 +161,7 @@ class TrainSpec:
     epochs: int
     seed: int
     clip: Clip | None = None
+    scheduler: Scheduler | None = None
 
 
 @dataclass(frozen=True)
