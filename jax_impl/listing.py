@@ -49,7 +49,7 @@ def header(spec: Spec) -> str:
 
 
 def imports(spec: Spec) -> str:
-    standard = ["import math"] if spec.model.init == "torch" else []
+    standard = ["import math"] if spec.model.init == "torch" or spec.train.scheduler else []
     standard += ["from pathlib import Path"] if listing_data.reads_folder(spec) else []
     lines = [*listing_data.standard_imports(spec, *standard), "import jax", "import jax.numpy as jnp"]
     lines += ["import matplotlib.pyplot as plt", "import numpy as np", "import optax"]
@@ -140,22 +140,61 @@ def training(spec: Spec) -> list[str]:
     data = spec.data
     batches = listing_data.training_batches(spec, epoch=Code("epoch - 1"))
     predicted = ACCURACY[spec.train.loss]
-    loop = TRAINING.format(epochs=spec.train.epochs, batches=render("", batches, indent=4).strip(), predicted=predicted)
+    scheduler = spec.train.scheduler
+    stepped = (scheduler.per_step, not scheduler.per_step) if scheduler else (False, False)
+    watched = "val_losses[-1]" if scheduler and scheduler.kind == "reduce_on_plateau" else ""
+    loop = TRAINING.format(
+        epochs=spec.train.epochs,
+        batches=render("", batches, indent=4).strip(),
+        predicted=predicted,
+        rates=", rates()" if scheduler else "",
+        batch_step="        scheduler.step()  # a batch scheduler, after every step\n" if stepped[0] else "",
+        epoch_step=f"    scheduler.step({watched})  # an epoch scheduler, after every epoch\n" if stepped[1] else "",
+    )
     split = "graphdef, state = nnx.split((model, optimizer))  # the jitted steps carry the state"
     if spec.model.dropout_layers:
         split = f"nnx.reseed(model, default={spec.train.seed})  # dropout's masks: the spec's training seed\n{split}"
     clipping = ""
     if spec.train.clip is not None:  # torch's clip_grad_value_ / clip_grad_norm_, before the update
         clipping = "    grads, _ = clipping.update(grads, clipping.init(grads))  # stateless: an empty state\n"
-    blocks = [split, TRAIN_STEP.format(clipping=clipping), EVAL_STEP, loop]
+    given = ""
+    if scheduler:
+        chained = spec.train.optimizer != "adamw" and spec.train.optimizer_params["weight_decay"]
+        hyperparams = "optimizer.opt_state[-1].hyperparams" if chained else "optimizer.opt_state.hyperparams"
+        given = GIVEN.format(hyperparams=hyperparams)
+    train_step = TRAIN_STEP.format(clipping=clipping, rates=", rates" if scheduler else "", given=given)
+    blocks = [split, *_scheduler(spec), train_step, EVAL_STEP, loop]
     return [*blocks, TESTING.format(predicted=predicted)] if data.has_test_split else blocks
 
 
+def _scheduler(spec: Spec) -> list[str]:
+    """torch's scheduler in plain Python, and what it gives each step: Optax's injected
+    hyperparameters, set in the compiled step from arrays (so it is traced once)."""
+    if spec.train.scheduler is None:
+        return []
+    given = '"learning_rate": scheduler.lr'
+    if spec.train.scheduler.params.get("cycle_momentum"):
+        given += ', "momentum": scheduler.momentum'
+    batches = f"math.ceil(len(y_train) / {spec.data.batch_size})"
+    return [*listing_data.scheduler(spec, batches), RATES.format(given=given)]
+
+
+RATES = """\
+def rates():
+    \"\"\"The scheduler's rate (and momentum) for the next step, in float32 as Optax holds them.\"\"\"
+    given = {{{given}}}
+    return {{name: jnp.float32(value) for name, value in given.items()}}"""
+
+GIVEN = """\
+    for name, value in rates.items():  # the scheduler's, for this step
+        {hyperparams}[name][...] = value
+"""
+
 TRAIN_STEP = """\
 @jax.jit
-def train_step(state, x, y):
+def train_step(state, x, y{rates}):
     model, optimizer = nnx.merge(graphdef, state)
-    loss, grads = nnx.value_and_grad(lambda model: loss_fn(model(x), y))(model)
+{given}    loss, grads = nnx.value_and_grad(lambda model: loss_fn(model(x), y))(model)
 {clipping}    optimizer.update(model, grads)
     return loss, nnx.state((model, optimizer))"""
 
@@ -176,9 +215,9 @@ for epoch in range(1, n_epochs + 1):
     batches = {batches}
     batch_losses = []
     for x, y in batches:
-        loss, state = train_step(state, x, y)
+        loss, state = train_step(state, x, y{rates})
         batch_losses.append(loss)  # a jax.Array: the next step need not wait for it
-    losses.append(np.mean([float(loss) for loss in batch_losses]))
+{batch_step}    losses.append(np.mean([float(loss) for loss in batch_losses]))
 
     batch_losses, n_correct = [], 0
     for x, y in val_batches:
@@ -186,7 +225,7 @@ for epoch in range(1, n_epochs + 1):
         batch_losses.append(float(loss))
         n_correct += int(({predicted} == y).sum())
     val_losses.append(np.mean(batch_losses))
-    print(
+{epoch_step}    print(
         f"epoch {{epoch}}/{{n_epochs}}  loss {{losses[-1]:.4f}}  val_loss {{val_losses[-1]:.4f}}  "
         f"val_acc {{n_correct / len(y_val):.2%}}"
     )

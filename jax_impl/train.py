@@ -87,11 +87,16 @@ class StepByStep(StepByStepBase):
     def _step(self, graphdef: nnx.GraphDef) -> Callable:
         """One training step on the split state: the loss and its gradients with respect to
         the model's parameters (``nnx.value_and_grad``), clipped if asked, then the optimizer's
-        update. ``masks``: the plan's dropout masks (lockstep)."""
+        update. ``masks``: the plan's dropout masks (lockstep); ``rates``: the injected
+        hyperparameters a batch scheduler sets for the step (traced once, as arrays)."""
         loss_fn, clipping = self.loss_fn, self.clipping
 
-        def train_step(state: nnx.State, x: jax.Array, y: jax.Array, masks: tuple) -> tuple[jax.Array, nnx.State]:
+        def train_step(
+            state: nnx.State, x: jax.Array, y: jax.Array, masks: tuple, rates: dict
+        ) -> tuple[jax.Array, nnx.State]:
             model, optimizer = nnx.merge(graphdef, state)
+            for name, value in rates.items():  # a batch scheduler's rate and momentum for this step
+                _hyperparams(optimizer)[name][...] = value
             loss, grads = nnx.value_and_grad(lambda model: loss_fn(model(x, masks), y))(model)
             if clipping is not None:
                 grads, _ = clipping.update(grads, clipping.init(grads))
@@ -139,7 +144,7 @@ class StepByStep(StepByStepBase):
 
     def _train(self, n_epochs: int, on_epoch: EpochCallback | None) -> None:
         for _ in range(n_epochs):
-            losses = self._steps(self._stepped(self.train_loader, len(self.train_loader)))
+            losses = self._steps(self._scheduled(self._stepped(self.train_loader, len(self.train_loader))))
             validation = None
             if self.val_loader is not None:
                 validation = validation_figures(self._validate(self.val_loader))
@@ -152,10 +157,22 @@ class StepByStep(StepByStepBase):
         losses = []
         for x, y in batches:
             images, masks = x if isinstance(x, tuple) else (x, ())
-            loss, state = self._train_step(state, images, y, masks)
+            loss, state = self._train_step(state, images, y, masks, self._step_rates())
             losses.append(loss)
         nnx.update((self.model, self.optimizer), state)
+        if self.is_batch_lr_scheduler:  # the step after the last has the scheduler's latest
+            self._set_rate(self.scheduler.lr, self.scheduler.momentum)
         return [float(loss) for loss in jax.device_get(losses)]
+
+    def _step_rates(self) -> dict[str, jax.Array]:
+        """What a batch scheduler gives the next step, float32 as Optax holds it; nothing
+        without one (the optimizer's state holds the rate)."""
+        if not self.is_batch_lr_scheduler:
+            return {}
+        rates = {"learning_rate": self.scheduler.lr}
+        if self.scheduler.momentum is not None:
+            rates["momentum"] = self.scheduler.momentum
+        return {name: jnp.float32(value) for name, value in rates.items()}
 
     def _validate(self, loader) -> list[tuple[float, np.ndarray]]:
         state = nnx.state((self.model, self.optimizer))
@@ -250,17 +267,26 @@ class StepByStep(StepByStepBase):
     # -- learning-rate range test --------------------------------------------------------
 
     def _learning_rate(self) -> float:
-        return float(self._hyperparams()["learning_rate"][...])
+        return float(_hyperparams(self.optimizer)["learning_rate"][...])
+
+    def _set_rate(self, lr: float, momentum: float | None = None) -> None:
+        _hyperparams(self.optimizer)["learning_rate"][...] = jnp.float32(lr)
+        if momentum is not None:
+            _hyperparams(self.optimizer)["momentum"][...] = jnp.float32(momentum)
+
+    def _steps_per_epoch(self) -> int:
+        return len(self.train_loader)
 
     def _range_step(self, x: np.ndarray | tuple, y: np.ndarray, lr: float) -> float:
-        self._hyperparams()["learning_rate"][...] = jnp.float32(lr)
+        self._set_rate(lr)
         return self._steps([(x, y)])[0]
 
-    def _hyperparams(self) -> dict:
-        """The injected hyperparameters: the optimizer's state, or its last link's where
-        weight decay comes first in a chain (``optax.chain``'s state is a tuple)."""
-        state = self.optimizer.opt_state
-        return (state if hasattr(state, "hyperparams") else state[-1]).hyperparams
+
+def _hyperparams(optimizer: nnx.Optimizer) -> dict:
+    """The injected hyperparameters: the optimizer's state, or its last link's where weight
+    decay comes first in a chain (``optax.chain``'s state is a tuple)."""
+    state = optimizer.opt_state
+    return (state if hasattr(state, "hyperparams") else state[-1]).hyperparams
 
 
 def _numpy(leaf: jax.Array) -> np.ndarray:

@@ -254,6 +254,8 @@ def optimizer_call(train: TrainSpec) -> Call:
     """The spec's optimizer, with what differs from Keras' defaults and its clipping:
     ``compile`` binds it to the model."""
     made = OPTIMIZERS[train.optimizer](train.optimizer_params)
+    if train.scheduler is not None and train.scheduler.params.get("cycle_momentum"):
+        made = Call("TorchSGD", made.args, made.kwargs)  # Keras' own momentum is compiled into the step
     return made.with_kwargs(**{CLIPS[train.clip.by]: train.clip.threshold}) if train.clip else made
 
 

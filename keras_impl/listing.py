@@ -77,7 +77,8 @@ def _framework(backend: str) -> str:
 def _backend_imports(spec: Spec, backend: str) -> str:
     """The imports; on another backend than TensorFlow, ``KERAS_BACKEND`` set before Keras is
     imported (Keras reads it once, then), no TensorFlow, and Pillow for a folder of images."""
-    standard = ["import math"] if spec.model.init == "torch" and _initialised(spec) or backend != "tensorflow" else []
+    uses_math = spec.model.init == "torch" and _initialised(spec) or backend != "tensorflow" or spec.train.scheduler
+    standard = ["import math"] if uses_math else []
     if backend == "tensorflow":
         lines = [*listing_data.standard_imports(spec, *standard), "import keras", "import matplotlib.pyplot as plt"]
         return "\n".join([*lines, "import numpy as np", "import tensorflow as tf", "from keras import layers, ops"])
@@ -183,6 +184,11 @@ def _backend_training(spec: Spec, backend: str) -> list[str]:
         fed |= {"validation_data": Code("(x_val, y_val)"), "validation_batch_size": spec.data.batch_size}
         comment = "# One generator for every epoch: each epoch's batches are drawn as it starts"
     x = fed.pop("x")
+    scheduled = []
+    if spec.train.scheduler is not None:
+        batches = "len(train_batches)" if backend == "tensorflow" else fed["steps_per_epoch"]
+        scheduled = [*listing_data.scheduler(spec, str(batches)), _scheduler_callback(spec.train.scheduler.per_step)]
+        fed["callbacks"] = [Code("TorchScheduler(scheduler)")]
     fit = call("model.fit", x, **fed, shuffle=False, verbose=2)  # shuffle: the batches draw their own order
     lines = [
         "# Training: Keras' own loop",
@@ -193,7 +199,7 @@ def _backend_training(spec: Spec, backend: str) -> list[str]:
         render("history = ", Call(fit.path, fit.args, fit.kwargs, explode=True)),
     ]
     if not spec.data.has_test_split:
-        return ["\n".join(lines)]
+        return [*scheduled, "\n".join(lines)]
     if backend == "tensorflow":
         evaluate = call("model.evaluate", Code("test_batches"), return_dict=True, verbose=0)
     else:
@@ -205,7 +211,45 @@ def _backend_training(spec: Spec, backend: str) -> list[str]:
         'test_loss, test_acc = scores["batch_mean_loss"], scores["accuracy"]',
         'print(f"test_loss {test_loss:.4f}  test_acc {test_acc:.2%}")',
     ]
-    return ["\n".join(lines), "\n".join(test)]
+    return [*scheduled, "\n".join(lines), "\n".join(test)]
+
+
+def _scheduler_callback(per_step: bool) -> str:
+    """The callback that sets the optimizer's rate from the scheduler; a batch hook only for a
+    batch scheduler (with one, ``fit`` waits for every step)."""
+    return SCHEDULER_CALLBACK.format(batch_hook=BATCH_HOOK if per_step else "", epoch_hook="" if per_step else EPOCH_HOOK)
+
+
+SCHEDULER_CALLBACK = """\
+class TorchScheduler(keras.callbacks.Callback):
+    \"\"\"Sets the optimizer's rate (and momentum) from torch's scheduler: as training starts,
+    then after every batch for a batch scheduler, after every epoch for the others.\"\"\"
+
+    def __init__(self, scheduler):
+        super().__init__()
+        self.scheduler = scheduler
+
+    def on_train_begin(self, logs=None):
+        self.apply()
+{batch_hook}{epoch_hook}
+    def apply(self):
+        # On JAX, fit carries the variables through an epoch: put them back first
+        getattr(self.model, "jax_state_sync", lambda: None)()
+        self.model.optimizer.learning_rate.assign(self.scheduler.lr)
+        if self.scheduler.momentum is not None:
+            self.model.optimizer.momentum_variable.assign(self.scheduler.momentum)"""
+
+BATCH_HOOK = """
+    def on_train_batch_end(self, batch, logs=None):
+        self.scheduler.step()
+        self.apply()
+"""
+
+EPOCH_HOOK = """
+    def on_epoch_end(self, epoch, logs=None):
+        self.scheduler.step(logs["val_batch_mean_loss"])  # ReduceLROnPlateau watches it; the others count epochs
+        self.apply()
+"""
 
 
 def results(spec: Spec) -> list[str]:

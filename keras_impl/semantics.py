@@ -26,6 +26,9 @@ ADAPTATIONS: dict[str, str] = {
     "SGDWithL2": "SGD with torch's weight_decay (native and lockstep)",
     "AdamWithL2": "Adam with torch's weight_decay (native; TorchAdam in lockstep)",
     "RMSpropWithL2": "RMSprop with torch's weight_decay (native; TorchRMSprop in lockstep)",
+    "TorchSGD": "SGD with torch's buffer, the gradients' sum stepped by lr (Keras' velocity holds each past "
+    "step's rate: another run once a scheduler changes it), its momentum a variable a scheduler cycles "
+    "(lockstep; native where the momentum cycles)",
     "TorchAdam": "Adam with eps added to the bias-corrected sqrt(v), as torch adds it (lockstep)",
     "TorchRMSprop": "RMSprop with eps added to sqrt(v), as torch adds it, and torch's momentum buffer (lockstep)",
     "TorchBatchNormalization": "torch's unbiased running variance (lockstep)",
@@ -52,6 +55,8 @@ LOCKSTEP: Substitutions = {
     ),
     "keras.losses.BinaryCrossentropy": _on_probabilities("TorchBCELoss"),
     "keras.losses.SparseCategoricalCrossentropy": _on_probabilities("TorchProbsNLLLoss"),
+    "keras.optimizers.SGD": lambda sgd: Call("TorchSGD", sgd.args, sgd.kwargs),
+    "SGDWithL2": lambda sgd: Call("TorchSGD", sgd.args, sgd.kwargs),
     "keras.optimizers.Adam": lambda adam: Call("TorchAdam", adam.args, adam.kwargs),
     "AdamWithL2": lambda adam: Call("TorchAdam", adam.args, adam.kwargs),
     "keras.optimizers.AdamW": lambda adam: Call("TorchAdam", adam.args, adam.kwargs),  # Keras' decay is AdamW's
@@ -209,6 +214,29 @@ class AdamWithL2(L2WeightDecay, keras.optimizers.Adam):
 @keras.saving.register_keras_serializable("twinspec")
 class RMSpropWithL2(L2WeightDecay, keras.optimizers.RMSprop):
     """Keras' RMSprop with torch's weight decay."""
+
+
+@keras.saving.register_keras_serializable("twinspec")
+class TorchSGD(L2WeightDecay, keras.optimizers.SGD):
+    """torch's SGD: the buffer sums the gradients, ``b = momentum * b + g``, and the step is
+    ``lr * b`` (nesterov: ``lr * (g + momentum * b)``), so that a rate changed between steps
+    scales its own step only; Keras' velocity holds every past step's rate. The momentum is
+    a variable, which a scheduler that cycles it sets between steps (Keras' is a Python
+    float, compiled into the step). ``l2``: torch's weight decay."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.momentum_variable = self.add_variable((), keras.initializers.Constant(self.momentum), name="momentum")
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = ops.cast(learning_rate, variable.dtype)
+        gradient = self.decayed(gradient, variable)
+        if self.momentum != 0:
+            momentum = ops.cast(self.momentum_variable, variable.dtype)
+            buffer = self.momentums[self._get_variable_index(variable)]
+            self.assign(buffer, buffer * momentum + gradient)
+            gradient = gradient + buffer * momentum if self.nesterov else buffer
+        self.assign_sub(variable, lr * gradient)
 
 
 class TorchAdam(L2WeightDecay, keras.optimizers.Adam):

@@ -91,6 +91,19 @@ class _EpochEndAndSteps(_EpochEnd):
         self.step_done(batch + 1, self.steps)  # batch: the last step of the execution, from 0
 
 
+class _EpochEndAndBatches(_EpochEndAndSteps):
+    """Also steps a batch scheduler after every step, which sets the next step's rate: with
+    a batch hook, ``fit`` waits for every step, and runs one step per execution."""
+
+    def __init__(self, end_epoch, on_epoch: EpochCallback | None, step_done, steps: int | None, scheduled) -> None:
+        super().__init__(end_epoch, on_epoch, step_done, steps)
+        self.scheduled = scheduled
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.scheduled()
+        super().on_train_batch_end(batch, logs)
+
+
 class _TensorFlowData:
     """Keras on TensorFlow is fed ``tf.data``: the TensorFlow family's pipeline."""
 
@@ -192,10 +205,14 @@ class StepByStep(VariablesStepByStep):
         return self._data.training_loader(loader)
 
     def _loaders_set(self) -> None:
-        """On TensorFlow, compiles a whole epoch into one call of the train step
-        (``steps_per_execution``); Keras on JAX and torch steps batch by batch."""
-        steps = self._data.steps(self.train_loader) if keras.backend.backend() == "tensorflow" else None
-        self._compile(steps or 1)
+        self._compile(self._steps_per_execution())
+
+    def _steps_per_execution(self) -> int:
+        """On TensorFlow, a whole epoch compiled into one call of the train step, unless a
+        batch scheduler sets each step's rate; Keras on JAX and torch steps batch by batch."""
+        if keras.backend.backend() != "tensorflow" or self.is_batch_lr_scheduler or self.train_loader is None:
+            return 1
+        return self._data.steps(self.train_loader) or 1
 
     def _clip_set(self) -> None:
         """The optimizer clips, as its ``clipvalue`` or ``global_clipnorm`` says: read when
@@ -211,6 +228,8 @@ class StepByStep(VariablesStepByStep):
         keras.utils.set_random_seed(seed)
 
     def _keras_epoch(self, logs: dict, on_epoch: EpochCallback | None) -> None:
+        if not self.is_batch_lr_scheduler:  # every step of the epoch at one rate
+            self.learning_rates.extend([self._current_rate()] * (self._data.steps(self.train_loader) or 0))
         validation = None
         if self.val_loader is not None:
             validation = float(logs["val_batch_mean_loss"]), float(logs["val_accuracy"])
@@ -228,7 +247,7 @@ class StepByStep(VariablesStepByStep):
         # On JAX and torch: a generator of the epochs' batches, each epoch drawn as it starts,
         # and steps_per_epoch; no steps_per_execution (a step per call, as Keras' default).
         steps = self._data.steps(self.train_loader)
-        stepwise = self._on_step is not None and steps and keras.backend.backend() == "tensorflow"
+        stepwise = self._on_step is not None and steps and self._steps_per_execution() > 1
         if stepwise:
             self._compile(max(1, steps // PROGRESS_UPDATES))
         validation = self._data.validation(self.val_loader) if self.val_loader is not None else {}
@@ -248,9 +267,32 @@ class StepByStep(VariablesStepByStep):
                 self._compile(steps)
 
     def _callback(self, on_epoch: EpochCallback | None, steps: int | None) -> _EpochEnd:
+        if self.is_batch_lr_scheduler:
+            return _EpochEndAndBatches(self._keras_epoch, on_epoch, self._step_done, steps, self._batch_scheduled)
         if self._on_step is None:
             return _EpochEnd(self._keras_epoch, on_epoch)
         return _EpochEndAndSteps(self._keras_epoch, on_epoch, self._step_done, steps)
+
+    def _batch_scheduled(self) -> None:
+        """A step made: its rate recorded, the scheduler stepped for the next one."""
+        self.learning_rates.append(self._current_rate())
+        self._advance_scheduler()
+
+    def _scheduler_set(self) -> None:
+        super()._scheduler_set()
+        self._compile(self._steps_per_execution())
+
+    def _set_rate(self, lr: float, momentum: float | None = None) -> None:
+        """The optimizer's variables. On JAX, ``fit`` carries them in its state through an
+        epoch: the state is put back on the variables first, and the next step takes it
+        from there, with the new rate."""
+        getattr(self.model, "jax_state_sync", lambda: None)()
+        self.optimizer.learning_rate.assign(lr)
+        if momentum is not None:
+            self.optimizer.momentum_variable.assign(momentum)
+
+    def _steps_per_epoch(self) -> int:
+        return self._data.steps(self.train_loader)
 
     def evaluate(self, loader: Any) -> tuple[float, np.ndarray]:
         """Keras' ``evaluate`` for the mean batch loss, and the per-class counts."""

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from common.calls import call, names
 from common.present import listing_data
-from common.present.source import definitions, join_sections, literal, render, styled
+from common.present.source import Code, definitions, join_sections, literal, render, styled
 from common.present.source import header as listing_header
 from lightning_impl.calls import gradient_clipping
 from spec.schema import Spec
-from torch_impl.calls import LOSSES, module_calls, optimizer_call, reinit
+from torch_impl.calls import LOSSES, module_calls, optimizer_call, reinit, scheduler_call
 from torch_impl.listing import ACCURACY, CLASSIFYING, SEMANTICS, data, pipeline  # noqa: F401  (torch's, re-exported)
 from torch_impl import listing as torch_listing
 from torch_impl.listing import imports as torch_imports
@@ -71,9 +71,12 @@ def _lit_model(spec: Spec, building: str, classes: list[str]) -> list[str]:
     """``LitModel``, its ``self.model`` made by ``building`` (after ``classes``), then what
     runs after the build: Keras' initial weights drawn again, weights set by hand, frozen layers."""
     loss_fn = LOSSES[spec.train.loss]
-    optimizer = render("return ", optimizer_call(spec.train, call("self.parameters")), indent=8)
     lit_model = LIT_MODEL.format(
-        model=building, loss=render("", loss_fn), predicted=ACCURACY[spec.train.loss], optimizer=optimizer
+        model=building,
+        loss=render("", loss_fn),
+        predicted=ACCURACY[spec.train.loss],
+        optimizer=_optimizers(spec),
+        plateau=PLATEAU if spec.train.scheduler and spec.train.scheduler.kind == "reduce_on_plateau" else "",
     )
     again = reinit(spec.model)
     seeded = f"# Model: seeded just before it is built, as in the book\ntorch.manual_seed({spec.model.seed})"
@@ -81,6 +84,22 @@ def _lit_model(spec: Spec, building: str, classes: list[str]) -> list[str]:
     blocks = [*helpers, *classes, lit_model, "\n".join([seeded, "model = LitModel()"])]
     blocks += [*torch_listing._dry_run(spec, "model"), *(render("", made) for made in again)]
     return [*blocks, *torch_listing._set_by_hand(spec, "model.model")]
+
+
+def _optimizers(spec: Spec) -> str:
+    """``configure_optimizers``' body: the optimizer, and the scheduler with the interval the
+    Trainer steps it at (a batch scheduler's ``step``, the others' ``epoch``)."""
+    optimizer = optimizer_call(spec.train, call("self.parameters"))
+    scheduler = spec.train.scheduler
+    if scheduler is None:
+        return render("return ", optimizer, indent=8)
+    made = scheduler_call(scheduler, spec.train.epochs, 0)
+    config = {"scheduler": Code("scheduler"), "interval": "step" if scheduler.per_step else "epoch"}
+    if scheduler.kind == "reduce_on_plateau":
+        config["monitor"] = "val_loss"
+    returned = call("dict", optimizer=Code("optimizer"), lr_scheduler=call("dict", **config))
+    lines = [render("optimizer = ", optimizer, indent=8), render("scheduler = ", made, indent=8)]
+    return "\n".join([*lines, render("return ", returned, indent=8)])
 
 
 def loss_and_optimizer(spec: Spec) -> list[str]:
@@ -151,7 +170,7 @@ class LitModel(pl.LightningModule):
             f"epoch {{self.current_epoch + 1}}/{{n_epochs}}  loss {{self.losses[-1]:.4f}}  "
             f"val_loss {{self.val_losses[-1]:.4f}}  val_acc {{self.n_correct / len(val_set):.2%}}"
         )
-
+{plateau}
     def on_test_epoch_start(self):
         self.test_batch_losses, self.n_test_correct, self.n_tested = [], 0, 0
 
@@ -168,6 +187,13 @@ class LitModel(pl.LightningModule):
 
     def configure_optimizers(self):
 {optimizer}'''
+
+PLATEAU = """\
+        self.log("val_loss", self.val_losses[-1])  # what ReduceLROnPlateau monitors
+
+    def lr_scheduler_step(self, scheduler, metric):
+        scheduler.step(self.val_losses[-1])  # the book's float64 loss (self.log keeps float32)
+"""
 
 TRAINING = """\
 # Training: Lightning's loop

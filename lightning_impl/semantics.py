@@ -17,7 +17,9 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities.types import OptimizerLRSchedulerConfig
 from torch import nn
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from common.runs.metrics import batch_counts
 from common.runs.trainer import EpochCallback
@@ -29,6 +31,8 @@ ADAPTATIONS: dict[str, str] = {
     "LitModel": "the book's step as a LightningModule: loss.item() per step, model.train() each epoch "
     "(the Trainer never sets it), the optimizer built once (fit asks configure_optimizers at every start), "
     "trainer.test's batches recorded as validation's (the book's plain mean, not self.log's weighted one)",
+    "configure_optimizers": "the scheduler stepped by the Trainer (interval step or epoch), ReduceLROnPlateau on "
+    "the book's float64 validation loss (self.log holds float32)",
     "BookEpochs": "the book's epoch loss, the plain mean of the batch losses (self.log weighs batches by size)",
     "trainer_options": "no sanity-check batches (an epoch the book never ran), no logger or checkpoints "
     "(nothing in the working folder, no TensorFlow), the CPU torch computes on",
@@ -66,6 +70,10 @@ class LitModel(pl.LightningModule):
         self.batch_losses: list[float] = []  # this epoch's, as the book's loop collects them
         self.val_steps: list[tuple[float, np.ndarray]] = []
         self.test_steps: list[tuple[float, np.ndarray]] = []  # trainer.test's, as validation's
+        self.scheduler: LRScheduler | ReduceLROnPlateau | None = None  # made once, as the optimizer
+        self.batch_scheduler = False  # stepped after every batch (CyclicLR, OneCycleLR)
+        self.learning_rates: list[float] = []  # each training step's rate: the trainer's list
+        self.val_loss = float("nan")  # the last validation's, the book's mean of its batch losses
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -86,6 +94,7 @@ class LitModel(pl.LightningModule):
         x, y = batch
         loss = loss_of(self.loss_fn, self(x), y, "training")
         self.batch_losses.append(loss.item())  # the book's loss.item(), before the step
+        self.learning_rates.append(self.optimizer.param_groups[0]["lr"])
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
@@ -106,8 +115,27 @@ class LitModel(pl.LightningModule):
         yhat = self(x)
         self.test_steps.append((self.loss_fn(yhat, y).item(), batch_counts(yhat.numpy(), y.numpy(), self.loss_kind)))
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.optimizer
+    def on_validation_epoch_end(self) -> None:
+        # LIGHTNING: ReduceLROnPlateau is stepped on a logged metric, "monitor"; self.log holds
+        # it in float32, the book steps on its float64 mean, which lr_scheduler_step passes.
+        self.val_loss = float(np.mean([loss for loss, _ in self.val_steps]))
+        if isinstance(self.scheduler, ReduceLROnPlateau):
+            self.log("val_loss", self.val_loss)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer | OptimizerLRSchedulerConfig:
+        if self.scheduler is None:
+            return self.optimizer
+        interval = "step" if self.batch_scheduler else "epoch"
+        scheduler = {"scheduler": self.scheduler, "interval": interval}
+        if isinstance(self.scheduler, ReduceLROnPlateau):
+            scheduler["monitor"] = "val_loss"
+        return {"optimizer": self.optimizer, "lr_scheduler": scheduler}
+
+    def lr_scheduler_step(self, scheduler: LRScheduler | ReduceLROnPlateau, metric: object) -> None:
+        if isinstance(scheduler, ReduceLROnPlateau):
+            scheduler.step(self.val_loss)
+        else:
+            scheduler.step()
 
     def take_epoch(self) -> tuple[list[float], list[tuple[float, np.ndarray]]]:
         """This epoch's training losses and validation steps; the next epoch starts empty."""

@@ -43,6 +43,7 @@ class StepByStep(torch_train.StepByStep):
     ) -> None:
         super().__init__(model, loss_fn, optimizer, loss_kind)  # the book's three arguments infer loss_kind
         self.module = LitModel(model, loss_fn, optimizer, self.loss_kind)
+        self.module.learning_rates = self.learning_rates  # the module records each step's rate here
 
     def _seed(self, seed: int) -> None:
         """The book's ``set_seed``, with Lightning's ``seed_everything``.
@@ -55,6 +56,13 @@ class StepByStep(torch_train.StepByStep):
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
         pl.seed_everything(seed, workers=False, verbose=False)
+
+    def _scheduler_set(self) -> None:
+        """The Trainer steps it, from ``configure_optimizers``."""
+        self.module.scheduler, self.module.batch_scheduler = self.scheduler, self.is_batch_lr_scheduler
+
+    def _advance_scheduler(self, val_loss: float | None = None) -> None:
+        """Nothing: the Trainer has stepped it (``LitModel.lr_scheduler_step``)."""
 
     def _train(self, n_epochs: int, on_epoch: EpochCallback | None) -> None:
         """``Trainer.fit``, a fresh Trainer per call: it counts epochs from 0, and draws nothing."""

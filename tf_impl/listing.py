@@ -49,7 +49,7 @@ def header(spec: Spec) -> str:
 
 
 def imports(spec: Spec) -> str:
-    standard = ["import math"] if _initialised(spec) else []
+    standard = ["import math"] if _initialised(spec) or spec.train.scheduler else []
     standard += ["from pathlib import Path"] if listing_data.reads_folder(spec) else []
     lines = [*listing_data.standard_imports(spec, *standard), "import matplotlib.pyplot as plt", "import numpy as np"]
     return "\n".join([*lines, "import tensorflow as tf"])
@@ -138,16 +138,49 @@ def training(spec: Spec) -> list[str]:
     seeding = [f"tf.random.set_seed({seed})  # the spec's training seed (the batches' generator has it)"]
     if spec.model.dropout_layers:
         seeding.append(f"model.rng.reset_from_seed({seed})  # and dropout's masks")
-    loop = TRAINING.format(epochs=spec.train.epochs, seeding="".join(line + "\n" for line in seeding))
+    scheduler = spec.train.scheduler
+    stepping = STEPPED if scheduler and scheduler.per_step else UNSTEPPED
+    epoch_step = ""
+    if scheduler and not scheduler.per_step:
+        epoch_step = f"    step_scheduler({'val_losses[-1]' if scheduler.kind == 'reduce_on_plateau' else ''})\n"
+    seeded = "".join(line + "\n" for line in seeding)
+    loop = TRAINING.format(epochs=spec.train.epochs, seeding=seeded, train_loop=stepping, epoch_step=epoch_step)
     clipping = ""
     if spec.train.clip is not None:  # torch's clip_grad_value_ / clip_grad_norm_, before the update
         clipping = "    " + CLIPS[spec.train.clip.by].format(t=literal(spec.train.clip.threshold)) + "\n"
     train_step = TRAIN_STEP.format(clipping=clipping)
-    blocks = [train_step, VAL_STEP, loop.replace("{predicted}", ACCURACY[spec.train.loss])]
+    blocks = [*_scheduler(spec), train_step, VAL_STEP, loop.replace("{predicted}", ACCURACY[spec.train.loss])]
     if spec.data.has_test_split:
         blocks.append(TEST.replace("{predicted}", ACCURACY[spec.train.loss]))
     return blocks
 
+
+def _scheduler(spec: Spec) -> list[str]:
+    """torch's scheduler in plain Python, and the function that steps it and gives the
+    optimizer its rate (and momentum), which the compiled step reads from variables."""
+    if spec.train.scheduler is None:
+        return []
+    given = ["optimizer.learning_rate.assign(scheduler.lr)"]
+    if spec.train.scheduler.params.get("cycle_momentum"):
+        given.append("optimizer.momentum.assign(scheduler.momentum)")
+    stepping = STEP_SCHEDULER + "".join(f"\n    {line}" for line in given)
+    return [*listing_data.scheduler(spec, "len(train_batches)", *given), stepping]
+
+
+STEP_SCHEDULER = """\
+def step_scheduler(metric=None):
+    \"\"\"A step of the scheduler, and its rate on the optimizer's variables, which the
+    compiled step reads.\"\"\"
+    scheduler.step(metric)"""
+
+UNSTEPPED = "    losses.append(np.mean([float(train_step(x, y)) for x, y in train_batches]))  # a new draw\n"
+STEPPED = """\
+    batch_losses = []
+    for x, y in train_batches:  # a new draw
+        batch_losses.append(float(train_step(x, y)))
+        step_scheduler()  # a batch scheduler, after every step
+    losses.append(np.mean(batch_losses))
+"""
 
 TRAIN_STEP = """\
 @tf.function  # traced into a graph at the first call, and again for a new batch shape
@@ -170,15 +203,14 @@ n_epochs = {epochs}
 losses, val_losses = [], []
 
 {seeding}for epoch in range(1, n_epochs + 1):
-    losses.append(np.mean([float(train_step(x, y)) for x, y in train_batches]))  # a new draw
-
+{train_loop}
     batch_losses, n_correct = [], 0
     for x, y in val_batches:
         loss, yhat = val_step(x, y)
         batch_losses.append(float(loss))
         n_correct += int(tf.reduce_sum(tf.cast({{predicted}} == y, tf.int32)))
     val_losses.append(np.mean(batch_losses))
-    print(
+{epoch_step}    print(
         f"epoch {{epoch}}/{{n_epochs}}  loss {{losses[-1]:.4f}}  val_loss {{val_losses[-1]:.4f}}  "
         f"val_acc {{n_correct / len(y_val):.2%}}"
     )"""

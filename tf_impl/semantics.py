@@ -177,7 +177,8 @@ def _clamped_log(p: tf.Tensor) -> tf.Tensor:
 class SGD:
     """Stochastic gradient descent as torch writes it, in ``assign`` ops: ``weight_decay *
     w`` joins the gradient (L2); with momentum the velocity is ``v = momentum * v + g`` and
-    the step ``lr * v``; nesterov steps by ``lr * (g + momentum * v)``."""
+    the step ``lr * v``; nesterov steps by ``lr * (g + momentum * v)``. The rate and the
+    momentum are variables, which a schedule changes without tracing the step again."""
 
     def __init__(
         self,
@@ -188,17 +189,19 @@ class SGD:
         weight_decay: float = 0.0,
     ) -> None:
         self.params = list(params)
-        self.learning_rate = tf.Variable(learning_rate, trainable=False)  # changes, no retrace
-        self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
-        zeros = [tf.zeros_like(p) for p in self.params] if momentum else []  # only with momentum
+        self.learning_rate = tf.Variable(learning_rate, trainable=False)
+        self.momentum = tf.Variable(momentum, trainable=False)
+        self.nesterov, self.weight_decay = nesterov, weight_decay
+        self.with_momentum = momentum > 0  # velocities only with momentum, as torch keeps buffers
+        zeros = [tf.zeros_like(p) for p in self.params] if self.with_momentum else []
         self.velocities = [tf.Variable(value, trainable=False) for value in zeros]
-        self.variables = [self.learning_rate, *self.velocities]  # the optimizer's state
+        self.variables = [self.learning_rate, self.momentum, *self.velocities]  # the optimizer's state
 
     def apply_gradients(self, gradients: list[tf.Tensor]) -> None:
         for i, (param, gradient) in enumerate(zip(self.params, gradients)):
             if self.weight_decay:
                 gradient = gradient + self.weight_decay * param
-            if self.momentum:
+            if self.with_momentum:
                 velocity = self.velocities[i]
                 velocity.assign(self.momentum * velocity + gradient)
                 gradient = gradient + self.momentum * velocity if self.nesterov else velocity

@@ -149,7 +149,7 @@ class StepByStep(TensorFlowStepByStep):
         try:
             steps = int(self.train_loader.dataset.cardinality())
             for batches in self._epochs(n_epochs):
-                stepped = self._stepped(batches, steps if steps > 0 else None)
+                stepped = self._scheduled(self._stepped(batches, steps if steps > 0 else None))
                 loss = float(np.mean([float(self._train_step(x, y)) for x, y in stepped]))
                 validation = None
                 if self.val_loader is not None:
@@ -234,8 +234,17 @@ class StepByStep(TensorFlowStepByStep):
     def _learning_rate(self) -> float:
         return float(self.optimizer.learning_rate.numpy())
 
-    def _range_step(self, x: tf.Tensor, y: tf.Tensor, lr: float) -> float:
+    def _set_rate(self, lr: float, momentum: float | None = None) -> None:
+        """The optimizer's variables: the compiled step reads them, and is not traced again."""
         self.optimizer.learning_rate.assign(lr)
+        if momentum is not None:
+            self.optimizer.momentum.assign(momentum)
+
+    def _steps_per_epoch(self) -> int:
+        return int(self.train_loader.dataset.cardinality())
+
+    def _range_step(self, x: tf.Tensor, y: tf.Tensor, lr: float) -> float:
+        self._set_rate(lr)
         return float(self._train_step(x, y))
 
 

@@ -1,4 +1,4 @@
-"""The spec language in PyTorch: every layer kind, loss, optimizer and clipping as the call that makes it.
+"""The spec language in PyTorch: every layer kind, loss, optimizer, scheduler and clipping as the call that makes it.
 
 ``build.py`` and ``train.py`` instantiate these calls, ``listing.py`` prints them: a
 listing shows the very calls that build and train its column's model. Arguments are
@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from common.calls import Call, Name, call, tensor_values
+from common.calls import Call, Name, Source, call, tensor_values
+from common.runs.schedules import scheduler_kwargs
 from spec.layers import pool_pads, set_weights
-from spec.schema import Clip, LayerSpec, ModelSpec, TrainSpec
+from spec.schema import Clip, LayerSpec, ModelSpec, Scheduler, TrainSpec
 
 ModelCalls = list[tuple[str, Call]]  # (module name, the call that makes it), in order
 
@@ -208,6 +209,26 @@ def optimizer_call(train: TrainSpec, parameters: Call) -> Call:
     """The spec's optimizer over ``parameters`` (``model.parameters()``; a LightningModule's
     ``configure_optimizers`` passes ``self.parameters()``), with what differs from torch's defaults."""
     return OPTIMIZERS[train.optimizer](train.optimizer_params, parameters)
+
+
+# torch.optim.lr_scheduler's class for each scheduler of the spec language.
+SCHEDULERS = {
+    "step": "StepLR",
+    "multistep": "MultiStepLR",
+    "exponential": "ExponentialLR",
+    "cosine": "CosineAnnealingLR",
+    "reduce_on_plateau": "ReduceLROnPlateau",
+    "cyclic": "CyclicLR",
+    "one_cycle": "OneCycleLR",
+}
+
+
+def scheduler_call(scheduler: Scheduler, epochs: int, steps_per_epoch: int, optimizer: Name = Name("optimizer")) -> Call:
+    """torch's scheduler over ``optimizer``, with what differs from its defaults. A cycle of
+    ``epoch`` steps is the book's ``len(train_loader)``; one_cycle without ``total_steps``
+    runs the spec's epochs of them."""
+    kwargs = scheduler_kwargs(scheduler, epochs, Source("len(train_loader)", steps_per_epoch), epochs_apart=True)
+    return call(f"optim.lr_scheduler.{SCHEDULERS[scheduler.kind]}", optimizer, **kwargs)
 
 
 # The book's clipping, called between backward() and step(): nn.utils' in-place clips of the

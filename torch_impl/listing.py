@@ -34,6 +34,7 @@ from torch_impl.calls import (
     module_calls,
     optimizer_call,
     reinit,
+    scheduler_call,
     set_weights_calls,
 )
 
@@ -280,6 +281,9 @@ class Net(nn.Module):
 def loss_and_optimizer(spec: Spec) -> list[str]:
     loss_fn, optimizer = LOSSES[spec.train.loss], optimizer_call(spec.train, call("model.parameters"))
     lines = ["# Loss and optimizer", render("loss_fn = ", loss_fn), render("optimizer = ", optimizer)]
+    if spec.train.scheduler is not None:  # the book's set_lr_scheduler
+        made = scheduler_call(spec.train.scheduler, spec.train.epochs, 0)
+        lines += ["# The learning rate's schedule", render("scheduler = ", made)]
     return [*definitions(SEMANTICS, names(loss_fn)), "\n".join(lines)]
 
 
@@ -293,8 +297,19 @@ def training(spec: Spec) -> list[str]:
     clipping = ""
     if spec.train.clip is not None:  # the book's set_clip_grad_value / set_clip_grad_norm
         clipping = render("", clip_call(spec.train.clip, call("model.parameters")), indent=8) + "\n"
+    scheduler = spec.train.scheduler
+    batch_step = "        scheduler.step()  # a batch scheduler, after every step\n" if scheduler and scheduler.per_step else ""
+    epoch_step = ""
+    if scheduler and not scheduler.per_step:
+        watched = "val_losses[-1]" if scheduler.kind == "reduce_on_plateau" else ""
+        epoch_step = f"    scheduler.step({watched})  # an epoch scheduler, after every epoch\n"
     training = TRAINING.format(
-        epochs=spec.train.epochs, seeding="\n".join(seeding), predicted=predicted, clipping=clipping
+        epochs=spec.train.epochs,
+        seeding="\n".join(seeding),
+        predicted=predicted,
+        clipping=clipping,
+        batch_step=batch_step,
+        epoch_step=epoch_step,
     )
     return [training, TESTING.format(predicted=predicted)] if spec.data.has_test_split else [training]
 
@@ -338,7 +353,7 @@ for epoch in range(1, n_epochs + 1):
         loss.backward()
 {clipping}        optimizer.step()
         optimizer.zero_grad()
-        batch_losses.append(loss.item())
+{batch_step}        batch_losses.append(loss.item())
     losses.append(np.mean(batch_losses))
 
     model.eval()
@@ -349,7 +364,7 @@ for epoch in range(1, n_epochs + 1):
             batch_losses.append(loss_fn(yhat, y_batch).item())
             n_correct += ({predicted} == y_batch).sum().item()
     val_losses.append(np.mean(batch_losses))
-    print(
+{epoch_step}    print(
         f"epoch {{epoch}}/{{n_epochs}}  loss {{losses[-1]:.4f}}  val_loss {{val_losses[-1]:.4f}}  "
         f"val_acc {{n_correct / len(val_set):.2%}}"
     )"""

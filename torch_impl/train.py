@@ -19,23 +19,27 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, CyclicLR, LRScheduler, OneCycleLR, ReduceLROnPlateau
 from torch.utils.data import DataLoader
 
 from common.calls import call, instantiate, resolve, substitute
 from common.errors import DataError
 from common.files.atomic import atomic_write
 from common.runs.metrics import batch_counts
+from common.runs.schedules import schedule_arguments
 from common.runs.trainer import HISTORY_KEYS, EpochCallback, StepByStepBase, Steps, loop_figures, validation_figures
 from spec.errors import TwinspecError
-from spec.schema import TrainSpec
+from spec.schema import Scheduler, TrainSpec
 from torch_impl import share_process
 from torch_impl.build import NAMESPACE, parameter_table
-from torch_impl.calls import FUSED, LOSSES, clip_call, optimizer_call
+from torch_impl.calls import FUSED, LOSSES, clip_call, optimizer_call, scheduler_call
 from torch_impl.data import TrainingLoader, numpy_batches
 from torch_impl.semantics import LOCKSTEP, loss_of
 
 # The book's checkpoint, and the generators' and the loader's positions.
 CHECKPOINT_KEYS = {*HISTORY_KEYS, "model_state_dict", "optimizer_state_dict", "rng_state", "pipeline"}
+
+BATCH_SCHEDULERS = (CyclicLR, OneCycleLR, CosineAnnealingWarmRestarts)  # the book's batch schedulers
 
 __all__ = ["EpochCallback", "CHECKPOINT_KEYS", "make_loss", "infer_loss_kind", "make_optimizer", "StepByStep"]
 
@@ -120,13 +124,42 @@ class StepByStep(StepByStepBase):
             made = clip_call(self.clip, call("model.parameters"))
             self.clipping = lambda: instantiate(made, {**NAMESPACE, "model": self.model})
 
+    def _make_scheduler(self, scheduler: Scheduler, epochs: int) -> LRScheduler | ReduceLROnPlateau:
+        """torch's own scheduler over the optimizer, as ``calls.scheduler_call`` describes it."""
+        schedule_arguments(scheduler, epochs, len(self.train_loader))  # refuses a one_cycle torch would divide by 0 in
+        made = scheduler_call(scheduler, epochs, len(self.train_loader))
+        return instantiate(made, {**NAMESPACE, "optimizer": self.optimizer})
+
+    def _per_step(self, scheduler: LRScheduler | ReduceLROnPlateau) -> bool:
+        """The book's ``is_batch_lr_scheduler``: the schedulers torch steps after every batch."""
+        return isinstance(scheduler, BATCH_SCHEDULERS)
+
+    def _watches_loss(self, scheduler: LRScheduler | ReduceLROnPlateau) -> bool:
+        return isinstance(scheduler, ReduceLROnPlateau)
+
+    def _scheduler_set(self) -> None:
+        """torch's scheduler set the optimizer's rate as it was made."""
+
+    def _advance_scheduler(self, val_loss: float | None = None) -> None:
+        if isinstance(self.scheduler, ReduceLROnPlateau):
+            self.scheduler.step(val_loss)
+        else:
+            self.scheduler.step()
+
+    def _current_rate(self) -> float:
+        """The optimizer's, a Python float: torch's schedulers set it there."""
+        return self._learning_rate()
+
+    def _steps_per_epoch(self) -> int:
+        return len(self.train_loader)
+
     def _train(self, n_epochs: int, on_epoch: EpochCallback | None) -> None:
         for _ in range(n_epochs):
             # The book's step functions set the mode at every step; nothing changes it between
             # two steps of a loop, so once per loop is the same run (module.train() walks every
             # module: some 0.1 ms a step, a tenth of a small model's epoch).
             self.model.train()
-            batches = self._stepped(self.train_loader, len(self.train_loader))
+            batches = self._scheduled(self._stepped(self.train_loader, len(self.train_loader)))
             loss = float(np.mean([self._train_step(x, y) for x, y in batches]))
             validation = validation_figures(self._validate(self.val_loader)) if self.val_loader is not None else None
             self._end_epoch(loss, validation, on_epoch)
@@ -282,9 +315,14 @@ class StepByStep(StepByStepBase):
     def _learning_rate(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
 
-    def _range_step(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> float:
+    def _set_rate(self, lr: float, momentum: float | None = None) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+            if momentum is not None:
+                group["momentum"] = momentum
+
+    def _range_step(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> float:
+        self._set_rate(lr)
         self.model.train()
         return self._train_step(x, y)
 

@@ -142,6 +142,8 @@ class RunDistance:
     max_rel_weight_diff: float  # per tensor, max |difference| / max |reference value|
     per_class_equal: bool
     per_class: list[list[int]]
+    same_rates: bool = True  # every step's learning rate equal to the reference's, exactly
+    scheduled_steps: int = 0  # the reference's steps, where a scheduler moved its rate (else 0)
 
 
 def run_distance(reference_run: RunResult, run: RunResult) -> RunDistance:
@@ -163,6 +165,8 @@ def run_distance(reference_run: RunResult, run: RunResult) -> RunDistance:
         max_rel_weight_diff=float(np.max(weights, initial=0.0)),
         per_class_equal=reference_run.per_class == run.per_class,
         per_class=run.per_class,
+        same_rates=reference_run.learning_rates == run.learning_rates,
+        scheduled_steps=len(reference_run.learning_rates) if len(set(reference_run.learning_rates)) > 1 else 0,
     )
 
 
@@ -207,6 +211,11 @@ class LockstepParity:
         return self.distance.per_class
 
     @property
+    def same_rates(self) -> bool:
+        """Whether the column stepped at the reference's learning rates, every one exactly."""
+        return self.distance.same_rates
+
+    @property
     def loss_bound(self) -> float:
         return LOCKSTEP_K * max(self.floor.max_rel_loss_diff, self.min_floor)
 
@@ -227,7 +236,7 @@ class LockstepParity:
 
     @property
     def passed(self) -> bool:
-        return not self.chaotic and self.ratio <= 1 and self.per_class_equal
+        return not self.chaotic and self.ratio <= 1 and self.per_class_equal and self.same_rates
 
     @property
     def verdict(self) -> str:
@@ -241,6 +250,7 @@ class LockstepParity:
             "max_rel_weight_diff": self.max_rel_weight_diff,
             "per_class_equal": self.per_class_equal,
             "per_class": self.per_class,
+            "same_rates": self.same_rates,
             "reference_per_class": self.reference_per_class,
             "floor_rel_loss_diff": self.floor.max_rel_loss_diff,
             "floor_rel_weight_diff": self.floor.max_rel_weight_diff,

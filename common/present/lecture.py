@@ -185,7 +185,9 @@ def write_lecture_report(
     rows = [[label.strip(), *values] for label, values in final_rows(list(runs.values()))]
     page.table(["", *runs], rows, caption="final figures (per class: correct/total)")
     curves = {name: (run.train_loss, run.val_loss) for name, run in runs.items()}
-    page.figure(plots.png_bytes(plots.losses_figure(curves, f"{spec.name}: " + " vs ".join(runs))), "loss per epoch")
+    rates = {name: run.learning_rates for name, run in runs.items()}
+    figure = plots.losses_figure(curves, f"{spec.name}: " + " vs ".join(runs), rates)
+    page.figure(plots.png_bytes(figure), "loss per epoch, and the learning rate where a scheduler moves it")
     for origin, group in backends_of(list(runs)).items():
         page.paragraph(
             f"One {columns.column(origin).title} program on {len(group)} backends: the same code, in a process of its "
@@ -193,7 +195,8 @@ def write_lecture_report(
         )
         overlay = {titles[name]: curves[name] for name in group}
         title = f"{spec.name}: the {origin} column's code on " + ", ".join(group)
-        page.figure(plots.png_bytes(plots.losses_figure(overlay, title)), f"{origin} on its backends: loss per epoch")
+        figure = plots.losses_figure(overlay, title, {titles[name]: rates[name] for name in group})
+        page.figure(plots.png_bytes(figure), f"{origin} on its backends: loss per epoch")
 
     page.heading("Parity")
     page.paragraph(

@@ -9,16 +9,18 @@ the torch listings; the others print its numpy replay (``common.data.prep.split_
 so that every listing of a spec trains and validates on the same samples.
 
 The section ends with uint8 ``(N, C, H, W)`` images and int64 labels per split
-(``train_images``, ``train_labels``, ``val_images``, ...), and ``classes``.
+(``train_images``, ``train_labels``, ``val_images``, ...), and ``classes``. The results
+section and, where a framework lacks torch's schedules, the scheduler are shared too.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from common.calls import Call, Name, call
+from common.calls import Call, Name, Source, call
 from common.data.classes import class_names
 from common.present.source import Code, definitions, literal, render
+from common.runs.schedules import schedule_call
 from spec.schema import Spec
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -279,3 +281,21 @@ def loss_figure(spec: Spec, column: str) -> str:
             f'fig.savefig("{saved_as(spec, column, "_loss.png")}")',
         ]
     )
+
+
+SCHEDULES = Path(__file__).resolve().parents[1] / "runs" / "schedules.py"  # torch's schedulers in plain Python
+
+
+def scheduler(spec: Spec, batches: str, *applied: str) -> list[str]:
+    """For a framework without torch's schedules: the spec's scheduler as torch's class written
+    out in plain Python (``common/runs/schedules.py``, printed as it runs in the column), made
+    over the optimizer's rate, ``batches`` the text of an epoch's batch count; ``applied``,
+    what puts its first rate on the optimizer. Nothing without a scheduler."""
+    if spec.train.scheduler is None:
+        return []
+    made = schedule_call(spec.train.scheduler, spec.train.optimizer_params["lr"], spec.train.epochs, Source(batches, 0))
+    comment = (
+        f"# The learning rate's schedule: torch's {made.path} above, in plain Python as torch computes it\n"
+        "# (in float64, step after step), its rate given to the optimizer, which rounds it to float32"
+    )
+    return [*definitions(SCHEDULES, [made.path]), "\n".join([comment, render("scheduler = ", made), *applied])]

@@ -52,21 +52,32 @@ def png_bytes(fig: Figure, dpi: float | None = EMBED_DPI) -> bytes:
 # Loss curves
 
 
-def losses_figure(curves: dict[str, tuple[Sequence[float], Sequence[float]]], title: str = "") -> Figure:
-    """Training (solid) and validation (dashed) loss per epoch, one colour per label.
+def losses_figure(
+    curves: dict[str, tuple[Sequence[float], Sequence[float]]],
+    title: str = "",
+    rates: dict[str, Sequence[float]] | None = None,
+) -> Figure:
+    """Training (solid) and validation (dashed) loss per epoch, one colour per label; below
+    them, where a scheduler moved it, every step's learning rate (``rates``, per label).
 
     Every column goes on the same axes so that their runs are compared at a glance; the y
     axis is logarithmic because losses fall by orders of magnitude. In lockstep the curves
     coincide, so each column also has its width and markers (``FRAMEWORK_STYLES``): a
     thick pale line under thin marked ones, all visible on top of each other.
     """
-    fig = Figure(figsize=(7, 4), dpi=100, layout="constrained")
-    ax = fig.subplots()
+    scheduled = {label: r for label, r in (rates or {}).items() if len(set(r)) > 1 and curves[label][0]}
+    fig = Figure(figsize=(7, 5.5 if scheduled else 4), dpi=100, layout="constrained")
+    if scheduled:
+        ax, rate_ax = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
+        _rates(rate_ax, scheduled, {label: len(curves[label][0]) for label in scheduled})
+    else:
+        ax = fig.subplots()
     for i, (label, (train, val)) in enumerate(curves.items()):
         style = {key: value for key, value in FRAMEWORK_STYLES[i % len(FRAMEWORK_STYLES)].items() if key != "linestyle"}
         ax.plot(range(1, len(train) + 1), train, color=f"C{i}", label=f"{label} training", **style)
         ax.plot(range(1, len(val) + 1), val, color=f"C{i}", linestyle="--", label=f"{label} validation", **style)
-    ax.set_xlabel("epoch")
+    if not scheduled:
+        ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("loss")
     ax.set_yscale("log")
@@ -74,6 +85,19 @@ def losses_figure(curves: dict[str, tuple[Sequence[float], Sequence[float]]], ti
     ax.grid(True, alpha=0.3)
     ax.legend()
     return fig
+
+
+def _rates(ax: Axes, rates: dict[str, Sequence[float]], epochs: dict[str, int]) -> None:
+    """Every step's learning rate, each step at its place in its epoch (step k of n ends at
+    epoch - 1 + k / n), on the loss axes' epochs."""
+    for i, (label, values) in enumerate(rates.items()):
+        style = {key: value for key, value in FRAMEWORK_STYLES[i % len(FRAMEWORK_STYLES)].items() if key != "linestyle"}
+        style["markersize"] = 0  # a mark per step would hide the line
+        steps = np.arange(1, len(values) + 1) * epochs[label] / len(values)
+        ax.plot(steps, values, color=f"C{i}", label=f"{label} learning rate", **style)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate")
+    ax.grid(True, alpha=0.3)
 
 
 # Learning-rate range test

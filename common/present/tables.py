@@ -92,11 +92,14 @@ def format_lockstep_figures(parity: LockstepParity) -> str:
     counts = "equal" if parity.per_class_equal else f"differ ({parity.per_class} vs {parity.reference_per_class})"
     floor = parity.floor
     floor_counts = "" if floor.per_class_equal else f", its counts differ ({floor.per_class})"
+    rates = "" if parity.same_rates else f"; learning rates NOT {parity.reference}'s"
+    if parity.same_rates and parity.distance.scheduled_steps:
+        rates = f"; learning rates {parity.reference}'s at all {parity.distance.scheduled_steps} steps"
     return (
         f"loss {parity.max_rel_loss_diff:.2g} relative (floor {floor.max_rel_loss_diff:.2g}, bound"
         f" {parity.loss_bound:.2g}), weights {parity.max_rel_weight_diff:.2g} of their scale (floor"
         f" {floor.max_rel_weight_diff:.2g}, bound {parity.weight_bound:.2g}){floor_counts};"
-        f" per-class counts {counts}; {parity.ratio:.2g} of the bound: {VERDICTS[parity.verdict]}"
+        f" per-class counts {counts}{rates}; {parity.ratio:.2g} of the bound: {VERDICTS[parity.verdict]}"
     )
 
 

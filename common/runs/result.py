@@ -25,6 +25,8 @@ class RunResult:
     seconds: float
     classes: list[str] = field(default_factory=list)
     val_accuracy_history: list[float] = field(default_factory=list)
+    # Every training step's learning rate, as Python gave it (torch's float, unrounded).
+    learning_rates: list[float] = field(default_factory=list)
     # The test split, evaluated once after training (None: the spec has no test split).
     test_loss: float | None = None
     test_accuracy: float | None = None

@@ -123,9 +123,8 @@ def write_run(result: RunResult, out: Path, native: dict[str, Callable[[Path], N
 
     def write(staging: Path) -> None:
         title = f"{result.model} ({result.column}, {result.mode})"
-        plots.save_png(
-            plots.losses_figure({result.column: (result.train_loss, result.val_loss)}, title), staging / "loss.png"
-        )
+        curves = {result.column: (result.train_loss, result.val_loss)}
+        plots.save_png(plots.losses_figure(curves, title, {result.column: result.learning_rates}), staging / "loss.png")
         save_weights(result.weights, staging / "weights.npz")
         (staging / RUN_SPEC).write_text(result.spec_yaml, encoding="utf-8")
         for name, save in (native or {}).items():
@@ -162,7 +161,8 @@ def write_comparison(
     def write(staging: Path) -> None:
         curves = {name: (result.train_loss, result.val_loss) for name, result in results.items()}
         title = f"{first.model} ({first.mode}): " + " vs ".join(results)
-        plots.save_png(plots.losses_figure(curves, title), staging / "loss.png")
+        rates = {name: result.learning_rates for name, result in results.items()}
+        plots.save_png(plots.losses_figure(curves, title, rates), staging / "loss.png")
         write_json(staging / "compare.json", comparison(results, lockstep, reference))
 
     return write_folder(out, write)

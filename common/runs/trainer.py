@@ -32,7 +32,7 @@ from common.runs.lr_range import learning_rates, smoothed
 from common.runs.metrics import batch_counts, check_finite_losses, diverged
 from spec.errors import TwinspecError, excerpt, printable
 from spec.fields import Invalid, positive_number
-from spec.schema import Clip, TrainSpec
+from spec.schema import Clip, Scheduler, TrainSpec
 
 if TYPE_CHECKING:  # a figure imports matplotlib, a second of start-up that a run without one does not pay
     from matplotlib.figure import Figure
@@ -137,6 +137,11 @@ class StepByStepBase(ABC):
         self.handles: dict[str, Any] = {}
         self._on_step: StepCallback | None = None  # during train: told of every training step
         self.clip: Clip | None = None  # the gradients' clipping before each update, if any
+        self.scheduler: Any = None  # the book's: sets the learning rate (set_lr_scheduler)
+        self.is_batch_lr_scheduler = False  # the book's: it steps after every batch, not every epoch
+        self.learning_rates: list[float] = []  # the rate of every training step so far
+        self._spec_scheduler: tuple[Scheduler, int] | None = None  # from_spec's, made once the loaders are set
+        self._rate: float | None = None  # the rate last given in Python (the spec's, a schedule's), unrounded
 
     @staticmethod
     @abstractmethod
@@ -159,6 +164,8 @@ class StepByStepBase(ABC):
         self.val_loader = val_loader
         self.test_loader = test_loader
         self._loaders_set()
+        if self._spec_scheduler is not None:  # its steps may count the training loader's batches
+            self.set_lr_scheduler(self._make_scheduler(*self._spec_scheduler))
 
     def set_tensorboard(self, name: str, folder: str | Path = "runs") -> Path:
         """Log each epoch's losses and validation accuracy under ``folder/name_<time>``, with
@@ -191,11 +198,69 @@ class StepByStepBase(ABC):
         self.clip = clip
         self._clip_set()
 
+    def set_lr_scheduler(self, scheduler: Any) -> None:
+        """The book's: from the next step on, ``scheduler`` sets the learning rate (and the
+        momentum, where it cycles it). It steps after every batch if it is a batch scheduler
+        (torch's ``CyclicLR`` and ``OneCycleLR``), else after every epoch, on the validation
+        loss for ``ReduceLROnPlateau``. ``None`` removes it, leaving the rate where it is."""
+        self.scheduler = scheduler
+        self.is_batch_lr_scheduler = scheduler is not None and self._per_step(scheduler)
+        self._scheduler_set()
+
     def _configured(self, train: TrainSpec) -> Self:
-        """``from_spec``'s trainer, with what the spec asks beyond the loss and optimizer."""
+        """``from_spec``'s trainer, with what the spec asks beyond the loss and optimizer (its
+        scheduler is made when the loaders are set)."""
         if train.clip is not None:
             self._set_clip(train.clip)
+        self._rate = train.optimizer_params["lr"]
+        if train.scheduler is not None:
+            self._spec_scheduler = (train.scheduler, train.epochs)
         return self
+
+    def _make_scheduler(self, scheduler: Scheduler, epochs: int) -> Any:
+        """The spec's scheduler over this trainer's optimizer: torch's, written out in plain
+        Python (``common.runs.schedules``), for a framework that has no schedule computing
+        torch's numbers; torch's columns make torch's own."""
+        from common.runs.schedules import make_schedule
+
+        return make_schedule(scheduler, self._current_rate(), epochs, self._steps_per_epoch())
+
+    def _per_step(self, scheduler: Any) -> bool:
+        return scheduler.per_step
+
+    def _scheduler_set(self) -> None:
+        """The scheduler's rate (and momentum) on the optimizer now: CyclicLR starts at
+        ``base_lr``, OneCycleLR below ``max_lr``."""
+        if self.scheduler is not None:
+            self._give_rate(self.scheduler.lr, self.scheduler.momentum)
+
+    def _advance_scheduler(self, val_loss: float | None = None) -> None:
+        """One step of the scheduler, and its new rate on the optimizer."""
+        self.scheduler.step(val_loss)
+        self._give_rate(self.scheduler.lr, self.scheduler.momentum)
+
+    def _give_rate(self, lr: float, momentum: float | None) -> None:
+        self._rate = lr
+        self._set_rate(lr, momentum)
+
+    def _current_rate(self) -> float:
+        """The optimizer's learning rate as Python gave it: torch's float, which a framework
+        holding it in float32 would round (``0.001`` is ``0.0010000000474974513`` there)."""
+        return self._rate if self._rate is not None else self._learning_rate()
+
+    def _scheduled(self, batches: Iterable) -> Iterator:
+        """An epoch's training batches, the rate of every step recorded, and a batch scheduler
+        stepped after each step (the caller steps between two batches)."""
+        rate = None if self.is_batch_lr_scheduler else self._current_rate()  # read once an epoch
+        steps = 0
+        for batch in batches:
+            yield batch
+            steps += 1
+            if rate is None:
+                self.learning_rates.append(self._current_rate())
+                self._advance_scheduler()
+        if rate is not None:
+            self.learning_rates.extend([rate] * steps)
 
     @abstractmethod
     def _clip_set(self) -> None:
@@ -248,6 +313,8 @@ class StepByStepBase(ABC):
             self.val_losses.append(val_loss)
             self.val_accuracies.append(val_acc)
         check_finite_losses(self.total_epochs, loss, val_loss if validation is not None else None)
+        if self.scheduler is not None and not self.is_batch_lr_scheduler:
+            self._epoch_scheduled(validation)
         if self.log_dir is not None:
             scalars = [("loss", "training", loss)]
             if validation is not None:
@@ -255,6 +322,16 @@ class StepByStepBase(ABC):
             self._log(self.total_epochs, scalars)
         if on_epoch is not None:
             on_epoch(self.total_epochs, loss, val_loss, val_acc)
+
+    def _epoch_scheduled(self, validation: tuple[float, float] | None) -> None:
+        """The epoch's end for an epoch scheduler: a step, on the validation loss for
+        ReduceLROnPlateau, which without a validation loader has nothing to watch."""
+        if self._watches_loss(self.scheduler) and validation is None:
+            raise TwinspecError("ReduceLROnPlateau watches the validation loss: set_loaders() with a val_loader")
+        self._advance_scheduler(validation[0] if validation is not None else None)
+
+    def _watches_loss(self, scheduler: Any) -> bool:
+        return type(scheduler).__name__ == "ReduceLROnPlateau"
 
     @abstractmethod
     def evaluate(self, loader: Any) -> tuple[float, np.ndarray]:
@@ -469,6 +546,14 @@ class StepByStepBase(ABC):
 
     @abstractmethod
     def _learning_rate(self) -> float: ...
+
+    @abstractmethod
+    def _set_rate(self, lr: float, momentum: float | None = None) -> None:
+        """Give the optimizer learning rate ``lr`` and, unless None, ``momentum`` (SGD's)."""
+
+    @abstractmethod
+    def _steps_per_epoch(self) -> int:
+        """The training loader's batches per epoch: a cycle's length may count them."""
 
     @abstractmethod
     def _range_step(self, x: Any, y: Any, lr: float) -> float:

@@ -52,6 +52,7 @@ def train_run(
         seconds=seconds,
         classes=list(load_dataset(spec.data.dataset).classes),
         val_accuracy_history=[float(v) for v in trainer.val_accuracies],
+        learning_rates=[float(v) for v in trainer.learning_rates],
         test_loss=test_loss,
         test_accuracy=None if test_per_class is None else accuracy(test_per_class),
         test_per_class=test_per_class,
