@@ -143,8 +143,10 @@ def training(spec: Spec) -> list[str]:
     scheduler = spec.train.scheduler
     stepped = (scheduler.per_step, not scheduler.per_step) if scheduler else (False, False)
     watched = "val_losses[-1]" if scheduler and scheduler.kind == "reduce_on_plateau" else ""
+    definitions, making = _scheduler(spec)
     loop = TRAINING.format(
         epochs=spec.train.epochs,
+        scheduler="".join(line + "\n" for line in making),
         batches=render("", batches, indent=4).strip(),
         predicted=predicted,
         rates=", rates()" if scheduler else "",
@@ -163,20 +165,21 @@ def training(spec: Spec) -> list[str]:
         hyperparams = "optimizer.opt_state[-1].hyperparams" if chained else "optimizer.opt_state.hyperparams"
         given = GIVEN.format(hyperparams=hyperparams)
     train_step = TRAIN_STEP.format(clipping=clipping, rates=", rates" if scheduler else "", given=given)
-    blocks = [split, *_scheduler(spec), train_step, EVAL_STEP, loop]
+    blocks = [split, *definitions, train_step, EVAL_STEP, loop]
     return [*blocks, TESTING.format(predicted=predicted)] if data.has_test_split else blocks
 
 
-def _scheduler(spec: Spec) -> list[str]:
+def _scheduler(spec: Spec) -> tuple[list[str], list[str]]:
     """torch's scheduler in plain Python, and what it gives each step: Optax's injected
-    hyperparameters, set in the compiled step from arrays (so it is traced once)."""
+    hyperparameters, set in the compiled step from arrays (so it is traced once); then the
+    lines that make it."""
     if spec.train.scheduler is None:
-        return []
+        return [], []
     given = '"learning_rate": scheduler.lr'
     if spec.train.scheduler.params.get("cycle_momentum"):
         given += ', "momentum": scheduler.momentum'
-    batches = f"math.ceil(len(y_train) / {spec.data.batch_size})"
-    return [*listing_data.scheduler(spec, batches), RATES.format(given=given)]
+    definitions, making = listing_data.scheduler(spec, f"math.ceil(len(y_train) / {spec.data.batch_size})")
+    return [*definitions, RATES.format(given=given)], making
 
 
 RATES = """\
@@ -209,7 +212,7 @@ def eval_step(state, x, y):
 TRAINING = """\
 # Training: a loop over the compiled steps
 n_epochs = {epochs}
-losses, val_losses = [], []
+{scheduler}losses, val_losses = [], []
 
 for epoch in range(1, n_epochs + 1):
     batches = {batches}

@@ -184,15 +184,16 @@ def _backend_training(spec: Spec, backend: str) -> list[str]:
         fed |= {"validation_data": Code("(x_val, y_val)"), "validation_batch_size": spec.data.batch_size}
         comment = "# One generator for every epoch: each epoch's batches are drawn as it starts"
     x = fed.pop("x")
-    scheduled = []
+    batches = "len(train_batches)" if backend == "tensorflow" else str(fed["steps_per_epoch"])
+    scheduled, making = listing_data.scheduler(spec, batches)
     if spec.train.scheduler is not None:
-        batches = "len(train_batches)" if backend == "tensorflow" else fed["steps_per_epoch"]
-        scheduled = [*listing_data.scheduler(spec, str(batches)), _scheduler_callback(spec.train.scheduler.per_step)]
+        scheduled.append(_scheduler_callback(spec.train.scheduler.per_step))
         fed["callbacks"] = [Code("TorchScheduler(scheduler)")]
     fit = call("model.fit", x, **fed, shuffle=False, verbose=2)  # shuffle: the batches draw their own order
     lines = [
         "# Training: Keras' own loop",
         f"n_epochs = {spec.train.epochs}",
+        *making,
         "",
         f"keras.utils.set_random_seed({seed})  # the spec's training seed (the batches' generator has it)",
         comment,

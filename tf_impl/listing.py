@@ -144,27 +144,32 @@ def training(spec: Spec) -> list[str]:
     if scheduler and not scheduler.per_step:
         epoch_step = f"    step_scheduler({'val_losses[-1]' if scheduler.kind == 'reduce_on_plateau' else ''})\n"
     seeded = "".join(line + "\n" for line in seeding)
-    loop = TRAINING.format(epochs=spec.train.epochs, seeding=seeded, train_loop=stepping, epoch_step=epoch_step)
+    made = "".join(line + "\n" for line in _scheduler(spec)[1])
+    loop = TRAINING.format(
+        epochs=spec.train.epochs, scheduler=made, seeding=seeded, train_loop=stepping, epoch_step=epoch_step
+    )
     clipping = ""
     if spec.train.clip is not None:  # torch's clip_grad_value_ / clip_grad_norm_, before the update
         clipping = "    " + CLIPS[spec.train.clip.by].format(t=literal(spec.train.clip.threshold)) + "\n"
     train_step = TRAIN_STEP.format(clipping=clipping)
-    blocks = [*_scheduler(spec), train_step, VAL_STEP, loop.replace("{predicted}", ACCURACY[spec.train.loss])]
+    blocks = [*_scheduler(spec)[0], train_step, VAL_STEP, loop.replace("{predicted}", ACCURACY[spec.train.loss])]
     if spec.data.has_test_split:
         blocks.append(TEST.replace("{predicted}", ACCURACY[spec.train.loss]))
     return blocks
 
 
-def _scheduler(spec: Spec) -> list[str]:
+def _scheduler(spec: Spec) -> tuple[list[str], list[str]]:
     """torch's scheduler in plain Python, and the function that steps it and gives the
-    optimizer its rate (and momentum), which the compiled step reads from variables."""
+    optimizer its rate (and momentum), which the compiled step reads from variables; then
+    the lines that make it."""
     if spec.train.scheduler is None:
-        return []
+        return [], []
     given = ["optimizer.learning_rate.assign(scheduler.lr)"]
     if spec.train.scheduler.params.get("cycle_momentum"):
         given.append("optimizer.momentum.assign(scheduler.momentum)")
     stepping = STEP_SCHEDULER + "".join(f"\n    {line}" for line in given)
-    return [*listing_data.scheduler(spec, "len(train_batches)", *given), stepping]
+    definitions, making = listing_data.scheduler(spec, "len(train_batches)", *given)
+    return [*definitions, stepping], making
 
 
 STEP_SCHEDULER = """\
@@ -200,7 +205,7 @@ def val_step(x, y):
 TRAINING = """\
 # Training: a hand-written loop over the compiled steps
 n_epochs = {epochs}
-losses, val_losses = [], []
+{scheduler}losses, val_losses = [], []
 
 {seeding}for epoch in range(1, n_epochs + 1):
 {train_loop}

@@ -226,8 +226,9 @@ SCHEDULERS = {
 def scheduler_call(scheduler: Scheduler, epochs: int, steps_per_epoch: int, optimizer: Name = Name("optimizer")) -> Call:
     """torch's scheduler over ``optimizer``, with what differs from its defaults. A cycle of
     ``epoch`` steps is the book's ``len(train_loader)``; one_cycle without ``total_steps``
-    runs the spec's epochs of them."""
-    kwargs = scheduler_kwargs(scheduler, epochs, Source("len(train_loader)", steps_per_epoch), epochs_apart=True)
+    runs the ``n_epochs`` epochs of them that the loop trains."""
+    batches = Source("len(train_loader)", steps_per_epoch)
+    kwargs = scheduler_kwargs(scheduler, Source("n_epochs", epochs), batches, epochs_apart=True)
     return call(f"optim.lr_scheduler.{SCHEDULERS[scheduler.kind]}", optimizer, **kwargs)
 
 

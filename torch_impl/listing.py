@@ -281,9 +281,6 @@ class Net(nn.Module):
 def loss_and_optimizer(spec: Spec) -> list[str]:
     loss_fn, optimizer = LOSSES[spec.train.loss], optimizer_call(spec.train, call("model.parameters"))
     lines = ["# Loss and optimizer", render("loss_fn = ", loss_fn), render("optimizer = ", optimizer)]
-    if spec.train.scheduler is not None:  # the book's set_lr_scheduler
-        made = scheduler_call(spec.train.scheduler, spec.train.epochs, 0)
-        lines += ["# The learning rate's schedule", render("scheduler = ", made)]
     return [*definitions(SEMANTICS, names(loss_fn)), "\n".join(lines)]
 
 
@@ -299,7 +296,9 @@ def training(spec: Spec) -> list[str]:
         clipping = render("", clip_call(spec.train.clip, call("model.parameters")), indent=8) + "\n"
     scheduler = spec.train.scheduler
     batch_step = "        scheduler.step()  # a batch scheduler, after every step\n" if scheduler and scheduler.per_step else ""
-    epoch_step = ""
+    epoch_step = made = ""
+    if scheduler is not None:  # the book's set_lr_scheduler
+        made = render("scheduler = ", scheduler_call(scheduler, spec.train.epochs, 0)) + "\n"
     if scheduler and not scheduler.per_step:
         watched = "val_losses[-1]" if scheduler.kind == "reduce_on_plateau" else ""
         epoch_step = f"    scheduler.step({watched})  # an epoch scheduler, after every epoch\n"
@@ -310,6 +309,7 @@ def training(spec: Spec) -> list[str]:
         clipping=clipping,
         batch_step=batch_step,
         epoch_step=epoch_step,
+        scheduler=made,
     )
     return [training, TESTING.format(predicted=predicted)] if spec.data.has_test_split else [training]
 
@@ -342,7 +342,7 @@ ACCURACY = {  # the predicted classes, from yhat, to compare with y_batch
 TRAINING = """\
 # Training: the book's loop
 n_epochs = {epochs}
-losses, val_losses = [], []
+{scheduler}losses, val_losses = [], []
 
 {seeding}
 for epoch in range(1, n_epochs + 1):

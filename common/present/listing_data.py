@@ -286,16 +286,18 @@ def loss_figure(spec: Spec, column: str) -> str:
 SCHEDULES = Path(__file__).resolve().parents[1] / "runs" / "schedules.py"  # torch's schedulers in plain Python
 
 
-def scheduler(spec: Spec, batches: str, *applied: str) -> list[str]:
+def scheduler(spec: Spec, batches: str, *applied: str) -> tuple[list[str], list[str]]:
     """For a framework without torch's schedules: the spec's scheduler as torch's class written
-    out in plain Python (``common/runs/schedules.py``, printed as it runs in the column), made
-    over the optimizer's rate, ``batches`` the text of an epoch's batch count; ``applied``,
-    what puts its first rate on the optimizer. Nothing without a scheduler."""
-    if spec.train.scheduler is None:
-        return []
-    made = schedule_call(spec.train.scheduler, spec.train.optimizer_params["lr"], spec.train.epochs, Source(batches, 0))
-    comment = (
-        f"# The learning rate's schedule: torch's {made.path} above, in plain Python as torch computes it\n"
-        "# (in float64, step after step), its rate given to the optimizer, which rounds it to float32"
-    )
-    return [*definitions(SCHEDULES, [made.path]), "\n".join([comment, render("scheduler = ", made), *applied])]
+    out in plain Python (``common/runs/schedules.py``, printed as it runs in the column), and
+    the lines that make it over the optimizer's rate (after ``n_epochs``, which one_cycle may
+    count), ``batches`` the text of an epoch's batch count; ``applied``, what puts its first
+    rate on the optimizer. Nothing without a scheduler."""
+    train = spec.train
+    if train.scheduler is None:
+        return [], []
+    made = schedule_call(train.scheduler, train.optimizer_params["lr"], Source("n_epochs", 0), Source(batches, 0))
+    comment = [
+        f"# The learning rate's schedule: torch's {made.path} above, in plain Python as torch computes it",
+        "# (in float64, step after step), its rate given to the optimizer, which rounds it to float32",
+    ]
+    return definitions(SCHEDULES, [made.path]), [*comment, render("scheduler = ", made), *applied]

@@ -271,11 +271,11 @@ def _phase_lengths(arguments: dict[str, Any]) -> list[float]:
     return [end - start for start, end in zip([0.0, *ends], ends)]
 
 
-def scheduler_kwargs(scheduler: Scheduler, epochs: int, batches: Source, epochs_apart: bool = False) -> dict[str, Any]:
+def scheduler_kwargs(scheduler: Scheduler, epochs: Source, batches: Source, epochs_apart: bool = False) -> dict[str, Any]:
     """The spec's scheduler's arguments that differ from torch's defaults, as a listing writes
-    them: ``batches`` (its text and value) where the spec says ``epoch``, and one_cycle's
-    default ``total_steps`` as ``epochs`` times them, or with ``epochs_apart`` torch's
-    ``epochs=..., steps_per_epoch=...``."""
+    them: ``batches`` (an epoch's batch count, its text and value) where the spec says
+    ``epoch``, and one_cycle's default ``total_steps`` as ``epochs`` times them, or with
+    ``epochs_apart`` torch's ``epochs=..., steps_per_epoch=...``."""
     kwargs: dict[str, Any] = {}
     for key, (_, default) in SCHEDULERS[scheduler.kind].items():
         value = scheduler.params[key]
@@ -283,13 +283,13 @@ def scheduler_kwargs(scheduler: Scheduler, epochs: int, batches: Source, epochs_
             if epochs_apart:
                 kwargs |= {"epochs": epochs, "steps_per_epoch": batches}
             else:
-                kwargs[key] = Source(f"{epochs} * {batches.text}", epochs * batches.value)
+                kwargs[key] = Source(f"{epochs.text} * {batches.text}", epochs.value * batches.value)
         elif value != default:
             kwargs[key] = batches if value == "epoch" else list(value) if isinstance(value, tuple) else value
     return kwargs
 
 
-def schedule_call(scheduler: Scheduler, lr: float, epochs: int, batches: Source) -> Call:
+def schedule_call(scheduler: Scheduler, lr: float, epochs: Source, batches: Source) -> Call:
     """The plain-Python scheduler (one of :data:`SCHEDULES`) over a rate ``lr``, as made and printed."""
     return call(SCHEDULES[scheduler.kind].__name__, lr, **scheduler_kwargs(scheduler, epochs, batches))
 
@@ -297,7 +297,7 @@ def schedule_call(scheduler: Scheduler, lr: float, epochs: int, batches: Source)
 def make_schedule(scheduler: Scheduler, lr: float, epochs: int, steps_per_epoch: int) -> Schedule:
     """The spec's scheduler over an optimizer whose rate is ``lr``."""
     schedule_arguments(scheduler, epochs, steps_per_epoch)  # refuses what torch would divide by zero in
-    made = schedule_call(scheduler, lr, epochs, Source("steps_per_epoch", steps_per_epoch))
+    made = schedule_call(scheduler, lr, Source("epochs", epochs), Source("steps_per_epoch", steps_per_epoch))
     return instantiate(made, {cls.__name__: cls for cls in SCHEDULES.values()})
 
 
