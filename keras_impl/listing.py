@@ -218,7 +218,9 @@ def _backend_training(spec: Spec, backend: str) -> list[str]:
 def _scheduler_callback(per_step: bool) -> str:
     """The callback that sets the optimizer's rate from the scheduler; a batch hook only for a
     batch scheduler (with one, ``fit`` waits for every step)."""
-    return SCHEDULER_CALLBACK.format(batch_hook=BATCH_HOOK if per_step else "", epoch_hook="" if per_step else EPOCH_HOOK)
+    return SCHEDULER_CALLBACK.format(
+        batch_hook=BATCH_HOOK if per_step else "", epoch_hook="" if per_step else EPOCH_HOOK
+    )
 
 
 SCHEDULER_CALLBACK = """\
@@ -248,7 +250,8 @@ BATCH_HOOK = """
 
 EPOCH_HOOK = """
     def on_epoch_end(self, epoch, logs=None):
-        self.scheduler.step(logs["val_batch_mean_loss"])  # ReduceLROnPlateau watches it; the others count epochs
+        # ReduceLROnPlateau watches the validation loss; the others count epochs
+        self.scheduler.step(logs["val_batch_mean_loss"])
         self.apply()
 """
 

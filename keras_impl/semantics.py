@@ -28,7 +28,7 @@ ADAPTATIONS: dict[str, str] = {
     "RMSpropWithL2": "RMSprop with torch's weight_decay (native; TorchRMSprop in lockstep)",
     "TorchSGD": "SGD with torch's buffer, the gradients' sum stepped by lr (Keras' velocity holds each past "
     "step's rate: another run once a scheduler changes it), its momentum a variable a scheduler cycles "
-    "(lockstep; native where the momentum cycles)",
+    "(lockstep with a scheduler; native where the momentum cycles)",
     "TorchAdam": "Adam with eps added to the bias-corrected sqrt(v), as torch adds it (lockstep)",
     "TorchRMSprop": "RMSprop with eps added to sqrt(v), as torch adds it, and torch's momentum buffer (lockstep)",
     "TorchBatchNormalization": "torch's unbiased running variance (lockstep)",
@@ -55,13 +55,19 @@ LOCKSTEP: Substitutions = {
     ),
     "keras.losses.BinaryCrossentropy": _on_probabilities("TorchBCELoss"),
     "keras.losses.SparseCategoricalCrossentropy": _on_probabilities("TorchProbsNLLLoss"),
-    "keras.optimizers.SGD": lambda sgd: Call("TorchSGD", sgd.args, sgd.kwargs),
-    "SGDWithL2": lambda sgd: Call("TorchSGD", sgd.args, sgd.kwargs),
     "keras.optimizers.Adam": lambda adam: Call("TorchAdam", adam.args, adam.kwargs),
     "AdamWithL2": lambda adam: Call("TorchAdam", adam.args, adam.kwargs),
     "keras.optimizers.AdamW": lambda adam: Call("TorchAdam", adam.args, adam.kwargs),  # Keras' decay is AdamW's
     "keras.optimizers.RMSprop": lambda rmsprop: Call("TorchRMSprop", rmsprop.args, rmsprop.kwargs),
     "RMSpropWithL2": lambda rmsprop: Call("TorchRMSprop", rmsprop.args, rmsprop.kwargs),
+}
+
+
+# Keras' SGD steps by torch's numbers while the rate holds (its velocity is the rate times
+# torch's buffer); once a scheduler changes the rate between steps, torch's SGD.
+SCHEDULED_LOCKSTEP: Substitutions = {
+    "keras.optimizers.SGD": lambda sgd: Call("TorchSGD", sgd.args, sgd.kwargs),
+    "SGDWithL2": lambda sgd: Call("TorchSGD", sgd.args, sgd.kwargs),
 }
 
 
@@ -226,7 +232,8 @@ class TorchSGD(L2WeightDecay, keras.optimizers.SGD):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.momentum_variable = self.add_variable((), keras.initializers.Constant(self.momentum), name="momentum")
+        momentum = keras.initializers.Constant(self.momentum)
+        self.momentum_variable = self.add_variable((), momentum, name="momentum")
 
     def update_step(self, gradient, variable, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)

@@ -60,10 +60,14 @@ def _from_logits(loss_fn: keras.losses.Loss) -> bool:
 
 
 def make_optimizer(model: keras.Model, train: TrainSpec, mode: str = "native") -> keras.optimizers.Optimizer:
-    """The spec's optimizer; in lockstep, torch's Adam and RMSprop where Keras' differ. ``compile``
-    binds it to ``model``, not its constructor: nothing here reads the model."""
+    """The spec's optimizer; in lockstep, torch's Adam and RMSprop where Keras' differ, and
+    torch's SGD under a scheduler. ``compile`` binds it to ``model``, not its constructor:
+    nothing here reads the model."""
     made = optimizer_call(train)
-    return instantiate(substitute(made, semantics.LOCKSTEP) if mode == "lockstep" else made, NAMESPACE)
+    if mode == "lockstep":
+        table = {**semantics.LOCKSTEP, **(semantics.SCHEDULED_LOCKSTEP if train.scheduler else {})}
+        made = substitute(made, table)
+    return instantiate(made, NAMESPACE)
 
 
 class _EpochEnd(keras.callbacks.Callback):

@@ -118,6 +118,28 @@ def test_sgd_with_nesterov_momentum_is_torchs_and_survives_a_second_fit(tmp_path
     assert all(torch.equal(a, b) for a, b in zip(trainer.model.parameters(), reference.model.parameters()))
 
 
+@pytest.mark.parametrize(
+    "name, epochs",
+    [("cnn2_cyclic", 2), ("conv_features", 2), ("dropout_maps", 4)],
+    ids=["cyclic", "one_cycle", "plateau"],
+)
+def test_the_trainer_steps_the_scheduler_as_torchs_loop_bit_for_bit(name, epochs):
+    """``configure_optimizers`` hands the Trainer the scheduler, which it steps every batch
+    (CyclicLR, OneCycleLR, with SGD's momentum) or every epoch (ReduceLROnPlateau, on the
+    book's validation loss): every step's rate and the run are torch's, across two ``fit``s."""
+    spec = _spec(name, epochs)
+    reference = runner.make_trainer("torch", spec, "nchw")
+    reference.train(epochs, seed=spec.train.seed)
+    trainer = runner.make_trainer("lightning", spec, "nchw")
+    trainer.train(epochs // 2, seed=spec.train.seed)
+    trainer.train(epochs - epochs // 2, seed=None)
+    assert trainer.module.configure_optimizers()["lr_scheduler"]["scheduler"] is trainer.scheduler
+    assert len(set(reference.learning_rates)) > 1
+    assert trainer.learning_rates == reference.learning_rates
+    assert trainer.losses == reference.losses and trainer.val_losses == reference.val_losses
+    assert all(torch.equal(a, b) for a, b in zip(trainer.model.parameters(), reference.model.parameters()))
+
+
 @pytest.mark.parametrize("name", BOOK)
 def test_native_is_the_books_chapter4_run(name):
     result = runner.train_spec("lightning", _spec(name), "nchw")
@@ -168,14 +190,17 @@ def test_native_draws_exactly_what_the_books_loop_draws(name, epochs):
 
 def test_the_trainer_has_torchs_api_and_replaces_only_the_loop():
     """torch's trainer, inherited, with only the seeding (``seed_everything``), the loop
-    (``Trainer.fit``) and ``evaluate`` (``trainer.test``) its own; ``test_trainer_api`` holds
-    torch's to the other columns'."""
+    (``Trainer.fit``, which steps the scheduler ``configure_optimizers`` returns) and
+    ``evaluate`` (``trainer.test``) its own; ``test_trainer_api`` holds torch's to the other
+    columns'."""
     ours, theirs = lightning_train.StepByStep, torch_train.StepByStep
     assert issubclass(ours, theirs)
     assert [name for name in vars(ours) if not name.startswith("_")] == ["column", "evaluate"]
     assert [name for name in vars(ours) if name.startswith("_") and callable(vars(ours)[name])] == [
         "__init__",
         "_seed",
+        "_scheduler_set",
+        "_advance_scheduler",
         "_train",
         "_book_epoch",
     ]

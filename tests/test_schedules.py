@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from common.errors import DataError
 from common.runs.schedules import make_schedule, restore_schedule, schedule_state
 from spec.errors import TwinspecError
 from spec.schema import Scheduler
@@ -61,7 +62,10 @@ def _torch_pair(kind: str, params: dict, lr: float) -> tuple[torch.optim.SGD, ob
 
 
 def _momentum_defaults(kind: str) -> dict:
-    return {"cyclic": {"base_momentum": 0.8, "max_momentum": 0.9}, "one_cycle": {"base_momentum": 0.85, "max_momentum": 0.95}}.get(kind, {})
+    return {
+        "cyclic": {"base_momentum": 0.8, "max_momentum": 0.9},
+        "one_cycle": {"base_momentum": 0.85, "max_momentum": 0.95},
+    }.get(kind, {})
 
 
 @pytest.mark.parametrize(("kind", "params"), CASES, ids=[f"{kind}-{i}" for i, (kind, _) in enumerate(CASES)])
@@ -89,7 +93,30 @@ def test_every_rate_and_momentum_is_torchs_to_the_bit(kind: str, params: dict) -
 def test_reduce_on_plateau_follows_the_validation_losses_as_torchs() -> None:
     params = {"factor": 0.5, "patience": 2, "threshold": 0.01, "threshold_mode": "rel", "cooldown": 1}
     params |= {"min_lr": 1e-3, "eps": 1e-8}
-    losses = [1.0, 0.9, 0.95, 0.899, 0.9, 0.91, 0.5, 0.6, 0.7, 0.8, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]
+    losses = [
+        1.0,
+        0.9,
+        0.95,
+        0.899,
+        0.9,
+        0.91,
+        0.5,
+        0.6,
+        0.7,
+        0.8,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+    ]
     for mode in ("rel", "abs"):
         optimizer, scheduler = _torch_pair("reduce_on_plateau", {**params, "threshold_mode": mode}, 0.01)
         ours = make_schedule(Scheduler("reduce_on_plateau", {**params, "threshold_mode": mode}), 0.01, 1, 1)
@@ -116,8 +143,10 @@ def test_a_schedules_state_resumes_it_exactly() -> None:
         whole.step()
         fresh.step()
         assert fresh.lr == whole.lr
-    with pytest.raises(TwinspecError, match="CosineAnnealingLR's state must have"):
+    with pytest.raises(DataError, match="its scheduler's state must be a mapping of T_max, base_lr"):
         restore_schedule(fresh, {"lr": 1.0})
+    with pytest.raises(DataError, match=r"its scheduler's state.lr must be a number"):
+        restore_schedule(fresh, {**state, "lr": float("nan")})
 
 
 def test_one_cycle_refuses_a_phase_without_steps_and_a_step_past_its_end() -> None:
@@ -129,5 +158,5 @@ def test_one_cycle_refuses_a_phase_without_steps_and_a_step_past_its_end() -> No
         schedule.step()
     assert math.isclose(schedule.lr, 0.1 / 25 / 1e4)  # the last step's rate, the lowest
     schedule.step()  # torch steps once more after the last batch
-    with pytest.raises(ValueError, match="Tried to step 5 times"):
+    with pytest.raises(ValueError, match="Tried to step 5 times: it has 4 steps"):
         schedule.step()

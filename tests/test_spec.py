@@ -5,6 +5,8 @@ import textwrap
 import pytest
 
 from spec import SPEC_DIR, SpecError, TwinspecError, list_specs, load_spec, resolve_spec
+from spec.fields import REQUIRED
+from spec.load import SCHEDULERS
 
 GOOD = textwrap.dedent(
     """\
@@ -152,6 +154,61 @@ def test_overrides():
             "unknown clip 'max_norm' (expected one of: value, norm)",
         ),
         ("  epochs: 2", "  epochs: 2\n  clip: 1.0", 22, "clip must be a mapping with one key, one of: value, norm"),
+        (
+            "  epochs: 2",
+            "  epochs: 2\n  scheduler: {warmup: {steps: 3}}",
+            22,
+            "unknown scheduler 'warmup' (expected one of: step, multistep, exponential, cosine, reduce_on_plateau,",
+        ),
+        ("  epochs: 2", "  epochs: 2\n  scheduler: {step: {}}", 22, "scheduler step needs 'step_size'"),
+        (
+            "  epochs: 2",
+            "  epochs: 2\n  scheduler: {step: {step_size: 2, gamma: -0.5}}",
+            22,
+            "scheduler step.gamma must be a positive number, got -0.5",
+        ),
+        (
+            "  epochs: 2",
+            "  epochs: 2\n  scheduler: {multistep: {milestones: [5, 2]}}",
+            22,
+            "scheduler multistep.milestones must be a list of increasing epochs, got [5, 2]",
+        ),
+        (
+            "  epochs: 2",
+            "  epochs: 2\n  scheduler: {reduce_on_plateau: {factor: 1.5}}",
+            22,
+            "scheduler reduce_on_plateau.factor must be a number in (0, 1), got 1.5",
+        ),
+        (
+            "  epochs: 2",
+            "  epochs: 2\n  scheduler: {cyclic: {base_lr: 0.001, max_lr: 0.01, step_size_up: batch}}",
+            22,
+            "step_size_up must be a positive integer of steps, or epoch, got 'batch'",
+        ),
+        (
+            "  epochs: 2",
+            "  epochs: 2\n  scheduler: {cyclic: {base_lr: 0.001, max_lr: 0.01, mode: triangular3}}",
+            22,
+            "scheduler cyclic.mode must be one of triangular, triangular2, exp_range, got 'triangular3'",
+        ),
+        (
+            "  epochs: 2",
+            "  epochs: 2\n  scheduler: {one_cycle: {max_lr: 0.1, pct_start: 1.5}}",
+            22,
+            "scheduler one_cycle.pct_start must be a probability in [0, 1], got 1.5",
+        ),
+        (
+            "  epochs: 2",
+            "  epochs: 2\n  scheduler: {one_cycle: {max_lr: 0.1}}",
+            22,
+            "scheduler one_cycle cycles SGD's momentum: it needs optimizer sgd with momentum > 0",
+        ),
+        (
+            "  epochs: 2",
+            "  epochs: 2\n  scheduler:\n    cyclic:\n      base_lr: 0.001\n      max_lr: 0.01\n      cycle_momentum: true",
+            26,
+            "scheduler cyclic cycles SGD's momentum",
+        ),
         ("{relu: {name: act}}", "{swish: {name: act}}", 15, "unknown layer kind 'swish'"),
         ("{relu: {name: act}}", "{relu: {name: hidden}}", 15, "layer name 'hidden' is used twice"),
         ("{relu: {name: act}}", "{relu: {nme: act}}", 15, "needs 'name'"),
@@ -268,3 +325,30 @@ def test_an_optimizers_defaults_are_torchs(tmp_path, kind, torch_name):
     spec = load_spec(write(tmp_path, GOOD.replace("{sgd: {lr: 0.1}}", f"{{{kind}: {{}}}}", 1)))
     defaults = getattr(torch.optim, torch_name)([torch.zeros(1, requires_grad=True)]).defaults
     assert spec.train.optimizer_params == {key: defaults[key] for key in spec.train.optimizer_params}
+
+
+@pytest.mark.parametrize("kind", SCHEDULERS)
+def test_a_schedulers_defaults_are_torchs(kind):
+    """What a spec leaves out of a scheduler is what torch's class defaults to."""
+    import inspect
+
+    import torch
+
+    from torch_impl.calls import SCHEDULERS as CLASSES
+
+    parameters = inspect.signature(getattr(torch.optim.lr_scheduler, CLASSES[kind])).parameters
+    for key, (_, default) in SCHEDULERS[kind].items():
+        assert (default is REQUIRED) == (parameters[key].default is inspect.Parameter.empty), key
+        if default is not REQUIRED:
+            assert parameters[key].default == default, key
+
+
+def test_a_scheduler_in_the_spec_keeps_torchs_names_and_the_epochs_batches(tmp_path):
+    made = (
+        "  epochs: 2\n  scheduler: {cyclic: {base_lr: 0.01, max_lr: 0.1, step_size_up: epoch, cycle_momentum: false}}"
+    )
+    spec = load_spec(write(tmp_path, GOOD.replace("  epochs: 2", made, 1)))
+    scheduler = spec.train.scheduler
+    assert scheduler.kind == "cyclic" and scheduler.per_step
+    assert scheduler.params["step_size_up"] == "epoch" and scheduler.params["step_size_down"] is None
+    assert load_spec(SPEC_DIR / "cnn2.yaml").train.scheduler is None

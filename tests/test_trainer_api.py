@@ -34,7 +34,9 @@ ZOO = Path(__file__).parent / "specs" / "lockstep_zoo.yaml"  # Adam and batchnor
 DROPOUT = Path(__file__).parent / "specs" / "dropout_maps.yaml"  # in lockstep: the plan's masks
 THREE_SPLITS = Path(__file__).parent / "specs" / "auto_test_split.yaml"  # a test split too
 CHANNELS_FIRST = Path(__file__).parent / "specs" / "channels_first.yaml"  # RMSprop's state, weight decay
+CONV_FEATURES = Path(__file__).parent / "specs" / "conv_features.yaml"  # one_cycle, SGD's momentum cycled
 TEST_SPECS = {"lockstep_zoo": ZOO, "dropout_maps": DROPOUT, "channels_first": CHANNELS_FIRST}
+TEST_SPECS["conv_features"] = CONV_FEATURES
 LAYOUTS = {"torch": "nchw", "keras": "nhwc", "tf": "nhwc", "jax": "nhwc"}
 API = [
     "from_spec",
@@ -44,6 +46,7 @@ API = [
     "set_clip_grad_value",
     "set_clip_grad_norm",
     "remove_clip",
+    "set_lr_scheduler",
     "train",
     "evaluate",
     "predict",
@@ -100,10 +103,19 @@ def _trainer(backend: str, name: str, mode: str = "native", epochs: int | None =
 @pytest.mark.parametrize(
     "name, mode",
     [("cnn2", "native"), ("relu", "native"), ("relu", "lockstep"), ("dropout_maps", "lockstep")]
-    + [("channels_first", "native")],
-    ids=["dropout-shuffle-adam", "balanced-flips", "plan", "plan-dropout", "rmsprop-momentum-decay"],
+    + [("channels_first", "native"), ("conv_features", "native")],
+    ids=[
+        "dropout-shuffle-adam",
+        "balanced-flips",
+        "plan",
+        "plan-dropout-plateau",
+        "rmsprop-momentum-decay",
+        "one-cycle",
+    ],
 )
 def test_a_resumed_run_is_the_uninterrupted_run(tmp_path, backend, name, mode):
+    """The checkpoint holds the scheduler too: ReduceLROnPlateau's count of bad epochs and
+    best loss (dropout_maps), OneCycleLR's step and cycled momentum (conv_features)."""
     whole, spec = _trainer(backend, name, mode, epochs=4)
     whole.train(4, seed=spec.train.seed)
 
@@ -119,6 +131,7 @@ def test_a_resumed_run_is_the_uninterrupted_run(tmp_path, backend, name, mode):
 
     for split in (resumed, first):
         assert split.losses == whole.losses and split.val_losses == whole.val_losses
+        assert split.learning_rates == whole.learning_rates
     x = next(iter(whole.val_loader))[0]
     assert np.array_equal(resumed.predict(np.asarray(x)), whole.predict(np.asarray(x)))
 
@@ -460,3 +473,23 @@ def test_every_framework_logs_the_same_tensorboard_scalars(tmp_path):
     assert all(set(scalars) == tags for scalars in logged.values())
     for key, other in itertools.product(tags, OTHERS):
         assert logged["torch"][key] == pytest.approx(logged[other][key], rel=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])  # torch.save's checkpoint, and the JSON of the others'
+def test_a_checkpoint_whose_scheduler_does_not_fit_is_refused_and_changes_nothing(tmp_path, backend):
+    scheduled, spec = _trainer(backend, "dropout_maps", epochs=1)
+    scheduled.train(1, seed=spec.train.seed)
+    scheduled.save_checkpoint(tmp_path / "scheduled")
+    unscheduled = dataclasses.replace(spec, train=dataclasses.replace(spec.train, scheduler=None))
+    plain = runner.make_trainer(backend, unscheduled, LAYOUTS[backend])
+    with pytest.raises(DataError, match="saved with a scheduler; this trainer has no scheduler"):
+        plain.load_checkpoint(tmp_path / "scheduled")
+    assert plain.total_epochs == 0 and plain.learning_rates == []
+    plain.save_checkpoint(tmp_path / "plain")
+    fresh, _ = _trainer(backend, "dropout_maps", epochs=1)
+    with pytest.raises(DataError, match="saved without a scheduler; this trainer has a ReduceLROnPlateau"):
+        fresh.load_checkpoint(tmp_path / "plain")
+    fresh.load_checkpoint(tmp_path / "scheduled")  # and one that fits is taken whole
+    assert fresh.learning_rates == scheduled.learning_rates and fresh.total_epochs == 1
+    state = dict(vars(fresh.scheduler)) if backend != "torch" else fresh.scheduler.state_dict()
+    assert state["last_epoch"] == 1 and state["best"] == scheduled.val_losses[0]

@@ -195,7 +195,7 @@ class SGD:
         self.with_momentum = momentum > 0  # velocities only with momentum, as torch keeps buffers
         zeros = [tf.zeros_like(p) for p in self.params] if self.with_momentum else []
         self.velocities = [tf.Variable(value, trainable=False) for value in zeros]
-        self.variables = [self.learning_rate, self.momentum, *self.velocities]  # the optimizer's state
+        self.variables = [self.learning_rate, self.momentum, *self.velocities]  # its state
 
     def apply_gradients(self, gradients: list[tf.Tensor]) -> None:
         for i, (param, gradient) in enumerate(zip(self.params, gradients)):

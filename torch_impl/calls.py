@@ -223,7 +223,9 @@ SCHEDULERS = {
 }
 
 
-def scheduler_call(scheduler: Scheduler, epochs: int, steps_per_epoch: int, optimizer: Name = Name("optimizer")) -> Call:
+def scheduler_call(
+    scheduler: Scheduler, epochs: int, steps_per_epoch: int, optimizer: Name = Name("optimizer")
+) -> Call:
     """torch's scheduler over ``optimizer``, with what differs from its defaults. A cycle of
     ``epoch`` steps is the book's ``len(train_loader)``; one_cycle without ``total_steps``
     runs the ``n_epochs`` epochs of them that the loop trains."""

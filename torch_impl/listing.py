@@ -295,7 +295,9 @@ def training(spec: Spec) -> list[str]:
     if spec.train.clip is not None:  # the book's set_clip_grad_value / set_clip_grad_norm
         clipping = render("", clip_call(spec.train.clip, call("model.parameters")), indent=8) + "\n"
     scheduler = spec.train.scheduler
-    batch_step = "        scheduler.step()  # a batch scheduler, after every step\n" if scheduler and scheduler.per_step else ""
+    batch_step = (
+        "        scheduler.step()  # a batch scheduler, after every step\n" if scheduler and scheduler.per_step else ""
+    )
     epoch_step = made = ""
     if scheduler is not None:  # the book's set_lr_scheduler
         made = render("scheduler = ", scheduler_call(scheduler, spec.train.epochs, 0)) + "\n"

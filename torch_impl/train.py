@@ -27,7 +27,15 @@ from common.errors import DataError
 from common.files.atomic import atomic_write
 from common.runs.metrics import batch_counts
 from common.runs.schedules import schedule_arguments
-from common.runs.trainer import HISTORY_KEYS, EpochCallback, StepByStepBase, Steps, loop_figures, validation_figures
+from common.runs.trainer import (
+    HISTORY_KEYS,
+    SCHEDULE_KEYS,
+    EpochCallback,
+    StepByStepBase,
+    Steps,
+    loop_figures,
+    validation_figures,
+)
 from spec.errors import TwinspecError
 from spec.schema import Scheduler, TrainSpec
 from torch_impl import share_process
@@ -150,6 +158,15 @@ class StepByStep(StepByStepBase):
         """The optimizer's, a Python float: torch's schedulers set it there."""
         return self._learning_rate()
 
+    def _scheduler_state(self) -> dict:
+        return self.scheduler.state_dict()
+
+    def _load_scheduler_state(self, state: dict) -> None:
+        self.scheduler.load_state_dict(state)
+
+    def _scheduler_rate(self) -> float:
+        return self._learning_rate()
+
     def _steps_per_epoch(self) -> int:
         return len(self.train_loader)
 
@@ -244,7 +261,7 @@ class StepByStep(StepByStepBase):
         if not isinstance(checkpoint, dict) or CHECKPOINT_KEYS - set(checkpoint):
             missing = sorted(CHECKPOINT_KEYS - set(checkpoint)) if isinstance(checkpoint, dict) else CHECKPOINT_KEYS
             raise DataError(f"{filename} is not a checkpoint of this trainer: it lacks {', '.join(missing)}")
-        history = {key: checkpoint[key] for key in HISTORY_KEYS}
+        history = {key: checkpoint[key] for key in (*HISTORY_KEYS, *SCHEDULE_KEYS) if key in checkpoint}
         state = {key: checkpoint[key] for key in ("model_state_dict", "optimizer_state_dict", "rng_state", "pipeline")}
         self._check_state(state, filename)
         return history, state

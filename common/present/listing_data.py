@@ -297,7 +297,7 @@ def scheduler(spec: Spec, batches: str, *applied: str) -> tuple[list[str], list[
         return [], []
     made = schedule_call(train.scheduler, train.optimizer_params["lr"], Source("n_epochs", 0), Source(batches, 0))
     comment = [
-        f"# The learning rate's schedule: torch's {made.path} above, in plain Python as torch computes it",
-        "# (in float64, step after step), its rate given to the optimizer, which rounds it to float32",
+        f"# The learning rate's schedule: torch's {made.path} above, written in plain Python as torch",
+        "# computes it (float64, step after step); the optimizer rounds each rate to float32",
     ]
     return definitions(SCHEDULES, [made.path]), [*comment, render("scheduler = ", made), *applied]

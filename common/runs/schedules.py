@@ -21,6 +21,7 @@ import math
 from typing import Any
 
 from common.calls import Call, Source, call, instantiate
+from common.errors import DataError
 from spec.errors import TwinspecError
 from spec.load import SCHEDULERS
 from spec.schema import Scheduler
@@ -86,8 +87,9 @@ class CosineAnnealingLR:
         if (epoch - 1 - period) % (2 * period) == 0:
             self.lr = self.lr + (self.base_lr - self.eta_min) * (1 - math.cos(math.pi / period)) / 2
         else:
-            ratio = (1 + math.cos(math.pi * epoch / period)) / (1 + math.cos(math.pi * (epoch - 1) / period))
-            self.lr = ratio * (self.lr - self.eta_min) + self.eta_min
+            now = 1 + math.cos(math.pi * epoch / period)
+            before = 1 + math.cos(math.pi * (epoch - 1) / period)
+            self.lr = now / before * (self.lr - self.eta_min) + self.eta_min
 
 
 class ReduceLROnPlateau:
@@ -108,8 +110,8 @@ class ReduceLROnPlateau:
         eps: float = 1e-8,
     ) -> None:
         self.lr, self.momentum, self.last_epoch = lr, None, 0
-        self.factor, self.patience, self.threshold, self.threshold_mode = factor, patience, threshold, threshold_mode
-        self.cooldown, self.min_lr, self.eps = cooldown, min_lr, eps
+        self.factor, self.patience, self.cooldown, self.min_lr = factor, patience, cooldown, min_lr
+        self.threshold, self.threshold_mode, self.eps = threshold, threshold_mode, eps
         self.best, self.num_bad_epochs, self.cooldown_counter = math.inf, 0, 0
 
     def step(self, metric: float | None = None) -> None:
@@ -168,7 +170,10 @@ class CyclicLR:
     def _at(self, step: int) -> tuple[float, float | None]:
         cycle = math.floor(1 + step / self.total_size)
         x = 1.0 + step / self.total_size - cycle
-        scale_factor = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
+        if x <= self.step_ratio:
+            scale_factor = x / self.step_ratio
+        else:
+            scale_factor = (x - 1) / (self.step_ratio - 1)
         if self.mode == "triangular":
             scale = 1.0
         elif self.mode == "triangular2":
@@ -212,7 +217,8 @@ class OneCycleLR:
             self.phases = [rise, back, (total_steps - 1, initial, lowest, top, top)]
         else:
             self.phases = [rise, (total_steps - 1, max_lr, lowest, bottom, top)]
-        self.total_steps, self.cosine, self.cycle_momentum = total_steps, anneal_strategy == "cos", cycle_momentum
+        self.total_steps, self.cycle_momentum = total_steps, cycle_momentum
+        self.cosine = anneal_strategy == "cos"
         self.last_epoch = 0
         self.lr, self.momentum = self._at(0)
 
@@ -227,13 +233,15 @@ class OneCycleLR:
 
     def _at(self, step: int) -> tuple[float, float | None]:
         if step > self.total_steps:
-            raise ValueError(f"Tried to step {step} times. The specified number of total steps is {self.total_steps}")
+            raise ValueError(f"Tried to step {step} times: it has {self.total_steps} steps")
         start = 0.0
         for i, (end, start_lr, end_lr, start_momentum, end_momentum) in enumerate(self.phases):
             if step <= end or i == len(self.phases) - 1:
                 pct = (step - start) / (end - start)
-                momentum = self._anneal(start_momentum, end_momentum, pct) if self.cycle_momentum else None
-                return self._anneal(start_lr, end_lr, pct), momentum
+                lr = self._anneal(start_lr, end_lr, pct)
+                if not self.cycle_momentum:
+                    return lr, None
+                return lr, self._anneal(start_momentum, end_momentum, pct)
             start = end
         raise AssertionError("the last phase always answers")
 
@@ -271,7 +279,9 @@ def _phase_lengths(arguments: dict[str, Any]) -> list[float]:
     return [end - start for start, end in zip([0.0, *ends], ends)]
 
 
-def scheduler_kwargs(scheduler: Scheduler, epochs: Source, batches: Source, epochs_apart: bool = False) -> dict[str, Any]:
+def scheduler_kwargs(
+    scheduler: Scheduler, epochs: Source, batches: Source, epochs_apart: bool = False
+) -> dict[str, Any]:
     """The spec's scheduler's arguments that differ from torch's defaults, as a listing writes
     them: ``batches`` (an epoch's batch count, its text and value) where the spec says
     ``epoch``, and one_cycle's default ``total_steps`` as ``epochs`` times them, or with
@@ -307,7 +317,34 @@ def schedule_state(schedule: Schedule) -> dict[str, Any]:
 
 
 def restore_schedule(schedule: Schedule, state: dict[str, Any]) -> None:
-    """Put back what :func:`schedule_state` gave, refused unless it is that schedule's."""
-    if set(state) != set(vars(schedule)):
-        raise TwinspecError(f"a {type(schedule).__name__}'s state must have {', '.join(sorted(vars(schedule)))}")
+    """Put back what :func:`schedule_state` gave (lists for tuples, as JSON reads them back)."""
+    check_scheduler_state(state, schedule_state(schedule))
     vars(schedule).update(state)
+
+
+def check_scheduler_state(saved: Any, current: dict[str, Any]) -> None:
+    """Refuse a scheduler's state that is not one of the scheduler at hand: the same fields,
+    each a value of the same kind (numbers for numbers, not NaN; lists of the same length;
+    the same words), so that nothing a file holds reaches the scheduler unchecked."""
+    _same_kind(saved, current, "its scheduler's state")
+
+
+def _same_kind(saved: Any, current: Any, where: str) -> None:
+    def refuse(expected: str) -> DataError:
+        return DataError(f"the checkpoint's scheduler does not fit this trainer's: {where} must be {expected}")
+
+    if isinstance(current, dict):
+        if not isinstance(saved, dict) or set(saved) != set(current):
+            raise refuse(f"a mapping of {', '.join(map(str, sorted(current)))}")
+        for key, value in current.items():
+            _same_kind(saved[key], value, f"{where}.{key}")
+    elif isinstance(current, (list, tuple)):
+        if not isinstance(saved, (list, tuple)) or len(saved) != len(current):
+            raise refuse(f"a list of {len(current)}")
+        for i, (item, value) in enumerate(zip(saved, current)):
+            _same_kind(item, value, f"{where}[{i}]")
+    elif isinstance(current, bool) or current is None or isinstance(current, str):
+        if type(saved) is not type(current) or isinstance(current, str) and saved != current:
+            raise refuse(repr(current) if isinstance(current, str) else type(current).__name__)
+    elif isinstance(saved, bool) or not isinstance(saved, (int, float)) or saved != saved:
+        raise refuse("a number")

@@ -30,6 +30,7 @@ from common.files.checkpoint import check_fit, group, in_order, numbered, read_c
 from common.present.tables import format_parameter_table
 from common.runs.lr_range import learning_rates, smoothed
 from common.runs.metrics import batch_counts, check_finite_losses, diverged
+from common.runs.schedules import check_scheduler_state, restore_schedule, schedule_state
 from spec.errors import TwinspecError, excerpt, printable
 from spec.fields import Invalid, positive_number
 from spec.schema import Clip, Scheduler, TrainSpec
@@ -41,6 +42,7 @@ EpochCallback = Callable[[int, float, float, float], None]  # epoch, loss, val_l
 StepCallback = Callable[[int, int, int | None], None]  # epoch, steps done, steps in the epoch (None: unknown)
 Steps = list[tuple[float, np.ndarray]]  # a loop's batches: each one's loss and per-class [correct, total]
 HISTORY_KEYS = ("epoch", "loss", "val_loss", "val_accuracy")  # what a checkpoint's history holds
+SCHEDULE_KEYS = ("learning_rates", "scheduler")  # and, since schedulers, every step's rate and the scheduler's state
 MAX_HISTORY = 10**7  # epochs a checkpoint may record: more is not a history this trainer wrote
 
 
@@ -90,15 +92,25 @@ def check_history(history: Any, source: str | Path) -> dict:
         values = history[key]
         if not isinstance(values, (list, tuple)) or len(values) > MAX_HISTORY:
             raise DataError(f"{source}: {key} must be a list of numbers, got {type(values).__name__}")
-        if not all(
-            isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) and math.isfinite(v)
-            for v in values
-        ):
+        if not all(_finite(v) for v in values):
             raise DataError(f"{source}: {key} must hold finite numbers")
         checked[key] = [float(v) for v in values]
     if len(checked["loss"]) != checked["epoch"] or len(checked["val_loss"]) != len(checked["val_accuracy"]):
         raise DataError(f"{source}: its history does not hold one figure per epoch ({checked['epoch']} epochs)")
+    rates = history.get("learning_rates", [])
+    if not isinstance(rates, (list, tuple)) or len(rates) > MAX_HISTORY or not all(_finite(v) for v in rates):
+        raise DataError(f"{source}: learning_rates must be a list of finite numbers")
+    checked["learning_rates"] = [float(v) for v in rates]
+    checked["scheduler"] = history.get("scheduler")  # the trainer's scheduler checks it against its own
     return checked
+
+
+def _finite(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float, np.floating, np.integer))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
 
 
 def _threshold(name: str, value: float) -> float:
@@ -385,12 +397,35 @@ class StepByStepBase(ABC):
             raise DataError(f"{filename} does not fit this trainer ({reason}); nothing was restored") from None
 
     def _history(self) -> dict:
+        """The epochs' figures, every step's rate, and the scheduler's state (None without one)."""
         values = (self.total_epochs, self.losses, self.val_losses, self.val_accuracies)
-        return dict(zip(HISTORY_KEYS, (values[0], *(list(v) for v in values[1:]))))
+        history = dict(zip(HISTORY_KEYS, (values[0], *(list(v) for v in values[1:]))))
+        scheduler = None if self.scheduler is None else self._scheduler_state()
+        return history | {"learning_rates": list(self.learning_rates), "scheduler": scheduler}
 
     def _set_history(self, history: dict) -> None:
         self.total_epochs = history["epoch"]
         self.losses, self.val_losses, self.val_accuracies = (list(history[key]) for key in HISTORY_KEYS[1:])
+        self.learning_rates[:] = history["learning_rates"]  # the list a Lightning module appends to
+        saved = history["scheduler"]
+        if (saved is None) != (self.scheduler is None):
+            has = f"a {type(self.scheduler).__name__}" if self.scheduler is not None else "no scheduler"
+            saved_with = "without" if saved is None else "with"
+            raise DataError(f"the checkpoint was saved {saved_with} a scheduler; this trainer has {has}")
+        if saved is not None:
+            check_scheduler_state(saved, self._scheduler_state())
+            self._load_scheduler_state(saved)
+            self._rate = self._scheduler_rate()  # the rate the optimizer's state holds, unrounded
+
+    def _scheduler_state(self) -> dict:
+        """The scheduler's state, plain numbers, strings and lists: what a checkpoint keeps."""
+        return schedule_state(self.scheduler)
+
+    def _load_scheduler_state(self, state: dict) -> None:
+        restore_schedule(self.scheduler, state)
+
+    def _scheduler_rate(self) -> float:
+        return self.scheduler.lr
 
     # -- figures -------------------------------------------------------------------------
 
