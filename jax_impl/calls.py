@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from common.calls import Assign, Call, Name, call, tensor_values
 from spec.layers import fan_in, pair, set_weights
-from spec.schema import Clip, LayerSpec, ModelSpec, TrainSpec
+from spec.schema import Clip, Drawn, LayerSpec, ModelSpec, TrainSpec, drawn_init
 
 X = Name("x")
 RNGS = Name("rngs")
@@ -35,9 +35,11 @@ class Layer(NamedTuple):
     ops: tuple[Assign, ...]
 
 
-def _inits(layer: LayerSpec, init: str) -> dict:
+def _inits(layer: LayerSpec, init: str | Drawn) -> dict:
     """The spec's initial weights, said: ``torch``, torch's default (``semantics.torch_init``);
     ``keras``, glorot-uniform kernels and zero biases (Flax's own kernels are lecun-normal);
+    a distribution, ``nnx.initializers.normal`` or ``semantics.uniform_init`` (Flax's
+    ``uniform`` starts at 0);
     weights set by hand, a constant kernel turned from torch's layout to Flax's, biases
     from zero (Flax's default)."""
     weights = set_weights(layer)
@@ -45,6 +47,11 @@ def _inits(layer: LayerSpec, init: str) -> dict:
         axes = [(2, 3, 1, 0)] if layer.kind == "conv2d" else []  # (out, in, kh, kw) -> HWIO; (out, in) -> (in, out)
         kernel = call("jnp.transpose", call("jnp.array", tensor_values(weights)), *axes)
         return {"kernel_init": call("nnx.initializers.constant", kernel)}
+    drawn = drawn_init(layer, init)
+    if drawn is not None:  # Flax's biases start at zero
+        if drawn.kind == "normal":
+            return {"kernel_init": call("nnx.initializers.normal", drawn.std)}
+        return {"kernel_init": call("uniform_init", drawn.a, drawn.b)}
     if init == "torch":
         return {"spread": call("torch_init", fan_in=fan_in(layer.kind, layer.in_shape, layer.params))}
     return {"kernel_init": call("nnx.initializers.glorot_uniform")}
@@ -170,7 +177,7 @@ def _function(path: str, **kwargs) -> Callable[[LayerSpec, Options], Layer]:
 class Options(NamedTuple):
     """What every layer's statements need besides its spec."""
 
-    init: str  # torch or keras: which default initial weights
+    init: str | Drawn  # torch or keras: which default initial weights; or every weight drawn
 
 
 LAYERS: dict[str, Callable[[LayerSpec, Options], Layer]] = {

@@ -26,6 +26,7 @@ ADAPTATIONS: dict[str, str] = {
     "bce, cross_entropy_probs, nll_loss": "the losses on probabilities and log-probabilities, which Optax lacks",
     "bce_logits, cross_entropy": "Optax's losses on logits, averaged over the batch as torch's are",
     "torch_init": "init: torch, torch's default initial weights as Flax initializers",
+    "uniform_init": "init: uniform over [a, b), as torch's nn.init.uniform_ (Flax's uniform starts at 0)",
     "torch_bce_loss": "BCE on probabilities with torch's log clamp at -100 (lockstep)",
     "torch_probs_nll_loss": "cross-entropy on probabilities as torch computes it, NLL of their clamped log (lockstep)",
     "TorchBatchNorm": "torch's unbiased running variance, and its batch variance in two passes (lockstep)",
@@ -64,6 +65,16 @@ def torch_init(fan_in):
 
     kernel_init = nnx.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
     return {"kernel_init": kernel_init, "bias_init": bias_init}
+
+
+def uniform_init(a, b):
+    """Kernels uniform over [a, b), as torch's ``nn.init.uniform_(w, a, b)``: Flax's own
+    ``uniform(scale)`` draws over [0, scale)."""
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, a, b)
+
+    return init
 
 
 def bce(probs, y):

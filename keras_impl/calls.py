@@ -14,13 +14,13 @@ from typing import NamedTuple
 
 from common.calls import MINUS_INFINITY, Call, Listed, call, tensor_values
 from spec.layers import fan_in, set_weights
-from spec.schema import LayerSpec, ModelSpec, TrainSpec
+from spec.schema import Drawn, LayerSpec, ModelSpec, TrainSpec, drawn_init
 
 
 class Options(NamedTuple):
     """What every layer's calls need besides its spec."""
 
-    init: str  # torch or keras: which default initial weights
+    init: str | Drawn  # torch or keras: which default initial weights; or every weight drawn
     input_format: str  # channels_first or channels_last: how the model's inputs lie
     data_format: str  # how its feature maps lie (channels_last after a permute at the input)
 
@@ -32,12 +32,19 @@ def _common(name: str, options: Options, **kwargs) -> dict:
     return {**kwargs, "name": name}
 
 
-def _inits(layer: LayerSpec, options: Options) -> Call | None:
-    """``**torch_init(fan_in=...)`` (``semantics.torch_init``) for ``init: torch``: torch's
-    default initial weights as Keras initializers; Keras' own need nothing, nor set weights."""
+def _inits(layer: LayerSpec, options: Options) -> dict:
+    """A kernel drawn from a distribution, Keras' ``RandomNormal`` or ``RandomUniform`` (biases
+    start at zero, Keras' default); ``**torch_init(fan_in=...)`` (``semantics.torch_init``)
+    for ``init: torch``: torch's default initial weights as Keras initializers; Keras' own
+    need nothing, nor set weights."""
+    drawn = drawn_init(layer, options.init)
+    if drawn is not None:
+        if drawn.kind == "normal":
+            return {"kernel_initializer": call("keras.initializers.RandomNormal", stddev=drawn.std)}
+        return {"kernel_initializer": call("keras.initializers.RandomUniform", minval=drawn.a, maxval=drawn.b)}
     if options.init != "torch" or layer.params["weights"] is not None:
-        return None
-    return call("torch_init", fan_in=fan_in(layer.kind, layer.in_shape, layer.params))
+        return {}
+    return {"spread": call("torch_init", fan_in=fan_in(layer.kind, layer.in_shape, layer.params))}
 
 
 def _set_or_frozen(layer: LayerSpec) -> dict:
@@ -80,9 +87,7 @@ def _conv2d(layer: LayerSpec, options: Options) -> list[Call]:
     if layer.activation is not None:
         kwargs["activation"] = layer.activation
     kwargs.update(_set_or_frozen(layer))
-    made.append(
-        call("layers.Conv2D", p["filters"], **_common(layer.name, options, **kwargs), spread=_inits(layer, options))
-    )
+    made.append(call("layers.Conv2D", p["filters"], **_common(layer.name, options, **kwargs), **_inits(layer, options)))
     return made
 
 
@@ -129,7 +134,7 @@ def _linear(layer: LayerSpec, options: Options) -> Call:
     if layer.activation is not None:
         kwargs["activation"] = layer.activation
     kwargs.update(_set_or_frozen(layer))
-    return call("layers.Dense", layer.params["units"], **kwargs, name=layer.name, spread=_inits(layer, options))
+    return call("layers.Dense", layer.params["units"], **kwargs, name=layer.name, **_inits(layer, options))
 
 
 def _prelu(layer: LayerSpec, options: Options) -> Call:

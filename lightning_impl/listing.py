@@ -78,11 +78,11 @@ def _lit_model(spec: Spec, building: str, classes: list[str]) -> list[str]:
         optimizer=_optimizers(spec),
         plateau=PLATEAU if spec.train.scheduler and spec.train.scheduler.kind == "reduce_on_plateau" else "",
     )
-    again = reinit(spec.model)
+    again = reinit(spec.model, "model.model")
     seeded = f"# Model: seeded just before it is built, as in the book\ntorch.manual_seed({spec.model.seed})"
     helpers = definitions(SEMANTICS, names([loss_fn, *again]))  # what torch lacks: the very code that runs
     blocks = [*helpers, *classes, lit_model, "\n".join([seeded, "model = LitModel()"])]
-    blocks += [*torch_listing._dry_run(spec, "model"), *(render("", made) for made in again)]
+    blocks += [*torch_listing._dry_run(spec, "model"), *torch_listing._redrawn(spec, "model.model")]
     return [*blocks, *torch_listing._set_by_hand(spec, "model.model")]
 
 

@@ -26,7 +26,7 @@ from spec.fields import (
     positive_number,
     probability,
 )
-from spec.schema import LayerSpec
+from spec.schema import Drawn, LayerSpec
 
 Shape = tuple[int, ...]
 
@@ -63,6 +63,7 @@ def _flatten(shape: Shape, _: dict[str, Any]) -> Shape:
 
 def _linear(shape: Shape, params: dict[str, Any]) -> Shape:
     _flat_only(shape, params)
+    _check_drawn(params)
     matrix = params.get("weights")
     if matrix is not None and (len(matrix), len(matrix[0])) != (params["units"], shape[0]):
         wanted = f"({params['units']}, {shape[0]})"
@@ -120,6 +121,28 @@ def _matrix(value: Any) -> tuple[tuple[float, ...], ...] | None:
         return None
 
 
+def drawn(value: Any) -> Drawn:
+    """``{normal: {std: S}}`` (std 1 by default) or ``{uniform: {a: A, b: B}}`` (0 and 1 by
+    default, a < b): torch's ``nn.init.normal_`` and ``uniform_``, their names and defaults."""
+    expected = "{normal: {std}} or {uniform: {a, b}}"
+    if not isinstance(value, dict) or len(value) != 1:
+        raise Invalid(expected)
+    ((kind, params),) = value.items()
+    params = {} if params is None else params
+    keys = {"normal": {"std"}, "uniform": {"a", "b"}}.get(kind)
+    if keys is None or not isinstance(params, dict) or set(params) - keys:
+        raise Invalid(expected)
+    try:
+        if kind == "normal":
+            return Drawn("normal", std=positive_number(params.get("std", 1.0)))
+        a, b = number(params.get("a", 0.0)), number(params.get("b", 1.0))
+    except Invalid as exc:
+        raise Invalid(f"{expected}, each parameter {exc}") from None
+    if not a < b:
+        raise Invalid(f"{{uniform: {{a, b}}}} with a < b")
+    return Drawn("uniform", a=a, b=b)
+
+
 def _kernels(value: Any) -> tuple[tuple[tuple[float, ...], ...], ...]:
     """A conv2d's ``weights``: its filters' 2-D kernels, one for every filter or one each."""
     if isinstance(value, str):
@@ -155,7 +178,13 @@ def set_weights(layer: LayerSpec) -> tuple | None:
     return tuple((kernel,) * seen for kernel in per_filter)
 
 
+def _check_drawn(params: dict[str, Any]) -> None:
+    if params["init"] is not None and params["weights"] is not None:
+        raise ShapeError("sets its weights by hand: an init has nothing to draw")
+
+
 def _check_set_kernels(params: dict[str, Any]) -> None:
+    _check_drawn(params)
     kernels, filters = params.get("weights"), params["filters"]
     if kernels is None:
         return
@@ -303,6 +332,7 @@ LAYER_KINDS: dict[str, LayerKind] = {
             "bias": (boolean, True),
             "activation": (one_of("relu"), None),  # fused, as Keras' Conv2D(activation="relu")
             "weights": (_kernels, None),  # set by hand (biases then start at 0); None: drawn
+            "init": (drawn, None),  # drawn from a distribution; None: the model's init
             "trainable": (boolean, True),  # false: frozen, training leaves it as it starts
         },
     ),
@@ -328,6 +358,7 @@ LAYER_KINDS: dict[str, LayerKind] = {
             "bias": (boolean, True),
             "activation": (one_of("relu", "softmax"), None),
             "weights": (_weight_matrix, None),
+            "init": (drawn, None),
             "trainable": (boolean, True),
             "lazy": (boolean, False),  # torch's nn.LazyLinear: in_features taken at a dry run
         },

@@ -30,7 +30,7 @@ from spec.fields import (
     single_key,
     text,
 )
-from spec.layers import LAYER_KINDS, ShapeError, fan_in
+from spec.layers import LAYER_KINDS, ShapeError, drawn, fan_in
 from spec.schema import (
     INITS,
     LAYOUTS,
@@ -39,6 +39,7 @@ from spec.schema import (
     Clip,
     DatasetSpec,
     DataSpec,
+    Drawn,
     LayerSpec,
     ModelSpec,
     Scheduler,
@@ -326,9 +327,18 @@ def _check_layer_memory(
         )
 
 
+def _init(value: Any) -> str | Drawn:
+    """A framework's default initial weights, or a distribution to draw every weight from."""
+    if value in INITS:
+        return value
+    if not isinstance(value, dict):
+        raise Invalid(f"{', '.join(INITS)}, {{normal: {{std}}}} or {{uniform: {{a, b}}}}")
+    return drawn(value)
+
+
 def _model(sec: Section, dataset: DatasetSpec, batch_size: int) -> ModelSpec:
     model_seed = sec.get("seed", seed)
-    init = sec.get("init", one_of(*INITS), "torch")
+    init = sec.get("init", _init, "torch")
     items = as_list(sec.path, sec.raw("layers"), "model.layers", sec.line_of("layers"))
     if not items:
         raise sec.error("layers", "model.layers must list at least one layer")

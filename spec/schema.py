@@ -21,6 +21,7 @@ NORMALIZE = ("none", "stats", "auto", "scale")
 # model.init: the default initial weights a spec asks for, by the framework that defaults to
 # them; every column draws each (a column's registry entry names its framework's own).
 INITS = ("torch", "keras")
+DRAWN = ("normal", "uniform")  # or weights drawn from a distribution, for the model or one layer
 # Layers that map each feature to itself: a flatten's feature order passes through them.
 FEATURE_WISE = ("dropout", "relu", "leaky_relu", "prelu", "tanh", "sigmoid", "batchnorm")
 
@@ -88,10 +89,37 @@ class LayerSpec:
 
 
 @dataclass(frozen=True)
+class Drawn:
+    """Initial weights drawn from a distribution, as torch's ``nn.init.normal_(w, std=...)``
+    (mean 0) or ``nn.init.uniform_(w, a, b)``; the biases start at zero, as Keras' and
+    Flax's layers start them. Every column draws them with its own generator; lockstep
+    draws them once, in numpy, for every column (``common.replay.torch_init``)."""
+
+    kind: str  # normal or uniform
+    std: float = 1.0
+    a: float = 0.0
+    b: float = 1.0
+
+
+def drawn_init(layer: LayerSpec, init: str | Drawn) -> Drawn | None:
+    """The distribution a linear or conv layer's weights are drawn from: its own, else the
+    model's ``init``; None for a framework's default, or for weights set by hand."""
+    if layer.kind not in ("linear", "conv2d") or layer.params["weights"] is not None:
+        return None
+    own = layer.params["init"]
+    return own if own is not None else init if isinstance(init, Drawn) else None
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     seed: int
-    init: str  # "torch": kaiming-uniform(a=sqrt 5), fan-in bias; "keras": glorot-uniform, zero bias
+    # "torch": kaiming-uniform(a=sqrt 5), fan-in bias; "keras": glorot-uniform, zero bias; or
+    # every weight drawn from a distribution (a layer's own ``init`` comes first)
+    init: str | Drawn
     layers: tuple[LayerSpec, ...]
+
+    def drawn(self, layer: LayerSpec) -> Drawn | None:
+        return drawn_init(layer, self.init)
 
     @property
     def frozen(self) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ from common.present.source import literal, render, render_statement
 from spec import list_specs, load_spec
 from spec.layers import LAYER_KINDS
 from spec.load import CLIPS, OPTIMIZERS
-from spec.schema import LOSSES
+from spec.schema import DRAWN, LOSSES
 
 TEST_SPECS = sorted((Path(__file__).parent / "specs").glob("*.yaml"))
 ALL_SPECS = [*list_specs(), *(load_spec(path) for path in TEST_SPECS)]
@@ -30,7 +30,7 @@ ALL_SPECS = [*list_specs(), *(load_spec(path) for path in TEST_SPECS)]
 # test below holds that they do), and each other spec would check the same calls again.
 COVERING = [
     *("every_layer", "lockstep_zoo", "conv_features", "channels_first", "flatten_batchnorm"),
-    *("mnist_cnn_slides", "cnn1", "lenet_lazy", "cnn1_edges"),
+    *("mnist_cnn_slides", "cnn1", "lenet_lazy", "cnn1_edges", "mnist_cnn_tf_slide"),
 ]
 SPECS = [spec for spec in ALL_SPECS if spec.name in COVERING]
 
@@ -48,6 +48,8 @@ def test_the_specs_built_here_use_everything_any_spec_uses():
     # and every optimizer of the spec language is some spec's, so built, listed and run
     assert {optimizer for _, optimizer, _ in covered_training} == set(OPTIMIZERS)
     assert {spec.train.clip.by for spec in SPECS if spec.train.clip} == set(CLIPS)  # and every clipping
+    drawn = {spec.model.drawn(layer) for spec in SPECS for layer in spec.model.layers} - {None}
+    assert {init.kind for init in drawn} == set(DRAWN)  # and weights drawn from each distribution
     set_or_frozen = [layer for spec in SPECS for layer in spec.model.layers if layer.params.get("weights")]
     assert set_or_frozen and not all(layer.trainable for layer in set_or_frozen)  # and filters set by hand, frozen
 

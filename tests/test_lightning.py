@@ -49,6 +49,7 @@ SHORT = {  # the other specs without dropout, shortened: the point is the arithm
     "fc_tanh": 1,
     "fc_tanh_nll": 1,
     "cnn1_edges": 2,  # filters set by hand, frozen
+    "mnist_cnn_tf_slide": 1,  # normal draws from a generator of their own
     "lockstep_zoo": 3,  # Adam's moments and batchnorm's statistics, colour images, flips
     "channels_first": 1,
 }

@@ -145,6 +145,26 @@ def test_overrides():
             "linear.weights must be a matrix of numbers, one row per unit",
         ),
         ("units: 1}", "units: 1, trainable: 0}", 16, "linear.trainable must be true or false, got 0"),
+        ("  seed: 3", "  seed: 3\n  init: glorot", 12, "model.init must be torch, keras, {normal: {std}} or {uniform"),
+        (
+            "  seed: 3",
+            "  seed: 3\n  init: {normal: {std: 0}}",
+            12,
+            "model.init must be {normal: {std}} or {uniform: {a, b}}, each parameter a positive number",
+        ),
+        (
+            "units: 4}",
+            "units: 4, init: {uniform: {a: 1, b: 0}}}",
+            14,
+            "linear.init must be {uniform: {a, b}} with a < b",
+        ),
+        (
+            "units: 1}",
+            "units: 1, weights: [[1, 2, 3, 4]], init: {normal: {std: 1}}}",
+            16,
+            "sets its weights by hand: an init has nothing to draw",
+        ),
+        ("{relu: {name: act}}", "{relu: {name: act, init: {normal: {}}}}", 15, "unknown key 'init' in relu"),
         ("  epochs: 2", "  epochs: 2\n  clip: {norm: 0}", 22, "train.clip.norm must be a positive number, got 0"),
         ("  epochs: 2", "  epochs: 2\n  clip: {value: .nan}", 22, "train.clip.value must be a number, got nan"),
         (

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from common.calls import MINUS_INFINITY, Assign, Call, Name, Source, call, tensor_values
 from spec.layers import fan_in, pair, set_weights
-from spec.schema import LayerSpec, ModelSpec, TrainSpec
+from spec.schema import Drawn, LayerSpec, ModelSpec, TrainSpec, drawn_init
 
 X = Name("x")
 # tf.Module's own attributes: a layer module of that name would shadow one (``_attribute``).
@@ -28,7 +28,7 @@ MODULE_ATTRIBUTES = {"name", "name_scope", "non_trainable_variables", "submodule
 class Options(NamedTuple):
     """What every layer's statements need besides its spec."""
 
-    init: str  # torch or keras: which default initial weights
+    init: str | Drawn  # torch or keras: which default initial weights; or every weight drawn
     data_format: str  # NHWC or NCHW: how the feature maps lie
 
 
@@ -58,12 +58,21 @@ def _spatial_axes(options: Options) -> tuple[int, int]:
 def _initial(layer: LayerSpec, options: Options, shape: list[int]) -> list[Assign]:
     """A kernel of ``shape``, then a bias if the layer has one (``shape[-1]`` units), drawn
     from ``rng`` in that order. ``torch``: both uniform within 1/sqrt(fan_in)
-    (kaiming-uniform with a = sqrt 5); ``keras``: glorot-uniform and zeros."""
+    (kaiming-uniform with a = sqrt 5); ``keras``: glorot-uniform and zeros; a distribution
+    (the layer's or the model's): the kernel drawn from it, the bias zeros."""
     fan, units = fan_in(layer.kind, layer.in_shape, layer.params), shape[-1]
     weights = set_weights(layer)
     if weights is not None:  # set by hand, in torch's layout, turned to TensorFlow's; biases from 0
         axes = [[2, 3, 1, 0]] if layer.kind == "conv2d" else []  # (out, in, kh, kw) -> HWIO; (out, in) -> (in, out)
         kernel = call("tf.transpose", call("tf.constant", tensor_values(weights)), *axes)
+        made = [_variable(layer, "kernel", kernel)]
+        return [*made, _variable(layer, "bias", call("tf.zeros", [units]))] if layer.params["bias"] else made
+    drawn = drawn_init(layer, options.init)
+    if drawn is not None:  # from the spec's distribution, biases from 0
+        if drawn.kind == "normal":
+            kernel = call("rng.normal", shape, stddev=drawn.std)
+        else:
+            kernel = call("rng.uniform", shape, drawn.a, drawn.b)
         made = [_variable(layer, "kernel", kernel)]
         return [*made, _variable(layer, "bias", call("tf.zeros", [units]))] if layer.params["bias"] else made
     if options.init == "torch":

@@ -8,7 +8,7 @@ from torch import nn
 
 from common.calls import instantiate, substitute
 from spec.schema import ModelSpec
-from torch_impl.calls import dry_run, module_calls, reinit, set_weights_calls
+from torch_impl.calls import NORMAL_GENERATOR, draws_normal, dry_run, module_calls, reinit, set_weights_calls
 from torch_impl.semantics import LOCKSTEP, ProbsNLLLoss, keras_init
 
 # What the calls' names mean: the modules a PyTorch user imports, and what torch lacks.
@@ -55,6 +55,8 @@ def build_model(model: ModelSpec, layout: str, mode: str = "native") -> nn.Seque
         with torch.no_grad():
             instantiate(lazy, namespace)
         net.train()
+    if draws_normal(model):
+        namespace[NORMAL_GENERATOR] = torch.Generator().manual_seed(model.seed)
     instantiate([*reinit(model), *set_weights_calls(model, "model")], namespace)
     if layout == "nhwc":
         net.to(memory_format=torch.channels_last)

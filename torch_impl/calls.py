@@ -125,11 +125,35 @@ def module_calls(model: ModelSpec, owner: str) -> list[Call]:
     return [call(f"{owner}.add_module", name, made) for layer in model.layers for name, made in layer_calls(layer)]
 
 
-def reinit(model: ModelSpec) -> list[Call]:
-    """``init: keras``: Keras' defaults drawn again over torch's, layer by layer
-    (``semantics.keras_init``); nothing for torch's own."""
+# Normal draws come from a generator of their own (``nn.init.normal_(..., generator=...)``),
+# seeded with the model's seed: the global generator's stream stays the one every other
+# draw replays (``common.replay.torch_init``), which torch's normal_ could not be replayed in.
+NORMAL_GENERATOR = "init_generator"
+
+
+def reinit(model: ModelSpec, owner: str = "model") -> list[Call]:
+    """What is drawn again after the build: ``init: keras``, Keras' defaults over torch's,
+    layer by layer (``semantics.keras_init``); then each layer drawn from a distribution,
+    ``nn.init.normal_`` or ``uniform_``, its bias zeroed. Nothing for torch's own."""
     initialised = any(layer.kind in ("linear", "conv2d") for layer in model.layers)
-    return [call("keras_init", Name("model"))] if model.init == "keras" and initialised else []
+    made = [call("keras_init", Name(owner))] if model.init == "keras" and initialised else []
+    for layer in model.layers:
+        drawn = model.drawn(layer)
+        if drawn is None:
+            continue
+        weight = Name(f"{owner}.{layer.name}.weight")
+        if drawn.kind == "normal":
+            made.append(call("nn.init.normal_", weight, std=drawn.std, generator=Name(NORMAL_GENERATOR)))
+        else:
+            made.append(call("nn.init.uniform_", weight, a=drawn.a, b=drawn.b))
+        if layer.params["bias"]:
+            made.append(call("nn.init.zeros_", Name(f"{owner}.{layer.name}.bias")))
+    return made
+
+
+def draws_normal(model: ModelSpec) -> bool:
+    """Whether the build draws from :data:`NORMAL_GENERATOR`."""
+    return any(drawn.kind == "normal" for drawn in map(model.drawn, model.layers) if drawn is not None)
 
 
 def dry_run(model: ModelSpec, owner: str, input_shape: tuple[int, ...]) -> Call | None:

@@ -32,6 +32,8 @@ from torch_impl.calls import (
     dry_run,
     layer_calls,
     module_calls,
+    NORMAL_GENERATOR,
+    draws_normal,
     optimizer_call,
     reinit,
     scheduler_call,
@@ -233,9 +235,22 @@ def _net_model(spec: Spec) -> list[str]:
 def _built(spec: Spec, model: str, building: list[str]) -> list[str]:
     """``building``'s blocks, with what runs after them: Keras' initial weights drawn again
     (``init: keras``, its helper printed first), the weights set by hand and the layers frozen."""
-    again = reinit(spec.model)
+    again = reinit(spec.model, model)
     blocks = [*definitions(SEMANTICS, names(again)), *building, *_dry_run(spec, model)]
-    return [*blocks, *(render("", made) for made in again), *_set_by_hand(spec, model)]
+    return [*blocks, *_redrawn(spec, model), *_set_by_hand(spec, model)]
+
+
+def _redrawn(spec: Spec, model: str) -> list[str]:
+    """The initial weights drawn again after the build (``calls.reinit``), in one block; the
+    normal draws' own generator first."""
+    again = reinit(spec.model, model)
+    if not again:
+        return []
+    lines = ["# Initial weights drawn again, as the spec's init says"]
+    if draws_normal(spec.model):
+        seeded = f"torch.Generator().manual_seed({spec.model.seed})"
+        lines.append(f"{NORMAL_GENERATOR} = {seeded}  # normal draws from a generator of their own")
+    return ["\n".join([*lines, *(render("", made) for made in again)])]
 
 
 def _dry_run(spec: Spec, model: str) -> list[str]:

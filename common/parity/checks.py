@@ -150,10 +150,12 @@ def parity_report(
     report: dict = {"model": spec.name, "reference": reference, "columns": others}
     if "forward" in checks:
         forward = check_forward(spec, [reference, *others])
-        say(f"forward parity, {spec.name}: max |difference| per pair (tolerance 1e-5)")
+        scale = f"1e-5 of the outputs' scale, {forward.scale:.3g}: {forward.bound:.3g}"
+        say(f"forward parity, {spec.name}: max |difference| per pair (bound {scale})")
         for pair, diff in forward.pairs.items():
             say(f"  {pair:<32} {diff:.3g}")
-        report["forward"] = {"max_abs_diff": forward.max_abs_diff, "pairs": forward.pairs, "passed": forward.passed}
+        figures = {"max_abs_diff": forward.max_abs_diff, "scale": forward.scale, "bound": forward.bound}
+        report["forward"] = {**figures, "pairs": forward.pairs, "passed": forward.passed}
     if "lockstep" in checks:
         report["lockstep"] = _lockstep_report(spec, others, (layout,) if layout else LAYOUTS, say)
     if "native" in checks:

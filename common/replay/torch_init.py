@@ -6,7 +6,14 @@ Each layer initialises itself as it is constructed, in spec order: ``nn.Linear``
 within 1/sqrt(fan_in)); batchnorm and PReLU draw nothing. A lazy layer (``nn.LazyLinear``)
 draws at the dry run after the build, so after every other layer, in order. With ``init: keras`` the torch
 column then redraws every weight glorot-uniform and zeroes the biases, in the same order.
-Last, the weights a spec sets by hand replace what was drawn, their biases zeroed.
+Then each layer drawn from a distribution, in order, its bias zeroed: ``uniform`` from the
+same generator, as ``nn.init.uniform_`` draws; ``normal`` from numpy's generator seeded
+with the model's seed. torch's ``normal_`` is a float32 Box-Muller whose ``log``, ``cos``
+and ``sin`` differ between its CPU kernels and numpy's (DESIGN.md, "Hazards"), so torch
+draws it from a generator of its own (``torch_impl.calls.NORMAL_GENERATOR``), leaving the
+stream above to the other draws, and lockstep imports these numpy draws into every
+column, torch's included. Last, the weights a spec sets by hand replace what was drawn,
+their biases zeroed.
 """
 
 from __future__ import annotations
@@ -56,12 +63,28 @@ def torch_initial_weights(model: ModelSpec) -> Weights:
     weights = {layer.name: weights[layer.name] for layer in model.layers if layer.name in weights}  # model order
     if model.init == "keras":
         _glorot(generator, model, weights)
+    _drawn(generator, np.random.default_rng(model.seed), model, weights)
     for layer in model.layers:  # then the weights set by hand (torch_impl.calls.set_weights_calls)
         values = set_weights(layer)
         if values is not None:
             weights[layer.name] = {key: np.zeros_like(value) for key, value in weights[layer.name].items()}
             weights[layer.name]["weight"] = np.array(values, np.float32)
     return weights
+
+
+def _drawn(generator: TorchCPUGenerator, normal: np.random.Generator, model: ModelSpec, weights: Weights) -> None:
+    """Each layer drawn from a distribution (``torch_impl.calls.reinit``), in layer order."""
+    for layer in model.layers:
+        drawn = model.drawn(layer)
+        if drawn is None:
+            continue
+        shape = weights[layer.name]["weight"].shape
+        if drawn.kind == "uniform":
+            weights[layer.name]["weight"] = generator.uniform_float32(shape, drawn.a, drawn.b)
+        else:
+            weights[layer.name]["weight"] = normal.normal(0.0, drawn.std, shape).astype(np.float32)
+        if "bias" in weights[layer.name]:
+            weights[layer.name]["bias"] = np.zeros_like(weights[layer.name]["bias"])
 
 
 def _glorot(generator: TorchCPUGenerator, model: ModelSpec, weights: Weights) -> None:

@@ -27,11 +27,12 @@ class TorchCPUGenerator:
 
     def uniform_float32(self, shape: tuple[int, ...], low: float, high: float) -> np.ndarray:
         """``torch.empty(shape).uniform_(low, high)``: 24 random bits per value, scaled in
-        double precision between the float32 bounds, then rounded to float32."""
+        double precision by the bounds' float32 difference (torch subtracts them in float32),
+        shifted by the lower one, then rounded to float32."""
         count = math.prod(shape)
         unit = (self.words(count) & np.uint64(0xFFFFFF)).astype(np.float64) / 2**24
-        low64, high64 = float(np.float32(low)), float(np.float32(high))
-        return (unit * (high64 - low64) + low64).astype(np.float32).reshape(shape)
+        span = float(np.float32(high) - np.float32(low))
+        return (unit * span + float(np.float32(low))).astype(np.float32).reshape(shape)
 
     def randperm(self, n: int) -> np.ndarray:
         """``torch.randperm(n)``: a Fisher-Yates pass driven by one word per position."""
