@@ -272,15 +272,10 @@ class StepByStep(VariablesStepByStep):
 
     def _callback(self, on_epoch: EpochCallback | None, steps: int | None) -> _EpochEnd:
         if self.is_batch_lr_scheduler:
-            return _EpochEndAndBatches(self._keras_epoch, on_epoch, self._step_done, steps, self._batch_scheduled)
+            return _EpochEndAndBatches(self._keras_epoch, on_epoch, self._step_done, steps, self._step_scheduled)
         if self._on_step is None:
             return _EpochEnd(self._keras_epoch, on_epoch)
         return _EpochEndAndSteps(self._keras_epoch, on_epoch, self._step_done, steps)
-
-    def _batch_scheduled(self) -> None:
-        """A step made: its rate recorded, the scheduler stepped for the next one."""
-        self.learning_rates.append(self._current_rate())
-        self._advance_scheduler()
 
     def _scheduler_set(self) -> None:
         super()._scheduler_set()

@@ -139,7 +139,7 @@ def drawn(value: Any) -> Drawn:
     except Invalid as exc:
         raise Invalid(f"{expected}, each parameter {exc}") from None
     if not a < b:
-        raise Invalid(f"{{uniform: {{a, b}}}} with a < b")
+        raise Invalid("{uniform: {a, b}} with a < b")
     return Drawn("uniform", a=a, b=b)
 
 

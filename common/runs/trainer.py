@@ -30,7 +30,7 @@ from common.files.checkpoint import check_fit, group, in_order, numbered, read_c
 from common.present.tables import format_parameter_table
 from common.runs.lr_range import learning_rates, smoothed
 from common.runs.metrics import batch_counts, check_finite_losses, diverged
-from common.runs.schedules import check_scheduler_state, restore_schedule, schedule_state
+from common.runs.schedules import check_scheduler_state, make_schedule, restore_schedule, schedule_state
 from spec.errors import TwinspecError, excerpt, printable
 from spec.fields import Invalid, positive_number
 from spec.schema import Clip, Scheduler, TrainSpec
@@ -233,8 +233,6 @@ class StepByStepBase(ABC):
         """The spec's scheduler over this trainer's optimizer: torch's, written out in plain
         Python (``common.runs.schedules``), for a framework that has no schedule computing
         torch's numbers; torch's columns make torch's own."""
-        from common.runs.schedules import make_schedule
-
         return make_schedule(scheduler, self._current_rate(), epochs, self._steps_per_epoch())
 
     def _per_step(self, scheduler: Any) -> bool:
@@ -269,10 +267,15 @@ class StepByStepBase(ABC):
             yield batch
             steps += 1
             if rate is None:
-                self.learning_rates.append(self._current_rate())
-                self._advance_scheduler()
+                self._step_scheduled()
         if rate is not None:
             self.learning_rates.extend([rate] * steps)
+
+    def _step_scheduled(self) -> None:
+        """A training step made under a batch scheduler: its rate recorded, then the
+        scheduler stepped for the next one."""
+        self.learning_rates.append(self._current_rate())
+        self._advance_scheduler()
 
     @abstractmethod
     def _clip_set(self) -> None:
