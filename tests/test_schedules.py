@@ -93,30 +93,7 @@ def test_every_rate_and_momentum_is_torchs_to_the_bit(kind: str, params: dict) -
 def test_reduce_on_plateau_follows_the_validation_losses_as_torchs() -> None:
     params = {"factor": 0.5, "patience": 2, "threshold": 0.01, "threshold_mode": "rel", "cooldown": 1}
     params |= {"min_lr": 1e-3, "eps": 1e-8}
-    losses = [
-        1.0,
-        0.9,
-        0.95,
-        0.899,
-        0.9,
-        0.91,
-        0.5,
-        0.6,
-        0.7,
-        0.8,
-        0.9,
-        0.9,
-        0.9,
-        0.9,
-        0.9,
-        0.9,
-        0.9,
-        0.9,
-        0.9,
-        0.9,
-        0.9,
-        0.9,
-    ]
+    losses = [1.0, 0.9, 0.95, 0.899, 0.9, 0.91, 0.5, 0.6, 0.7, 0.8, *[0.9] * 12]
     for mode in ("rel", "abs"):
         optimizer, scheduler = _torch_pair("reduce_on_plateau", {**params, "threshold_mode": mode}, 0.01)
         ours = make_schedule(Scheduler("reduce_on_plateau", {**params, "threshold_mode": mode}), 0.01, 1, 1)
