@@ -28,6 +28,7 @@ NAMESPACE = {
     "optax": optax,
     **{name: value for name, value in vars(semantics).items() if callable(value) and not name.startswith("_")},
     **{path: optax.inject_hyperparams(getattr(optax, name)) for name, path in ADJUSTABLE.items()},
+    semantics.TORCH_RMSPROP: optax.inject_hyperparams(semantics.torch_rmsprop),
 }
 
 

@@ -143,7 +143,7 @@ def training(spec: Spec) -> list[str]:
     scheduler = spec.train.scheduler
     stepped = (scheduler.per_step, not scheduler.per_step) if scheduler else (False, False)
     watched = "val_losses[-1]" if scheduler and scheduler.kind == "reduce_on_plateau" else ""
-    definitions, making = _scheduler(spec)
+    defined, making = _scheduler(spec)
     loop = TRAINING.format(
         epochs=spec.train.epochs,
         scheduler="".join(line + "\n" for line in making),
@@ -165,7 +165,7 @@ def training(spec: Spec) -> list[str]:
         hyperparams = "optimizer.opt_state[-1].hyperparams" if chained else "optimizer.opt_state.hyperparams"
         given = GIVEN.format(hyperparams=hyperparams)
     train_step = TRAIN_STEP.format(clipping=clipping, rates=", rates" if scheduler else "", given=given)
-    blocks = [split, *definitions, train_step, EVAL_STEP, loop]
+    blocks = [split, *defined, train_step, EVAL_STEP, loop]
     return [*blocks, TESTING.format(predicted=predicted)] if data.has_test_split else blocks
 
 
@@ -178,8 +178,8 @@ def _scheduler(spec: Spec) -> tuple[list[str], list[str]]:
     given = '"learning_rate": scheduler.lr'
     if spec.train.scheduler.params.get("cycle_momentum"):
         given += ', "momentum": scheduler.momentum'
-    definitions, making = listing_data.scheduler(spec, f"math.ceil(len(y_train) / {spec.data.batch_size})")
-    return [*definitions, RATES.format(given=given)], making
+    defined, making = listing_data.scheduler(spec, f"math.ceil(len(y_train) / {spec.data.batch_size})")
+    return [*defined, RATES.format(given=given)], making
 
 
 RATES = """\

@@ -27,11 +27,15 @@ ADAPTATIONS: dict[str, str] = {
     "bce_logits, cross_entropy": "Optax's losses on logits, averaged over the batch as torch's are",
     "torch_init": "init: torch, torch's default initial weights as Flax initializers",
     "uniform_init": "init: uniform over [a, b), as torch's nn.init.uniform_ (Flax's uniform starts at 0)",
+    "torch_rmsprop": "RMSprop with momentum as torch steps it, the rate after the buffer (lockstep, under a scheduler)",
     "torch_bce_loss": "BCE on probabilities with torch's log clamp at -100 (lockstep)",
     "torch_probs_nll_loss": "cross-entropy on probabilities as torch computes it, NLL of their clamped log (lockstep)",
     "TorchBatchNorm": "torch's unbiased running variance, and its batch variance in two passes (lockstep)",
     "planned_dropout": "dropout with the plan's masks, torch's own draws, at torch's float32 scale (lockstep)",
 }
+
+# Optax's rmsprop in torch's order, its hyperparameters injected as the others' are.
+TORCH_RMSPROP = "optax.inject_hyperparams(torch_rmsprop)"
 
 # The names and calls lockstep replaces with torch's semantics (``common.calls.substitute``):
 # the functions and classes below marked lockstep.
@@ -39,6 +43,12 @@ LOCKSTEP: Substitutions = {
     "bce": lambda _: Name("torch_bce_loss"),
     "cross_entropy_probs": lambda _: Name("torch_probs_nll_loss"),
     "nnx.BatchNorm": lambda norm: Call("TorchBatchNorm", norm.args, norm.kwargs),
+}
+# Under a scheduler, what lockstep replaces too: a momentum that holds past rates.
+SCHEDULED_LOCKSTEP: Substitutions = {
+    "optax.inject_hyperparams(optax.rmsprop)": lambda rmsprop: (
+        Call(TORCH_RMSPROP, rmsprop.args, rmsprop.kwargs) if dict(rmsprop.kwargs).get("momentum") else rmsprop
+    ),
 }
 
 
@@ -75,6 +85,14 @@ def uniform_init(a, b):
         return jax.random.uniform(key, shape, dtype, a, b)
 
     return init
+
+
+def torch_rmsprop(learning_rate, momentum, decay=0.9, eps=1e-8, eps_in_sqrt=True):
+    """torch's RMSprop with momentum: the buffer holds ``g / (sqrt(v) + eps)`` and the step is
+    ``lr`` times it. Optax's ``rmsprop`` traces the step itself, ``lr`` inside, which is the
+    same while the rate holds and another run once a scheduler changes it."""
+    rms = optax.scale_by_rms(decay=decay, eps=eps, eps_in_sqrt=eps_in_sqrt)
+    return optax.chain(rms, optax.trace(decay=momentum), optax.scale_by_learning_rate(learning_rate))
 
 
 def bce(probs, y):

@@ -32,7 +32,7 @@ from spec.schema import TrainSpec
 from jax_impl.build import NAMESPACE, Model, parameter_table
 from jax_impl.calls import LOSSES, clip_call, optimizer_call
 from jax_impl.data import TrainingLoader, numpy_batches
-from jax_impl.semantics import LOCKSTEP
+from jax_impl.semantics import LOCKSTEP, SCHEDULED_LOCKSTEP
 
 Loss = Callable[[jax.Array, jax.Array], jax.Array]  # (outputs, targets) -> the batch's mean loss
 
@@ -56,9 +56,12 @@ def infer_loss_kind(loss_fn: Loss) -> str:
 
 def make_optimizer(model: Model, train: TrainSpec, mode: str = "native") -> nnx.Optimizer:
     """``nnx.Optimizer`` over the model's trainable ``nnx.Param``s (not a frozen layer's) with
-    the spec's Optax transformation. Optax computes torch's SGD and Adam: lockstep has nothing
-    to substitute."""
-    return instantiate(optimizer_call(train, getattr(model, "frozen", ())), {**NAMESPACE, "model": model})
+    the spec's Optax transformation. Optax computes torch's SGD and Adam; in lockstep under a
+    scheduler, torch's order for RMSprop's momentum (``semantics.torch_rmsprop``)."""
+    made = optimizer_call(train, getattr(model, "frozen", ()))
+    if mode == "lockstep" and train.scheduler is not None:
+        made = substitute(made, SCHEDULED_LOCKSTEP)
+    return instantiate(made, {**NAMESPACE, "model": model})
 
 
 class StepByStep(StepByStepBase):
@@ -150,25 +153,24 @@ class StepByStep(StepByStepBase):
                 validation = validation_figures(self._validate(self.val_loader))
             self._end_epoch(float(np.mean(losses)), validation, on_epoch)
 
-    def _steps(self, batches) -> list[float]:
+    def _steps(self, batches, scheduled: bool = True) -> list[float]:
         """The training steps over ``batches``, the state carried through the compiled step
-        and put back into the model and optimizer at the end."""
+        and put back into the model and optimizer at the end; ``scheduled``: at a batch
+        scheduler's rates (the range test sets its own)."""
         state = nnx.state((self.model, self.optimizer))
+        scheduled = scheduled and self.is_batch_lr_scheduler
         losses = []
         for x, y in batches:
             images, masks = x if isinstance(x, tuple) else (x, ())
-            loss, state = self._train_step(state, images, y, masks, self._step_rates())
+            loss, state = self._train_step(state, images, y, masks, self._step_rates() if scheduled else {})
             losses.append(loss)
         nnx.update((self.model, self.optimizer), state)
-        if self.is_batch_lr_scheduler:  # the step after the last has the scheduler's latest
+        if scheduled:  # the step after the last has the scheduler's latest
             self._set_rate(self.scheduler.lr, self.scheduler.momentum)
         return [float(loss) for loss in jax.device_get(losses)]
 
     def _step_rates(self) -> dict[str, jax.Array]:
-        """What a batch scheduler gives the next step, float32 as Optax holds it; nothing
-        without one (the optimizer's state holds the rate)."""
-        if not self.is_batch_lr_scheduler:
-            return {}
+        """What a batch scheduler gives the next step, float32 as Optax holds it."""
         rates = {"learning_rate": self.scheduler.lr}
         if self.scheduler.momentum is not None:
             rates["momentum"] = self.scheduler.momentum
@@ -279,7 +281,7 @@ class StepByStep(StepByStepBase):
 
     def _range_step(self, x: np.ndarray | tuple, y: np.ndarray, lr: float) -> float:
         self._set_rate(lr)
-        return self._steps([(x, y)])[0]
+        return self._steps([(x, y)], scheduled=False)[0]
 
 
 def _hyperparams(optimizer: nnx.Optimizer) -> dict:

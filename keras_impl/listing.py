@@ -184,8 +184,7 @@ def _backend_training(spec: Spec, backend: str) -> list[str]:
         fed |= {"validation_data": Code("(x_val, y_val)"), "validation_batch_size": spec.data.batch_size}
         comment = "# One generator for every epoch: each epoch's batches are drawn as it starts"
     x = fed.pop("x")
-    batches = "len(train_batches)" if backend == "tensorflow" else str(fed["steps_per_epoch"])
-    scheduled, making = listing_data.scheduler(spec, batches)
+    scheduled, making = listing_data.scheduler(spec, str(fed["steps_per_epoch"]))
     if spec.train.scheduler is not None:
         scheduled.append(_scheduler_callback(spec.train.scheduler.per_step))
         fed["callbacks"] = [Code("TorchScheduler(scheduler)")]

@@ -204,7 +204,9 @@ class Spec:
     # The YAML line of each of load.LOCATED_KEYS ("data.split", ...), for errors that only the data can reveal.
     lines: dict[str, int] = dataclasses.field(default_factory=dict, compare=False)
 
-    def with_overrides(self, *, epochs: int | None = None, seed: int | None = None, init: str | None = None) -> Spec:
+    def with_overrides(
+        self, *, epochs: int | None = None, seed: int | None = None, init: str | Drawn | None = None
+    ) -> Spec:
         """The same spec with the command line's ``--epochs`` / ``--seed`` applied, or another ``model.init``."""
         spec = self
         if init is not None:

@@ -137,3 +137,15 @@ def test_one_cycle_refuses_a_phase_without_steps_and_a_step_past_its_end() -> No
     schedule.step()  # torch steps once more after the last batch
     with pytest.raises(ValueError, match="Tried to step 5 times: it has 4 steps"):
         schedule.step()
+
+
+def test_what_torch_would_fail_on_part_way_is_refused_before_anything_trains() -> None:
+    """A one-cycle schedule shorter than the epochs it is made for; a step size of ``epoch`` on
+    a loader whose length is unknown."""
+    short = {**DEFAULTS["one_cycle"], **_momentum_defaults("one_cycle"), "max_lr": 0.1, "total_steps": 10}
+    with pytest.raises(TwinspecError, match="one_cycle runs 10 steps, and 3 epochs of 4 batches make 12"):
+        make_schedule(Scheduler("one_cycle", short), 0.1, 3, 4)
+    assert make_schedule(Scheduler("one_cycle", short), 0.1, 2, 4).total_steps == 10
+    per_epoch = {**DEFAULTS["cyclic"], **_momentum_defaults("cyclic"), "base_lr": 0.1, "max_lr": 1.0}
+    with pytest.raises(TwinspecError, match="scheduler cyclic counts an epoch's batches: the training loader's are"):
+        make_schedule(Scheduler("cyclic", {**per_epoch, "step_size_up": "epoch"}), 0.1, 1, None)

@@ -493,3 +493,13 @@ def test_a_checkpoint_whose_scheduler_does_not_fit_is_refused_and_changes_nothin
     assert fresh.learning_rates == scheduled.learning_rates and fresh.total_epochs == 1
     state = dict(vars(fresh.scheduler)) if backend != "torch" else fresh.scheduler.state_dict()
     assert state["last_epoch"] == 1 and state["best"] == scheduled.val_losses[0]
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])  # torch's OneCycleLR, and the plain-Python one
+def test_training_past_a_one_cycle_schedules_end_is_refused_before_it_starts(backend):
+    trainer, spec = _trainer(backend, "conv_features", epochs=1)
+    trainer.train(1, seed=spec.train.seed)
+    steps = len(trainer.learning_rates)
+    with pytest.raises(TwinspecError, match=f"the one-cycle schedule has 0 of its {steps} steps left: too few for 1"):
+        trainer.train(1, seed=None)
+    assert trainer.total_epochs == 1 and len(trainer.learning_rates) == steps

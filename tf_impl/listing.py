@@ -144,7 +144,8 @@ def training(spec: Spec) -> list[str]:
     if scheduler and not scheduler.per_step:
         epoch_step = f"    step_scheduler({'val_losses[-1]' if scheduler.kind == 'reduce_on_plateau' else ''})\n"
     seeded = "".join(line + "\n" for line in seeding)
-    made = "".join(line + "\n" for line in _scheduler(spec)[1])
+    scheduler_blocks, making = _scheduler(spec)
+    made = "".join(line + "\n" for line in making)
     loop = TRAINING.format(
         epochs=spec.train.epochs, scheduler=made, seeding=seeded, train_loop=stepping, epoch_step=epoch_step
     )
@@ -152,7 +153,7 @@ def training(spec: Spec) -> list[str]:
     if spec.train.clip is not None:  # torch's clip_grad_value_ / clip_grad_norm_, before the update
         clipping = "    " + CLIPS[spec.train.clip.by].format(t=literal(spec.train.clip.threshold)) + "\n"
     train_step = TRAIN_STEP.format(clipping=clipping)
-    blocks = [*_scheduler(spec)[0], train_step, VAL_STEP, loop.replace("{predicted}", ACCURACY[spec.train.loss])]
+    blocks = [*scheduler_blocks, train_step, VAL_STEP, loop.replace("{predicted}", ACCURACY[spec.train.loss])]
     if spec.data.has_test_split:
         blocks.append(TEST.replace("{predicted}", ACCURACY[spec.train.loss]))
     return blocks
@@ -168,8 +169,8 @@ def _scheduler(spec: Spec) -> tuple[list[str], list[str]]:
     if spec.train.scheduler.params.get("cycle_momentum"):
         given.append("optimizer.momentum.assign(scheduler.momentum)")
     stepping = STEP_SCHEDULER + "".join(f"\n    {line}" for line in given)
-    definitions, making = listing_data.scheduler(spec, "len(train_batches)", *given)
-    return [*definitions, stepping], making
+    defined, making = listing_data.scheduler(spec, "len(train_batches)", *given)
+    return [*defined, stepping], making
 
 
 STEP_SCHEDULER = """\

@@ -26,7 +26,7 @@ from common.calls import call, instantiate, resolve, substitute
 from common.errors import DataError
 from common.files.atomic import atomic_write
 from common.runs.metrics import batch_counts
-from common.runs.schedules import schedule_arguments
+from common.runs.schedules import check_schedule, check_scheduler_state
 from common.runs.trainer import (
     HISTORY_KEYS,
     SCHEDULE_KEYS,
@@ -134,7 +134,7 @@ class StepByStep(StepByStepBase):
 
     def _make_scheduler(self, scheduler: Scheduler, epochs: int) -> LRScheduler | ReduceLROnPlateau:
         """torch's own scheduler over the optimizer, as ``calls.scheduler_call`` describes it."""
-        schedule_arguments(scheduler, epochs, len(self.train_loader))  # refuses a one_cycle torch would divide by 0 in
+        check_schedule(scheduler, epochs, len(self.train_loader))  # what torch would fail on part-way
         made = scheduler_call(scheduler, epochs, len(self.train_loader))
         return instantiate(made, {**NAMESPACE, "optimizer": self.optimizer})
 
@@ -162,6 +162,7 @@ class StepByStep(StepByStepBase):
         return self.scheduler.state_dict()
 
     def _load_scheduler_state(self, state: dict) -> None:
+        check_scheduler_state(state, self.scheduler.state_dict())
         self.scheduler.load_state_dict(state)
 
     def _scheduler_rate(self) -> float:

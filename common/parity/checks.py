@@ -118,7 +118,7 @@ def check_native(
         for name in names:
             runs[name] = in_column(name, train_spec, name, seeded, layout_for(spec, name, layout), init=init)
             own = columns.column(name).own_init
-            if own_init and own is not None:
+            if own_init and own is not None and isinstance(seeded.model.init, str):  # a drawn init is every column's
                 own_spec = seeded.with_overrides(init=own)
                 runs[f"{name}-init"] = in_column(name, train_spec, name, own_spec, layout_for(spec, name, layout))
         for key, run in runs.items():

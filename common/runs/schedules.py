@@ -10,9 +10,10 @@ that its rates and momentums equal torch's exactly (``tests/test_schedules.py``)
 Keras, TensorFlow and JAX columns assign them to their optimizer before each step, and
 their listings print the class (each needs only ``math``).
 
-Every schedule has ``lr`` and ``momentum`` (the rate and momentum for the next step; the
-momentum None unless it cycles), ``per_step`` (stepped after every batch, or every epoch)
-and ``step(metric=None)`` (``metric``: the validation loss, for ``ReduceLROnPlateau``).
+Every schedule is made over the optimizer's rate (a cycle over its own), and has ``lr`` and
+``momentum`` (the rate and momentum for the next step; the momentum None unless it cycles),
+``per_step`` (stepped after every batch, or every epoch) and ``step(metric=None)``
+(``metric``: the validation loss, for ``ReduceLROnPlateau``).
 """
 
 from __future__ import annotations
@@ -144,7 +145,6 @@ class CyclicLR:
 
     def __init__(
         self,
-        lr: float,
         base_lr: float,
         max_lr: float,
         step_size_up: int = 2000,
@@ -196,7 +196,6 @@ class OneCycleLR:
 
     def __init__(
         self,
-        lr: float,
         max_lr: float,
         total_steps: int,
         pct_start: float = 0.3,
@@ -258,18 +257,30 @@ SCHEDULES = {
 Schedule = StepLR | MultiStepLR | ExponentialLR | CosineAnnealingLR | ReduceLROnPlateau | CyclicLR | OneCycleLR
 
 
-def schedule_arguments(scheduler: Scheduler, epochs: int, steps_per_epoch: int) -> dict[str, Any]:
-    """The spec's parameters as the scheduler takes them: ``epoch`` steps are an epoch's
-    batches; one_cycle's ``total_steps`` defaults to ``epochs`` epochs of them."""
-    arguments = {key: steps_per_epoch if value == "epoch" else value for key, value in scheduler.params.items()}
-    if scheduler.kind == "one_cycle" and arguments["total_steps"] is None:
-        arguments["total_steps"] = epochs * steps_per_epoch
-    if scheduler.kind == "one_cycle" and 0 in _phase_lengths(arguments):
+def check_schedule(scheduler: Scheduler, epochs: int, steps_per_epoch: int | None) -> None:
+    """Refuse, before anything trains, what torch would fail on part-way: a step size of
+    ``epoch`` or one_cycle's default length on a loader of unknown length; one_cycle shorter
+    than the ``epochs`` it is to run, or with a phase of no steps (torch divides by it)."""
+    counts = any(value == "epoch" for value in scheduler.params.values())
+    counts = counts or scheduler.kind == "one_cycle" and scheduler.params["total_steps"] is None
+    if counts and not (isinstance(steps_per_epoch, int) and steps_per_epoch > 0):
+        raise TwinspecError(f"scheduler {scheduler.kind} counts an epoch's batches: the training loader's are unknown")
+    if scheduler.kind != "one_cycle":
+        return
+    arguments = dict(scheduler.params)
+    needed = epochs * (steps_per_epoch or 0)
+    if arguments["total_steps"] is None:
+        arguments["total_steps"] = needed
+    if arguments["total_steps"] < needed:
+        raise TwinspecError(
+            f"one_cycle runs {arguments['total_steps']} steps, and {epochs} epochs of {steps_per_epoch} batches"
+            f" make {needed}: leave total_steps out, or make it at least {needed}"
+        )
+    if 0 in _phase_lengths(arguments):
         raise TwinspecError(
             f"one_cycle: pct_start {arguments['pct_start']} of {arguments['total_steps']} steps leaves a phase "
             "without steps: change pct_start, or train more steps"
         )
-    return arguments
 
 
 def _phase_lengths(arguments: dict[str, Any]) -> list[float]:
@@ -300,14 +311,16 @@ def scheduler_kwargs(
 
 
 def schedule_call(scheduler: Scheduler, lr: float, epochs: Source, batches: Source) -> Call:
-    """The plain-Python scheduler (one of :data:`SCHEDULES`) over a rate ``lr``, as made and printed."""
-    return call(SCHEDULES[scheduler.kind].__name__, lr, **scheduler_kwargs(scheduler, epochs, batches))
+    """The plain-Python scheduler (one of :data:`SCHEDULES`) over a rate ``lr``, as made and
+    printed; a cycle sets its own rates, so it takes none."""
+    cls = SCHEDULES[scheduler.kind]
+    return call(cls.__name__, *(() if cls.per_step else (lr,)), **scheduler_kwargs(scheduler, epochs, batches))
 
 
-def make_schedule(scheduler: Scheduler, lr: float, epochs: int, steps_per_epoch: int) -> Schedule:
+def make_schedule(scheduler: Scheduler, lr: float, epochs: int, steps_per_epoch: int | None) -> Schedule:
     """The spec's scheduler over an optimizer whose rate is ``lr``."""
-    schedule_arguments(scheduler, epochs, steps_per_epoch)  # refuses what torch would divide by zero in
-    made = schedule_call(scheduler, lr, Source("epochs", epochs), Source("steps_per_epoch", steps_per_epoch))
+    check_schedule(scheduler, epochs, steps_per_epoch)
+    made = schedule_call(scheduler, lr, Source("epochs", epochs), Source("steps_per_epoch", steps_per_epoch or 0))
     return instantiate(made, {cls.__name__: cls for cls in SCHEDULES.values()})
 
 

@@ -30,7 +30,7 @@ from common.files.checkpoint import check_fit, group, in_order, numbered, read_c
 from common.present.tables import format_parameter_table
 from common.runs.lr_range import learning_rates, smoothed
 from common.runs.metrics import batch_counts, check_finite_losses, diverged
-from common.runs.schedules import check_scheduler_state, make_schedule, restore_schedule, schedule_state
+from common.runs.schedules import make_schedule, restore_schedule, schedule_state
 from spec.errors import TwinspecError, excerpt, printable
 from spec.fields import Invalid, positive_number
 from spec.schema import Clip, Scheduler, TrainSpec
@@ -176,7 +176,7 @@ class StepByStepBase(ABC):
         self.val_loader = val_loader
         self.test_loader = test_loader
         self._loaders_set()
-        if self._spec_scheduler is not None:  # its steps may count the training loader's batches
+        if self._spec_scheduler is not None and self.scheduler is None:  # it may count the loader's batches
             self.set_lr_scheduler(self._make_scheduler(*self._spec_scheduler))
 
     def set_tensorboard(self, name: str, folder: str | Path = "runs") -> Path:
@@ -213,8 +213,9 @@ class StepByStepBase(ABC):
     def set_lr_scheduler(self, scheduler: Any) -> None:
         """The book's: from the next step on, ``scheduler`` sets the learning rate (and the
         momentum, where it cycles it). It steps after every batch if it is a batch scheduler
-        (torch's ``CyclicLR`` and ``OneCycleLR``), else after every epoch, on the validation
-        loss for ``ReduceLROnPlateau``. ``None`` removes it, leaving the rate where it is."""
+        (torch's ``CyclicLR``, ``OneCycleLR`` and ``CosineAnnealingWarmRestarts``, as the book
+        lists them), else after every epoch, on the validation loss for ``ReduceLROnPlateau``.
+        ``None`` removes it, leaving the rate where it is."""
         self.scheduler = scheduler
         self.is_batch_lr_scheduler = scheduler is not None and self._per_step(scheduler)
         self._scheduler_set()
@@ -298,6 +299,12 @@ class StepByStepBase(ABC):
         left = self.train_loader.epochs_left()
         if left is not None and n_epochs > left:
             raise TwinspecError(f"the batch plan has {left} of its epochs left, not {n_epochs}: make a longer plan")
+        total = getattr(self.scheduler, "total_steps", None)  # a one-cycle schedule's end
+        if total is not None and self.scheduler.last_epoch + n_epochs * self._steps_per_epoch() > total:
+            steps_left = total - self.scheduler.last_epoch
+            raise TwinspecError(
+                f"the one-cycle schedule has {steps_left} of its {total} steps left: too few for {n_epochs} epochs"
+            )
         self._on_step = on_step
         try:
             self._train(n_epochs, on_epoch)
@@ -415,8 +422,7 @@ class StepByStepBase(ABC):
             has = f"a {type(self.scheduler).__name__}" if self.scheduler is not None else "no scheduler"
             saved_with = "without" if saved is None else "with"
             raise DataError(f"the checkpoint was saved {saved_with} a scheduler; this trainer has {has}")
-        if saved is not None:
-            check_scheduler_state(saved, self._scheduler_state())
+        if saved is not None:  # checked as it is loaded: nothing a file holds reaches it unchecked
             self._load_scheduler_state(saved)
             self._rate = self._scheduler_rate()  # the rate the optimizer's state holds, unrounded
 
