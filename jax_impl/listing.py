@@ -142,7 +142,7 @@ def training(spec: Spec) -> list[str]:
     predicted = ACCURACY[spec.train.loss]
     scheduler = spec.train.scheduler
     stepped = (scheduler.per_step, not scheduler.per_step) if scheduler else (False, False)
-    watched = "val_losses[-1]" if scheduler and scheduler.kind == "reduce_on_plateau" else ""
+    watched = "val_losses[-1]" if scheduler and scheduler.watches_loss else ""
     defined, making = _scheduler(spec)
     loop = TRAINING.format(
         epochs=spec.train.epochs,

@@ -76,7 +76,7 @@ def _lit_model(spec: Spec, building: str, classes: list[str]) -> list[str]:
         loss=render("", loss_fn),
         predicted=ACCURACY[spec.train.loss],
         optimizer=_optimizers(spec),
-        plateau=PLATEAU if spec.train.scheduler and spec.train.scheduler.kind == "reduce_on_plateau" else "",
+        plateau=PLATEAU if spec.train.scheduler and spec.train.scheduler.watches_loss else "",
     )
     again = reinit(spec.model, "model.model")
     seeded = f"# Model: seeded just before it is built, as in the book\ntorch.manual_seed({spec.model.seed})"
@@ -95,7 +95,7 @@ def _optimizers(spec: Spec) -> str:
         return render("return ", optimizer, indent=8)
     made = scheduler_call(scheduler, spec.train.epochs, 0)
     config = {"scheduler": Code("scheduler"), "interval": "step" if scheduler.per_step else "epoch"}
-    if scheduler.kind == "reduce_on_plateau":
+    if scheduler.watches_loss:
         config["monitor"] = "val_loss"
     returned = call("dict", optimizer=Code("optimizer"), lr_scheduler=call("dict", **config))
     lines = [render("optimizer = ", optimizer, indent=8), render("scheduler = ", made, indent=8)]

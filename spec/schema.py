@@ -180,6 +180,11 @@ class Scheduler:
     def per_step(self) -> bool:
         return self.kind in PER_STEP_SCHEDULERS
 
+    @property
+    def watches_loss(self) -> bool:
+        """Whether it steps on the validation loss (ReduceLROnPlateau)."""
+        return self.kind == "reduce_on_plateau"
+
 
 @dataclass(frozen=True)
 class TrainSpec:

@@ -142,7 +142,7 @@ def training(spec: Spec) -> list[str]:
     stepping = STEPPED if scheduler and scheduler.per_step else UNSTEPPED
     epoch_step = ""
     if scheduler and not scheduler.per_step:
-        epoch_step = f"    step_scheduler({'val_losses[-1]' if scheduler.kind == 'reduce_on_plateau' else ''})\n"
+        epoch_step = f"    step_scheduler({'val_losses[-1]' if scheduler.watches_loss else ''})\n"
     seeded = "".join(line + "\n" for line in seeding)
     scheduler_blocks, making = _scheduler(spec)
     made = "".join(line + "\n" for line in making)

@@ -317,7 +317,7 @@ def training(spec: Spec) -> list[str]:
     if scheduler is not None:  # the book's set_lr_scheduler
         made = render("scheduler = ", scheduler_call(scheduler, spec.train.epochs, 0)) + "\n"
     if scheduler and not scheduler.per_step:
-        watched = "val_losses[-1]" if scheduler.kind == "reduce_on_plateau" else ""
+        watched = "val_losses[-1]" if scheduler.watches_loss else ""
         epoch_step = f"    scheduler.step({watched})  # an epoch scheduler, after every epoch\n"
     training = TRAINING.format(
         epochs=spec.train.epochs,
